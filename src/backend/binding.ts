@@ -1,0 +1,148 @@
+/**
+ * The whole native surface, typed once. native/addon/ implements exactly this object for both
+ * addons (cgtrain_cpu.node and cgtrain_cuda.node); nothing else in the TypeScript touches the
+ * raw addon. Each function maps one-to-one onto a cgk_* function of native/include/cgk.h (the
+ * name in camelCase, the same argument order), with these differences:
+ *  - memory is a `Buf` handle (a buffer of float32 on the backend's device) that knows its size;
+ *    the glue checks that every buffer holds at least the elements the shape needs and throws a
+ *    JavaScript Error naming the argument otherwise;
+ *  - the cgk_conv struct is a ConvParams object;
+ *  - errors are thrown as Error objects whose message starts with "cgtrain <backend>: <fn>:".
+ */
+
+/** An opaque handle to `size` float32 values in backend memory (host RAM or GPU memory). */
+export interface Buf {
+  readonly __cgkBuf: never;
+}
+
+/** cgk_conv: one description for conv2d and conv-transpose2d (see cgk.h for the shape rules). */
+export interface ConvParams {
+  n: number;
+  cIn: number;
+  hIn: number;
+  wIn: number;
+  cOut: number;
+  hOut: number;
+  wOut: number;
+  kh: number;
+  kw: number;
+  sh: number;
+  sw: number;
+  ph: number;
+  pw: number;
+  /** output_padding of conv-transpose2d (0 for conv2d) */
+  oph: number;
+  opw: number;
+}
+
+export interface MemoryStats {
+  inUse: number;
+  cached: number;
+  peak: number;
+}
+
+export interface Binding {
+  backendName(): 'cpu' | 'cuda';
+  /** CPU: thread-pool size (0 = all cores or $CGTRAIN_THREADS). CUDA: device ordinal. */
+  init(threads: number): void;
+  numThreads(): number;
+  /** JSON text describing the backend and device (see cgk_device_info). */
+  deviceInfo(): string;
+  simdLevel(): number;
+  /** Force a SIMD level (0 scalar, 1 AVX2, 2 AVX-512) up to the machine's best; -1 = best. */
+  setSimd(level: number): void;
+  peakGflops(seconds: number): number;
+
+  alloc(nFloats: number): Buf;
+  /** Returns the memory to the caching allocator now; the handle must not be used again. */
+  free(buf: Buf): void;
+  size(buf: Buf): number;
+  /** Copies src into dst starting at dstOffset (floats). */
+  upload(dst: Buf, src: Float32Array, dstOffset?: number): void;
+  /** Copies dst.length floats from src starting at srcOffset into dst. */
+  download(src: Buf, dst: Float32Array, srcOffset?: number): void;
+  sync(): void;
+  memoryStats(): MemoryStats;
+  emptyCache(): void;
+
+  // elementwise (n elements; offsets only on copy)
+  fill(y: Buf, value: number, n: number): void;
+  copy(dst: Buf, dstOffset: number, src: Buf, srcOffset: number, n: number): void;
+  add(a: Buf, b: Buf, y: Buf, n: number): void;
+  sub(a: Buf, b: Buf, y: Buf, n: number): void;
+  mul(a: Buf, b: Buf, y: Buf, n: number): void;
+  affine(x: Buf, alpha: number, beta: number, y: Buf, n: number): void;
+  axpy(alpha: number, x: Buf, y: Buf, n: number): void;
+  scaleBy(x: Buf, alpha: Buf, y: Buf, n: number): void;
+
+  // activations
+  reluForward(x: Buf, y: Buf, n: number): void;
+  reluBackward(x: Buf, dy: Buf, dx: Buf, n: number): void;
+  leakyReluForward(x: Buf, slope: number, y: Buf, n: number): void;
+  leakyReluBackward(x: Buf, slope: number, dy: Buf, dx: Buf, n: number): void;
+  tanhForward(x: Buf, y: Buf, n: number): void;
+  tanhBackward(y: Buf, dy: Buf, dx: Buf, n: number): void;
+  sigmoidForward(x: Buf, y: Buf, n: number): void;
+  sigmoidBackward(y: Buf, dy: Buf, dx: Buf, n: number): void;
+  /** seed: a non-negative integer below 2^53. */
+  dropoutForward(x: Buf, p: number, seed: number, mask: Buf, y: Buf, n: number): void;
+
+  // layout
+  reflectionPadForward(x: Buf, y: Buf, nc: number, h: number, w: number, top: number, bottom: number, left: number, right: number): void;
+  reflectionPadBackward(dy: Buf, dx: Buf, nc: number, h: number, w: number, top: number, bottom: number, left: number, right: number): void;
+  zeroPadForward(x: Buf, y: Buf, nc: number, h: number, w: number, top: number, bottom: number, left: number, right: number): void;
+  zeroPadBackward(dy: Buf, dx: Buf, nc: number, h: number, w: number, top: number, bottom: number, left: number, right: number): void;
+  upsampleNearest2xForward(x: Buf, y: Buf, nc: number, h: number, w: number): void;
+  upsampleNearest2xBackward(dy: Buf, dx: Buf, nc: number, h: number, w: number): void;
+  concatChannels(a: Buf, b: Buf, y: Buf, n: number, ca: number, cb: number, hw: number): void;
+  splitChannels(y: Buf, a: Buf, b: Buf, n: number, ca: number, cb: number, hw: number): void;
+
+  // convolution
+  conv2dForward(p: ConvParams, x: Buf, w: Buf, bias: Buf | null, y: Buf): void;
+  conv2dBackwardData(p: ConvParams, dy: Buf, w: Buf, dx: Buf): void;
+  conv2dBackwardWeight(p: ConvParams, x: Buf, dy: Buf, dw: Buf): void;
+  biasBackward(dy: Buf, db: Buf, n: number, c: number, hw: number): void;
+  convTranspose2dForward(p: ConvParams, x: Buf, w: Buf, bias: Buf | null, y: Buf): void;
+  convTranspose2dBackwardData(p: ConvParams, dy: Buf, w: Buf, dx: Buf): void;
+  convTranspose2dBackwardWeight(p: ConvParams, x: Buf, dy: Buf, dw: Buf): void;
+
+  // fully connected
+  linearForward(x: Buf, w: Buf, bias: Buf | null, y: Buf, n: number, inF: number, outF: number): void;
+  linearBackwardData(dy: Buf, w: Buf, dx: Buf, n: number, inF: number, outF: number): void;
+  linearBackwardWeight(x: Buf, dy: Buf, dw: Buf, db: Buf | null, n: number, inF: number, outF: number): void;
+
+  // normalisation
+  instanceNormForward(x: Buf, gamma: Buf | null, beta: Buf | null, y: Buf, mean: Buf, rstd: Buf, n: number, c: number, hw: number, eps: number): void;
+  instanceNormBackward(dy: Buf, x: Buf, mean: Buf, rstd: Buf, gamma: Buf | null, dx: Buf, dgamma: Buf | null, dbeta: Buf | null, n: number, c: number, hw: number): void;
+  batchNormForwardTrain(x: Buf, gamma: Buf | null, beta: Buf | null, y: Buf, mean: Buf, rstd: Buf, runningMean: Buf | null, runningVar: Buf | null, n: number, c: number, hw: number, eps: number, momentum: number): void;
+  batchNormForwardEval(x: Buf, gamma: Buf | null, beta: Buf | null, y: Buf, runningMean: Buf, runningVar: Buf, n: number, c: number, hw: number, eps: number): void;
+  batchNormBackward(dy: Buf, x: Buf, mean: Buf, rstd: Buf, gamma: Buf | null, dx: Buf, dgamma: Buf | null, dbeta: Buf | null, n: number, c: number, hw: number): void;
+
+  // pooling and reductions
+  maxPool2dForward(x: Buf, y: Buf, argmax: Buf, nc: number, h: number, w: number, k: number, s: number, p: number, hOut: number, wOut: number): void;
+  maxPool2dBackward(dy: Buf, argmax: Buf, dx: Buf, nc: number, h: number, w: number, hOut: number, wOut: number): void;
+  globalAvgPoolForward(x: Buf, y: Buf, nc: number, hw: number): void;
+  globalAvgPoolBackward(dy: Buf, dx: Buf, nc: number, hw: number): void;
+  sum(x: Buf, out: Buf, n: number): void;
+  mean(x: Buf, out: Buf, n: number): void;
+  sumBackward(dout: Buf, dx: Buf, n: number): void;
+  meanBackward(dout: Buf, dx: Buf, n: number): void;
+
+  // losses
+  l1LossForward(x: Buf, t: Buf, out: Buf, n: number): void;
+  l1LossBackward(x: Buf, t: Buf, dout: Buf, dx: Buf, n: number): void;
+  mseLossForward(x: Buf, t: Buf, out: Buf, n: number): void;
+  mseLossBackward(x: Buf, t: Buf, dout: Buf, dx: Buf, n: number): void;
+  bceLogitsForward(x: Buf, t: Buf, out: Buf, n: number): void;
+  bceLogitsBackward(x: Buf, t: Buf, dout: Buf, dx: Buf, n: number): void;
+  focalLossForward(x: Buf, t: Buf, alpha: number, gamma: number, out: Buf, n: number): void;
+  focalLossBackward(x: Buf, t: Buf, alpha: number, gamma: number, dout: Buf, dx: Buf, n: number): void;
+  ghmcLossForward(x: Buf, t: Buf, bins: number, momentum: number, acc: Buf, weights: Buf, out: Buf, n: number): void;
+  ghmcLossBackward(x: Buf, t: Buf, weights: Buf, dout: Buf, dx: Buf, n: number): void;
+  softmaxXentForward(logits: Buf, labels: Buf, probs: Buf, out: Buf, n: number, k: number): void;
+  softmaxXentBackward(probs: Buf, labels: Buf, dout: Buf, dlogits: Buf, n: number, k: number): void;
+  softmaxForward(logits: Buf, probs: Buf, n: number, k: number): void;
+
+  // optimiser: all arrays have the same length; sizes are taken from the param buffers.
+  adamStep(params: Buf[], grads: Buf[], m: Buf[], v: Buf[], lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, step: number): void;
+}

@@ -1,0 +1,2 @@
+/** The cgtrain library entry point. */
+export { loadBackend } from './backend/device';
