@@ -1,0 +1,101 @@
+/**
+ * `cgtrain translate --model G.onnx | --checkpoint FILE [--direction] INPUT... --out DIR [--device]`:
+ * translates image files and folders to PNG or JPEG files with an exported model (onnxruntime-node) or a
+ * checkpoint (our addon on the CPU or CUDA).
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import type { Argv, CommandModule } from 'yargs';
+import { writeFileAtomic } from '../../export/export';
+import { loadTranslator, type LoadTranslatorOptions } from '../../translate/translator';
+
+interface TranslateArgs {
+  inputs: string[];
+  model?: string;
+  checkpoint?: string;
+  direction?: 'AtoB' | 'BtoA';
+  out: string;
+  device?: 'cpu' | 'cuda' | 'auto';
+  'keep-size': boolean;
+  format?: 'png' | 'jpeg';
+}
+
+export const IMAGE_EXTENSIONS = new Set(['.png', '.jpg', '.jpeg', '.webp', '.tif', '.tiff', '.gif', '.avif']);
+
+/** Files as given; folders as their image files (not recursive), sorted by name. */
+export function collectImages(inputs: string[]): string[] {
+  const files: string[] = [];
+  for (const input of inputs) {
+    let stat: fs.Stats;
+    try {
+      stat = fs.statSync(input);
+    } catch {
+      throw new Error(`input ${input} does not exist`);
+    }
+    if (!stat.isDirectory()) {
+      files.push(input);
+      continue;
+    }
+    const images = fs.readdirSync(input).filter((f) => IMAGE_EXTENSIONS.has(path.extname(f).toLowerCase())).sort();
+    if (images.length === 0) throw new Error(`folder ${input} holds no images (${[...IMAGE_EXTENSIONS].join(', ')})`);
+    files.push(...images.map((f) => path.join(input, f)));
+  }
+  return files;
+}
+
+/** <out>/<name>.<ext>, with -1, -2, ... when two inputs share a name. */
+function outputNames(files: string[], out: string, ext: string): string[] {
+  const used = new Set<string>();
+  return files.map((file) => {
+    const stem = path.basename(file, path.extname(file));
+    let name = `${stem}.${ext}`;
+    for (let i = 1; used.has(name); i++) name = `${stem}-${i}.${ext}`;
+    used.add(name);
+    return path.join(out, name);
+  });
+}
+
+export const translateCommand: CommandModule<object, TranslateArgs> = {
+  command: 'translate <inputs..>',
+  describe: 'translate images with an exported ONNX generator or a checkpoint',
+  builder: (y: Argv<object>) =>
+    y
+      .positional('inputs', { type: 'string', array: true, demandOption: true, describe: 'image files and/or folders of images' })
+      .option('model', { type: 'string', describe: 'exported generator (.onnx), run with onnxruntime-node' })
+      .option('checkpoint', { type: 'string', describe: 'training checkpoint (.safetensors), run with our addon' })
+      .option('direction', { choices: ['AtoB', 'BtoA'] as const, describe: 'which generator of a checkpoint (default AtoB); checked against an ONNX model' })
+      .option('out', { type: 'string', demandOption: true, describe: 'output directory (or a .png/.jpg file for a single input image)' })
+      .option('format', { choices: ['png', 'jpeg'] as const, describe: 'output encoding (default png, or as the --out file name says)' })
+      .option('device', { choices: ['cpu', 'cuda', 'auto'] as const, describe: 'with --checkpoint: where our addon runs (default auto)' })
+      .option('keep-size', { type: 'boolean', default: false, describe: 'translate at each image\'s own size instead of the training size' })
+      .conflicts('model', 'checkpoint')
+      .check((a) => {
+        if (!a.model && !a.checkpoint) throw new Error('name the generator: --model G.onnx or --checkpoint FILE');
+        if (a.model && a.device) throw new Error('--device runs our addon and needs --checkpoint; an ONNX --model runs on onnxruntime (CPU)');
+        return true;
+      })
+      .example('$0 translate --model runs/quick/G_A.onnx digits/ --out translated', 'every image in digits/')
+      .example('$0 translate --model runs/quick/G_A.onnx in.png --out out.png', 'one image to one file')
+      .example('$0 translate --checkpoint ckpt.safetensors --direction BtoA --device cuda a.png --out out', 'G_B on the GPU') as Argv<TranslateArgs>,
+  handler: async (args) => {
+    const files = collectImages(args.inputs);
+    const outExt = path.extname(args.out).toLowerCase();
+    const singleFile = files.length === 1 && args.inputs.length === 1 && files[0] === args.inputs[0] && ['.png', '.jpg', '.jpeg'].includes(outExt);
+    const format = args.format ?? (singleFile && outExt !== '.png' ? 'jpeg' : 'png');
+    const options: LoadTranslatorOptions = { direction: args.direction, device: args.checkpoint ? (args.device ?? 'auto') : undefined };
+    const translator = await loadTranslator((args.model ?? args.checkpoint)!, options);
+    try {
+      const outputs = singleFile ? [args.out] : outputNames(files, args.out, format === 'jpeg' ? 'jpg' : 'png');
+      fs.mkdirSync(singleFile ? path.dirname(path.resolve(args.out)) : args.out, { recursive: true });
+      const started = performance.now();
+      for (const [i, file] of files.entries()) {
+        writeFileAtomic(outputs[i], await translator.translate(file, { keepSize: args['keep-size'], format }));
+        process.stdout.write(`${file} -> ${outputs[i]}\n`);
+      }
+      const seconds = (performance.now() - started) / 1000;
+      process.stdout.write(`cgtrain: translated ${files.length} image${files.length === 1 ? '' : 's'} in ${seconds.toFixed(2)} s with ${translator.engine}\n`);
+    } finally {
+      await translator.close();
+    }
+  },
+};
