@@ -1,0 +1,169 @@
+// Bindings of the elementwise and activation kernels. Most share a signature, so each family
+// is one table of (name, kernel, argument names) and one handler.
+#include "glue.h"
+
+namespace glue {
+namespace {
+
+std::string vec(uint64_t n) { return "[" + std::to_string(n) + "]"; }
+
+// (in, out, n): relu/tanh/sigmoid forward.
+struct UnaryOp {
+  const char* name;
+  int (*kernel)(const float*, float*, size_t);
+};
+const UnaryOp kUnary[] = {
+    {"reluForward", cgk_relu_forward},
+    {"tanhForward", cgk_tanh_forward},
+    {"sigmoidForward", cgk_sigmoid_forward},
+};
+
+Napi::Value unary(Args& a) {
+  const UnaryOp* op = static_cast<const UnaryOp*>(a.data());
+  BufData& x = a.buf(0, "x");
+  BufData& y = a.buf(1, "y");
+  uint64_t n = a.count(2, "n");
+  a.need(x, "x", n, vec(n));
+  a.need(y, "y", n, vec(n));
+  a.status(op->kernel(x.ptr, y.ptr, n));
+  return a.done();
+}
+
+// (in1, in2, out, n): add/sub/mul and the activation backwards.
+struct BinaryOp {
+  const char* name;
+  int (*kernel)(const float*, const float*, float*, size_t);
+  const char* args[3];
+};
+const BinaryOp kBinary[] = {
+    {"add", cgk_add, {"a", "b", "y"}},
+    {"sub", cgk_sub, {"a", "b", "y"}},
+    {"mul", cgk_mul, {"a", "b", "y"}},
+    {"reluBackward", cgk_relu_backward, {"x", "dy", "dx"}},
+    {"tanhBackward", cgk_tanh_backward, {"y", "dy", "dx"}},
+    {"sigmoidBackward", cgk_sigmoid_backward, {"y", "dy", "dx"}},
+};
+
+Napi::Value binary(Args& a) {
+  const BinaryOp* op = static_cast<const BinaryOp*>(a.data());
+  BufData& in1 = a.buf(0, op->args[0]);
+  BufData& in2 = a.buf(1, op->args[1]);
+  BufData& out = a.buf(2, op->args[2]);
+  uint64_t n = a.count(3, "n");
+  a.need(in1, op->args[0], n, vec(n));
+  a.need(in2, op->args[1], n, vec(n));
+  a.need(out, op->args[2], n, vec(n));
+  a.status(op->kernel(in1.ptr, in2.ptr, out.ptr, n));
+  return a.done();
+}
+
+Napi::Value fill(Args& a) {
+  BufData& y = a.buf(0, "y");
+  float value = a.f32(1, "value");
+  uint64_t n = a.count(2, "n");
+  a.need(y, "y", n, vec(n));
+  a.status(cgk_fill(y.ptr, value, n));
+  return a.done();
+}
+
+Napi::Value copy(Args& a) {
+  BufData& dst = a.buf(0, "dst");
+  uint64_t dst_offset = a.count(1, "dstOffset");
+  BufData& src = a.buf(2, "src");
+  uint64_t src_offset = a.count(3, "srcOffset");
+  uint64_t n = a.count(4, "n");
+  a.need(dst, "dst", dst_offset + n, std::to_string(n) + " floats at offset " + std::to_string(dst_offset));
+  a.need(src, "src", src_offset + n, std::to_string(n) + " floats at offset " + std::to_string(src_offset));
+  a.status(cgk_copy(dst.ptr + dst_offset, src.ptr + src_offset, n));
+  return a.done();
+}
+
+Napi::Value affine(Args& a) {
+  BufData& x = a.buf(0, "x");
+  float alpha = a.f32(1, "alpha");
+  float beta = a.f32(2, "beta");
+  BufData& y = a.buf(3, "y");
+  uint64_t n = a.count(4, "n");
+  a.need(x, "x", n, vec(n));
+  a.need(y, "y", n, vec(n));
+  a.status(cgk_affine(x.ptr, alpha, beta, y.ptr, n));
+  return a.done();
+}
+
+Napi::Value axpy(Args& a) {
+  float alpha = a.f32(0, "alpha");
+  BufData& x = a.buf(1, "x");
+  BufData& y = a.buf(2, "y");
+  uint64_t n = a.count(3, "n");
+  a.need(x, "x", n, vec(n));
+  a.need(y, "y", n, vec(n));
+  a.status(cgk_axpy(alpha, x.ptr, y.ptr, n));
+  return a.done();
+}
+
+Napi::Value scale_by(Args& a) {
+  BufData& x = a.buf(0, "x");
+  BufData& alpha = a.buf(1, "alpha");
+  BufData& y = a.buf(2, "y");
+  uint64_t n = a.count(3, "n");
+  a.need(x, "x", n, vec(n));
+  a.need(alpha, "alpha", 1, "a device scalar");
+  a.need(y, "y", n, vec(n));
+  a.status(cgk_scale_by(x.ptr, alpha.ptr, y.ptr, n));
+  return a.done();
+}
+
+Napi::Value leaky_relu_forward(Args& a) {
+  BufData& x = a.buf(0, "x");
+  float slope = a.f32(1, "slope");
+  BufData& y = a.buf(2, "y");
+  uint64_t n = a.count(3, "n");
+  a.need(x, "x", n, vec(n));
+  a.need(y, "y", n, vec(n));
+  a.status(cgk_leaky_relu_forward(x.ptr, slope, y.ptr, n));
+  return a.done();
+}
+
+Napi::Value leaky_relu_backward(Args& a) {
+  BufData& x = a.buf(0, "x");
+  float slope = a.f32(1, "slope");
+  BufData& dy = a.buf(2, "dy");
+  BufData& dx = a.buf(3, "dx");
+  uint64_t n = a.count(4, "n");
+  a.need(x, "x", n, vec(n));
+  a.need(dy, "dy", n, vec(n));
+  a.need(dx, "dx", n, vec(n));
+  a.status(cgk_leaky_relu_backward(x.ptr, slope, dy.ptr, dx.ptr, n));
+  return a.done();
+}
+
+Napi::Value dropout_forward(Args& a) {
+  BufData& x = a.buf(0, "x");
+  float p = static_cast<float>(a.number_in(1, "p", 0, 1, true));
+  uint64_t seed = a.count(2, "seed");
+  BufData& mask = a.buf(3, "mask");
+  BufData& y = a.buf(4, "y");
+  uint64_t n = a.count(5, "n");
+  a.need(x, "x", n, vec(n));
+  a.need(mask, "mask", n, vec(n));
+  a.need(y, "y", n, vec(n));
+  a.status(cgk_dropout_forward(x.ptr, p, seed, mask.ptr, y.ptr, n));
+  return a.done();
+}
+
+}  // namespace
+
+void register_elementwise(Napi::Object exports) {
+  for (const UnaryOp& op : kUnary) define(exports, op.name, unary, &op);
+  for (const BinaryOp& op : kBinary) define(exports, op.name, binary, &op);
+  define(exports, "fill", fill);
+  define(exports, "copy", copy);
+  define(exports, "affine", affine);
+  define(exports, "axpy", axpy);
+  define(exports, "scaleBy", scale_by);
+  define(exports, "leakyReluForward", leaky_relu_forward);
+  define(exports, "leakyReluBackward", leaky_relu_backward);
+  define(exports, "dropoutForward", dropout_forward);
+}
+
+}  // namespace glue

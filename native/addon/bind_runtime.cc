@@ -1,0 +1,126 @@
+// Bindings of the runtime and memory functions: init, device info, SIMD, buffers, transfers.
+#include "glue.h"
+
+namespace glue {
+namespace {
+
+Napi::Value backend_name(Args& a) { return Napi::String::New(a.env(), cgk_backend_name()); }
+
+Napi::Value init(Args& a) {
+  a.status(cgk_init(a.dim(0, "threads")));
+  return a.done();
+}
+
+Napi::Value num_threads(Args& a) { return Napi::Number::New(a.env(), cgk_num_threads()); }
+Napi::Value device_info(Args& a) { return Napi::String::New(a.env(), cgk_device_info()); }
+Napi::Value simd_level(Args& a) { return Napi::Number::New(a.env(), cgk_simd_level()); }
+
+Napi::Value set_simd(Args& a) {
+  a.status(cgk_set_simd(a.dim(0, "level", -1)));
+  return a.done();
+}
+
+Napi::Value peak_gflops(Args& a) {
+  double seconds = a.number_in(0, "seconds", 0.001, 60);
+  double gflops = 0;
+  a.status(cgk_peak_gflops(seconds, &gflops));
+  return Napi::Number::New(a.env(), gflops);
+}
+
+Napi::Value alloc(Args& a) {
+  uint64_t n = a.count(0, "nFloats");
+  float* p = cgk_alloc(n);
+  if (!p) a.status(CGK_ERR_OOM);  // status() words the allocator's message like any kernel's
+  return wrap_buf(a.env(), p, n);
+}
+
+Napi::Value free_buf(Args& a) {
+  BufData& b = a.buf(0, "buf");
+  cgk_free(b.ptr);
+  Napi::MemoryManagement::AdjustExternalMemory(a.env(), -static_cast<int64_t>(b.n * sizeof(float)));
+  b.ptr = nullptr;
+  return a.done();
+}
+
+Napi::Value size(Args& a) { return Napi::Number::New(a.env(), static_cast<double>(a.buf(0, "buf").n)); }
+
+// upload(dst, src, dstOffset?) and download(src, dst, srcOffset?) share the checks.
+struct Transfer {
+  BufData* device;
+  float* host;
+  size_t length;
+  uint64_t offset;
+};
+
+Transfer read_transfer(Args& a, const char* device_name, const char* host_name, const char* offset_name) {
+  Napi::Value host_value = a.arg(1);
+  Transfer t{};
+  t.device = &a.buf(0, device_name);
+  if (!host_value.IsTypedArray() || host_value.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) {
+    a.fail(std::string(host_name) + " must be a Float32Array");
+  }
+  Napi::Float32Array host = host_value.As<Napi::Float32Array>();
+  t.host = host.Data();
+  t.length = host.ElementLength();
+  t.offset = a.arg(2).IsUndefined() ? 0 : a.count(2, offset_name);
+  if (t.offset > t.device->n || t.length > t.device->n - t.offset) {
+    a.fail(std::string(device_name) + " holds " + std::to_string(t.device->n) + " floats, needs " +
+           std::to_string(t.offset + t.length) + " for " + std::to_string(t.length) + " floats at offset " +
+           std::to_string(t.offset));
+  }
+  return t;
+}
+
+Napi::Value upload(Args& a) {
+  Transfer t = read_transfer(a, "dst", "src", "dstOffset");
+  a.status(cgk_upload(t.device->ptr + t.offset, t.host, t.length));
+  return a.done();
+}
+
+Napi::Value download(Args& a) {
+  Transfer t = read_transfer(a, "src", "dst", "srcOffset");
+  a.status(cgk_download(t.host, t.device->ptr + t.offset, t.length));
+  return a.done();
+}
+
+Napi::Value sync(Args& a) {
+  a.status(cgk_sync());
+  return a.done();
+}
+
+Napi::Value memory_stats(Args& a) {
+  size_t in_use = 0, cached = 0, peak = 0;
+  a.status(cgk_memory_stats(&in_use, &cached, &peak));
+  Napi::Object out = Napi::Object::New(a.env());
+  out.Set("inUse", Napi::Number::New(a.env(), static_cast<double>(in_use)));
+  out.Set("cached", Napi::Number::New(a.env(), static_cast<double>(cached)));
+  out.Set("peak", Napi::Number::New(a.env(), static_cast<double>(peak)));
+  return out;
+}
+
+Napi::Value empty_cache(Args& a) {
+  a.status(cgk_empty_cache());
+  return a.done();
+}
+
+}  // namespace
+
+void register_runtime(Napi::Object exports) {
+  define(exports, "backendName", backend_name);
+  define(exports, "init", init);
+  define(exports, "numThreads", num_threads);
+  define(exports, "deviceInfo", device_info);
+  define(exports, "simdLevel", simd_level);
+  define(exports, "setSimd", set_simd);
+  define(exports, "peakGflops", peak_gflops);
+  define(exports, "alloc", alloc);
+  define(exports, "free", free_buf);
+  define(exports, "size", size);
+  define(exports, "upload", upload);
+  define(exports, "download", download);
+  define(exports, "sync", sync);
+  define(exports, "memoryStats", memory_stats);
+  define(exports, "emptyCache", empty_cache);
+}
+
+}  // namespace glue

@@ -1,0 +1,165 @@
+// Runtime of the CPU backend: errors, initialisation, SIMD level and the device-info JSON.
+#include "runtime.h"
+
+#include <cstdarg>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <string>
+
+#include "threads.h"
+
+namespace {
+
+thread_local char t_last_error[1024] = "";
+
+int vset_error(int code, const char* fmt, va_list args) {
+  vsnprintf(t_last_error, sizeof(t_last_error), fmt, args);
+  return code;
+}
+
+const char* simd_name(int level) {
+  return level >= cgk::kAvx512 ? "avx512" : level == cgk::kAvx2 ? "avx2" : "scalar";
+}
+
+std::string json_escape(const std::string& s) {
+  std::string out;
+  for (char ch : s) {
+    unsigned char c = static_cast<unsigned char>(ch);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += ch;
+    } else if (c < 0x20) {
+      char buf[8];
+      snprintf(buf, sizeof(buf), "\\u%04x", c);
+      out += buf;
+    } else {
+      out += ch;
+    }
+  }
+  return out;
+}
+
+std::string cpu_model() {
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(cpuinfo, line)) {
+    if (line.rfind("model name", 0) == 0) {
+      size_t colon = line.find(':');
+      if (colon != std::string::npos) return line.substr(line.find_first_not_of(" \t", colon + 1));
+    }
+  }
+  return "unknown";
+}
+
+std::string cpu_features_json() {
+  __builtin_cpu_init();
+  struct Feature {
+    const char* name;
+    bool present;
+  };
+  const Feature features[] = {
+      {"sse4.2", static_cast<bool>(__builtin_cpu_supports("sse4.2"))},
+      {"avx", static_cast<bool>(__builtin_cpu_supports("avx"))},
+      {"avx2", static_cast<bool>(__builtin_cpu_supports("avx2"))},
+      {"fma", static_cast<bool>(__builtin_cpu_supports("fma"))},
+      {"avx512f", static_cast<bool>(__builtin_cpu_supports("avx512f"))},
+      {"avx512dq", static_cast<bool>(__builtin_cpu_supports("avx512dq"))},
+      {"avx512bw", static_cast<bool>(__builtin_cpu_supports("avx512bw"))},
+      {"avx512vl", static_cast<bool>(__builtin_cpu_supports("avx512vl"))},
+      {"avx512vnni", static_cast<bool>(__builtin_cpu_supports("avx512vnni"))},
+  };
+  std::string out = "[";
+  bool first = true;
+  for (const Feature& f : features) {
+    if (!f.present) continue;
+    out += first ? "\"" : ",\"";
+    out += f.name;
+    out += '"';
+    first = false;
+  }
+  return out + "]";
+}
+
+}  // namespace
+
+namespace cgk {
+
+int detect_simd_level() {
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f")) return kAvx512;
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return kAvx2;
+  return kScalar;
+}
+
+std::atomic<int> g_simd_level{detect_simd_level()};
+
+}  // namespace cgk
+
+extern "C" {
+
+int cgk_set_error(const char* fmt, ...) {
+  va_list args;
+  va_start(args, fmt);
+  int code = vset_error(CGK_ERR_ARG, fmt, args);
+  va_end(args);
+  return code;
+}
+
+int cgk_set_error_code(int code, const char* fmt, ...) {
+  va_list args;
+  va_start(args, fmt);
+  vset_error(code, fmt, args);
+  va_end(args);
+  return code;
+}
+
+const char* cgk_last_error(void) { return t_last_error; }
+const char* cgk_backend_name(void) { return "cpu"; }
+
+int cgk_init(int threads) {
+  if (threads < 0) return cgk_set_error("cgk_init: threads = %d, expected >= 0 (0 = all cores)", threads);
+  if (threads == 0) {
+    const char* env = getenv("CGTRAIN_THREADS");
+    if (env && *env) {
+      char* end = nullptr;
+      long parsed = strtol(env, &end, 10);
+      if (*end != '\0' || parsed < 1 || parsed > 4096) {
+        return cgk_set_error("cgk_init: CGTRAIN_THREADS='%s', expected an integer from 1 to 4096", env);
+      }
+      threads = static_cast<int>(parsed);
+    }
+  }
+  if (threads == 0) threads = cgk::default_num_threads();
+  cgk::set_num_threads(threads);
+  return CGK_OK;
+}
+
+int cgk_num_threads(void) { return cgk::num_threads(); }
+
+int cgk_simd_level(void) { return cgk::simd(); }
+
+int cgk_set_simd(int level) {
+  int best = cgk::detect_simd_level();
+  if (level == -1) level = best;
+  if (level < 0 || level > 2) return cgk_set_error("cgk_set_simd: level = %d, expected -1, 0, 1 or 2", level);
+  if (level > best) {
+    return cgk_set_error_code(CGK_ERR_UNSUPPORTED, "cgk_set_simd: level %d (%s) is not supported by this CPU (best is %d, %s)",
+                              level, simd_name(level), best, simd_name(best));
+  }
+  cgk::g_simd_level.store(level, std::memory_order_relaxed);
+  return CGK_OK;
+}
+
+const char* cgk_device_info(void) {
+  thread_local std::string json;
+  json = "{\"backend\":\"cpu\",\"available\":true,\"reason\":null,\"threads\":" + std::to_string(cgk::num_threads()) +
+         ",\"simd\":\"" + simd_name(cgk::simd()) + "\",\"simdBest\":\"" + simd_name(cgk::detect_simd_level()) +
+         "\",\"cpu\":{\"model\":\"" + json_escape(cpu_model()) + "\",\"features\":" + cpu_features_json() + "}}";
+  return json.c_str();
+}
+
+int cgk_sync(void) { return CGK_OK; }
+
+}  // extern "C"

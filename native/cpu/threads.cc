@@ -1,0 +1,188 @@
+// One persistent pool of worker threads. The caller of a parallel region works too, so a pool
+// of T threads has T-1 workers. Tasks are handed out through one atomic counter (dynamic
+// scheduling), which balances uneven tasks without per-task queues.
+#include "threads.h"
+
+#include <sched.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <atomic>
+#include <condition_variable>
+#include <exception>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace cgk {
+namespace {
+
+thread_local bool t_inside_region = false;
+
+class ThreadPool {
+ public:
+  int size() {
+    std::lock_guard<std::mutex> region(region_mu_);
+    return static_cast<int>(workers_.size()) + 1;
+  }
+
+  void resize(int threads) {
+    std::lock_guard<std::mutex> region(region_mu_);
+    stop_workers();
+    // The generation is read here, not in the new thread: a thread that starts late would
+    // otherwise see the next region's generation as "already seen" and never join it.
+    uint64_t generation = generation_;
+    for (int i = 1; i < threads; i++) workers_.emplace_back([this, generation] { worker_loop(generation); });
+  }
+
+  // Runs task(0..n-1) on the pool; returns false (running nothing) when a region is already
+  // active, so the caller runs serially instead of waiting or deadlocking.
+  bool try_run(size_t n, const std::function<void(size_t)>& task) {
+    std::unique_lock<std::mutex> region(region_mu_, std::try_to_lock);
+    if (!region.owns_lock() || t_inside_region) return false;
+    if (workers_.empty()) return false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      task_ = &task;
+      n_tasks_ = n;
+      next_.store(0, std::memory_order_relaxed);
+      running_ = static_cast<int>(workers_.size());
+      error_ = nullptr;
+      generation_++;
+    }
+    wake_.notify_all();
+    drain();
+    std::unique_lock<std::mutex> lock(mu_);
+    done_.wait(lock, [this] { return running_ == 0; });
+    task_ = nullptr;
+    if (error_) std::rethrow_exception(error_);
+    return true;
+  }
+
+ private:
+  void drain() {
+    t_inside_region = true;
+    try {
+      for (;;) {
+        size_t i = next_.fetch_add(1, std::memory_order_relaxed);
+        if (i >= n_tasks_) break;
+        (*task_)(i);
+      }
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!error_) error_ = std::current_exception();
+      next_.store(n_tasks_, std::memory_order_relaxed);
+    }
+    t_inside_region = false;
+  }
+
+  void worker_loop(uint64_t seen) {
+    for (;;) {
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        wake_.wait(lock, [&] { return stop_ || generation_ != seen; });
+        if (stop_) return;
+        seen = generation_;
+      }
+      drain();
+      std::lock_guard<std::mutex> lock(mu_);
+      if (--running_ == 0) done_.notify_one();
+    }
+  }
+
+  void stop_workers() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    wake_.notify_all();
+    for (auto& t : workers_) t.join();
+    workers_.clear();
+    stop_ = false;
+  }
+
+  std::mutex region_mu_;  // one parallel region at a time; also guards resizing
+  std::mutex mu_;
+  std::condition_variable wake_, done_;
+  std::vector<std::thread> workers_;
+  uint64_t generation_ = 0;
+  bool stop_ = false;
+  const std::function<void(size_t)>* task_ = nullptr;
+  size_t n_tasks_ = 0;
+  std::atomic<size_t> next_{0};
+  int running_ = 0;
+  std::exception_ptr error_;
+};
+
+// Leaked on purpose: joining workers from a static destructor at process exit races with
+// Node's own teardown.
+ThreadPool& pool() {
+  static ThreadPool* instance = new ThreadPool();
+  return *instance;
+}
+
+std::atomic<int> g_threads{0};
+
+}  // namespace
+
+int default_num_threads() {
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) return std::max(1, CPU_COUNT(&set));
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+
+namespace {
+
+// A kernel called before cgk_init starts the pool here: $CGTRAIN_THREADS when it is a valid
+// count (cgk_init reports a bad one), else every core of the affinity mask.
+void ensure_started() {
+  if (g_threads.load(std::memory_order_acquire) != 0) return;
+  const char* env = getenv("CGTRAIN_THREADS");
+  char* end = nullptr;
+  long parsed = env ? strtol(env, &end, 10) : 0;
+  bool valid = env && *env && *end == '\0' && parsed >= 1 && parsed <= 4096;
+  set_num_threads(valid ? static_cast<int>(parsed) : default_num_threads());
+}
+
+}  // namespace
+
+void set_num_threads(int threads) {
+  threads = std::max(1, threads);
+  pool().resize(threads);
+  g_threads.store(threads, std::memory_order_release);
+}
+
+int num_threads() {
+  ensure_started();
+  return g_threads.load(std::memory_order_acquire);
+}
+
+void parallel_for(size_t n, const std::function<void(size_t)>& fn) {
+  if (n == 0) return;
+  if (n > 1) {
+    ensure_started();
+    if (pool().try_run(n, fn)) return;
+  }
+  for (size_t i = 0; i < n; i++) fn(i);
+}
+
+void parallel_range(size_t n, size_t grain, const std::function<void(size_t, size_t)>& fn) {
+  if (n == 0) return;
+  grain = std::max<size_t>(grain, 1);
+  size_t threads = static_cast<size_t>(num_threads());
+  if (threads <= 1 || n < 2 * grain || t_inside_region) {
+    fn(0, n);
+    return;
+  }
+  // A few chunks per thread absorbs uneven progress (another process on the same core).
+  size_t chunks = std::min(n / grain, threads * 4);
+  size_t chunk = (n + chunks - 1) / chunks;
+  chunk = (chunk + 15) & ~size_t(15);  // whole 64-byte lines per chunk: no false sharing
+  chunks = (n + chunk - 1) / chunk;
+  parallel_for(chunks, [&](size_t c) {
+    size_t begin = c * chunk;
+    fn(begin, std::min(n, begin + chunk));
+  });
+}
+
+}  // namespace cgk

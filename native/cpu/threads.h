@@ -1,0 +1,35 @@
+// The CPU backend's one persistent thread pool. Every kernel parallelises through these calls;
+// no kernel creates threads. Work submitted while the pool is busy (a nested call from inside a
+// task, or a second JavaScript thread) runs serially on the calling thread, so calls never
+// deadlock and never oversubscribe the cores.
+#ifndef CGK_CPU_THREADS_H
+#define CGK_CPU_THREADS_H
+
+#include <cstddef>
+#include <functional>
+
+namespace cgk {
+
+// Resizes the pool (threads >= 1, counting the calling thread). Called by cgk_init.
+void set_num_threads(int threads);
+int num_threads();
+// Cores this process may run on (its CPU affinity mask), the size used when none is given.
+int default_num_threads();
+
+// Runs fn(i) for every i in [0, n), tasks handed out dynamically across the pool.
+// Use it when each index is a sizeable piece of work (a plane, a tile, a GEMM block).
+// fn runs on worker threads: a `thread_local` named inside fn is the WORKER's copy, not the
+// caller's, so take pointers to the caller's thread_local scratch before the call.
+void parallel_for(size_t n, const std::function<void(size_t i)>& fn);
+
+// Runs fn(begin, end) over [0, n) cut into contiguous chunks of at least `grain` elements
+// (one chunk per thread at most a few per thread); serial when n < 2 * grain. Use it for
+// streaming kernels where a per-index call would cost more than the work.
+void parallel_range(size_t n, size_t grain, const std::function<void(size_t begin, size_t end)>& fn);
+
+// A sensible grain for memory-bound elementwise loops (elements per chunk).
+constexpr size_t kElementwiseGrain = 1 << 15;
+
+}  // namespace cgk
+
+#endif  // CGK_CPU_THREADS_H

@@ -1,0 +1,174 @@
+/**
+ * Loading and selecting a native backend. The CPU addon is built by `npm install` (node-gyp);
+ * the CUDA addon is optional (`npm run build:cuda`). When CUDA cannot run, the error says why
+ * and what fixes it, so `--device cuda` never fails with a bare dlopen message.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import type { Binding } from './binding';
+
+export type BackendKind = 'cpu' | 'cuda';
+
+/** Parsed cgk_device_info() (see docs/architecture.md); fields that do not apply are absent. */
+export interface DeviceInfo {
+  backend: BackendKind;
+  available: boolean;
+  reason: string | null;
+  threads?: number;
+  simd?: 'avx512' | 'avx2' | 'scalar';
+  cpu?: { model: string; features: string[] };
+  driverVersion?: number | string;
+  runtimeVersion?: number | string;
+  devices?: { name: string; totalMemory: number; computeCapability: string }[];
+  [key: string]: unknown;
+}
+
+export interface Backend {
+  kind: BackendKind;
+  binding: Binding;
+  info: DeviceInfo;
+}
+
+export interface LoadOptions {
+  /** CPU: thread-pool size (0 or absent = all cores or $CGTRAIN_THREADS). CUDA: ignored. */
+  threads?: number;
+  /** CUDA device ordinal (default 0). */
+  device?: number;
+  /** suppress the one-line notice `auto` prints on stderr */
+  quiet?: boolean;
+}
+
+/** The directory holding cgtrain's package.json, found by walking up from this file. */
+export function packageRoot(): string {
+  let dir = __dirname;
+  for (;;) {
+    const manifest = path.join(dir, 'package.json');
+    if (fs.existsSync(manifest)) {
+      try {
+        if (JSON.parse(fs.readFileSync(manifest, 'utf8')).name === 'cgtrain') return dir;
+      } catch {
+        // an unreadable package.json is not ours; keep walking up
+      }
+    }
+    const parent = path.dirname(dir);
+    if (parent === dir) throw new Error(`cgtrain: cannot find the package root above ${__dirname}`);
+    dir = parent;
+  }
+}
+
+export function cpuAddonPath(): string {
+  return path.join(packageRoot(), 'build', 'Release', 'cgtrain_cpu.node');
+}
+
+export function cudaAddonPath(): string {
+  return process.env.CGTRAIN_CUDA_ADDON || path.join(packageRoot(), 'cuda', 'build', 'Release', 'cgtrain_cuda.node');
+}
+
+const bindingCache = new Map<string, Binding>();
+const initialised = new Set<Binding>();
+
+function requireAddon(file: string): Binding {
+  let binding = bindingCache.get(file);
+  if (!binding) {
+    binding = require(file) as Binding;
+    bindingCache.set(file, binding);
+  }
+  return binding;
+}
+
+function parseInfo(binding: Binding): DeviceInfo {
+  return JSON.parse(binding.deviceInfo()) as DeviceInfo;
+}
+
+function loadCpu(options: LoadOptions): Backend {
+  const file = cpuAddonPath();
+  if (!fs.existsSync(file)) {
+    throw new Error(
+      `cgtrain: the CPU addon is not built (${file} is missing).\n` +
+        `  Fix: run 'npm run build:native' in ${packageRoot()} (needs a C++17 compiler and python3 for node-gyp).`,
+    );
+  }
+  const binding = requireAddon(file);
+  const threads = options.threads ?? 0;
+  if (!Number.isInteger(threads) || threads < 0) {
+    throw new Error(`cgtrain: threads must be a non-negative integer, got ${threads}`);
+  }
+  // init(0) picks all cores or $CGTRAIN_THREADS; later loads keep the pool unless asked.
+  if (threads > 0 || !initialised.has(binding)) {
+    binding.init(threads);
+    initialised.add(binding);
+  }
+  return { kind: 'cpu', binding, info: parseInfo(binding) };
+}
+
+/** The fix for a CUDA failure, keyed on the cudaGetDeviceCount status in its reason. */
+export function cudaFix(reason: string): string {
+  const code = /\b(?:returned|code|error)\s*(\d+)/i.exec(reason)?.[1];
+  if (code === '35' || /InsufficientDriver|no CUDA driver/i.test(reason)) {
+    return 'install the NVIDIA driver (nvidia-smi must work), or run with --device cpu';
+  }
+  if (code === '36' || /CallRequiresNewerDriver|driver too old|newer driver/i.test(reason)) {
+    return 'update the NVIDIA driver to one that supports this CUDA runtime, or run with --device cpu';
+  }
+  if (code === '100' || /NoDevice|no CUDA device/i.test(reason)) {
+    const visible = process.env.CUDA_VISIBLE_DEVICES;
+    return visible !== undefined
+      ? `CUDA_VISIBLE_DEVICES='${visible}' hides every GPU: unset it or list a GPU index, or run with --device cpu`
+      : 'this machine has no NVIDIA GPU visible to the driver; run with --device cpu';
+  }
+  return 'run `cgtrain doctor` for details, or run with --device cpu';
+}
+
+/** Why CUDA cannot run here, with the fix; null when it can. Never throws. */
+export function cudaUnavailableReason(): string | null {
+  const file = cudaAddonPath();
+  if (!fs.existsSync(file)) {
+    return `the CUDA addon is not built (${file} is missing).\n  Fix: run 'npm run build:cuda' (needs nvcc from the CUDA toolkit, sm_75 or newer).`;
+  }
+  let binding: Binding;
+  try {
+    binding = requireAddon(file);
+  } catch (err) {
+    return `the CUDA addon at ${file} failed to load: ${(err as Error).message}.\n  Fix: rebuild it with 'npm run build:cuda'.`;
+  }
+  let info: DeviceInfo;
+  try {
+    info = parseInfo(binding);
+  } catch (err) {
+    return `the CUDA addon could not describe its device: ${(err as Error).message}`;
+  }
+  if (info.available) return null;
+  const reason = info.reason ?? 'the CUDA runtime reports no usable device';
+  return `${reason}.\n  Fix: ${cudaFix(reason)}.`;
+}
+
+function loadCuda(options: LoadOptions): Backend {
+  const reason = cudaUnavailableReason();
+  if (reason !== null) throw new Error(`cgtrain: CUDA cannot run: ${reason}`);
+  const binding = requireAddon(cudaAddonPath());
+  const ordinal = options.device ?? 0;
+  if (!Number.isInteger(ordinal) || ordinal < 0) {
+    throw new Error(`cgtrain: CUDA device must be a non-negative integer, got ${ordinal}`);
+  }
+  binding.init(ordinal);
+  return { kind: 'cuda', binding, info: parseInfo(binding) };
+}
+
+/** Loads a backend. `auto` uses CUDA when it can run, else the CPU, and says which on stderr. */
+export function loadBackend(kind: BackendKind | 'auto', options: LoadOptions = {}): Backend {
+  if (kind === 'cpu') return loadCpu(options);
+  if (kind === 'cuda') return loadCuda(options);
+  if (kind !== 'auto') throw new Error(`cgtrain: unknown device '${String(kind)}', expected cpu, cuda or auto`);
+  if (cudaUnavailableReason() === null) {
+    const backend = loadCuda(options);
+    if (!options.quiet) process.stderr.write(`cgtrain: running on CUDA (${backend.info.devices?.[0]?.name ?? 'GPU'})\n`);
+    return backend;
+  }
+  const backend = loadCpu(options);
+  if (!options.quiet) {
+    process.stderr.write(`cgtrain: running on the CPU (${backend.info.simd}, ${backend.info.threads} threads); CUDA is not available (see 'cgtrain doctor')\n`);
+  }
+  return backend;
+}
+
+export { doctorReport, doctorData, type DoctorData } from './doctor';

@@ -1,0 +1,124 @@
+/**
+ * `cgtrain doctor`: what this machine offers cgtrain (CPU model and SIMD level, threads, an
+ * optional measured FMA peak) and whether CUDA can run here, and if not, why and how to fix it.
+ */
+import * as fs from 'fs';
+import * as os from 'os';
+import { cpuAddonPath, cudaAddonPath, cudaUnavailableReason, loadBackend, type DeviceInfo } from './device';
+
+export interface DoctorOptions {
+  /** run the FMA peak benchmark for about this many seconds per backend (0 = skip) */
+  peakSeconds?: number;
+}
+
+export interface DoctorData {
+  node: string;
+  platform: string;
+  cpu: {
+    addon: string;
+    built: boolean;
+    error?: string;
+    info?: DeviceInfo;
+    peakGflops?: number;
+  };
+  cuda: {
+    addon: string;
+    built: boolean;
+    available: boolean;
+    reason: string | null;
+    info?: DeviceInfo;
+    peakGflops?: number;
+  };
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+function cpuSection(options: DoctorOptions): DoctorData['cpu'] {
+  const section: DoctorData['cpu'] = { addon: cpuAddonPath(), built: fs.existsSync(cpuAddonPath()) };
+  try {
+    const backend = loadBackend('cpu', { quiet: true });
+    section.info = backend.info;
+    if (options.peakSeconds && options.peakSeconds > 0) section.peakGflops = backend.binding.peakGflops(options.peakSeconds);
+  } catch (err) {
+    section.error = errorText(err);
+  }
+  return section;
+}
+
+function cudaSection(options: DoctorOptions): DoctorData['cuda'] {
+  const addon = cudaAddonPath();
+  const reason = cudaUnavailableReason();
+  const section: DoctorData['cuda'] = { addon, built: fs.existsSync(addon), available: reason === null, reason };
+  if (!section.built) return section;
+  try {
+    const binding = require(addon) as { deviceInfo(): string };
+    section.info = JSON.parse(binding.deviceInfo()) as DeviceInfo;
+    if (reason === null && options.peakSeconds && options.peakSeconds > 0) {
+      section.peakGflops = loadBackend('cuda', { quiet: true }).binding.peakGflops(options.peakSeconds);
+    }
+  } catch (err) {
+    section.reason = section.reason ?? errorText(err);
+  }
+  return section;
+}
+
+/** The facts `cgtrain doctor --json` prints. Never throws: failures become fields. */
+export function doctorData(options: DoctorOptions = {}): DoctorData {
+  return {
+    node: process.version,
+    platform: `${os.platform()} ${os.arch()} ${os.release()}`,
+    cpu: cpuSection(options),
+    cuda: cudaSection(options),
+  };
+}
+
+function formatBytes(bytes: number): string {
+  return `${(bytes / 2 ** 30).toFixed(1)} GiB`;
+}
+
+function cpuLines(cpu: DoctorData['cpu']): string[] {
+  const lines = [`CPU backend`, `  addon:        ${cpu.addon} (${cpu.built ? 'built' : 'MISSING'})`];
+  if (cpu.error) return [...lines, `  error:        ${cpu.error}`];
+  const info = cpu.info!;
+  lines.push(
+    `  cpu:          ${info.cpu?.model ?? 'unknown'} (${os.cpus().length} logical cores)`,
+    `  features:     ${info.cpu?.features.join(' ') || 'none detected'}`,
+    `  simd:         ${info.simd}${info.simdBest && info.simdBest !== info.simd ? ` (best ${String(info.simdBest)})` : ''}`,
+    `  threads:      ${info.threads}${process.env.CGTRAIN_THREADS ? ` (CGTRAIN_THREADS=${process.env.CGTRAIN_THREADS})` : ''}`,
+  );
+  if (cpu.peakGflops !== undefined) lines.push(`  fp32 peak:    ${cpu.peakGflops.toFixed(1)} GFLOP/s (measured FMA loop)`);
+  return lines;
+}
+
+function cudaLines(cuda: DoctorData['cuda']): string[] {
+  const lines = [`CUDA backend`, `  addon:        ${cuda.addon} (${cuda.built ? 'built' : 'not built'})`];
+  const info = cuda.info;
+  if (info?.driverVersion !== undefined) lines.push(`  driver:       ${String(info.driverVersion)}`);
+  if (info?.runtimeVersion !== undefined) lines.push(`  runtime:      ${String(info.runtimeVersion)}`);
+  for (const [i, device] of (info?.devices ?? []).entries()) {
+    lines.push(
+      `  device ${i}:     ${device.name}, ${formatBytes(device.totalMemory)}, compute capability ${device.computeCapability}`,
+    );
+  }
+  if (cuda.peakGflops !== undefined) lines.push(`  fp32 peak:    ${cuda.peakGflops.toFixed(1)} GFLOP/s (measured FMA chain)`);
+  lines.push(cuda.available ? '  status:       available' : `  status:       unavailable: ${cuda.reason ?? 'unknown reason'}`);
+  return lines;
+}
+
+/** The text `cgtrain doctor` prints. */
+export function doctorReport(options: DoctorOptions = {}): string {
+  const data = doctorData(options);
+  const device = data.cuda.available ? 'cuda' : data.cpu.error ? 'none (build the CPU addon)' : 'cpu';
+  return [
+    `cgtrain doctor`,
+    `  node:         ${data.node} on ${data.platform}`,
+    '',
+    ...cpuLines(data.cpu),
+    '',
+    ...cudaLines(data.cuda),
+    '',
+    `--device auto would run on: ${device}`,
+  ].join('\n');
+}

@@ -1,0 +1,137 @@
+/**
+ * Runtime of the CPU backend: device info, thread pool, SIMD switching, the caching allocator,
+ * buffer handles and transfers, and that every argument error is an Error, never a crash.
+ */
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { cpu, cpuBackend, freeAll, fromBuf, randomArray, toBuf, zerosBuf } from '../util/native';
+import { cpuAddonPath } from '../../src/backend/device';
+
+const b = cpu();
+
+test('deviceInfo describes the CPU backend as documented', () => {
+  const info = JSON.parse(b.deviceInfo());
+  assert.equal(info.backend, 'cpu');
+  assert.equal(info.available, true);
+  assert.equal(info.reason, null);
+  assert.equal(info.threads, b.numThreads());
+  assert.ok(['avx512', 'avx2', 'scalar'].includes(info.simd));
+  assert.equal(typeof info.cpu.model, 'string');
+  assert.ok(Array.isArray(info.cpu.features));
+  assert.equal(b.backendName(), 'cpu');
+  assert.equal(cpuBackend().kind, 'cpu');
+});
+
+test('setSimd switches the level, refuses levels above the machine, -1 restores the best', () => {
+  b.setSimd(-1);
+  const best = b.simdLevel();
+  b.setSimd(0);
+  assert.equal(b.simdLevel(), 0);
+  assert.equal(JSON.parse(b.deviceInfo()).simd, 'scalar');
+  if (best < 2) assert.throws(() => b.setSimd(2), /setSimd: level 2 \(avx512\) is not supported by this CPU/);
+  assert.throws(() => b.setSimd(3), /setSimd: level = 3/);
+  b.setSimd(-1);
+  assert.equal(b.simdLevel(), best);
+});
+
+test('the thread pool resizes and gives the same results at 1 and n threads', () => {
+  const before = b.numThreads();
+  const n = 300_000;
+  const x = randomArray(n, 1), y = randomArray(n, 2);
+  const run = () => {
+    const xb = toBuf(b, x), yb = toBuf(b, y), out = zerosBuf(b, n), s = zerosBuf(b, 1);
+    b.add(xb, yb, out, n);
+    b.tanhForward(out, out, n);
+    b.sum(out, s, n);
+    const result = [fromBuf(b, out), fromBuf(b, s)];
+    freeAll(b, xb, yb, out, s);
+    return result;
+  };
+  try {
+    b.init(1);
+    assert.equal(b.numThreads(), 1);
+    const single = run();
+    b.init(3);
+    assert.equal(b.numThreads(), 3);
+    const multi = run();
+    assert.deepEqual(multi[0], single[0]);
+    assert.deepEqual(multi[1], single[1], 'chunked double sums do not depend on the thread count');
+  } finally {
+    b.init(before);
+  }
+  assert.throws(() => b.init(-1), /init: threads = -1/);
+});
+
+test('the pool survives repeated resizing with work right after each resize', { timeout: 20_000 }, () => {
+  const before = b.numThreads();
+  const n = 200_000;
+  const xb = toBuf(b, randomArray(n, 3)), yb = zerosBuf(b, n);
+  try {
+    for (let i = 0; i < 40; i++) {
+      b.init(1 + (i % 4));
+      b.affine(xb, 1, 1, yb, n); // a region that needs every worker of the new pool
+    }
+  } finally {
+    b.init(before);
+    freeAll(b, xb, yb);
+  }
+});
+
+test('CGTRAIN_THREADS sets the default pool size; a bad value is a clear error', () => {
+  const script = `const b = require(${JSON.stringify(cpuAddonPath())}); try { b.init(0); console.log(b.numThreads()); } catch (e) { console.log(e.message); }`;
+  const good = spawnSync(process.execPath, ['-e', script], { env: { ...process.env, CGTRAIN_THREADS: '3' }, encoding: 'utf8' });
+  assert.equal(good.stdout.trim(), '3');
+  const bad = spawnSync(process.execPath, ['-e', script], { env: { ...process.env, CGTRAIN_THREADS: 'lots' }, encoding: 'utf8' });
+  assert.match(bad.stdout, /CGTRAIN_THREADS='lots', expected an integer from 1 to 4096/);
+});
+
+test('the caching allocator reuses freed blocks and reports in-use, cached and peak bytes', () => {
+  b.emptyCache();
+  const start = b.memoryStats();
+  const a = b.alloc(10_000);
+  const afterAlloc = b.memoryStats();
+  assert.ok(afterAlloc.inUse >= start.inUse + 40_000, 'in-use grows by at least the request');
+  assert.ok(afterAlloc.peak >= afterAlloc.inUse);
+  b.free(a);
+  const afterFree = b.memoryStats();
+  assert.equal(afterFree.inUse, start.inUse);
+  assert.ok(afterFree.cached >= 40_000, 'the block is cached, not returned');
+  const again = b.alloc(9_990); // same size bucket: served from the cache
+  assert.equal(b.memoryStats().cached, afterFree.cached - (afterAlloc.inUse - start.inUse));
+  b.free(again);
+  b.emptyCache();
+  assert.equal(b.memoryStats().cached, 0);
+});
+
+test('buffers: size, freed handles, offsets of upload/download', () => {
+  const buf = b.alloc(8);
+  assert.equal(b.size(buf), 8);
+  b.upload(buf, Float32Array.from([1, 2, 3]), 5);
+  const out = new Float32Array(2);
+  b.download(buf, out, 6);
+  assert.deepEqual(Array.from(out), [2, 3]);
+  assert.throws(() => b.upload(buf, new Float32Array(4), 5), /upload: dst holds 8 floats, needs 9 for 4 floats at offset 5/);
+  assert.throws(() => b.download(buf, new Float32Array(9)), /download: src holds 8 floats, needs 9/);
+  assert.throws(() => (b.upload as (...a: unknown[]) => void)(buf, [1, 2]), /upload: src must be a Float32Array/);
+  assert.throws(() => (b.download as (...a: unknown[]) => void)(buf, new Float64Array(2)), /download: dst must be a Float32Array/);
+  assert.throws(() => b.alloc(-1), /alloc: nFloats = -1/);
+  b.free(buf);
+  assert.throws(() => b.size(buf), /size: buf: buffer was freed/);
+  assert.throws(() => b.free(buf), /free: buf: buffer was freed/);
+  assert.throws(() => b.upload(buf, new Float32Array(1)), /buffer was freed/);
+});
+
+test('wrong argument kinds throw errors everywhere instead of crashing', () => {
+  // Call every function with junk: each must throw an Error (or, for argument-free ones, return).
+  const junk: unknown[] = [undefined, null, 'x', {}, -2, 1.5, [1]];
+  const noArgs = new Set(['backendName', 'numThreads', 'deviceInfo', 'simdLevel', 'sync', 'memoryStats', 'emptyCache']);
+  for (const [name, fn] of Object.entries(b as unknown as Record<string, (...a: unknown[]) => unknown>)) {
+    if (noArgs.has(name)) continue;
+    for (const value of junk) {
+      if (name === 'peakGflops' && value === 1.5) continue; // a valid duration
+      const args = Array.from({ length: 14 }, () => value);
+      assert.throws(() => fn(...args), (err: unknown) => err instanceof Error && err.message.startsWith(`cgtrain cpu: ${name}:`), `${name}(${String(value)}...)`);
+    }
+  }
+});
