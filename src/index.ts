@@ -1,2 +1,3 @@
 /** The cgtrain library entry point. */
-export { loadBackend } from './backend/device';
+export { loadBackend, doctorReport, type Backend, type DeviceInfo } from './backend/device';
+export { loadTranslator, type Translator, type LoadTranslatorOptions, type TranslateImageOptions, type TranslationSpec, type NchwArray } from './translate/translator';

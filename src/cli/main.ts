@@ -15,9 +15,9 @@ export async function main(argv: string[]): Promise<void> {
     .alias('h', 'help')
     .version()
     .wrap(Math.min(110, process.stdout.columns || 100))
-    .fail((msg, err, y) => {
+    .fail((msg, err) => {
       if (err) throw err;
-      process.stderr.write(`${y.help ? '' : ''}cgtrain: ${msg}\nRun 'cgtrain --help' or 'cgtrain <command> --help' for the options.\n`);
+      process.stderr.write(`cgtrain: ${msg}\nRun 'cgtrain --help' or 'cgtrain <command> --help' for the options.\n`);
       process.exit(2);
     });
   for (const command of commands) cli = cli.command(command);

@@ -1,0 +1,148 @@
+/**
+ * `cgtrain bench`: full CycleGAN training steps on random data. Prints ms/step, images/s, the
+ * achieved GFLOP/s (model.flopsPerImage(), the reference's 3 x forward convention) against the
+ * machine's measured peak, and peak memory (backend allocator and process RSS).
+ */
+import { performance } from 'perf_hooks';
+import type { Argv, CommandModule } from 'yargs';
+import { loadBackend } from '../../backend/device';
+import { addOptions, OPTION_SPECS, resolveOptions, typedOptions, type TrainOptions } from '../../options';
+import { CycleGANModel } from '../../train/cyclegan';
+import { modelConfigOf } from '../../train/session';
+import { Rng } from '../../util/rng';
+
+/** The training options bench exposes; the rest keep their training defaults. */
+const BENCH_KEYS = new Set<keyof TrainOptions>([
+  'device', 'threads', 'netG', 'netD', 'nLayersD', 'ngf', 'ndf', 'norm', 'ganMode', 'dLoss', 'lambdaIdentity', 'batchSize', 'upsample', 'seed',
+]);
+const BENCH_SPECS = OPTION_SPECS.filter((s) => BENCH_KEYS.has(s.key));
+
+export interface BenchConfig {
+  given: Record<string, unknown>;
+  size: number;
+  steps: number;
+  warmup: number;
+}
+
+export interface BenchResult {
+  backend: string;
+  device: string;
+  simd?: string;
+  threads?: number;
+  netG: string;
+  netD: string;
+  ngf: number;
+  ndf: number;
+  norm: string;
+  size: number;
+  batch: number;
+  steps: number;
+  msPerStep: number;
+  msPerStepMin: number;
+  imagesPerSec: number;
+  gflopPerImage: number;
+  gflops: number;
+  peakGflops: number;
+  percentOfPeak: number;
+  parameters: number;
+  peakBackendMemoryMB: number;
+  peakRssMB: number;
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+function randomImages(rng: Rng, count: number): Float32Array {
+  const data = new Float32Array(count);
+  for (let i = 0; i < count; i++) data[i] = rng.uniform(-1, 1);
+  return data;
+}
+
+/** Options as training would resolve them, with bench's defaults (the 32x32 mnist2svhn model, batch 16). */
+export function benchOptions(config: BenchConfig): TrainOptions {
+  // A folder dataset with crop-size = size makes the option checks (e.g. unet divisibility) see the bench size.
+  return resolveOptions({
+    preset: 'mnist2svhn', batchSize: 16, ...config.given,
+    dataset: 'folder', dataroot: '(random data)', preprocess: 'crop', loadSize: config.size, cropSize: config.size,
+  });
+}
+
+export async function runBench(config: BenchConfig): Promise<BenchResult> {
+  const options = benchOptions(config);
+  const backend = loadBackend(options.device, { threads: options.threads, quiet: true });
+  const binding = backend.binding;
+  const rng = new Rng(options.seed);
+  const model = new CycleGANModel(modelConfigOf(options), backend, rng);
+  const n = options.batchSize;
+  const a = randomImages(rng, n * options.inputNc * config.size * config.size);
+  const b = randomImages(rng, n * options.outputNc * config.size * config.size);
+  const step = (): void => {
+    model.setInput(a, b, n);
+    model.optimizeParameters();
+    binding.sync();
+  };
+  for (let i = 0; i < config.warmup; i++) step();
+  const times: number[] = [];
+  let peakRss = process.memoryUsage().rss;
+  for (let i = 0; i < config.steps; i++) {
+    const t0 = performance.now();
+    step();
+    times.push(performance.now() - t0);
+    peakRss = Math.max(peakRss, process.memoryUsage().rss);
+  }
+  const losses = model.currentLosses();
+  if (!Object.values(losses).every(Number.isFinite)) throw new Error(`bench: non-finite losses ${JSON.stringify(losses)}`);
+  const ms = median(times);
+  const flopsPerImage = model.flopsPerImage();
+  const gflops = (flopsPerImage * n) / (ms / 1000) / 1e9;
+  const peakGflops = binding.peakGflops(0.5);
+  return {
+    backend: backend.kind, device: String(backend.info.devices?.[0]?.name ?? backend.info.cpu?.model ?? backend.kind),
+    simd: backend.info.simd, threads: binding.numThreads(), netG: options.netG, netD: options.netD, ngf: options.ngf, ndf: options.ndf,
+    norm: options.norm, size: config.size, batch: n, steps: config.steps, msPerStep: ms, msPerStepMin: Math.min(...times),
+    imagesPerSec: n / (ms / 1000), gflopPerImage: flopsPerImage / 1e9, gflops, peakGflops, percentOfPeak: (100 * gflops) / peakGflops,
+    parameters: model.parameterCount(), peakBackendMemoryMB: binding.memoryStats().peak / 2 ** 20,
+    peakRssMB: Math.max(peakRss, process.resourceUsage().maxRSS * 1024) / 2 ** 20,
+  };
+}
+
+export function formatBench(r: BenchResult): string {
+  return [
+    `cgtrain bench: ${r.backend} (${r.device}${r.simd ? `, ${r.simd}` : ''}${r.backend === 'cpu' ? `, ${r.threads} threads` : ''})`,
+    `  model: ${r.netG} ngf ${r.ngf} / ${r.netD} ndf ${r.ndf}, ${r.norm} norm, ${(r.parameters / 1e6).toFixed(2)} M parameters; ${r.size}x${r.size}, batch ${r.batch}, ${r.steps} timed steps`,
+    `  ${r.msPerStep.toFixed(1)} ms/step (median; best ${r.msPerStepMin.toFixed(1)}), ${r.imagesPerSec.toFixed(2)} images/s`,
+    `  ${r.gflops.toFixed(1)} GFLOP/s achieved (${r.gflopPerImage.toFixed(3)} GFLOP/image), ${r.percentOfPeak.toFixed(1)}% of the measured peak ${r.peakGflops.toFixed(1)} GFLOP/s`,
+    `  peak memory: backend ${r.peakBackendMemoryMB.toFixed(0)} MB, process RSS ${r.peakRssMB.toFixed(0)} MB`,
+  ].join('\n');
+}
+
+export const benchCommand: CommandModule<object, Record<string, unknown>> = {
+  command: 'bench',
+  describe: 'time CycleGAN training steps on random data (ms/step, images/s, GFLOP/s, % of peak, memory)',
+  builder: (y: Argv<object>) =>
+    addOptions(y, BENCH_SPECS)
+      .option('size', { type: 'number', describe: 'image side in pixels', defaultDescription: '32', requiresArg: true })
+      .option('steps', { type: 'number', describe: 'timed steps', defaultDescription: '10', requiresArg: true })
+      .option('warmup', { type: 'number', describe: 'untimed steps first', defaultDescription: '2', requiresArg: true })
+      .option('json', { type: 'boolean', describe: 'print one JSON object instead of text' })
+      .example('$0 bench', '32x32 resnet_6blocks ngf 64, basic D, batch 16')
+      .example('$0 bench --batch-size 128 --json', 'the mnist2svhn batch size, as JSON') as Argv<Record<string, unknown>>,
+  handler: async (argv) => {
+    const int = (name: string, value: unknown, fallback: number, min: number): number => {
+      const v = value === undefined ? fallback : value;
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < min) throw new Error(`--${name}: expected an integer >= ${min}, got ${String(v)}`);
+      return v;
+    };
+    const config: BenchConfig = {
+      given: typedOptions(argv),
+      size: int('size', argv.size, 32, 8),
+      steps: int('steps', argv.steps, 10, 1),
+      warmup: int('warmup', argv.warmup, 2, 0),
+    };
+    const result = await runBench(config);
+    process.stdout.write(argv.json ? `${JSON.stringify(result)}\n` : `${formatBench(result)}\n`);
+  },
+};

@@ -1,0 +1,119 @@
+/**
+ * The run's log: log.jsonl (one JSON record per line, the types of docs/architecture.md),
+ * opt.json, and what the user watches: a cli-progress bar on a terminal, plain lines otherwise
+ * (CI logs and pipes must not fill with carriage returns).
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import { SingleBar, Presets } from 'cli-progress';
+
+export type LossNames = 'D_A' | 'G_A' | 'cycle_A' | 'idt_A' | 'D_B' | 'G_B' | 'cycle_B' | 'idt_B';
+export type Losses = Record<LossNames, number>;
+
+export type LogRecord =
+  | { type: 'start'; options: unknown; machine: Record<string, unknown>; time: string; resumedFrom?: string }
+  | { type: 'step'; epoch: number; iter: number; images: number; time: string; lr: number; imagesPerSec: number; losses: Losses }
+  | { type: 'epoch'; epoch: number; time: string; lr: number; imagesPerSec: number; seconds: number }
+  | { type: 'sample'; epoch: number; iter: number; file: string }
+  | { type: 'eval'; epoch: number; metrics: Record<string, unknown> }
+  | { type: 'checkpoint'; epoch: number; iter: number; file: string }
+  | { type: 'export'; files: string[] }
+  | { type: 'end'; time: string; epochs: number; imagesPerSec: number; reason: string; seconds: number };
+
+/** Writes `text` to `file` through a temp file + rename. */
+export function writeTextAtomic(file: string, text: string): void {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const tmp = `${file}.tmp`;
+  fs.writeFileSync(tmp, text);
+  fs.renameSync(tmp, file);
+}
+
+export function formatLosses(losses: Losses): string {
+  return Object.entries(losses).map(([k, v]) => `${k} ${v.toFixed(3)}`).join(' ');
+}
+
+export function formatDuration(seconds: number): string {
+  if (!Number.isFinite(seconds) || seconds < 0) return '?';
+  const s = Math.round(seconds);
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+}
+
+export interface ProgressState {
+  epoch: number;
+  lastEpoch: number;
+  iter: number;
+  itersPerEpoch: number;
+  /** images done in this session and images the session will process in total */
+  done: number;
+  total: number;
+  imagesPerSec: number;
+  losses?: Losses;
+}
+
+export class RunLogger {
+  readonly logFile: string;
+  private bar: SingleBar | null = null;
+  private readonly interactive: boolean;
+
+  constructor(readonly runDir: string, options: { interactive?: boolean; quiet?: boolean } = {}) {
+    fs.mkdirSync(runDir, { recursive: true });
+    this.logFile = path.join(runDir, 'log.jsonl');
+    this.interactive = options.interactive ?? (process.stdout.isTTY === true && !process.env.CI);
+    this.quiet = options.quiet ?? false;
+  }
+
+  private readonly quiet: boolean;
+
+  /** Appends synchronously: a record is on disk before training goes on, even if we crash next. */
+  record(record: LogRecord): void {
+    fs.appendFileSync(this.logFile, `${JSON.stringify(record)}\n`);
+  }
+
+  writeOptions(options: unknown): void {
+    writeTextAtomic(path.join(this.runDir, 'opt.json'), `${JSON.stringify(options, null, 2)}\n`);
+  }
+
+  /** A message for the user, printed above the bar when there is one. */
+  say(text: string): void {
+    if (this.quiet) return;
+    if (this.bar) {
+      this.bar.stop();
+      this.bar = null;
+    }
+    process.stdout.write(`${text}\n`);
+  }
+
+  progress(state: ProgressState, printLine: boolean): void {
+    const eta = formatDuration((state.total - state.done) / Math.max(state.imagesPerSec, 1e-9));
+    const losses = state.losses ? formatLosses(state.losses) : '';
+    if (this.quiet) return;
+    if (!this.interactive) {
+      if (printLine) {
+        const where = `epoch ${state.epoch}/${state.lastEpoch} iter ${state.iter}/${state.itersPerEpoch}`;
+        process.stdout.write(`${where} | ${losses} | ${state.imagesPerSec.toFixed(1)} img/s | ETA ${eta}\n`);
+      }
+      return;
+    }
+    const payload = { epoch: `${state.epoch}/${state.lastEpoch}`, iter: `${state.iter}/${state.itersPerEpoch}`, losses, ips: state.imagesPerSec.toFixed(1), etaText: eta };
+    if (!this.bar) {
+      this.bar = new SingleBar({
+        format: 'epoch {epoch} iter {iter} |{bar}| {percentage}% | {ips} img/s | ETA {etaText} | {losses}',
+        hideCursor: true,
+        clearOnComplete: false,
+        etaBuffer: 50,
+      }, Presets.shades_classic);
+      this.bar.start(state.total, state.done, payload);
+    } else {
+      this.bar.update(state.done, payload);
+    }
+  }
+
+  close(): void {
+    if (this.bar) {
+      this.bar.stop();
+      this.bar = null;
+    }
+  }
+}

@@ -1,0 +1,106 @@
+/**
+ * A run's directory (<runs-dir>/<name>/) and which checkpoint a resumed run starts from.
+ *   opt.json, log.jsonl, checkpoints/latest.safetensors, checkpoints/epoch_<n>.safetensors,
+ *   samples/*.png, report.html, *.onnx
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import type { TrainOptions } from '../options';
+import { OPTION_SPECS, OptionsError, RESUMABLE_CHANGES, validateOptions } from '../options';
+import { metadataJson, readCheckpointMetadata } from './checkpoint';
+
+export interface RunPaths {
+  runDir: string;
+  checkpointsDir: string;
+  latest: string;
+}
+
+export function runPaths(runsDir: string, name: string): RunPaths {
+  const runDir = path.resolve(runsDir, name);
+  const checkpointsDir = path.join(runDir, 'checkpoints');
+  return { runDir, checkpointsDir, latest: path.join(checkpointsDir, 'latest.safetensors') };
+}
+
+export function epochCheckpointName(epoch: number): string {
+  return `epoch_${epoch}.safetensors`;
+}
+
+function hasHistory(paths: RunPaths): boolean {
+  return fs.existsSync(paths.latest) || fs.existsSync(path.join(paths.runDir, 'log.jsonl'));
+}
+
+/**
+ * Picks the run directory. A fresh run never writes over an existing one: when the user named
+ * the run that is an error with the two ways out; when the name came from the preset (a demo run
+ * twice), the next free name `<name>-2`, `<name>-3`, ... is taken instead.
+ */
+export function chooseRunName(options: TrainOptions, nameGiven: boolean): string {
+  if (options.continueTrain) return options.name;
+  const first = runPaths(options.runsDir, options.name);
+  if (!hasHistory(first)) return options.name;
+  if (nameGiven) {
+    throw new OptionsError(
+      `--name ${options.name}: ${first.runDir} already holds a run. ` +
+        'Pass --continue-train to resume it, or another --name to start a new one.',
+    );
+  }
+  for (let i = 2; ; i++) {
+    const candidate = `${options.name}-${i}`;
+    if (!hasHistory(runPaths(options.runsDir, candidate))) return candidate;
+  }
+}
+
+/** The checkpoint a resumed run loads, or null for a fresh run; throws when it is missing. */
+export function resumeCheckpoint(options: TrainOptions, paths: RunPaths): string | null {
+  if (options.checkpoint !== undefined) {
+    const file = path.resolve(options.checkpoint);
+    if (!fs.existsSync(file)) throw new OptionsError(`--checkpoint: no such file ${file}`);
+    return file;
+  }
+  if (!options.continueTrain) return null;
+  if (!fs.existsSync(paths.latest)) {
+    throw new OptionsError(
+      `--continue-train: run '${options.name}' has no checkpoint (${paths.latest} is missing). ` +
+        'Check --name and --runs-dir, name a file with --checkpoint, or drop --continue-train to start fresh.',
+    );
+  }
+  return paths.latest;
+}
+
+export function createRunDirs(paths: RunPaths): void {
+  fs.mkdirSync(paths.checkpointsDir, { recursive: true });
+  fs.mkdirSync(path.join(paths.runDir, 'samples'), { recursive: true });
+}
+
+/**
+ * The options of a resumed run: the checkpoint's, except those in RESUMABLE_CHANGES that the
+ * user typed (more epochs, other cadences, another device). Typing a model-defining option with a
+ * different value is an error: the weights in the file were trained with the saved one.
+ */
+export function mergeResumedOptions(saved: TrainOptions, typed: Record<string, unknown>, checkpointFile: string): TrainOptions {
+  const merged: Record<string, unknown> = { ...saved };
+  for (const spec of OPTION_SPECS) {
+    const value = typed[spec.key];
+    if (value === undefined || spec.key === 'preset') continue;
+    if (RESUMABLE_CHANGES.has(spec.key)) {
+      merged[spec.key] = value;
+    } else if (JSON.stringify(value) !== JSON.stringify(saved[spec.key])) {
+      throw new OptionsError(
+        `--${spec.flag} ${String(value)}: ${checkpointFile} was trained with --${spec.flag} ${String(saved[spec.key])}; ` +
+          'a resumed run keeps the options that shape the model and data. Drop the option, or start a new run with another --name.',
+      );
+    }
+  }
+  merged.continueTrain = true;
+  return validateOptions(merged as unknown as TrainOptions);
+}
+
+export function readSavedOptions(file: string): TrainOptions {
+  const metadata = readCheckpointMetadata(file);
+  const saved = metadataJson<TrainOptions>(file, metadata, 'options');
+  // A checkpoint from an older cgtrain may lack options added since: they take their defaults.
+  for (const spec of OPTION_SPECS) {
+    if (!(spec.key in saved) && spec.default !== undefined) (saved as unknown as Record<string, unknown>)[spec.key] = spec.default;
+  }
+  return saved;
+}

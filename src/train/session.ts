@@ -1,0 +1,159 @@
+/**
+ * One training session, assembled: options -> run directory -> backend, data, model -> trainer,
+ * with signal handling. The `train` command and the integration tests both start training here.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import { loadBackend, packageRoot, type Backend } from '../backend/device';
+import { defaultDataDir, openUnalignedLoader } from '../data';
+import type { DataOptions } from '../data/types';
+import { modelImageSize, resolveOptions, specFor, type TrainOptions } from '../options';
+import { Rng } from '../util/rng';
+import { CycleGANModel, type ModelConfig } from './cyclegan';
+import { formatDuration, formatLosses, RunLogger } from './logger';
+import { chooseRunName, createRunDirs, mergeResumedOptions, readSavedOptions, resumeCheckpoint, runPaths } from './run';
+import { Trainer, type TrainableModel, type TrainerHooks, type TrainResult } from './trainer';
+
+export function cgtrainVersion(): string {
+  return (JSON.parse(fs.readFileSync(path.join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
+}
+
+export function modelConfigOf(o: TrainOptions): ModelConfig {
+  return {
+    netG: o.netG, netD: o.netD, nLayersD: o.nLayersD, ngf: o.ngf, ndf: o.ndf, norm: o.norm, initType: o.initType,
+    initGain: o.initGain, noDropout: o.noDropout, upsample: o.upsample, inputNc: o.inputNc, outputNc: o.outputNc,
+    ganMode: o.ganMode, dLoss: o.dLoss, focalAlpha: o.focalAlpha, focalGamma: o.focalGamma, ghmBins: o.ghmBins,
+    ghmMomentum: o.ghmMomentum, lambdaA: o.lambdaA, lambdaB: o.lambdaB, lambdaIdentity: o.lambdaIdentity,
+    poolSize: o.poolSize, lr: o.lr, beta1: o.beta1, beta2: o.beta2, imageSize: modelImageSize(o),
+  };
+}
+
+export function dataOptionsOf(o: TrainOptions, phase: 'train' | 'test' = 'train'): DataOptions {
+  return {
+    dataset: o.dataset, dataroot: o.dataroot, dataDir: o.dataDir ?? defaultDataDir(), mnist: o.mnist, svhn: o.svhn, phase,
+    preprocess: o.preprocess, loadSize: o.loadSize, cropSize: o.cropSize, noFlip: o.noFlip,
+    maxDatasetSize: o.maxDatasetSize === 0 ? Infinity : o.maxDatasetSize, inputNc: o.inputNc, outputNc: o.outputNc,
+    serialBatches: o.serialBatches, seed: o.seed, batchSize: o.batchSize, synthCount: o.synthCount, imageSize: modelImageSize(o),
+  };
+}
+
+function machineOf(backend: Backend): Record<string, unknown> {
+  const info = backend.info;
+  return {
+    cpu: info.cpu?.model, threads: info.threads, simd: info.simd, device: backend.kind,
+    deviceName: info.devices?.[0]?.name ?? info.cpu?.model,
+  };
+}
+
+export interface SessionOptions {
+  /** camelCase options as typed (undefined = not typed) */
+  given: Record<string, unknown>;
+  hooks?: TrainerHooks;
+  interactive?: boolean;
+  quiet?: boolean;
+  /** install SIGINT/SIGTERM handlers that save a checkpoint and stop (the CLI does) */
+  handleSignals?: boolean;
+  /** wraps the model the trainer drives, e.g. to instrument or fault-inject it */
+  wrapModel?: (model: CycleGANModel) => TrainableModel;
+}
+
+export interface Session {
+  options: TrainOptions;
+  runDir: string;
+  resumedFrom: string | null;
+  result: TrainResult;
+}
+
+/**
+ * Resolves options, including a resumed run's saved ones; returns them with the run paths.
+ * `--checkpoint FILE` without `--name` continues the run the file belongs to (its saved name
+ * and runs directory), not the preset's.
+ */
+export function prepareRun(given: Record<string, unknown>) {
+  let options = resolveOptions(given);
+  if (options.checkpoint !== undefined && given.name === undefined) {
+    const file = resumeCheckpoint(options, runPaths(options.runsDir, options.name));
+    const saved = file ? readSavedOptions(file) : undefined;
+    if (saved) options = { ...options, name: saved.name, runsDir: (given.runsDir as string | undefined) ?? saved.runsDir };
+  }
+  const name = chooseRunName(options, given.name !== undefined);
+  const runsDir = options.runsDir;
+  options = { ...options, name };
+  const paths = runPaths(runsDir, name);
+  const resumedFrom = resumeCheckpoint(options, paths);
+  if (resumedFrom) options = mergeResumedOptions(readSavedOptions(resumedFrom), given, resumedFrom);
+  options = { ...options, name, runsDir };
+  return { options, paths, resumedFrom };
+}
+
+function installSignals(trainer: Trainer, logger: RunLogger): () => void {
+  let received = 0;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    received++;
+    if (received > 1) {
+      process.stderr.write(`cgtrain: second ${signal}: exiting without a checkpoint\n`);
+      process.exit(130);
+    }
+    logger.say(`cgtrain: ${signal}: saving a checkpoint after this step (press Ctrl-C again to quit at once)`);
+    trainer.requestStop('signal');
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  return () => {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  };
+}
+
+export async function runSession(session: SessionOptions): Promise<Session> {
+  const { options, paths, resumedFrom } = prepareRun(session.given);
+  createRunDirs(paths);
+  const logger = new RunLogger(paths.runDir, { interactive: session.interactive, quiet: session.quiet });
+  const backend = loadBackend(options.device, { threads: options.threads, quiet: session.quiet });
+  const loader = await openUnalignedLoader(dataOptionsOf(options), (line) => logger.say(`cgtrain: ${line}`));
+  const uninstall: Array<() => void> = [];
+  let cycleGan: CycleGANModel | undefined;
+  try {
+    const rng = new Rng(options.seed);
+    cycleGan = new CycleGANModel(modelConfigOf(options), backend, rng);
+    const model: TrainableModel = session.wrapModel ? session.wrapModel(cycleGan) : cycleGan;
+    const machine = machineOf(backend);
+    const trainer = new Trainer({ options, backend, loader, model, rng, paths, logger, hooks: session.hooks, version: cgtrainVersion(), machine });
+    if (resumedFrom) trainer.resumeFrom(resumedFrom);
+    logger.writeOptions(options);
+    logger.record({ type: 'start', options, machine, time: new Date().toISOString(), ...(resumedFrom ? { resumedFrom } : {}) });
+    const p = trainer.currentPosition;
+    logger.say(
+      `cgtrain: run '${options.name}' in ${paths.runDir} (${resumedFrom ? `resuming epoch ${p.epoch} batch ${p.batch} from ${resumedFrom}` : 'new run'})\n` +
+        `  data: ${loader.epochSize} images/epoch, ${loader.batchesPerEpoch} batches of ${options.batchSize}\n` +
+        `  model: ${options.netG} / ${options.netD}, ngf ${options.ngf} ndf ${options.ndf}, ${(model.parameterCount() / 1e6).toFixed(2)} M parameters, ` +
+        `${(model.flopsPerImage() / 1e9).toFixed(2)} GFLOP/image per step; ${backend.kind} (${String(machine.deviceName ?? '')})`,
+    );
+    if (p.epoch > options.nEpochs + options.nEpochsDecay) {
+      logger.say(`cgtrain: run '${options.name}' already finished epoch ${p.epoch - 1} of ${options.nEpochs + options.nEpochsDecay}; raise --n-epochs or --n-epochs-decay to train further`);
+    }
+    if (session.handleSignals) uninstall.push(installSignals(trainer, logger));
+    const result = await trainer.run();
+    logger.close();
+    const runsDirFlag = options.runsDir === specFor('runsDir').default ? '' : ` --runs-dir ${options.runsDir}`;
+    logger.say(summaryText(result, paths.runDir, `${options.name}${runsDirFlag}`));
+    return { options, runDir: paths.runDir, resumedFrom, result };
+  } finally {
+    for (const u of uninstall) u();
+    logger.close();
+    cycleGan?.dispose();
+    await loader.close();
+  }
+}
+
+export function summaryText(result: TrainResult, runDir: string, name: string): string {
+  const lines = [
+    `cgtrain: ${result.reason === 'completed' ? 'training complete' : `training stopped (${result.reason})`}: ` +
+      `${result.epochs} epochs, ${result.iterations} iterations, ${result.images} images; this session ${formatDuration(result.seconds)} at ${result.imagesPerSec.toFixed(1)} img/s`,
+  ];
+  if (result.finalLosses) lines.push(`  last losses: ${formatLosses(result.finalLosses)}`);
+  lines.push(`  run directory: ${runDir} (log.jsonl, samples/, checkpoints/)`);
+  if (result.lastCheckpoint) lines.push(`  checkpoint: ${result.lastCheckpoint}`);
+  if (result.reason !== 'completed') lines.push(`  resume with: cgtrain train --name ${name} --continue-train`);
+  return lines.join('\n');
+}

@@ -1,0 +1,26 @@
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import { spawnSync } from 'child_process';
+import * as path from 'path';
+
+const cli = path.join(__dirname, '..', '..', 'src', 'cli', 'main.js');
+
+test('cgtrain bench --json reports speed, FLOP rate against peak, and memory', () => {
+  const args = ['bench', '--device', 'cpu', '--threads', '1', '--ngf', '4', '--ndf', '4', '--batch-size', '2', '--steps', '2', '--warmup', '1', '--json'];
+  const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', timeout: 60_000 });
+  assert.equal(r.status, 0, r.stderr);
+  const result = JSON.parse(r.stdout);
+  assert.equal(result.backend, 'cpu');
+  assert.deepEqual([result.netG, result.netD, result.ngf, result.ndf, result.batch, result.size, result.steps], ['resnet_6blocks', 'basic', 4, 4, 2, 32, 2]);
+  for (const key of ['msPerStep', 'imagesPerSec', 'gflops', 'gflopPerImage', 'peakGflops', 'percentOfPeak', 'peakRssMB', 'peakBackendMemoryMB']) {
+    assert.ok(Number.isFinite(result[key]) && result[key] > 0, `${key} = ${result[key]}`);
+  }
+  assert.ok(Math.abs(result.imagesPerSec - (2 * 1000) / result.msPerStep) < 1e-6 * result.imagesPerSec);
+  assert.ok(Math.abs(result.gflops - result.gflopPerImage * result.imagesPerSec) < 1e-6 * result.gflops);
+});
+
+test('cgtrain bench rejects bad sizes and step counts', () => {
+  const r = spawnSync(process.execPath, [cli, 'bench', '--steps', '0'], { encoding: 'utf8', timeout: 30_000 });
+  assert.notEqual(r.status, 0);
+  assert.match(r.stderr, /--steps: expected an integer >= 1, got 0/);
+});

@@ -1,0 +1,43 @@
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import * as fs from 'fs';
+import * as path from 'path';
+import { runSession } from '../../src/train/session';
+import { readLog, tempDir, tinyOptions } from './tiny';
+
+test('evaluation, report and export hooks run at their cadence and land in the log', async () => {
+  const root = tempDir('hooks');
+  const evaluated: number[] = [];
+  const reports: boolean[] = [];
+  const session = await runSession({
+    given: tinyOptions(root, { name: 'hooks', evalFreq: 1, evalSamples: 3, saveLatestFreq: 6, printFreq: 4 }),
+    interactive: false,
+    quiet: true,
+    hooks: {
+      evaluate: async ({ epoch, samples, model }) => {
+        evaluated.push(epoch);
+        return { epoch, samples, parameters: model.parameterCount() };
+      },
+      report: (_runDir, final) => {
+        reports.push(final);
+      },
+      export: async ({ runDir }) => {
+        const file = path.join(runDir, 'G_A.onnx');
+        fs.writeFileSync(file, 'onnx');
+        return [file];
+      },
+    },
+  });
+  assert.equal(session.result.reason, 'completed');
+  assert.deepEqual(evaluated, [1, 2]);
+  assert.equal(reports[reports.length - 1], true, 'the last report build is the final one');
+  assert.equal(reports.filter((final) => final).length, 1);
+  const records = readLog(session.runDir);
+  const evals = records.filter((r) => r.type === 'eval') as { epoch: number; metrics: Record<string, number> }[];
+  assert.deepEqual(evals.map((r) => [r.epoch, r.metrics.samples]), [[1, 3], [2, 3]]);
+  assert.deepEqual(records.filter((r) => r.type === 'export').map((r) => (r as { files: string[] }).files), [['G_A.onnx']]);
+  // --save-latest-freq 6 with batch 2: a latest checkpoint after 6 images (iteration 3), besides epoch ends.
+  const checkpoints = records.filter((r) => r.type === 'checkpoint') as { iter: number; file: string }[];
+  assert.ok(checkpoints.some((c) => c.iter === 3 && c.file === path.join('checkpoints', 'latest.safetensors')));
+  assert.deepEqual(records.filter((r) => r.type === 'step').map((r) => (r as { images: number }).images), [4, 8, 12, 16]);
+});

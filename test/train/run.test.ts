@@ -1,0 +1,37 @@
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import * as fs from 'fs';
+import * as path from 'path';
+import { resolveOptions } from '../../src/options';
+import { chooseRunName, mergeResumedOptions, resumeCheckpoint, runPaths } from '../../src/train/run';
+import { tempDir } from './tiny';
+
+test('a fresh run never overwrites another: preset names get a suffix, typed names an error', () => {
+  const runsDir = tempDir('runs');
+  const fresh = resolveOptions({ runsDir });
+  assert.equal(chooseRunName(fresh, false), 'quick');
+  fs.mkdirSync(path.join(runsDir, 'quick'));
+  fs.writeFileSync(path.join(runsDir, 'quick', 'log.jsonl'), '{}\n');
+  assert.equal(chooseRunName(fresh, false), 'quick-2');
+  assert.throws(() => chooseRunName(resolveOptions({ runsDir, name: 'quick' }), true), /--name quick: .* already holds a run\. Pass --continue-train/);
+  assert.equal(chooseRunName(resolveOptions({ runsDir, name: 'quick', continueTrain: true }), true), 'quick');
+});
+
+test('the resume checkpoint is --checkpoint, else latest of the run, else a clear error', () => {
+  const runsDir = tempDir('resume-paths');
+  const options = resolveOptions({ runsDir, name: 'r', continueTrain: true });
+  const paths = runPaths(runsDir, 'r');
+  assert.throws(() => resumeCheckpoint(options, paths), /--continue-train: run 'r' has no checkpoint/);
+  assert.equal(resumeCheckpoint({ ...options, continueTrain: false }, paths), null);
+  fs.mkdirSync(paths.checkpointsDir, { recursive: true });
+  fs.writeFileSync(paths.latest, '');
+  assert.equal(resumeCheckpoint(options, paths), paths.latest);
+  assert.throws(() => resumeCheckpoint({ ...options, checkpoint: path.join(runsDir, 'nope.safetensors') }, paths), /--checkpoint: no such file/);
+});
+
+test('a resumed run keeps the saved model options and takes typed schedule/cadence changes', () => {
+  const saved = resolveOptions({ ngf: 8, nEpochs: 3 });
+  const merged = mergeResumedOptions(saved, { nEpochs: 10, printFreq: 50, ngf: 8 }, 'x.safetensors');
+  assert.deepEqual([merged.ngf, merged.nEpochs, merged.printFreq, merged.continueTrain], [8, 10, 50, true]);
+  assert.throws(() => mergeResumedOptions(saved, { netG: 'unet_32' }, 'x.safetensors'), /--net-g unet_32: x\.safetensors was trained with --net-g resnet_6blocks/);
+});
