@@ -27,7 +27,7 @@ export async function main(argv: string[]): Promise<void> {
 if (require.main === module) {
   main(hideBin(process.argv)).catch((err: unknown) => {
     const message = err instanceof Error ? err.message : String(err);
-    process.stderr.write(`cgtrain: ${message}\n`);
+    process.stderr.write(`cgtrain: ${message.replace(/^cgtrain: /, '')}\n`);
     if (process.env.CGTRAIN_DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
     process.exit(1);
   });

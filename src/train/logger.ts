@@ -6,6 +6,8 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { SingleBar, Presets } from 'cli-progress';
+import { formatDuration } from '../report/format';
+import { formatLosses } from '../report/summary';
 
 export type LossNames = 'D_A' | 'G_A' | 'cycle_A' | 'idt_A' | 'D_B' | 'G_B' | 'cycle_B' | 'idt_B';
 export type Losses = Record<LossNames, number>;
@@ -26,18 +28,6 @@ export function writeTextAtomic(file: string, text: string): void {
   const tmp = `${file}.tmp`;
   fs.writeFileSync(tmp, text);
   fs.renameSync(tmp, file);
-}
-
-export function formatLosses(losses: Losses): string {
-  return Object.entries(losses).map(([k, v]) => `${k} ${v.toFixed(3)}`).join(' ');
-}
-
-export function formatDuration(seconds: number): string {
-  if (!Number.isFinite(seconds) || seconds < 0) return '?';
-  const s = Math.round(seconds);
-  if (s < 60) return `${s}s`;
-  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
-  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
 }
 
 export interface ProgressState {
@@ -86,7 +76,7 @@ export class RunLogger {
   }
 
   progress(state: ProgressState, printLine: boolean): void {
-    const eta = formatDuration((state.total - state.done) / Math.max(state.imagesPerSec, 1e-9));
+    const eta = formatDuration((1000 * (state.total - state.done)) / Math.max(state.imagesPerSec, 1e-9));
     const losses = state.losses ? formatLosses(state.losses) : '';
     if (this.quiet) return;
     if (!this.interactive) {

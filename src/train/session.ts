@@ -7,10 +7,11 @@ import * as path from 'path';
 import { loadBackend, packageRoot, type Backend } from '../backend/device';
 import { defaultDataDir, openUnalignedLoader } from '../data';
 import type { DataOptions } from '../data/types';
-import { modelImageSize, resolveOptions, specFor, type TrainOptions } from '../options';
+import { modelImageSize, resolveOptions, type TrainOptions } from '../options';
 import { Rng } from '../util/rng';
 import { CycleGANModel, type ModelConfig } from './cyclegan';
-import { formatDuration, formatLosses, RunLogger } from './logger';
+import { formatSummary, loadRunSummary } from '../report/summary';
+import { RunLogger } from './logger';
 import { chooseRunName, createRunDirs, mergeResumedOptions, readSavedOptions, resumeCheckpoint, runPaths } from './run';
 import { Trainer, type TrainableModel, type TrainerHooks, type TrainResult } from './trainer';
 
@@ -135,8 +136,7 @@ export async function runSession(session: SessionOptions): Promise<Session> {
     if (session.handleSignals) uninstall.push(installSignals(trainer, logger));
     const result = await trainer.run();
     logger.close();
-    const runsDirFlag = options.runsDir === specFor('runsDir').default ? '' : ` --runs-dir ${options.runsDir}`;
-    logger.say(summaryText(result, paths.runDir, `${options.name}${runsDirFlag}`));
+    logger.say(formatSummary(await loadRunSummary(paths.runDir)).trimEnd());
     return { options, runDir: paths.runDir, resumedFrom, result };
   } finally {
     for (const u of uninstall) u();
@@ -146,14 +146,3 @@ export async function runSession(session: SessionOptions): Promise<Session> {
   }
 }
 
-export function summaryText(result: TrainResult, runDir: string, name: string): string {
-  const lines = [
-    `cgtrain: ${result.reason === 'completed' ? 'training complete' : `training stopped (${result.reason})`}: ` +
-      `${result.epochs} epochs, ${result.iterations} iterations, ${result.images} images; this session ${formatDuration(result.seconds)} at ${result.imagesPerSec.toFixed(1)} img/s`,
-  ];
-  if (result.finalLosses) lines.push(`  last losses: ${formatLosses(result.finalLosses)}`);
-  lines.push(`  run directory: ${runDir} (log.jsonl, samples/, checkpoints/)`);
-  if (result.lastCheckpoint) lines.push(`  checkpoint: ${result.lastCheckpoint}`);
-  if (result.reason !== 'completed') lines.push(`  resume with: cgtrain train --name ${name} --continue-train`);
-  return lines.join('\n');
-}

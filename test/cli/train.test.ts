@@ -12,7 +12,7 @@ test('cgtrain train runs a tiny training end to end and leaves a complete run di
   const root = tempDir('cli-train');
   const r = spawnSync(process.execPath, [cli, 'train', ...tinyArgs(root, { name: 'tiny', displayFreq: 4, printFreq: 4 })], { encoding: 'utf8', timeout: 60_000 });
   assert.equal(r.status, 0, `stderr: ${r.stderr}\nstdout: ${r.stdout}`);
-  assert.match(r.stdout, /training complete: 2 epochs, 8 iterations, 16 images/);
+  assert.match(r.stdout, /Training \S+ finished in \S+: 2\/2 epochs, 16 images/);
   assert.doesNotMatch(r.stdout, /\r/, 'plain lines when stdout is not a terminal');
   const runDir = path.join(root, 'runs', 'tiny');
   const records = readLog(runDir);
@@ -49,8 +49,9 @@ test('SIGINT saves a checkpoint and exits cleanly; the run resumes from it', asy
   child.kill('SIGINT');
   const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
   assert.equal(code, 0, stderr);
-  assert.match(stdout, /training stopped \(signal\)/);
-  assert.match(stdout, /resume with: cgtrain train --name sig --runs-dir \S+ --continue-train/);
+  assert.match(stdout, /Training \S+ stopped/);
+  assert.match(stdout, /stopped\s+signal/);
+  assert.match(stdout, /resume\s+cgtrain train --name sig --runs-dir \S+ --continue-train/);
   const records = readLog(path.join(root, 'runs', 'sig'));
   const end = records[records.length - 1];
   assert.equal(end.type, 'end');
