@@ -1,0 +1,105 @@
+/**
+ * conv2d and convTranspose2d (PyTorch semantics, zero padding). The backward computes only what
+ * is needed: no data gradient into the real images of the first layer, no weight gradient for a
+ * frozen discriminator; and the forward saves x only when the weight needs a gradient and w only
+ * when x does.
+ */
+import type { ConvParams } from '../backend/binding';
+import { Tensor, needsGrad, record, shapeString } from '../tensor';
+import { expectNCHW } from './check';
+import { opCounters } from './counters';
+
+export interface ConvOptions {
+  stride?: number | [number, number];
+  padding?: number | [number, number];
+  /** conv-transpose only */
+  outputPadding?: number | [number, number];
+}
+
+function pair(v: number | [number, number] | undefined, fallback: number): [number, number] {
+  if (v === undefined) return [fallback, fallback];
+  return typeof v === 'number' ? [v, v] : v;
+}
+
+function convParams(op: string, x: Tensor, w: Tensor, transpose: boolean, o: ConvOptions): ConvParams {
+  const [n, cIn, hIn, wIn] = expectNCHW(op, x);
+  if (w.shape.length !== 4) throw new Error(`${op}: weight must be 4-D, got ${shapeString(w.shape)}`);
+  const [sh, sw] = pair(o.stride, 1);
+  const [ph, pw] = pair(o.padding, 0);
+  const [oph, opw] = transpose ? pair(o.outputPadding, 0) : [0, 0];
+  const wIn0 = w.shape[transpose ? 0 : 1];
+  if (wIn0 !== cIn) {
+    throw new Error(`${op}: input has ${cIn} channels but weight ${shapeString(w.shape)} expects ${wIn0} (${transpose ? '[c_in, c_out, kh, kw]' : '[c_out, c_in, kh, kw]'})`);
+  }
+  const cOut = w.shape[transpose ? 1 : 0];
+  const kh = w.shape[2];
+  const kw = w.shape[3];
+  const hOut = transpose ? (hIn - 1) * sh - 2 * ph + kh + oph : Math.floor((hIn + 2 * ph - kh) / sh) + 1;
+  const wOut = transpose ? (wIn - 1) * sw - 2 * pw + kw + opw : Math.floor((wIn + 2 * pw - kw) / sw) + 1;
+  if (hOut <= 0 || wOut <= 0) {
+    throw new Error(`${op}: input ${shapeString(x.shape)} is too small for kernel ${kh}x${kw}, stride ${sh}, padding ${ph} (output ${hOut}x${wOut})`);
+  }
+  return { n, cIn, hIn, wIn, cOut, hOut, wOut, kh, kw, sh, sw, ph, pw, oph, opw };
+}
+
+function checkBias(op: string, bias: Tensor | null | undefined, cOut: number): void {
+  if (bias && (bias.shape.length !== 1 || bias.shape[0] !== cOut)) {
+    throw new Error(`${op}: bias must have shape [${cOut}], got ${shapeString(bias.shape)}`);
+  }
+}
+
+export function conv2d(x: Tensor, w: Tensor, bias: Tensor | null = null, options: ConvOptions = {}): Tensor {
+  const p = convParams('conv2d', x, w, false, options);
+  checkBias('conv2d', bias, p.cOut);
+  const y = Tensor.empty([p.n, p.cOut, p.hOut, p.wOut], x.backend);
+  x.binding.conv2dForward(p, x.buf, w.buf, bias ? bias.buf : null, y.buf);
+  if (opCounters.countMacs) opCounters.macs += y.size * p.cIn * p.kh * p.kw;
+  if (!needsGrad(x, w, bias)) return y;
+  const saved = [w.requiresGrad ? x : null, x.requiresGrad ? w : null].filter((t): t is Tensor => t !== null);
+  return record('conv2d', y, [x, w, bias], saved, (gy) => {
+    let dx: Tensor | null = null;
+    let dw: Tensor | null = null;
+    let db: Tensor | null = null;
+    if (x.requiresGrad) {
+      dx = Tensor.empty(x.shape, x.backend);
+      x.binding.conv2dBackwardData(p, gy.buf, w.buf, dx.buf);
+    }
+    if (w.requiresGrad) {
+      dw = Tensor.empty(w.shape, w.backend);
+      x.binding.conv2dBackwardWeight(p, x.buf, gy.buf, dw.buf);
+    }
+    if (bias && bias.requiresGrad) {
+      db = Tensor.empty(bias.shape, bias.backend);
+      x.binding.biasBackward(gy.buf, db.buf, p.n, p.cOut, p.hOut * p.wOut);
+    }
+    return [dx, dw, db];
+  });
+}
+
+export function convTranspose2d(x: Tensor, w: Tensor, bias: Tensor | null = null, options: ConvOptions = {}): Tensor {
+  const p = convParams('convTranspose2d', x, w, true, options);
+  checkBias('convTranspose2d', bias, p.cOut);
+  const y = Tensor.empty([p.n, p.cOut, p.hOut, p.wOut], x.backend);
+  x.binding.convTranspose2dForward(p, x.buf, w.buf, bias ? bias.buf : null, y.buf);
+  if (opCounters.countMacs) opCounters.macs += x.size * p.cOut * p.kh * p.kw;
+  if (!needsGrad(x, w, bias)) return y;
+  const saved = [w.requiresGrad ? x : null, x.requiresGrad ? w : null].filter((t): t is Tensor => t !== null);
+  return record('convTranspose2d', y, [x, w, bias], saved, (gy) => {
+    let dx: Tensor | null = null;
+    let dw: Tensor | null = null;
+    let db: Tensor | null = null;
+    if (x.requiresGrad) {
+      dx = Tensor.empty(x.shape, x.backend);
+      x.binding.convTranspose2dBackwardData(p, gy.buf, w.buf, dx.buf);
+    }
+    if (w.requiresGrad) {
+      dw = Tensor.empty(w.shape, w.backend);
+      x.binding.convTranspose2dBackwardWeight(p, x.buf, gy.buf, dw.buf);
+    }
+    if (bias && bias.requiresGrad) {
+      db = Tensor.empty(bias.shape, bias.backend);
+      x.binding.biasBackward(gy.buf, db.buf, p.n, p.cOut, p.hOut * p.wOut);
+    }
+    return [dx, dw, db];
+  });
+}

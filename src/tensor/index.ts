@@ -1,0 +1,3 @@
+export { Tensor, tidy, noGrad, enableGrad, isGradEnabled, needsGrad, record, shapeString } from './tensor';
+export type { GradNode } from './tensor';
+export { backward } from './autograd';
