@@ -1,0 +1,601 @@
+// Packed SGEMM (see gemm.h). Loop structure, per pool task (a range of N, or of M):
+//
+//   A is packed once, up front and shared: [M/MR panels][K][MR], so every task reads the same
+//   weights (or dY) from L2/L3 instead of re-packing them per block.
+//   for each NC block of columns:
+//     for each MC block of rows (all rows when C is a plain matrix, else the writer's buffer):
+//       for each KC slice of depth:     pack B[KC x NC] as NR-wide panels (L2-resident)
+//         for each NR panel:            its KC x NR micro-panel is reused from L1/L2 ...
+//           for each MR panel:          ... while A micro-panels stream from L2
+//             micro-kernel: MR x NR accumulators in registers, C tile (+)= A panel * B panel
+//       hand the finished MC x NC block to the writer (bias, NCHW scatter, col2im)
+// Keeping the MC block's C tiles hot between KC slices is what makes the col2im writer cheap:
+// the block is written once, while still in L2.
+//
+// The micro-kernels keep the whole C tile in registers (AVX-512: 8 x 48 = 24 zmm accumulators,
+// 3 vector loads and 8 broadcasts per 24 FMAs), so the FMA units, not loads, set the pace. With
+// BInPlace, the AVX-512 kernel loads B vectors straight from the image and skips packing.
+#include "gemm.h"
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <numeric>
+#include <utility>
+#include <vector>
+
+#include "runtime.h"
+#include "threads.h"
+
+#define CGK_TARGET_AVX512 __attribute__((target("avx512f,avx512vl,fma")))
+#define CGK_TARGET_AVX2 __attribute__((target("avx2,fma")))
+
+namespace cgk {
+namespace {
+
+// Depth and width of the cache blocks. KC x NR floats of B must sit in L1 next to the streaming
+// A panels; KC x NC of B and MC x NC of C in L2 (1 MiB per core here).
+#ifndef CGK_GEMM_BLOCK_K  // overridable for tuning builds of native/cpu/dev drivers
+#define CGK_GEMM_BLOCK_K 192
+#define CGK_GEMM_BLOCK_N 384
+#define CGK_GEMM_BLOCK_M 256
+#endif
+constexpr int kBlockK = CGK_GEMM_BLOCK_K;
+constexpr int kBlockN = CGK_GEMM_BLOCK_N;
+constexpr int kBlockM = CGK_GEMM_BLOCK_M;
+
+constexpr int kAvx512Rows = 8, kAvx512Vectors = 3;  // 8 x 48
+constexpr int kAvx2Rows = 6, kAvx2Vectors = 2;      // 6 x 16
+constexpr int kScalarRows = 4, kScalarCols = 16;    // 4 x 16
+
+// c (ldc) = [c +] a * b for a `rows` x nr tile; a is [kc][a_stride], b is [kc][nr].
+using MicroKernel = void (*)(int kc, const float* a, int a_stride, const float* b, float* c, ptrdiff_t ldc,
+                             bool accumulate);
+
+template <int ROWS, int NV>
+CGK_TARGET_AVX512 void kernel_avx512(int kc, const float* __restrict a, int a_stride, const float* __restrict b,
+                                     float* __restrict c, ptrdiff_t ldc, bool accumulate) {
+  __m512 acc[ROWS][NV];
+#pragma GCC unroll 16
+  for (int i = 0; i < ROWS; i++)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; v++) acc[i][v] = _mm512_setzero_ps();
+#pragma GCC unroll 2
+  for (int k = 0; k < kc; k++) {
+    __m512 bv[NV];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; v++) bv[v] = _mm512_load_ps(b + 16 * v);
+#pragma GCC unroll 16
+    for (int i = 0; i < ROWS; i++) {
+      __m512 ai = _mm512_set1_ps(a[i]);
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; v++) acc[i][v] = _mm512_fmadd_ps(ai, bv[v], acc[i][v]);
+    }
+    a += a_stride;
+    b += 16 * NV;
+  }
+#pragma GCC unroll 16
+  for (int i = 0; i < ROWS; i++) {
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; v++) {
+      float* p = c + i * ldc + 16 * v;
+      __m512 r = accumulate ? _mm512_add_ps(_mm512_loadu_ps(p), acc[i][v]) : acc[i][v];
+      _mm512_storeu_ps(p, r);
+    }
+  }
+}
+
+// As kernel_avx512, with the B vectors loaded straight from `bases[v] + offsets[k]` (BInPlace):
+// no packing, so layers with few output channels are not bound by copying their unfolded input.
+using InPlaceKernel = void (*)(int kc, const float* a, int a_stride, const int* offsets, const float* const* bases,
+                               float* c, ptrdiff_t ldc);
+
+template <int ROWS, int NV>
+CGK_TARGET_AVX512 void kernel_in_place_avx512(int kc, const float* __restrict a, int a_stride,
+                                              const int* __restrict offsets, const float* const* bases,
+                                              float* __restrict c, ptrdiff_t ldc) {
+  __m512 acc[ROWS][NV];
+  const float* base[NV];
+#pragma GCC unroll 4
+  for (int v = 0; v < NV; v++) base[v] = bases[v];
+#pragma GCC unroll 16
+  for (int i = 0; i < ROWS; i++)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; v++) acc[i][v] = _mm512_setzero_ps();
+#pragma GCC unroll 2
+  for (int k = 0; k < kc; k++) {
+    const int off = offsets[k];
+    __m512 bv[NV];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; v++) bv[v] = _mm512_loadu_ps(base[v] + off);
+#pragma GCC unroll 16
+    for (int i = 0; i < ROWS; i++) {
+      __m512 ai = _mm512_set1_ps(a[i]);
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; v++) acc[i][v] = _mm512_fmadd_ps(ai, bv[v], acc[i][v]);
+    }
+    a += a_stride;
+  }
+#pragma GCC unroll 16
+  for (int i = 0; i < ROWS; i++)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; v++) _mm512_storeu_ps(c + i * ldc + 16 * v, acc[i][v]);
+}
+
+template <int ROWS, int NV>
+CGK_TARGET_AVX2 void kernel_avx2(int kc, const float* __restrict a, int a_stride, const float* __restrict b,
+                                 float* __restrict c, ptrdiff_t ldc, bool accumulate) {
+  __m256 acc[ROWS][NV];
+#pragma GCC unroll 16
+  for (int i = 0; i < ROWS; i++)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; v++) acc[i][v] = _mm256_setzero_ps();
+#pragma GCC unroll 2
+  for (int k = 0; k < kc; k++) {
+    __m256 bv[NV];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; v++) bv[v] = _mm256_load_ps(b + 8 * v);
+#pragma GCC unroll 16
+    for (int i = 0; i < ROWS; i++) {
+      __m256 ai = _mm256_broadcast_ss(a + i);
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; v++) acc[i][v] = _mm256_fmadd_ps(ai, bv[v], acc[i][v]);
+    }
+    a += a_stride;
+    b += 8 * NV;
+  }
+#pragma GCC unroll 16
+  for (int i = 0; i < ROWS; i++) {
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; v++) {
+      float* p = c + i * ldc + 8 * v;
+      __m256 r = accumulate ? _mm256_add_ps(_mm256_loadu_ps(p), acc[i][v]) : acc[i][v];
+      _mm256_storeu_ps(p, r);
+    }
+  }
+}
+
+// The portable path: plain loops the compiler may vectorise with the baseline ISA only.
+template <int ROWS>
+void kernel_scalar(int kc, const float* __restrict a, int a_stride, const float* __restrict b, float* __restrict c,
+                   ptrdiff_t ldc, bool accumulate) {
+  float acc[ROWS][kScalarCols] = {};
+  for (int k = 0; k < kc; k++) {
+    for (int i = 0; i < ROWS; i++) {
+      float ai = a[i];
+      for (int j = 0; j < kScalarCols; j++) acc[i][j] += ai * b[j];
+    }
+    a += a_stride;
+    b += kScalarCols;
+  }
+  for (int i = 0; i < ROWS; i++)
+    for (int j = 0; j < kScalarCols; j++) c[i * ldc + j] = accumulate ? c[i * ldc + j] + acc[i][j] : acc[i][j];
+}
+
+struct KernelSet {
+  GemmTile tile;
+  MicroKernel by_rows[16];  // by_rows[r - 1] computes r rows
+  InPlaceKernel in_place[4][16];  // [vectors - 1][rows - 1]; empty below AVX-512
+};
+
+template <int NV, size_t... R>
+KernelSet make_avx512(std::index_sequence<R...>) {
+  static_assert(NV == 3, "the in-place kernel table below lists 1 to 3 vectors");
+  return {{kAvx512Rows, 16 * NV},
+          {&kernel_avx512<int(R) + 1, NV>...},
+          {{&kernel_in_place_avx512<int(R) + 1, 1>...},
+           {&kernel_in_place_avx512<int(R) + 1, 2>...},
+           {&kernel_in_place_avx512<int(R) + 1, 3>...}}};
+}
+template <int NV, size_t... R>
+KernelSet make_avx2(std::index_sequence<R...>) {
+  return {{kAvx2Rows, 8 * NV}, {&kernel_avx2<int(R) + 1, NV>...}, {}};
+}
+template <size_t... R>
+KernelSet make_scalar(std::index_sequence<R...>) {
+  return {{kScalarRows, kScalarCols}, {&kernel_scalar<int(R) + 1>...}, {}};
+}
+
+const KernelSet& kernels_for(int level) {
+  static const KernelSet avx512 = make_avx512<kAvx512Vectors>(std::make_index_sequence<kAvx512Rows>());
+  static const KernelSet avx2 = make_avx2<kAvx2Vectors>(std::make_index_sequence<kAvx2Rows>());
+  static const KernelSet scalar = make_scalar(std::make_index_sequence<kScalarRows>());
+  if (level >= kAvx512) return avx512;
+  if (level == kAvx2) return avx2;
+  return scalar;
+}
+
+// A 64-byte aligned float buffer that only grows, so steady-state calls never allocate.
+class GrowBuffer {
+ public:
+  GrowBuffer() = default;
+  GrowBuffer(const GrowBuffer&) = delete;
+  GrowBuffer& operator=(const GrowBuffer&) = delete;
+  GrowBuffer(GrowBuffer&& other) noexcept : data_(other.data_), capacity_(other.capacity_) {
+    other.data_ = nullptr;
+    other.capacity_ = 0;
+  }
+  ~GrowBuffer() { std::free(data_); }
+  // Returns nullptr when the allocation fails.
+  float* reserve(size_t floats) {
+    if (floats <= capacity_) return data_;
+    size_t bytes = ((floats * sizeof(float)) + 63) & ~size_t(63);
+    void* fresh = std::aligned_alloc(64, bytes);
+    if (!fresh) return nullptr;
+    std::free(data_);
+    data_ = static_cast<float*>(fresh);
+    capacity_ = bytes / sizeof(float);
+    return data_;
+  }
+
+ private:
+  float* data_ = nullptr;
+  size_t capacity_ = 0;
+};
+
+struct TaskBuffers {
+  GrowBuffer b_panels;
+  GrowBuffer c_block;
+  float* b = nullptr;
+  float* c = nullptr;
+};
+
+struct Workspace {
+  std::mutex mu;  // one GEMM at a time owns the buffers (kernels are called from one JS thread)
+  GrowBuffer a_packed;
+  std::vector<TaskBuffers> tasks;
+};
+
+Workspace& workspace() {
+  static Workspace* instance = new Workspace();  // leaked: no teardown order issues at exit
+  return *instance;
+}
+
+inline int round_up(int x, int to) { return (x + to - 1) / to * to; }
+
+// Row/column range of one pool task.
+struct TaskRange {
+  int m0, m1, j0, j1;
+};
+
+std::vector<TaskRange> split_work(const GemmProblem& p, int tasks, int mr) {
+  std::vector<TaskRange> ranges;
+  int g = std::max(1, p.n_granule);
+  int n_granules = (p.n + g - 1) / g;
+  if (n_granules >= tasks || p.m_split_granule <= 0) {
+    for (int t = 0; t < tasks; t++) {
+      int j0 = std::min(p.n, int(int64_t(n_granules) * t / tasks) * g);
+      int j1 = std::min(p.n, int(int64_t(n_granules) * (t + 1) / tasks) * g);
+      ranges.push_back({0, p.m, j0, j1});
+    }
+    return ranges;
+  }
+  int gm = std::lcm(p.m_split_granule, mr);
+  int m_granules = (p.m + gm - 1) / gm;
+  for (int t = 0; t < tasks; t++) {
+    int m0 = std::min(p.m, int(int64_t(m_granules) * t / tasks) * gm);
+    int m1 = std::min(p.m, int(int64_t(m_granules) * (t + 1) / tasks) * gm);
+    ranges.push_back({m0, m1, 0, p.n});
+  }
+  return ranges;
+}
+
+// Adds (or copies) the valid rows x cols of a computed nr-wide tile into a row-major C.
+void store_partial_tile(const float* tile, int nr, float* c, ptrdiff_t ldc, int rows, int cols, bool accumulate) {
+  for (int i = 0; i < rows; i++)
+    for (int j = 0; j < cols; j++) c[i * ldc + j] = accumulate ? c[i * ldc + j] + tile[i * nr + j] : tile[i * nr + j];
+}
+
+// One MC x NC block of C: every KC slice of B is packed, then multiplied by all MR panels of the
+// block, so the block's C tiles stay in L2 between slices.
+// The in-place variant of run_block: each C tile takes the whole depth in registers and goes to
+// the writer's buffer once.
+void run_block_in_place(const GemmProblem& p, const KernelSet& ks, const float* a_packed, TaskBuffers& buf, int mc0,
+                        int mc, int jc, int nc) {
+  const int mr = ks.tile.mr, nr = ks.tile.nr;
+  const ptrdiff_t ldc_buf = round_up(kBlockN, nr);
+  for (int q = 0; q * nr < nc; q++) {
+    const int vectors = std::min(nr, nc - q * nr) / 16;
+    const float* bases[4];
+    for (int v = 0; v < vectors; v++) bases[v] = p.b_in_place->column_base(jc + q * nr + 16 * v);
+    for (int i = 0; i < mc; i += mr) {
+      const int rows = std::min(mr, mc - i);
+      const float* a_panel = a_packed + size_t((mc0 + i) / mr) * p.k * mr;
+      ks.in_place[vectors - 1][rows - 1](p.k, a_panel, mr, p.b_in_place->offsets, bases,
+                                         buf.c + size_t(i) * ldc_buf + q * nr, ldc_buf);
+    }
+  }
+  p.writer->write(buf.c, ldc_buf, mc0, mc, jc, nc);
+}
+
+// b_is_packed: the caller already packed this NC block's only KC slice (depth <= kBlockK), so
+// row blocks after the first reuse it instead of packing it again.
+void run_block(const GemmProblem& p, const KernelSet& ks, const float* a_packed, TaskBuffers& buf, int mc0, int mc,
+               int jc, int nc, bool b_is_packed) {
+  if (p.b_in_place && ks.in_place[0][0]) return run_block_in_place(p, ks, a_packed, buf, mc0, mc, jc, nc);
+  const int mr = ks.tile.mr, nr = ks.tile.nr;
+  const int panels = (nc + nr - 1) / nr;
+  const ptrdiff_t ldc_buf = round_up(kBlockN, nr);
+  alignas(64) float edge_tile[16 * 64];
+  for (int kc0 = 0; kc0 < p.k; kc0 += kBlockK) {
+    const int kc = std::min(kBlockK, p.k - kc0);
+    for (int q = 0; q < panels && !b_is_packed; q++) {
+      p.b->pack(buf.b + size_t(q) * kc * nr, nr, kc0, kc, jc + q * nr, std::min(nr, nc - q * nr));
+    }
+    const bool accumulate = kc0 > 0;
+    for (int q = 0; q < panels; q++) {
+      const float* b_panel = buf.b + size_t(q) * kc * nr;
+      const int cols = std::min(nr, nc - q * nr);
+      for (int i = 0; i < mc; i += mr) {
+        const int rows = std::min(mr, mc - i);
+        const float* a_panel = a_packed + size_t((mc0 + i) / mr) * p.k * mr + size_t(kc0) * mr;
+        MicroKernel kernel = ks.by_rows[rows - 1];
+        if (p.writer) {
+          kernel(kc, a_panel, mr, b_panel, buf.c + size_t(i) * ldc_buf + q * nr, ldc_buf, accumulate);
+          continue;
+        }
+        float* c = p.c + size_t(mc0 + i) * p.ldc + jc + q * nr;
+        if (cols == nr) {
+          kernel(kc, a_panel, mr, b_panel, c, p.ldc, accumulate);
+        } else {
+          kernel(kc, a_panel, mr, b_panel, edge_tile, nr, false);
+          store_partial_tile(edge_tile, nr, c, p.ldc, rows, cols, accumulate);
+        }
+      }
+    }
+  }
+  if (p.writer) p.writer->write(buf.c, ldc_buf, mc0, mc, jc, nc);
+}
+
+// With a writer, C goes through a per-task buffer of kBlockM rows; written straight to a C
+// matrix, all rows of the range form one block, so each packed B slice serves every row.
+int rows_per_block(const GemmProblem& p, const TaskRange& r) { return p.writer ? kBlockM : r.m1 - r.m0; }
+
+void run_task(const GemmProblem& p, const KernelSet& ks, const float* a_packed, const TaskRange& r, TaskBuffers& buf) {
+  if (p.prologue) p.prologue(r.m0, r.m1, r.j0, r.j1);
+  if (r.m0 >= r.m1 || r.j0 >= r.j1) return;
+  const int block_rows = rows_per_block(p, r);
+  for (int jc = r.j0; jc < r.j1; jc += kBlockN) {
+    const int nc = std::min(kBlockN, r.j1 - jc);
+    const bool single_slice = p.k <= kBlockK;
+    for (int mc0 = r.m0; mc0 < r.m1; mc0 += block_rows) {
+      run_block(p, ks, a_packed, buf, mc0, std::min(block_rows, r.m1 - mc0), jc, nc, single_slice && mc0 > r.m0);
+    }
+  }
+}
+
+int check_problem(const GemmProblem& p) {
+  CGK_CHECK(p.m > 0 && p.n > 0 && p.k > 0, "gemm: m = %d, n = %d, k = %d, expected all > 0", p.m, p.n, p.k);
+  CGK_CHECK(p.a && p.b, "gemm: the A and B packers must both be given");
+  CGK_CHECK((p.c != nullptr) != (p.writer != nullptr), "gemm: give exactly one of a C matrix or a C writer");
+  CGK_CHECK(!p.c || p.ldc >= p.n, "gemm: ldc = %td, expected >= n = %d", p.ldc, p.n);
+  CGK_CHECK(!p.b_in_place || (p.writer && p.b_in_place->offsets && p.n % 16 == 0 && p.n_granule % 16 == 0),
+            "gemm: in-place B needs a writer, offsets, and n and n_granule multiples of 16");
+  return CGK_OK;
+}
+
+}  // namespace
+
+namespace {
+
+// dst[t] = src[2t] for t < len: even lanes of pairs of vectors.
+CGK_TARGET_AVX512 void copy_stride2_avx512(float* dst, const float* src, int len) {
+  const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+  for (int t = 0; t < len; t += 16) {
+    const int c = std::min(16, len - t), span = 2 * c - 1;  // source floats this chunk reads
+    const __mmask16 lo = __mmask16(span >= 16 ? 0xffff : (1u << span) - 1);
+    const __mmask16 hi = __mmask16(span > 16 ? (1u << (span - 16)) - 1 : 0);
+    __m512 a = _mm512_maskz_loadu_ps(lo, src + 2 * t), b = _mm512_maskz_loadu_ps(hi, src + 2 * t + 16);
+    _mm512_mask_storeu_ps(dst + t, __mmask16((1u << c) - 1), _mm512_permutex2var_ps(a, even, b));
+  }
+}
+
+// dst[2t] += src[t] for t < len: src spread to the even lanes of two vectors.
+CGK_TARGET_AVX512 void add_stride2_avx512(float* dst, const float* src, int len) {
+  const __m512i spread_lo = _mm512_set_epi32(7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0);
+  const __m512i spread_hi = _mm512_set_epi32(15, 15, 14, 14, 13, 13, 12, 12, 11, 11, 10, 10, 9, 9, 8, 8);
+  for (int t = 0; t < len; t += 16) {
+    const int c = std::min(16, len - t), span = 2 * c - 1;  // destination floats this chunk spans
+    __m512 v = _mm512_maskz_loadu_ps(__mmask16((1u << c) - 1), src + t);
+    const __mmask16 lo = __mmask16(0x5555 & (span >= 16 ? 0xffff : (1u << span) - 1));
+    const __mmask16 hi = __mmask16(0x5555 & (span > 16 ? (1u << (span - 16)) - 1 : 0));
+    float* d = dst + 2 * t;
+    _mm512_mask_storeu_ps(d, lo, _mm512_add_ps(_mm512_maskz_loadu_ps(lo, d), _mm512_permutexvar_ps(spread_lo, v)));
+    if (hi) {
+      _mm512_mask_storeu_ps(d + 16, hi,
+                            _mm512_add_ps(_mm512_maskz_loadu_ps(hi, d + 16), _mm512_permutexvar_ps(spread_hi, v)));
+    }
+  }
+}
+
+void copy_strided_scalar(const Run& r) {
+  if (!r.src) {
+    for (int t = 0; t < r.len; t++) r.dst[t] = 0.0f;
+    return;
+  }
+  for (int t = 0; t < r.len; t++) r.dst[t] = r.src[size_t(t) * r.stride];
+}
+
+CGK_TARGET_AVX512 void copy_runs_avx512(const Run* runs, int count) {
+  for (int r = 0; r < count; r++) {
+    float* dst = runs[r].dst;
+    const float* src = runs[r].src;
+    const int len = runs[r].len;
+    if (src && runs[r].stride != 1) {
+      if (runs[r].stride == 2) {
+        copy_stride2_avx512(dst, src, len);
+      } else {
+        copy_strided_scalar(runs[r]);
+      }
+      continue;
+    }
+    int t = 0;
+    if (src) {
+      for (; t + 16 <= len; t += 16) _mm512_storeu_ps(dst + t, _mm512_loadu_ps(src + t));
+      if (t + 8 <= len) {
+        _mm256_storeu_ps(dst + t, _mm256_loadu_ps(src + t));
+        t += 8;
+      }
+      if (t < len) {
+        __mmask16 m = __mmask16((1u << (len - t)) - 1);
+        _mm512_mask_storeu_ps(dst + t, m, _mm512_maskz_loadu_ps(m, src + t));
+      }
+    } else {
+      for (; t + 16 <= len; t += 16) _mm512_storeu_ps(dst + t, _mm512_setzero_ps());
+      if (t < len) _mm512_mask_storeu_ps(dst + t, __mmask16((1u << (len - t)) - 1), _mm512_setzero_ps());
+    }
+  }
+}
+
+CGK_TARGET_AVX512 void add_runs_avx512(const Run* runs, int count) {
+  for (int r = 0; r < count; r++) {
+    float* dst = runs[r].dst;
+    const float* src = runs[r].src;
+    const int len = runs[r].len;
+    if (runs[r].stride != 1) {
+      if (runs[r].stride == 2) {
+        add_stride2_avx512(dst, src, len);
+      } else {
+        for (int t = 0; t < len; t++) dst[size_t(t) * runs[r].stride] += src[t];
+      }
+      continue;
+    }
+    int t = 0;
+    for (; t + 16 <= len; t += 16) _mm512_storeu_ps(dst + t, _mm512_add_ps(_mm512_loadu_ps(dst + t), _mm512_loadu_ps(src + t)));
+    // Plain moves where they fit: a masked load cannot take its data from an earlier store still
+    // in flight, so masked read-modify-writes of nearby rows serialise.
+    if (t + 8 <= len) {
+      _mm256_storeu_ps(dst + t, _mm256_add_ps(_mm256_loadu_ps(dst + t), _mm256_loadu_ps(src + t)));
+      t += 8;
+    }
+    if (t < len) {
+      __mmask16 m = __mmask16((1u << (len - t)) - 1);
+      _mm512_mask_storeu_ps(dst + t, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, dst + t), _mm512_maskz_loadu_ps(m, src + t)));
+    }
+  }
+}
+
+// The classic three-stage 16x16 transpose: 32-bit, 64-bit, then 128-bit lane interleaves.
+CGK_TARGET_AVX512 void transpose16_avx512(float* dst, ptrdiff_t ld_dst, const float* src, ptrdiff_t ld_src) {
+  __m512 r[16], t[16];
+  for (int i = 0; i < 16; i++) r[i] = _mm512_loadu_ps(src + i * ld_src);
+  for (int i = 0; i < 8; i++) {
+    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+  for (int i = 0; i < 4; i++) {
+    r[4 * i + 0] = _mm512_shuffle_ps(t[4 * i + 0], t[4 * i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+    r[4 * i + 1] = _mm512_shuffle_ps(t[4 * i + 0], t[4 * i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+    r[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+    r[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+  }
+  for (int h = 0; h < 2; h++) {
+    for (int i = 0; i < 4; i++) {
+      t[8 * h + i] = _mm512_shuffle_f32x4(r[8 * h + i], r[8 * h + 4 + i], 0x88);
+      t[8 * h + 4 + i] = _mm512_shuffle_f32x4(r[8 * h + i], r[8 * h + 4 + i], 0xdd);
+    }
+  }
+  for (int i = 0; i < 8; i++) {
+    r[i] = _mm512_shuffle_f32x4(t[i], t[8 + i], 0x88);
+    r[8 + i] = _mm512_shuffle_f32x4(t[i], t[8 + i], 0xdd);
+  }
+  for (int i = 0; i < 16; i++) _mm512_storeu_ps(dst + i * ld_dst, r[i]);
+}
+
+CGK_TARGET_AVX512 void transpose_into_panel_avx512(float* dst, ptrdiff_t ld_dst, const float* src, ptrdiff_t ld_src,
+                                                   int cols) {
+  int kk = 0;
+  for (; kk + 16 <= cols; kk += 16) transpose16_avx512(dst + kk * ld_dst, ld_dst, src + kk, ld_src);
+  for (; kk < cols; kk++)
+    for (int r = 0; r < 16; r++) dst[kk * ld_dst + r] = src[r * ld_src + kk];
+}
+
+}  // namespace
+
+void copy_runs(const Run* runs, int count) {
+  if (simd() >= kAvx512) return copy_runs_avx512(runs, count);
+  for (int r = 0; r < count; r++) copy_strided_scalar(runs[r]);
+}
+
+void add_runs(const Run* runs, int count) {
+  if (simd() >= kAvx512) return add_runs_avx512(runs, count);
+  for (int r = 0; r < count; r++)
+    for (int t = 0; t < runs[r].len; t++) runs[r].dst[size_t(t) * runs[r].stride] += runs[r].src[t];
+}
+
+void transpose_into_panel(float* dst, ptrdiff_t ld_dst, const float* src, ptrdiff_t ld_src, int rows, int cols) {
+  if (rows == 16 && simd() >= kAvx512) return transpose_into_panel_avx512(dst, ld_dst, src, ld_src, cols);
+  for (int kk = 0; kk < cols; kk++)
+    for (int r = 0; r < rows; r++) dst[kk * ld_dst + r] = src[r * ld_src + kk];
+}
+
+GemmTile gemm_tile(int simd_level) { return kernels_for(simd_level).tile; }
+
+void StridedAPacker::pack(float* dst, int mr, int m0, int rows, int k0, int kc) const {
+  for (int i = 0; i < rows; i++) {
+    const float* src = data_ + (m0 + i) * row_stride_ + ptrdiff_t(k0) * col_stride_;
+    for (int kk = 0; kk < kc; kk++) dst[kk * mr + i] = src[kk * col_stride_];
+  }
+  for (int i = rows; i < mr; i++)
+    for (int kk = 0; kk < kc; kk++) dst[kk * mr + i] = 0.0f;
+}
+
+void StridedBPacker::pack(float* dst, int nr, int k0, int kc, int j0, int cols) const {
+  for (int kk = 0; kk < kc; kk++) {
+    const float* src = data_ + ptrdiff_t(k0 + kk) * row_stride_ + ptrdiff_t(j0) * col_stride_;
+    float* out = dst + size_t(kk) * nr;
+    if (col_stride_ == 1) {
+      std::memcpy(out, src, sizeof(float) * cols);
+    } else {
+      for (int jj = 0; jj < cols; jj++) out[jj] = src[jj * col_stride_];
+    }
+    for (int jj = cols; jj < nr; jj++) out[jj] = 0.0f;
+  }
+}
+
+int gemm(const GemmProblem& p) {
+  if (int status = check_problem(p)) return status;
+  const KernelSet& ks = kernels_for(simd());
+  const int mr = ks.tile.mr, nr = ks.tile.nr;
+  // Small products are not worth waking the pool for.
+  const double flops = 2.0 * p.m * double(p.n) * p.k;
+  const int tasks = flops < 2e6 ? 1 : std::max(1, num_threads());
+  std::vector<TaskRange> ranges = split_work(p, tasks, mr);
+
+  Workspace& ws = workspace();
+  std::lock_guard<std::mutex> lock(ws.mu);
+  const int a_panels = (p.m + mr - 1) / mr;
+  float* a_packed = ws.a_packed.reserve(size_t(a_panels) * mr * p.k);
+  if (!a_packed) return cgk_set_error_code(CGK_ERR_OOM, "gemm: cannot allocate %d x %d packed A", p.m, p.k);
+  if (ws.tasks.size() < size_t(tasks)) ws.tasks.resize(tasks);
+  for (int t = 0; t < tasks; t++) {
+    TaskBuffers& buf = ws.tasks[t];
+    const int rows = round_up(std::max(1, std::min(kBlockM, ranges[t].m1 - ranges[t].m0)), mr);
+    buf.b = buf.b_panels.reserve(size_t(kBlockK) * round_up(kBlockN, nr));
+    buf.c = p.writer ? buf.c_block.reserve(size_t(rows) * round_up(kBlockN, nr)) : nullptr;
+    if (!buf.b || (p.writer && !buf.c)) return cgk_set_error_code(CGK_ERR_OOM, "gemm: cannot allocate work buffers");
+  }
+
+  // A panels are packed once per call and shared; a few panels per pool task.
+  const int panels_per_task = std::max(1, a_panels / (4 * tasks));
+  const int pack_tasks = (a_panels + panels_per_task - 1) / panels_per_task;
+  auto pack_a = [&](size_t t) {
+    int first = int(t) * panels_per_task, last = std::min(a_panels, first + panels_per_task);
+    for (int panel = first; panel < last; panel++) {
+      p.a->pack(a_packed + size_t(panel) * p.k * mr, mr, panel * mr, std::min(mr, p.m - panel * mr), 0, p.k);
+    }
+  };
+  if (tasks == 1) {
+    for (int t = 0; t < pack_tasks; t++) pack_a(t);
+    run_task(p, ks, a_packed, ranges[0], ws.tasks[0]);
+  } else {
+    parallel_for(pack_tasks, pack_a);
+    parallel_for(tasks, [&](size_t t) { run_task(p, ks, a_packed, ranges[t], ws.tasks[t]); });
+  }
+  return CGK_OK;
+}
+
+}  // namespace cgk

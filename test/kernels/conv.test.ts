@@ -1,0 +1,438 @@
+/**
+ * conv2d and conv-transpose2d kernels of the CPU backend: forward against a plain TypeScript
+ * loop of the definition, every SIMD level against that reference, finite-difference gradients
+ * of data, weight and bias, PyTorch's output-size rule of conv-transpose2d, out-of-bounds
+ * sentinels and the errors for bad shapes.
+ */
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Binding, Buf, ConvParams } from '../../src/backend/binding';
+import { packageRoot } from '../../src/backend/device';
+import { assertClose, cpu, freeAll, fromBuf, guardedBuf, randomArray, simdLevels, toBuf } from '../util/native';
+import { assertGradcheck, weightedSum } from '../util/gradcheck';
+
+interface ConvCase {
+  n: number;
+  cIn: number;
+  hIn: number;
+  wIn: number;
+  cOut: number;
+  kh: number;
+  kw: number;
+  s: number;
+  p: number;
+  op?: number;
+}
+
+function conv2dParams(c: ConvCase): ConvParams {
+  const hOut = Math.floor((c.hIn + 2 * c.p - c.kh) / c.s) + 1;
+  const wOut = Math.floor((c.wIn + 2 * c.p - c.kw) / c.s) + 1;
+  return { n: c.n, cIn: c.cIn, hIn: c.hIn, wIn: c.wIn, cOut: c.cOut, hOut, wOut, kh: c.kh, kw: c.kw, sh: c.s, sw: c.s, ph: c.p, pw: c.p, oph: 0, opw: 0 };
+}
+
+/** PyTorch's ConvTranspose2d output size: (in - 1) * stride - 2 * padding + kernel + output_padding. */
+function convTransposeOut(size: number, k: number, s: number, p: number, op: number): number {
+  return (size - 1) * s - 2 * p + k + op;
+}
+
+function convTranspose2dParams(c: ConvCase): ConvParams {
+  const op = c.op ?? 0;
+  return {
+    n: c.n, cIn: c.cIn, hIn: c.hIn, wIn: c.wIn, cOut: c.cOut,
+    hOut: convTransposeOut(c.hIn, c.kh, c.s, c.p, op), wOut: convTransposeOut(c.wIn, c.kw, c.s, c.p, op),
+    kh: c.kh, kw: c.kw, sh: c.s, sw: c.s, ph: c.p, pw: c.p, oph: op, opw: op,
+  };
+}
+
+const sizes = (p: ConvParams, transpose: boolean) => ({
+  x: p.n * p.cIn * p.hIn * p.wIn,
+  w: p.cOut * p.cIn * p.kh * p.kw,
+  y: p.n * p.cOut * p.hOut * p.wOut,
+  transpose,
+});
+
+/** y[n, co, oy, ox] = b[co] + sum x[n, ci, oy*s + ky - p, ox*s + kx - p] w[co, ci, ky, kx]. */
+function conv2dReference(p: ConvParams, x: Float32Array, w: Float32Array, bias: Float32Array | null): Float64Array {
+  const y = new Float64Array(p.n * p.cOut * p.hOut * p.wOut);
+  for (let n = 0; n < p.n; n++)
+    for (let co = 0; co < p.cOut; co++)
+      for (let oy = 0; oy < p.hOut; oy++)
+        for (let ox = 0; ox < p.wOut; ox++) {
+          let s = bias ? bias[co] : 0;
+          for (let ci = 0; ci < p.cIn; ci++)
+            for (let ky = 0; ky < p.kh; ky++) {
+              const iy = oy * p.sh + ky - p.ph;
+              if (iy < 0 || iy >= p.hIn) continue;
+              for (let kx = 0; kx < p.kw; kx++) {
+                const ix = ox * p.sw + kx - p.pw;
+                if (ix < 0 || ix >= p.wIn) continue;
+                s += x[((n * p.cIn + ci) * p.hIn + iy) * p.wIn + ix] * w[((co * p.cIn + ci) * p.kh + ky) * p.kw + kx];
+              }
+            }
+          y[((n * p.cOut + co) * p.hOut + oy) * p.wOut + ox] = s;
+        }
+  return y;
+}
+
+/** Scatter form of PyTorch's ConvTranspose2d: x[n, ci, iy, ix] w[ci, co, ky, kx] lands on y[n, co, iy*s + ky - p, ix*s + kx - p]. */
+function convTranspose2dReference(p: ConvParams, x: Float32Array, w: Float32Array, bias: Float32Array | null): Float64Array {
+  const y = new Float64Array(p.n * p.cOut * p.hOut * p.wOut);
+  for (let n = 0; n < p.n; n++)
+    for (let co = 0; co < p.cOut; co++) {
+      const plane = (n * p.cOut + co) * p.hOut * p.wOut;
+      if (bias) y.fill(bias[co], plane, plane + p.hOut * p.wOut);
+    }
+  for (let n = 0; n < p.n; n++)
+    for (let ci = 0; ci < p.cIn; ci++)
+      for (let iy = 0; iy < p.hIn; iy++)
+        for (let ix = 0; ix < p.wIn; ix++) {
+          const v = x[((n * p.cIn + ci) * p.hIn + iy) * p.wIn + ix];
+          for (let co = 0; co < p.cOut; co++)
+            for (let ky = 0; ky < p.kh; ky++) {
+              const oy = iy * p.sh + ky - p.ph;
+              if (oy < 0 || oy >= p.hOut) continue;
+              for (let kx = 0; kx < p.kw; kx++) {
+                const ox = ix * p.sw + kx - p.pw;
+                if (ox < 0 || ox >= p.wOut) continue;
+                y[((n * p.cOut + co) * p.hOut + oy) * p.wOut + ox] += v * w[((ci * p.cOut + co) * p.kh + ky) * p.kw + kx];
+              }
+            }
+        }
+  return y;
+}
+
+type Forward = 'conv2dForward' | 'convTranspose2dForward';
+type BackwardData = 'conv2dBackwardData' | 'convTranspose2dBackwardData';
+type BackwardWeight = 'conv2dBackwardWeight' | 'convTranspose2dBackwardWeight';
+const conv2dFns = { forward: 'conv2dForward' as Forward, data: 'conv2dBackwardData' as BackwardData, weight: 'conv2dBackwardWeight' as BackwardWeight };
+const transposeFns = { forward: 'convTranspose2dForward' as Forward, data: 'convTranspose2dBackwardData' as BackwardData, weight: 'convTranspose2dBackwardWeight' as BackwardWeight };
+
+function runForward(b: Binding, fn: Forward, p: ConvParams, x: Float32Array, w: Float32Array, bias: Float32Array | null, ySize: number): Float32Array {
+  const xb = toBuf(b, x);
+  const wb = toBuf(b, w);
+  const bb = bias ? toBuf(b, bias) : null;
+  const y = guardedBuf(b, ySize);
+  b.fill(y.buf, Number.NaN, ySize); // every element must be written
+  try {
+    b[fn](p, xb, wb, bb, y.buf);
+    y.check(`${fn} y`);
+    return y.values();
+  } finally {
+    freeAll(b, xb, wb, bb, y.buf);
+  }
+}
+
+function runBackward(b: Binding, fn: BackwardData | BackwardWeight, p: ConvParams, first: Float32Array, second: Float32Array, outSize: number): Float32Array {
+  const fb = toBuf(b, first);
+  const sb = toBuf(b, second);
+  const out = guardedBuf(b, outSize);
+  b.fill(out.buf, Number.NaN, outSize); // backward kernels overwrite, never accumulate
+  try {
+    (b[fn] as (p: ConvParams, a: Buf, c: Buf, d: Buf) => void)(p, fb, sb, out.buf);
+    out.check(`${fn} output`);
+    return out.values();
+  } finally {
+    freeAll(b, fb, sb, out.buf);
+  }
+}
+
+function runBiasBackward(b: Binding, dy: Float32Array, p: ConvParams): Float32Array {
+  const dyb = toBuf(b, dy);
+  const db = guardedBuf(b, p.cOut);
+  try {
+    b.biasBackward(dyb, db.buf, p.n, p.cOut, p.hOut * p.wOut);
+    db.check('biasBackward db');
+    return db.values();
+  } finally {
+    freeAll(b, dyb, db.buf);
+  }
+}
+
+const forwardCases: ConvCase[] = [
+  { n: 2, cIn: 3, hIn: 9, wIn: 7, cOut: 5, kh: 3, kw: 3, s: 1, p: 1 },
+  { n: 3, cIn: 4, hIn: 10, wIn: 11, cOut: 6, kh: 4, kw: 4, s: 2, p: 1 },
+  { n: 1, cIn: 2, hIn: 12, wIn: 9, cOut: 3, kh: 7, kw: 7, s: 1, p: 3 },
+  { n: 2, cIn: 9, hIn: 5, wIn: 6, cOut: 17, kh: 1, kw: 1, s: 1, p: 0 },
+  { n: 4, cIn: 16, hIn: 10, wIn: 10, cOut: 19, kh: 3, kw: 3, s: 1, p: 0 },
+  { n: 2, cIn: 5, hIn: 7, wIn: 13, cOut: 4, kh: 3, kw: 5, s: 2, p: 2 },
+  { n: 1, cIn: 1, hIn: 1, wIn: 1, cOut: 1, kh: 1, kw: 1, s: 1, p: 0 },
+  // stride 1, no padding, output rows a multiple of 16: the AVX-512 path reads the image in place
+  { n: 3, cIn: 3, hIn: 20, wIn: 38, cOut: 5, kh: 7, kw: 7, s: 1, p: 0 },
+  { n: 2, cIn: 4, hIn: 5, wIn: 18, cOut: 11, kh: 3, kw: 3, s: 1, p: 0 },
+];
+
+const transposeCases: ConvCase[] = [
+  { n: 2, cIn: 6, hIn: 4, wIn: 5, cOut: 3, kh: 3, kw: 3, s: 2, p: 1, op: 1 },
+  { n: 1, cIn: 3, hIn: 5, wIn: 3, cOut: 4, kh: 4, kw: 4, s: 2, p: 1, op: 0 },
+  { n: 3, cIn: 4, hIn: 3, wIn: 4, cOut: 2, kh: 3, kw: 3, s: 1, p: 1, op: 0 },
+  { n: 2, cIn: 2, hIn: 3, wIn: 3, cOut: 5, kh: 7, kw: 7, s: 3, p: 2, op: 2 },
+  { n: 2, cIn: 5, hIn: 4, wIn: 6, cOut: 3, kh: 1, kw: 1, s: 1, p: 0, op: 0 },
+  // many input channels (the col2im path) and rows over 16 wide at stride 2
+  { n: 2, cIn: 33, hIn: 3, wIn: 12, cOut: 3, kh: 3, kw: 3, s: 2, p: 1, op: 1 },
+];
+
+function describe(c: ConvCase): string {
+  return `n${c.n} ${c.cIn}x${c.hIn}x${c.wIn}->${c.cOut} k${c.kh}x${c.kw} s${c.s} p${c.p}${c.op ? ` op${c.op}` : ''}`;
+}
+
+test('conv2d forward matches the definition at every SIMD level', () => {
+  const b = cpu();
+  try {
+    for (const c of forwardCases) {
+      const p = conv2dParams(c);
+      const sz = sizes(p, false);
+      const x = randomArray(sz.x, 1);
+      const w = randomArray(sz.w, 2);
+      const bias = randomArray(p.cOut, 3);
+      const expected = conv2dReference(p, x, w, bias);
+      for (const level of simdLevels(b)) {
+        b.setSimd(level);
+        assertClose(runForward(b, 'conv2dForward', p, x, w, bias, sz.y), expected, `conv2d ${describe(c)} simd ${level}`, 1e-4, 1e-4);
+      }
+    }
+  } finally {
+    b.setSimd(-1);
+  }
+});
+
+test('conv-transpose2d forward matches PyTorch\'s definition at every SIMD level', () => {
+  const b = cpu();
+  try {
+    for (const c of transposeCases) {
+      const p = convTranspose2dParams(c);
+      const sz = sizes(p, true);
+      const x = randomArray(sz.x, 4);
+      const w = randomArray(sz.w, 5);
+      const bias = randomArray(p.cOut, 6);
+      const expected = convTranspose2dReference(p, x, w, bias);
+      for (const level of simdLevels(b)) {
+        b.setSimd(level);
+        assertClose(runForward(b, 'convTranspose2dForward', p, x, w, bias, sz.y), expected, `convTranspose2d ${describe(c)} simd ${level}`, 1e-4, 1e-4);
+        assertClose(runForward(b, 'convTranspose2dForward', p, x, w, null, sz.y), convTranspose2dReference(p, x, w, null), `convTranspose2d no bias ${describe(c)}`, 1e-4, 1e-4);
+      }
+    }
+  } finally {
+    b.setSimd(-1);
+  }
+});
+
+/** Checks dx, dw, db of loss = sum(y * g) against central differences, at one SIMD level. */
+function gradcheckConv(b: Binding, c: ConvCase, transpose: boolean, level: number): void {
+  const p = transpose ? convTranspose2dParams(c) : conv2dParams(c);
+  const fns = transpose ? transposeFns : conv2dFns;
+  const sz = sizes(p, transpose);
+  const x = randomArray(sz.x, 11);
+  const w = randomArray(sz.w, 12);
+  const bias = randomArray(p.cOut, 13);
+  const g = randomArray(sz.y, 14);
+  b.setSimd(level);
+  const dx = runBackward(b, fns.data, p, g, w, sz.x);
+  const dw = runBackward(b, fns.weight, p, x, g, sz.w);
+  const db = runBiasBackward(b, g, p);
+  const loss = ([xi, wi, bi]: Float32Array[]) => weightedSum(runForward(b, fns.forward, p, xi, wi, bi, sz.y), g);
+  assertGradcheck(`${transpose ? 'convTranspose2d' : 'conv2d'} ${describe(c)} simd ${level}`, loss, [x, w, bias], [dx, dw, db], {
+    maxPerInput: 60,
+  });
+}
+
+const gradCases: ConvCase[] = [
+  { n: 2, cIn: 3, hIn: 5, wIn: 6, cOut: 4, kh: 3, kw: 3, s: 1, p: 1 },
+  { n: 2, cIn: 2, hIn: 7, wIn: 5, cOut: 3, kh: 4, kw: 4, s: 2, p: 1 },
+  { n: 1, cIn: 2, hIn: 8, wIn: 9, cOut: 2, kh: 7, kw: 7, s: 1, p: 3 },
+  { n: 3, cIn: 5, hIn: 3, wIn: 4, cOut: 3, kh: 1, kw: 1, s: 1, p: 0 },
+  { n: 2, cIn: 3, hIn: 9, wIn: 7, cOut: 2, kh: 3, kw: 3, s: 2, p: 0 },
+];
+
+const transposeGradCases: ConvCase[] = [
+  { n: 2, cIn: 4, hIn: 3, wIn: 4, cOut: 3, kh: 3, kw: 3, s: 2, p: 1, op: 1 },
+  { n: 2, cIn: 3, hIn: 4, wIn: 3, cOut: 2, kh: 4, kw: 4, s: 2, p: 1, op: 0 },
+  { n: 1, cIn: 2, hIn: 3, wIn: 5, cOut: 3, kh: 3, kw: 3, s: 1, p: 1, op: 0 },
+  { n: 2, cIn: 3, hIn: 3, wIn: 3, cOut: 2, kh: 1, kw: 1, s: 2, p: 0, op: 1 },
+];
+
+test('conv2d gradients (data, weight, bias) match finite differences', () => {
+  const b = cpu();
+  try {
+    for (const c of gradCases) gradcheckConv(b, c, false, -1);
+  } finally {
+    b.setSimd(-1);
+  }
+});
+
+test('conv-transpose2d gradients (data, weight, bias) match finite differences', () => {
+  const b = cpu();
+  try {
+    for (const c of transposeGradCases) gradcheckConv(b, c, true, -1);
+  } finally {
+    b.setSimd(-1);
+  }
+});
+
+test('conv2d backward passes agree across SIMD levels and with the definition', () => {
+  const b = cpu();
+  try {
+    for (const c of [...gradCases, ...forwardCases.slice(0, 5)]) {
+      const p = conv2dParams(c);
+      const sz = sizes(p, false);
+      const x = randomArray(sz.x, 21);
+      const w = randomArray(sz.w, 22);
+      const g = randomArray(sz.y, 23);
+      // dx and dw of sum(y * g) by the definition: each output sample spreads g over its window.
+      const dxRef = new Float64Array(sz.x);
+      const dwRef = new Float64Array(sz.w);
+      for (let n = 0; n < p.n; n++)
+        for (let co = 0; co < p.cOut; co++)
+          for (let oy = 0; oy < p.hOut; oy++)
+            for (let ox = 0; ox < p.wOut; ox++) {
+              const gv = g[((n * p.cOut + co) * p.hOut + oy) * p.wOut + ox];
+              for (let ci = 0; ci < p.cIn; ci++)
+                for (let ky = 0; ky < p.kh; ky++)
+                  for (let kx = 0; kx < p.kw; kx++) {
+                    const iy = oy * p.sh + ky - p.ph;
+                    const ix = ox * p.sw + kx - p.pw;
+                    if (iy < 0 || iy >= p.hIn || ix < 0 || ix >= p.wIn) continue;
+                    const xi = ((n * p.cIn + ci) * p.hIn + iy) * p.wIn + ix;
+                    const wi = ((co * p.cIn + ci) * p.kh + ky) * p.kw + kx;
+                    dxRef[xi] += gv * w[wi];
+                    dwRef[wi] += gv * x[xi];
+                  }
+            }
+      for (const level of simdLevels(b)) {
+        b.setSimd(level);
+        assertClose(runBackward(b, 'conv2dBackwardData', p, g, w, sz.x), dxRef, `dx ${describe(c)} simd ${level}`, 1e-4, 1e-4);
+        assertClose(runBackward(b, 'conv2dBackwardWeight', p, x, g, sz.w), dwRef, `dw ${describe(c)} simd ${level}`, 1e-4, 1e-4);
+      }
+    }
+  } finally {
+    b.setSimd(-1);
+  }
+});
+
+test('conv kernels stay correct when the batch is split across threads mid-sample and with batch 1', () => {
+  // Pixel counts that are not multiples of the register tile, a batch that does not divide the
+  // threads, and a single sample (the backward-data split falls back to whole input channels).
+  const b = cpu();
+  const cases: ConvCase[] = [
+    { n: 3, cIn: 40, hIn: 13, wIn: 11, cOut: 70, kh: 3, kw: 3, s: 1, p: 1 },
+    { n: 1, cIn: 33, hIn: 20, wIn: 18, cOut: 21, kh: 3, kw: 3, s: 2, p: 1 },
+    // stride 2 with output rows over 16 wide: the vectorised strided gather and col2im
+    { n: 2, cIn: 3, hIn: 9, wIn: 40, cOut: 34, kh: 3, kw: 3, s: 2, p: 1 },
+    { n: 2, cIn: 4, hIn: 8, wIn: 35, cOut: 33, kh: 4, kw: 4, s: 2, p: 1 },
+  ];
+  for (const c of cases) {
+    const p = conv2dParams(c);
+    const sz = sizes(p, false);
+    const x = randomArray(sz.x, 31);
+    const w = randomArray(sz.w, 32);
+    const g = randomArray(sz.y, 33);
+    assertClose(runForward(b, 'conv2dForward', p, x, w, null, sz.y), conv2dReference(p, x, w, null), `forward ${describe(c)}`, 1e-4, 1e-4);
+    const dx = runBackward(b, 'conv2dBackwardData', p, g, w, sz.x);
+    const dw = runBackward(b, 'conv2dBackwardWeight', p, x, g, sz.w);
+    // Adjoint identities: <conv(x), g> = <x, dx> and = <w, dw> for the bilinear conv.
+    const yx = weightedSum(conv2dReference(p, x, w, null), g);
+    assert.ok(Math.abs(weightedSum(x, dx) - yx) <= 1e-3 * Math.abs(yx) + 1e-2, `<x, dx> = <conv(x), g> for ${describe(c)}`);
+    assert.ok(Math.abs(weightedSum(w, dw) - yx) <= 1e-3 * Math.abs(yx) + 1e-2, `<w, dw> = <conv(x), g> for ${describe(c)}`);
+  }
+});
+
+test('conv-transpose2d output size follows PyTorch (the CycleGAN upsampling layers)', () => {
+  // (in, kernel, stride, padding, output_padding) -> out, as torch.nn.ConvTranspose2d computes it.
+  const table: [number, number, number, number, number, number][] = [
+    [8, 3, 2, 1, 1, 16],
+    [16, 3, 2, 1, 1, 32],
+    [64, 3, 2, 1, 1, 128],
+    [5, 4, 2, 1, 0, 10],
+    [3, 3, 1, 1, 0, 3],
+    [3, 7, 3, 2, 2, 11],
+  ];
+  for (const [size, k, s, p, op, out] of table) assert.equal(convTransposeOut(size, k, s, p, op), out);
+  // And the kernel accepts exactly that size: one more or less is an error naming hOut.
+  const b = cpu();
+  const p = convTranspose2dParams({ n: 1, cIn: 2, hIn: 8, wIn: 8, cOut: 3, kh: 3, kw: 3, s: 2, p: 1, op: 1 });
+  assert.equal(p.hOut, 16);
+  const x = toBuf(b, randomArray(2 * 64, 1));
+  const w = toBuf(b, randomArray(2 * 3 * 9, 2));
+  const y = toBuf(b, new Float32Array(3 * 17 * 17));
+  try {
+    b.convTranspose2dForward(p, x, w, null, y);
+    assert.throws(() => b.convTranspose2dForward({ ...p, hOut: 17 }, x, w, null, y), /hOut/);
+    assert.throws(() => b.convTranspose2dForward({ ...p, hOut: 15 }, x, w, null, y), /hOut/);
+  } finally {
+    freeAll(b, x, w, y);
+  }
+});
+
+test('bad conv shapes are rejected with a message naming the problem', () => {
+  const b = cpu();
+  const p = conv2dParams({ n: 2, cIn: 3, hIn: 8, wIn: 8, cOut: 4, kh: 3, kw: 3, s: 1, p: 1 });
+  const x = toBuf(b, randomArray(2 * 3 * 64, 1));
+  const w = toBuf(b, randomArray(4 * 3 * 9, 2));
+  const y = toBuf(b, new Float32Array(2 * 4 * 64));
+  const small = toBuf(b, new Float32Array(10));
+  try {
+    assert.throws(() => b.conv2dForward({ ...p, hOut: 7 }, x, w, null, y), /hOut/);
+    assert.throws(() => b.conv2dForward({ ...p, kh: 11, hOut: 1 }, x, w, null, y), /kernel 11x3 is larger than the padded input/);
+    assert.throws(() => b.conv2dForward({ ...p, oph: 1 }, x, w, null, y), /oph/);
+    assert.throws(() => b.conv2dForward(p, small, w, null, y), /cgtrain cpu: conv2dForward: x/);
+    assert.throws(() => b.conv2dBackwardWeight(p, x, y, small), /dw/);
+    assert.throws(() => b.convTranspose2dForward({ ...convTranspose2dParams({ n: 1, cIn: 3, hIn: 4, wIn: 4, cOut: 2, kh: 3, kw: 3, s: 2, p: 1 }), oph: 2, opw: 2 }, x, w, null, y), /output padding/);
+  } finally {
+    freeAll(b, x, w, y, small);
+  }
+});
+
+test('bias backward sums each channel over batch and space', () => {
+  const b = cpu();
+  const n = 3, c = 5, hw = 37;
+  const dy = randomArray(n * c * hw, 41);
+  const expected = new Float64Array(c);
+  for (let i = 0; i < n; i++) for (let ch = 0; ch < c; ch++) for (let t = 0; t < hw; t++) expected[ch] += dy[(i * c + ch) * hw + t];
+  const dyb = toBuf(b, dy);
+  const db = guardedBuf(b, c);
+  try {
+    b.biasBackward(dyb, db.buf, n, c, hw);
+    db.check('biasBackward');
+    assertClose(db.values(), expected, 'biasBackward', 1e-5, 1e-5);
+    assert.equal(fromBuf(b, dyb).length, n * c * hw);
+  } finally {
+    freeAll(b, dyb, db.buf);
+  }
+});
+
+interface TorchConvCase {
+  transpose: boolean;
+  p: ConvParams;
+  x: number[];
+  w: number[];
+  b: number[];
+  dy: number[];
+  y: number[];
+  dx: number[];
+  dw: number[];
+  db: number[];
+}
+
+test('conv2d and conv-transpose2d match PyTorch (test/fixtures/conv_kernels.json) at every SIMD level', () => {
+  const file = path.join(packageRoot(), 'test', 'fixtures', 'conv_kernels.json');
+  const cases: TorchConvCase[] = JSON.parse(fs.readFileSync(file, 'utf8')).conv;
+  assert.ok(cases.length >= 8, 'conv_kernels.json holds the PyTorch cases');
+  const b = cpu();
+  try {
+    for (const c of cases) {
+      const fns = c.transpose ? transposeFns : conv2dFns;
+      const f32 = (v: number[]) => Float32Array.from(v);
+      const label = `${c.transpose ? 'conv_transpose2d' : 'conv2d'} ${JSON.stringify(c.p)}`;
+      for (const level of simdLevels(b)) {
+        b.setSimd(level);
+        assertClose(runForward(b, fns.forward, c.p, f32(c.x), f32(c.w), f32(c.b), c.y.length), c.y, `${label} y simd ${level}`, 1e-4, 1e-5);
+        assertClose(runBackward(b, fns.data, c.p, f32(c.dy), f32(c.w), c.dx.length), c.dx, `${label} dx simd ${level}`, 1e-4, 1e-5);
+        assertClose(runBackward(b, fns.weight, c.p, f32(c.x), f32(c.dy), c.dw.length), c.dw, `${label} dw simd ${level}`, 1e-4, 1e-5);
+        assertClose(runBiasBackward(b, f32(c.dy), c.p), c.db, `${label} db simd ${level}`, 1e-4, 1e-5);
+      }
+    }
+  } finally {
+    b.setSimd(-1);
+  }
+});
