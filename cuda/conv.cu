@@ -1,0 +1,156 @@
+// conv2d and conv-transpose2d (forward, backward-data, backward-weight) and the bias gradient.
+// Each maps onto one of the three implicit GEMMs of conv_gemm.cuh; argument checks and messages
+// are the CPU backend's (native/cpu/conv.cc) so both backends reject the same inputs alike.
+#include <climits>
+
+#include "conv_gemm.cuh"
+#include "conv_index.cuh"
+#include "reduce.cuh"
+
+using namespace cgk_cuda;
+
+namespace {
+
+int check_positive(const cgk_conv* p, const char* fn) {
+  CGK_REQUIRE(p != nullptr, fn, "p is NULL");
+  const struct {
+    const char* name;
+    int value;
+  } dims[] = {{"n", p->n},         {"c_in", p->c_in}, {"h_in", p->h_in}, {"w_in", p->w_in}, {"c_out", p->c_out},
+              {"h_out", p->h_out}, {"w_out", p->w_out}, {"kh", p->kh},   {"kw", p->kw},     {"sh", p->sh},
+              {"sw", p->sw}};
+  for (const auto& d : dims)
+    if (d.value < 1) return fail_arg(fn, strf("%s = %d, expected >= 1", d.name, d.value));
+  if (p->ph < 0 || p->pw < 0) return fail_arg(fn, strf("padding (ph, pw) = (%d, %d), expected >= 0", p->ph, p->pw));
+  return CGK_OK;
+}
+
+int check_sizes(const cgk_conv* p, const char* fn) {
+  const double limit = double(INT_MAX);
+  const double out_px = double(p->n) * p->h_out * p->w_out, in_px = double(p->n) * p->h_in * p->w_in;
+  const double unfolded = double(std::max(p->c_in, p->c_out)) * p->kh * p->kw;
+  if (out_px > limit || in_px > limit || unfolded > limit)
+    return fail_arg(fn, "shape too large (batch x spatial and c_in x kh x kw must stay below 2^31)");
+  return CGK_OK;
+}
+
+int check_conv2d(const cgk_conv* p, const char* fn) {
+  if (int st = check_positive(p, fn)) return st;
+  if (p->oph != 0 || p->opw != 0)
+    return fail_arg(fn, strf("output_padding (oph, opw) = (%d, %d), expected 0 for conv2d", p->oph, p->opw));
+  if (p->h_in + 2 * p->ph < p->kh || p->w_in + 2 * p->pw < p->kw)
+    return fail_arg(fn, strf("kernel %dx%d is larger than the padded input %dx%d", p->kh, p->kw, p->h_in + 2 * p->ph,
+                             p->w_in + 2 * p->pw));
+  const int h_out = (p->h_in + 2 * p->ph - p->kh) / p->sh + 1, w_out = (p->w_in + 2 * p->pw - p->kw) / p->sw + 1;
+  if (p->h_out != h_out || p->w_out != w_out)
+    return fail_arg(fn, strf("output %dx%d, expected %dx%d = (in + 2*pad - kernel)/stride + 1 for input %dx%d, "
+                             "kernel %dx%d, stride %dx%d, padding %dx%d",
+                             p->h_out, p->w_out, h_out, w_out, p->h_in, p->w_in, p->kh, p->kw, p->sh, p->sw, p->ph,
+                             p->pw));
+  return check_sizes(p, fn);
+}
+
+int check_conv_transpose2d(const cgk_conv* p, const char* fn) {
+  if (int st = check_positive(p, fn)) return st;
+  if (p->oph < 0 || p->opw < 0 || p->oph >= p->sh || p->opw >= p->sw)
+    return fail_arg(fn, strf("output_padding (oph, opw) = (%d, %d), expected 0 <= output_padding < stride (%d, %d)",
+                             p->oph, p->opw, p->sh, p->sw));
+  const long h_out = long(p->h_in - 1) * p->sh - 2L * p->ph + p->kh + p->oph;
+  const long w_out = long(p->w_in - 1) * p->sw - 2L * p->pw + p->kw + p->opw;
+  if (p->h_out != h_out || p->w_out != w_out)
+    return fail_arg(fn, strf("output %dx%d, expected %ldx%ld = (in - 1)*stride - 2*pad + kernel + output_padding for "
+                             "input %dx%d, kernel %dx%d, stride %dx%d, padding %dx%d, output_padding %dx%d",
+                             p->h_out, p->w_out, h_out, w_out, p->h_in, p->w_in, p->kh, p->kw, p->sh, p->sw, p->ph,
+                             p->pw, p->oph, p->opw));
+  return check_sizes(p, fn);
+}
+
+// Runs op through its implicit GEMM (see plan_conv in conv_index.cuh).
+int run_conv(const char* fn, ConvOp op, const cgk_conv* p, const float* A, const float* in, const float* bias, float* out) {
+  ConvKind kind;
+  ConvGeom g;
+  plan_conv(op, p, &kind, &g);
+  return conv_gemm(fn, kind, g, A, in, bias, out);
+}
+
+// db[c] = sum over n and hw: one block per channel, fixed order, so it is deterministic.
+__global__ void bias_backward_kernel(const float* __restrict__ dy, float* __restrict__ db, int n, int c, int hw) {
+  __shared__ float shared[kReduceThreads];
+  const int ch = blockIdx.x;
+  float acc = 0.f;
+  for (int b = 0; b < n; ++b) {
+    const float* plane = dy + ((size_t)b * c + ch) * hw;
+    for (int i = threadIdx.x; i < hw; i += kReduceThreads) acc += plane[i];
+  }
+  const float total = block_sum<kReduceThreads>(acc, shared);
+  if (threadIdx.x == 0) db[ch] = total;
+}
+
+}  // namespace
+
+#define CGK_CONV_PTRS(fn, a, b, c)                                        \
+  CGK_REQUIRE((a) != nullptr, fn, #a " is NULL");                         \
+  CGK_REQUIRE((b) != nullptr, fn, #b " is NULL");                         \
+  CGK_REQUIRE((c) != nullptr, fn, #c " is NULL")
+
+extern "C" {
+
+int cgk_conv2d_forward(const cgk_conv* p, const float* x, const float* w, const float* bias, float* y) {
+  const char* fn = "cgk_conv2d_forward";
+  CGK_READY(fn);
+  if (int st = check_conv2d(p, fn)) return st;
+  CGK_CONV_PTRS(fn, x, w, y);
+  return run_conv(fn, ConvOp::Conv2dForward, p, w, x, bias, y);
+}
+
+int cgk_conv2d_backward_data(const cgk_conv* p, const float* dy, const float* w, float* dx) {
+  const char* fn = "cgk_conv2d_backward_data";
+  CGK_READY(fn);
+  if (int st = check_conv2d(p, fn)) return st;
+  CGK_CONV_PTRS(fn, dy, w, dx);
+  return run_conv(fn, ConvOp::Conv2dBackwardData, p, w, dy, nullptr, dx);
+}
+
+int cgk_conv2d_backward_weight(const cgk_conv* p, const float* x, const float* dy, float* dw) {
+  const char* fn = "cgk_conv2d_backward_weight";
+  CGK_READY(fn);
+  if (int st = check_conv2d(p, fn)) return st;
+  CGK_CONV_PTRS(fn, x, dy, dw);
+  return run_conv(fn, ConvOp::Conv2dBackwardWeight, p, dy, x, nullptr, dw);
+}
+
+int cgk_bias_backward(const float* dy, float* db, int n, int c, int hw) {
+  const char* fn = "cgk_bias_backward";
+  CGK_READY(fn);
+  CGK_REQUIRE(dy != nullptr, fn, "dy is NULL");
+  CGK_REQUIRE(db != nullptr, fn, "db is NULL");
+  if (n < 1 || c < 1 || hw < 1) return fail_arg(fn, strf("(n, c, hw) = (%d, %d, %d), expected all >= 1", n, c, hw));
+  bias_backward_kernel<<<c, kReduceThreads, 0, stream()>>>(dy, db, n, c, hw);
+  return check_launch(fn);
+}
+
+int cgk_conv_transpose2d_forward(const cgk_conv* p, const float* x, const float* w, const float* bias, float* y) {
+  const char* fn = "cgk_conv_transpose2d_forward";
+  CGK_READY(fn);
+  if (int st = check_conv_transpose2d(p, fn)) return st;
+  CGK_CONV_PTRS(fn, x, w, y);
+  return run_conv(fn, ConvOp::ConvT2dForward, p, w, x, bias, y);
+}
+
+int cgk_conv_transpose2d_backward_data(const cgk_conv* p, const float* dy, const float* w, float* dx) {
+  const char* fn = "cgk_conv_transpose2d_backward_data";
+  CGK_READY(fn);
+  if (int st = check_conv_transpose2d(p, fn)) return st;
+  CGK_CONV_PTRS(fn, dy, w, dx);
+  return run_conv(fn, ConvOp::ConvT2dBackwardData, p, w, dy, nullptr, dx);
+}
+
+int cgk_conv_transpose2d_backward_weight(const cgk_conv* p, const float* x, const float* dy, float* dw) {
+  const char* fn = "cgk_conv_transpose2d_backward_weight";
+  CGK_READY(fn);
+  if (int st = check_conv_transpose2d(p, fn)) return st;
+  CGK_CONV_PTRS(fn, x, dy, dw);
+  return run_conv(fn, ConvOp::ConvT2dBackwardWeight, p, x, dy, nullptr, dw);
+}
+
+}  // extern "C"

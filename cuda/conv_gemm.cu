@@ -1,0 +1,290 @@
+// The implicit-GEMM engines behind conv.cu and linear.cu (see conv_gemm.cuh for the three GEMMs).
+//
+// Both engines stage a BK-deep slice of A and of the gathered operand in shared memory and
+// prefetch the next slice into registers while the current one is multiplied, so global-load
+// latency hides behind arithmetic. Each thread keeps its A row and its B column fixed for the
+// whole reduction, so the expensive index decode of a column (n, ho, wo) or (c, r, s) happens
+// once per block, and only the reduction index is decoded per load.
+#include <algorithm>
+#include <atomic>
+
+#include "conv_gemm.cuh"
+#include "conv_index.cuh"
+
+namespace cgk_cuda {
+
+namespace {
+
+std::atomic<int> g_forced_engine{-1};
+
+// Writes one GEMM result. Unsplit: into the tensor layout, with bias. Split: raw into the
+// partial buffer [split][M][N].
+template <ConvKind KIND>
+__device__ __forceinline__ void store_c(const ConvIndex& g, const GemmShape& s, float* out, const float* bias, int m,
+                                        int col, float v, bool split) {
+  if (m >= s.M || col >= s.N) return;
+  if (split) {
+    out[(size_t)blockIdx.z * s.M * s.N + (size_t)m * s.N + col] = v;
+  } else {
+    if (KIND != ConvKind::Wgrad && bias) v += __ldg(bias + m);
+    out[output_offset(KIND, g, s, m, col)] = v;
+  }
+}
+
+// ---- SIMT FP32 engine: 64x64 tile, BK 16, 256 threads, 4x4 outputs per thread ----------------
+
+constexpr int kSimtBM = 64, kSimtBN = 64, kSimtBK = 16;
+
+template <ConvKind KIND>
+__global__ void __launch_bounds__(256) conv_gemm_simt_kernel(ConvIndex g, GemmShape s, const float* __restrict__ A,
+                                                              const float* __restrict__ in,
+                                                              const float* __restrict__ bias, float* __restrict__ out,
+                                                              int k_per_split) {
+  // +4 keeps the transposed stores of A from landing in one bank.
+  __shared__ float As[kSimtBK][kSimtBM + 4];
+  __shared__ float Bs[kSimtBK][kSimtBN + 4];
+  const int tid = threadIdx.x;
+  const int m0 = blockIdx.y * kSimtBM, n0 = blockIdx.x * kSimtBN;
+  const int k_begin = blockIdx.z * k_per_split, k_end = min(s.K, k_begin + k_per_split);
+
+  const int a_row = tid / 4, a_k = (tid % 4) * 4;  // 4 consecutive k of one row: contiguous in A
+  const int b_col = tid % 64, b_k = tid / 64;      // one column, k = b_k + 4 i: coalesced along columns
+  const bool a_valid = m0 + a_row < s.M;
+  const Column cl = decode_column<KIND>(g, n0 + b_col, s.N);
+
+  float a_reg[4], b_reg[4];
+  auto fetch = [&](int k0) {
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      const int k = k0 + a_k + i;
+      a_reg[i] = (a_valid && k < k_end) ? load_a<KIND>(g, A, m0 + a_row, k, s.K) : 0.f;
+    }
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      const int k = k0 + b_k + 4 * i;
+      b_reg[i] = (cl.valid && k < k_end) ? load_b<KIND>(g, in, cl, k) : 0.f;
+    }
+  };
+
+  const int ty = tid / 16, tx = tid % 16;
+  float acc[4][4] = {};
+  fetch(k_begin);
+  for (int k0 = k_begin; k0 < k_end; k0 += kSimtBK) {
+#pragma unroll
+    for (int i = 0; i < 4; ++i) As[a_k + i][a_row] = a_reg[i];
+#pragma unroll
+    for (int i = 0; i < 4; ++i) Bs[b_k + 4 * i][b_col] = b_reg[i];
+    __syncthreads();
+    if (k0 + kSimtBK < k_end) fetch(k0 + kSimtBK);
+#pragma unroll
+    for (int kk = 0; kk < kSimtBK; ++kk) {
+      float a[4], b[4];
+#pragma unroll
+      for (int i = 0; i < 4; ++i) a[i] = As[kk][ty + 16 * i];
+#pragma unroll
+      for (int j = 0; j < 4; ++j) b[j] = Bs[kk][tx + 16 * j];
+#pragma unroll
+      for (int i = 0; i < 4; ++i)
+#pragma unroll
+        for (int j = 0; j < 4; ++j) acc[i][j] = fmaf(a[i], b[j], acc[i][j]);
+    }
+    __syncthreads();
+  }
+  const bool split = gridDim.z > 1;
+#pragma unroll
+  for (int i = 0; i < 4; ++i)
+#pragma unroll
+    for (int j = 0; j < 4; ++j) store_c<KIND>(g, s, out, bias, m0 + ty + 16 * i, n0 + tx + 16 * j, acc[i][j], split);
+}
+
+// ---- TF32 tensor-core engine: 64x64 tile, BK 16, 4 warps of 32x32, mma.sync m16n8k8 ------------
+//
+// Operands are rounded to TF32 (cvt.rna) once, when they enter shared memory. Rows of 72 floats
+// make the fragment reads (lane = 4 g + t reads row t, column g) hit 32 distinct banks.
+
+constexpr int kMmaBM = 64, kMmaBN = 64, kMmaBK = 16, kMmaPad = 8;
+
+__device__ __forceinline__ float to_tf32(float x) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  uint32_t r;
+  asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(r) : "f"(x));
+  return __uint_as_float(r);
+#else
+  return x;
+#endif
+}
+
+__device__ __forceinline__ void mma_tf32(float (&d)[4], const float (&a)[4], const float (&b)[2]) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm volatile(
+      "mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+      "{%0,%1,%2,%3};\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(__float_as_uint(a[0])), "r"(__float_as_uint(a[1])), "r"(__float_as_uint(a[2])),
+        "r"(__float_as_uint(a[3])), "r"(__float_as_uint(b[0])), "r"(__float_as_uint(b[1])));
+#else
+  // Never launched below sm_80 (the host checks); keeps older targets compiling.
+  (void)d; (void)a; (void)b;
+#endif
+}
+
+template <ConvKind KIND>
+__global__ void __launch_bounds__(128) conv_gemm_tf32_kernel(ConvIndex g, GemmShape s, const float* __restrict__ A,
+                                                              const float* __restrict__ in,
+                                                              const float* __restrict__ bias, float* __restrict__ out,
+                                                              int k_per_split) {
+  __shared__ float As[kMmaBK][kMmaBM + kMmaPad];
+  __shared__ float Bs[kMmaBK][kMmaBN + kMmaPad];
+  const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32;
+  const int m0 = blockIdx.y * kMmaBM, n0 = blockIdx.x * kMmaBN;
+  const int k_begin = blockIdx.z * k_per_split, k_end = min(s.K, k_begin + k_per_split);
+
+  const int a_row = tid / 2, a_k = (tid % 2) * 8;  // 8 consecutive k of one row
+  const int b_col = tid % 64, b_k = tid / 64;      // k = b_k + 2 i
+  const bool a_valid = m0 + a_row < s.M;
+  const Column cl = decode_column<KIND>(g, n0 + b_col, s.N);
+
+  float a_reg[8], b_reg[8];
+  auto fetch = [&](int k0) {
+#pragma unroll
+    for (int i = 0; i < 8; ++i) {
+      const int k = k0 + a_k + i;
+      a_reg[i] = (a_valid && k < k_end) ? load_a<KIND>(g, A, m0 + a_row, k, s.K) : 0.f;
+    }
+#pragma unroll
+    for (int i = 0; i < 8; ++i) {
+      const int k = k0 + b_k + 2 * i;
+      b_reg[i] = (cl.valid && k < k_end) ? load_b<KIND>(g, in, cl, k) : 0.f;
+    }
+  };
+
+  const int wm = (warp / 2) * 32, wn = (warp % 2) * 32;  // the warp's 32x32 sub-tile
+  const int gq = lane / 4, tq = lane % 4;
+  float acc[2][4][4] = {};
+  fetch(k_begin);
+  for (int k0 = k_begin; k0 < k_end; k0 += kMmaBK) {
+#pragma unroll
+    for (int i = 0; i < 8; ++i) As[a_k + i][a_row] = to_tf32(a_reg[i]);
+#pragma unroll
+    for (int i = 0; i < 8; ++i) Bs[b_k + 2 * i][b_col] = to_tf32(b_reg[i]);
+    __syncthreads();
+    if (k0 + kMmaBK < k_end) fetch(k0 + kMmaBK);
+#pragma unroll
+    for (int kk = 0; kk < kMmaBK; kk += 8) {
+      float af[2][4], bf[4][2];
+#pragma unroll
+      for (int mt = 0; mt < 2; ++mt) {
+        const int r = wm + mt * 16 + gq;
+        af[mt][0] = As[kk + tq][r];
+        af[mt][1] = As[kk + tq][r + 8];
+        af[mt][2] = As[kk + tq + 4][r];
+        af[mt][3] = As[kk + tq + 4][r + 8];
+      }
+#pragma unroll
+      for (int nt = 0; nt < 4; ++nt) {
+        const int c = wn + nt * 8 + gq;
+        bf[nt][0] = Bs[kk + tq][c];
+        bf[nt][1] = Bs[kk + tq + 4][c];
+      }
+#pragma unroll
+      for (int mt = 0; mt < 2; ++mt)
+#pragma unroll
+        for (int nt = 0; nt < 4; ++nt) mma_tf32(acc[mt][nt], af[mt], bf[nt]);
+    }
+    __syncthreads();
+  }
+  const bool split = gridDim.z > 1;
+#pragma unroll
+  for (int mt = 0; mt < 2; ++mt)
+#pragma unroll
+    for (int nt = 0; nt < 4; ++nt) {
+      const int r = m0 + wm + mt * 16 + gq, c = n0 + wn + nt * 8 + 2 * tq;
+      store_c<KIND>(g, s, out, bias, r, c, acc[mt][nt][0], split);
+      store_c<KIND>(g, s, out, bias, r, c + 1, acc[mt][nt][1], split);
+      store_c<KIND>(g, s, out, bias, r + 8, c, acc[mt][nt][2], split);
+      store_c<KIND>(g, s, out, bias, r + 8, c + 1, acc[mt][nt][3], split);
+    }
+}
+
+// Adds the split partials in split order and writes the tensor layout (with bias).
+template <ConvKind KIND>
+__global__ void conv_gemm_finalize_kernel(ConvIndex g, GemmShape s, const float* __restrict__ partials, int splits,
+                                          const float* __restrict__ bias, float* __restrict__ out) {
+  const size_t total = (size_t)s.M * s.N;
+  CGK_GRID_STRIDE(i, total) {
+    float v = 0.f;
+    for (int z = 0; z < splits; ++z) v += partials[(size_t)z * total + i];
+    const int m = (int)(i / s.N), col = (int)(i % s.N);
+    if (KIND != ConvKind::Wgrad && bias) v += bias[m];
+    out[output_offset(KIND, g, s, m, col)] = v;
+  }
+}
+
+template <ConvKind KIND>
+int run(const char* fn, const ConvGeom& g, const float* A, const float* in, const float* bias, float* out) {
+  const GemmShape s = gemm_shape(KIND, g);
+  if (s.M == 0 || s.N == 0) return CGK_OK;
+  const int forced = g_forced_engine.load();
+  const bool mma = forced == 1 ? device_props().major >= 8 : (forced == 0 ? false : tf32_enabled());
+  const int bm = mma ? kMmaBM : kSimtBM, bn = mma ? kMmaBN : kSimtBN, bk = mma ? kMmaBK : kSimtBK;
+  const unsigned gx = (s.N + bn - 1) / bn, gy = (s.M + bm - 1) / bm;
+  if (gy > 65535u) return fail_arg(fn, "too many output channels for one launch (" + std::to_string(s.M) + ")");
+
+  // Split the reduction when the tiles alone would leave multiprocessors idle; each split keeps
+  // at least 8 BK-slices of work so the partial traffic stays small next to the arithmetic.
+  const long tiles = (long)gx * gy;
+  const long target = 2L * device_props().multiProcessorCount;
+  int splits = 1;
+  if (s.K == 0) {
+    splits = 1;
+  } else if (tiles < target) {
+    const long by_fill = (target + tiles - 1) / tiles;
+    const long by_depth = std::max(1L, (long)s.K / (8L * bk));
+    splits = (int)std::min({by_fill, by_depth, 64L});
+  }
+  int k_per_split = ((s.K + splits - 1) / splits + bk - 1) / bk * bk;
+  if (k_per_split == 0) k_per_split = bk;
+  splits = s.K == 0 ? 1 : (s.K + k_per_split - 1) / k_per_split;
+
+  float* partials = nullptr;
+  float* target_out = out;
+  if (splits > 1) {
+    partials = scratch_alloc((size_t)splits * s.M * s.N);
+    if (!partials) return CGK_ERR_OOM;
+    target_out = partials;
+  }
+  const dim3 grid(gx, gy, splits);
+  const ConvIndex ix = make_index(g);
+  if (mma) {
+    conv_gemm_tf32_kernel<KIND><<<grid, 128, 0, stream()>>>(ix, s, A, in, bias, target_out, k_per_split);
+  } else {
+    conv_gemm_simt_kernel<KIND><<<grid, 256, 0, stream()>>>(ix, s, A, in, bias, target_out, k_per_split);
+  }
+  if (splits > 1) {
+    conv_gemm_finalize_kernel<KIND><<<grid_for((size_t)s.M * s.N), 256, 0, stream()>>>(ix, s, partials, splits, bias, out);
+    scratch_free(partials);  // stream order keeps it alive for the kernels above
+  }
+  return check_launch(fn);
+}
+
+}  // namespace
+
+void conv_gemm_force_engine(int engine) { g_forced_engine.store(engine); }
+
+int conv_gemm(const char* fn, ConvKind kind, const ConvGeom& g, const float* A, const float* in, const float* bias,
+              float* out) {
+  // Element offsets are int inside the kernels' index math on 32-bit operands; keep each GEMM
+  // dimension and the gathered tensor's plane products inside int.
+  const long long n_cols = (long long)g.n * g.Ho * g.Wo, k_conv = (long long)g.C * g.kh * g.kw;
+  if (n_cols > INT32_MAX || k_conv > INT32_MAX || (long long)g.M * g.C * g.kh * g.kw > INT32_MAX)
+    return fail_arg(fn, "the convolution is too large for one launch (" + std::to_string(n_cols) + " output pixels, " +
+                            std::to_string(k_conv) + " reduction terms)");
+  switch (kind) {
+    case ConvKind::Fwd: return run<ConvKind::Fwd>(fn, g, A, in, bias, out);
+    case ConvKind::Dgrad: return run<ConvKind::Dgrad>(fn, g, A, in, bias, out);
+    case ConvKind::Wgrad: return run<ConvKind::Wgrad>(fn, g, A, in, nullptr, out);
+  }
+  return fail_arg(fn, "unknown convolution kind");
+}
+
+}  // namespace cgk_cuda

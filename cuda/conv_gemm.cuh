@@ -1,0 +1,39 @@
+// Implicit-GEMM convolution: every conv/conv-transpose pass (and every linear pass, as a 1x1
+// conv) is one of three GEMMs whose operands are gathered from NCHW tensors on the fly, so no
+// im2col buffer is ever written:
+//
+//   Fwd:   out[n,M,Ho,Wo] = sum_{k=(c,r,s)} A[m, k]            * in[n, c, ho*sh-ph+r, wo*sw-pw+s]
+//          A = weight [M, C, kh, kw]                (conv2d forward, conv-transpose backward-data)
+//   Dgrad: out[n,M,Ho,Wo] = sum_{k=(c,r,s)} A[c, m, r, s]      * in[n, c, (ho+ph-r)/sh, (wo+pw-s)/sw]
+//          (terms whose division is inexact or out of range are zero)
+//          A = weight [C, M, kh, kw]                (conv2d backward-data, conv-transpose forward)
+//   Wgrad: out[M, C, kh, kw] = sum_{j=(n,ho,wo)} A[n, m, ho, wo] * in[n, c, ho*sh-ph+r, wo*sw-pw+s]
+//          A = the gradient-side tensor             (conv2d and conv-transpose backward-weight)
+//
+// Two engines compute the tiles: a SIMT FP32 kernel (any arch, exact FP32 products) and a TF32
+// tensor-core kernel (mma.sync m16n8k8, sm_80+). When a GEMM has too few output tiles to fill
+// the GPU (weight gradients, small late layers) the reduction is split: each split writes a
+// partial tile and a finalize kernel adds the partials in split order, so results stay
+// deterministic.
+#pragma once
+
+#include "common.cuh"
+
+namespace cgk_cuda {
+
+enum class ConvKind { Fwd, Dgrad, Wgrad };
+
+struct ConvGeom {
+  int n, C, Hi, Wi;  // the gathered tensor `in`
+  int M, Ho, Wo;     // output channels and the spatial size the GEMM columns (or rows of A) walk
+  int kh, kw, sh, sw, ph, pw;
+};
+
+// Runs one implicit GEMM. bias (may be NULL) is added per output channel m (Fwd/Dgrad only).
+int conv_gemm(const char* fn, ConvKind kind, const ConvGeom& g, const float* A, const float* in,
+              const float* bias, float* out);
+
+// Forces an engine for tests and cuda/dev: -1 automatic, 0 SIMT FP32, 1 TF32 mma.
+void conv_gemm_force_engine(int engine);
+
+}  // namespace cgk_cuda

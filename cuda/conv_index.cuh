@@ -1,0 +1,181 @@
+// Index math of the implicit-GEMM convolution (see conv_gemm.cuh): the GEMM shape of each kind,
+// and how a GEMM element maps onto the NCHW tensors. Host-callable too, so
+// cuda/dev/conv_index_check.cu can verify the mapping against a direct convolution on a machine
+// without a GPU.
+#pragma once
+
+#include <cstdint>
+
+#include "conv_gemm.cuh"
+
+namespace cgk_cuda {
+
+template <class T>
+__host__ __device__ __forceinline__ T cgk_load(const T* p) {
+#ifdef __CUDA_ARCH__
+  return __ldg(p);
+#else
+  return *p;
+#endif
+}
+
+// Division by a run-time constant as a multiply-high and a shift (the round-up method, as
+// PyTorch's IntDivider): integer division is a long instruction sequence on the GPU, and the
+// gathers divide every reduction index. Exact for 0 <= n < 2^31, which the host checks
+// (conv_gemm keeps every index below 2^31).
+struct FastDiv {
+  uint32_t divisor = 1, magic = 1, shift = 0;
+  FastDiv() = default;
+  __host__ explicit FastDiv(uint32_t d) : divisor(d) {
+    for (shift = 0; shift < 32; ++shift)
+      if ((1u << shift) >= d) break;
+    const uint64_t one = 1;
+    magic = (uint32_t)(((one << 32) * ((one << shift) - d)) / d + 1);
+  }
+  __host__ __device__ __forceinline__ int div(int n) const {
+#ifdef __CUDA_ARCH__
+    const uint32_t t = __umulhi((uint32_t)n, magic);
+#else
+    const uint32_t t = (uint32_t)(((uint64_t)(uint32_t)n * magic) >> 32);
+#endif
+    return (int)((t + (uint32_t)n) >> shift);
+  }
+};
+
+// The geometry plus its divisors, built once per launch on the host.
+struct ConvIndex : ConvGeom {
+  FastDiv by_khw, by_kw, by_hw, by_wo, by_sh, by_sw;
+};
+
+inline ConvIndex make_index(const ConvGeom& g) {
+  ConvIndex ix;
+  static_cast<ConvGeom&>(ix) = g;
+  ix.by_khw = FastDiv((uint32_t)(g.kh * g.kw));
+  ix.by_kw = FastDiv((uint32_t)g.kw);
+  ix.by_hw = FastDiv((uint32_t)(g.Ho * g.Wo));
+  ix.by_wo = FastDiv((uint32_t)g.Wo);
+  ix.by_sh = FastDiv((uint32_t)g.sh);
+  ix.by_sw = FastDiv((uint32_t)g.sw);
+  return ix;
+}
+
+struct GemmShape {
+  int M, N, K;  // out[M, N] = A[M, K] * B[K, N] in the GEMM view
+};
+
+__host__ __device__ inline GemmShape gemm_shape(ConvKind kind, const ConvGeom& g) {
+  const int khw = g.kh * g.kw;
+  if (kind == ConvKind::Wgrad) return {g.M, g.C * khw, g.n * g.Ho * g.Wo};
+  return {g.M, g.n * g.Ho * g.Wo, g.C * khw};
+}
+
+// What a thread knows about its fixed B column.
+struct Column {
+  bool valid;
+  int a, b, c;  // Fwd/Dgrad: n, ho, wo of the output pixel; Wgrad: c, r, s of the weight
+};
+
+template <ConvKind KIND>
+__host__ __device__ __forceinline__ Column decode_column(const ConvIndex& g, int col, int ncols) {
+  Column cl{col < ncols, 0, 0, 0};
+  if (!cl.valid) return cl;
+  if (KIND == ConvKind::Wgrad) {
+    const int khw = g.kh * g.kw;
+    cl.a = g.by_khw.div(col);
+    const int rs = col - cl.a * khw;
+    cl.b = g.by_kw.div(rs);
+    cl.c = rs - cl.b * g.kw;
+  } else {
+    const int hw = g.Ho * g.Wo;
+    cl.a = g.by_hw.div(col);
+    const int p = col - cl.a * hw;
+    cl.b = g.by_wo.div(p);
+    cl.c = p - cl.b * g.Wo;
+  }
+  return cl;
+}
+
+// A[m, k] for the thread's fixed row m (< M) and k (< K).
+template <ConvKind KIND>
+__host__ __device__ __forceinline__ float load_a(const ConvIndex& g, const float* __restrict__ A, int m, int k, int K) {
+  if (KIND == ConvKind::Fwd) return cgk_load(A + (size_t)m * K + k);
+  if (KIND == ConvKind::Dgrad) {
+    const int khw = g.kh * g.kw;
+    const int c = g.by_khw.div(k), rs = k - c * khw;
+    return cgk_load(A + ((size_t)c * g.M + m) * khw + rs);
+  }
+  const int hw = g.Ho * g.Wo;
+  const int nb = g.by_hw.div(k), p = k - nb * hw;
+  return cgk_load(A + ((size_t)nb * g.M + m) * hw + p);
+}
+
+// B[k, col] gathered from `in` for the thread's fixed column.
+template <ConvKind KIND>
+__host__ __device__ __forceinline__ float load_b(const ConvIndex& g, const float* __restrict__ in, const Column& cl, int k) {
+  int nb, c, hi, wi;
+  if (KIND == ConvKind::Wgrad) {
+    const int hw = g.Ho * g.Wo;
+    nb = g.by_hw.div(k);
+    const int p = k - nb * hw;
+    const int ho = g.by_wo.div(p), wo = p - ho * g.Wo;
+    c = cl.a;
+    hi = ho * g.sh - g.ph + cl.b;
+    wi = wo * g.sw - g.pw + cl.c;
+  } else {
+    const int khw = g.kh * g.kw;
+    c = g.by_khw.div(k);
+    const int rs = k - c * khw;
+    const int r = g.by_kw.div(rs), s = rs - r * g.kw;
+    nb = cl.a;
+    if (KIND == ConvKind::Fwd) {
+      hi = cl.b * g.sh - g.ph + r;
+      wi = cl.c * g.sw - g.pw + s;
+    } else {
+      const int hn = cl.b + g.ph - r, wn = cl.c + g.pw - s;
+      if (hn < 0 || wn < 0) return 0.f;
+      hi = g.by_sh.div(hn);
+      wi = g.by_sw.div(wn);
+      if (hi * g.sh != hn || wi * g.sw != wn) return 0.f;
+    }
+  }
+  if ((unsigned)hi >= (unsigned)g.Hi || (unsigned)wi >= (unsigned)g.Wi) return 0.f;
+  return cgk_load(in + (((size_t)nb * g.C + c) * g.Hi + hi) * g.Wi + wi);
+}
+
+// Offset in the output tensor of GEMM element (m, col), unsplit.
+__host__ __device__ __forceinline__ size_t output_offset(ConvKind kind, const ConvIndex& g, const GemmShape& s, int m,
+                                                         int col) {
+  if (kind == ConvKind::Wgrad) return (size_t)m * s.N + col;
+  const int hw = g.Ho * g.Wo;
+  const int nb = g.by_hw.div(col), p = col - nb * hw;
+  return ((size_t)nb * g.M + m) * hw + p;
+}
+
+enum class ConvOp { Conv2dForward, Conv2dBackwardData, Conv2dBackwardWeight, ConvT2dForward, ConvT2dBackwardData, ConvT2dBackwardWeight };
+
+// Which implicit GEMM runs each op, over which geometry. The operands: forward and backward-data
+// take A = the weight and gather the activation (x, or dy); backward-weight takes A = dy and
+// gathers x for conv2d, and A = x gathering dy for conv-transpose2d.
+inline void plan_conv(ConvOp op, const cgk_conv* p, ConvKind* kind, ConvGeom* g) {
+  // x gathered, y's spatial size walked by the GEMM, c_out output channels.
+  const ConvGeom direct = {p->n, p->c_in, p->h_in, p->w_in, p->c_out, p->h_out, p->w_out,
+                           p->kh, p->kw, p->sh, p->sw, p->ph, p->pw};
+  // y (or dy) gathered, x's spatial size walked, c_in output channels.
+  const ConvGeom swapped = {p->n, p->c_out, p->h_out, p->w_out, p->c_in, p->h_in, p->w_in,
+                            p->kh, p->kw, p->sh, p->sw, p->ph, p->pw};
+  switch (op) {
+    case ConvOp::Conv2dForward: *kind = ConvKind::Fwd; *g = direct; return;
+    // dx[n, c_in, hi, wi] = sum over (c_out, r, s) of w[c_out, c_in, r, s] dy[n, c_out, (hi+ph-r)/sh, ...]
+    case ConvOp::Conv2dBackwardData: *kind = ConvKind::Dgrad; *g = swapped; return;
+    case ConvOp::Conv2dBackwardWeight: *kind = ConvKind::Wgrad; *g = direct; return;
+    // The transpose's forward is the backward-data of the conv2d whose input is y: gather x
+    // (c_in channels, h_in) into y (c_out, h_out) with the weight read as [c_in, c_out, k].
+    case ConvOp::ConvT2dForward: *kind = ConvKind::Dgrad; *g = direct; return;
+    // A plain conv2d of dy: dx[n, c_in, hi, wi] = sum w[c_in, (c_out, r, s)] dy at hi*sh - ph + r.
+    case ConvOp::ConvT2dBackwardData: *kind = ConvKind::Fwd; *g = swapped; return;
+    // dw[c_in, c_out, r, s] = sum over (n, hi, wi) of x[n, c_in, hi, wi] dy[n, c_out, hi*sh-ph+r, ...]
+    case ConvOp::ConvT2dBackwardWeight: *kind = ConvKind::Wgrad; *g = swapped; return;
+  }
+}
+
+}  // namespace cgk_cuda

@@ -1,0 +1,172 @@
+// Checks the index math of the implicit-GEMM convolution (cuda/conv_index.cuh) on the HOST: every
+// conv/conv-transpose op is computed as a plain GEMM through the same plan_conv, load_a, load_b
+// and output_offset the kernels use, and compared with a direct convolution written from
+// PyTorch's definitions. Needs no GPU, so a machine with only nvcc catches mapping bugs.
+//
+// Build and run (from the repository root):
+//   nvcc -std=c++17 -O2 -Inative/include -Icuda cuda/dev/conv_index_check.cu -o /tmp/conv_index_check && /tmp/conv_index_check
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <random>
+#include <vector>
+
+#include "conv_index.cuh"
+
+using namespace cgk_cuda;
+
+namespace {
+
+using Vec = std::vector<float>;
+
+Vec random_vec(size_t n, std::mt19937& rng) {
+  std::uniform_real_distribution<float> u(-1.f, 1.f);
+  Vec v(n);
+  for (auto& x : v) x = u(rng);
+  return v;
+}
+
+// out = GEMM through the kernels' index functions (no bias).
+template <ConvKind KIND>
+Vec gemm_via_index(const ConvGeom& geom, const float* A, const float* in, size_t out_size) {
+  const ConvIndex g = make_index(geom);
+  const GemmShape s = gemm_shape(KIND, g);
+  Vec out(out_size, NAN);
+  for (int col = 0; col < s.N; ++col) {
+    const Column cl = decode_column<KIND>(g, col, s.N);
+    for (int m = 0; m < s.M; ++m) {
+      double acc = 0;
+      for (int k = 0; k < s.K; ++k) acc += (double)load_a<KIND>(g, A, m, k, s.K) * load_b<KIND>(g, in, cl, k);
+      out[output_offset(KIND, g, s, m, col)] = (float)acc;
+    }
+  }
+  return out;
+}
+
+Vec run_plan(ConvOp op, const cgk_conv& p, const float* A, const float* in, size_t out_size) {
+  ConvKind kind;
+  ConvGeom g;
+  plan_conv(op, &p, &kind, &g);
+  if (kind == ConvKind::Fwd) return gemm_via_index<ConvKind::Fwd>(g, A, in, out_size);
+  if (kind == ConvKind::Dgrad) return gemm_via_index<ConvKind::Dgrad>(g, A, in, out_size);
+  return gemm_via_index<ConvKind::Wgrad>(g, A, in, out_size);
+}
+
+// Direct definitions. x [n, ci, hi, wi], y [n, co, ho, wo]; conv2d weight [co, ci, kh, kw],
+// conv-transpose2d weight [ci, co, kh, kw]. `visit` calls f(x index, y index, weight index) for
+// every product term of the forward op; all six ops are sums over these same terms.
+template <class F>
+void visit_terms(const cgk_conv& p, bool transpose, F f) {
+  for (int n = 0; n < p.n; ++n)
+    for (int ci = 0; ci < p.c_in; ++ci)
+      for (int co = 0; co < p.c_out; ++co)
+        for (int r = 0; r < p.kh; ++r)
+          for (int s = 0; s < p.kw; ++s) {
+            const size_t wi = transpose ? (((size_t)ci * p.c_out + co) * p.kh + r) * p.kw + s
+                                        : (((size_t)co * p.c_in + ci) * p.kh + r) * p.kw + s;
+            if (!transpose) {
+              for (int oh = 0; oh < p.h_out; ++oh)
+                for (int ow = 0; ow < p.w_out; ++ow) {
+                  const int ih = oh * p.sh - p.ph + r, iw = ow * p.sw - p.pw + s;
+                  if (ih < 0 || ih >= p.h_in || iw < 0 || iw >= p.w_in) continue;
+                  f((((size_t)n * p.c_in + ci) * p.h_in + ih) * p.w_in + iw,
+                    (((size_t)n * p.c_out + co) * p.h_out + oh) * p.w_out + ow, wi);
+                }
+            } else {
+              for (int ih = 0; ih < p.h_in; ++ih)
+                for (int iw = 0; iw < p.w_in; ++iw) {
+                  const int oh = ih * p.sh - p.ph + r, ow = iw * p.sw - p.pw + s;
+                  if (oh < 0 || oh >= p.h_out || ow < 0 || ow >= p.w_out) continue;
+                  f((((size_t)n * p.c_in + ci) * p.h_in + ih) * p.w_in + iw,
+                    (((size_t)n * p.c_out + co) * p.h_out + oh) * p.w_out + ow, wi);
+                }
+            }
+          }
+}
+
+int failures = 0;
+
+void compare(const char* what, const cgk_conv& p, const Vec& got, const std::vector<double>& want) {
+  double max_err = 0, scale = 0;
+  for (size_t i = 0; i < want.size(); ++i) {
+    scale = std::fmax(scale, std::fabs(want[i]));
+    const double e = std::isnan(got[i]) ? INFINITY : std::fabs(got[i] - want[i]);
+    max_err = std::fmax(max_err, e);
+  }
+  const bool ok = max_err <= 1e-5 * (scale + 1);
+  if (!ok) ++failures;
+  std::printf("%-4s %-34s n%d c%d->%d %dx%d -> %dx%d k%dx%d s%dx%d p%dx%d op%dx%d  max err %.2e\n", ok ? "ok" : "FAIL",
+              what, p.n, p.c_in, p.c_out, p.h_in, p.w_in, p.h_out, p.w_out, p.kh, p.kw, p.sh, p.sw, p.ph, p.pw, p.oph,
+              p.opw, max_err);
+}
+
+void check(cgk_conv p, bool transpose, std::mt19937& rng) {
+  const size_t xn = (size_t)p.n * p.c_in * p.h_in * p.w_in, yn = (size_t)p.n * p.c_out * p.h_out * p.w_out;
+  const size_t wn = (size_t)p.c_out * p.c_in * p.kh * p.kw;
+  const Vec x = random_vec(xn, rng), w = random_vec(wn, rng), dy = random_vec(yn, rng);
+  std::vector<double> y(yn, 0), dx(xn, 0), dw(wn, 0);
+  visit_terms(p, transpose, [&](size_t xi, size_t yi, size_t wi) {
+    y[yi] += (double)x[xi] * w[wi];
+    dx[xi] += (double)dy[yi] * w[wi];
+    dw[wi] += (double)dy[yi] * x[xi];
+  });
+  if (!transpose) {
+    compare("conv2d forward", p, run_plan(ConvOp::Conv2dForward, p, w.data(), x.data(), yn), y);
+    compare("conv2d backward-data", p, run_plan(ConvOp::Conv2dBackwardData, p, w.data(), dy.data(), xn), dx);
+    compare("conv2d backward-weight", p, run_plan(ConvOp::Conv2dBackwardWeight, p, dy.data(), x.data(), wn), dw);
+  } else {
+    compare("conv-transpose2d forward", p, run_plan(ConvOp::ConvT2dForward, p, w.data(), x.data(), yn), y);
+    compare("conv-transpose2d backward-data", p, run_plan(ConvOp::ConvT2dBackwardData, p, w.data(), dy.data(), xn), dx);
+    compare("conv-transpose2d backward-weight", p, run_plan(ConvOp::ConvT2dBackwardWeight, p, x.data(), dy.data(), wn), dw);
+  }
+}
+
+cgk_conv conv(int n, int ci, int hi, int wi, int co, int kh, int kw, int sh, int sw, int ph, int pw) {
+  return {n, ci, hi, wi, co, (hi + 2 * ph - kh) / sh + 1, (wi + 2 * pw - kw) / sw + 1, kh, kw, sh, sw, ph, pw, 0, 0};
+}
+cgk_conv conv_t(int n, int ci, int hi, int wi, int co, int kh, int kw, int sh, int sw, int ph, int pw, int oph, int opw) {
+  return {n, ci, hi, wi, co, (hi - 1) * sh - 2 * ph + kh + oph, (wi - 1) * sw - 2 * pw + kw + opw, kh, kw, sh, sw, ph, pw, oph, opw};
+}
+
+}  // namespace
+
+// FastDiv against the hardware division: every divisor the convolutions use (kernel sizes,
+// planes, strides) and numerators across the whole valid range [0, 2^31).
+void check_fast_div(std::mt19937& rng) {
+  long bad = 0, checked = 0;
+  std::vector<uint32_t> divisors;
+  for (uint32_t d = 1; d <= 4096; ++d) divisors.push_back(d);
+  for (uint32_t d : {65536u, 66049u, 262144u, 1000003u, 16777216u, 2147483647u}) divisors.push_back(d);
+  std::uniform_int_distribution<int> any(0, 2147483647);
+  for (uint32_t d : divisors) {
+    const FastDiv f(d);
+    auto one = [&](int n) {
+      ++checked;
+      if (f.div(n) != (int)((uint32_t)n / d)) {
+        if (bad++ < 5) std::printf("FastDiv(%u).div(%d) = %d, expected %u\n", d, n, f.div(n), (uint32_t)n / d);
+      }
+    };
+    for (int n = 0; n < 3000; ++n) one(n);
+    for (int n : {2147483647, 2147483646, 2147483647 - (int)d, (int)(2147483647u / d * d), (int)(2147483647u / d * d) - 1}) one(n);
+    for (int t = 0; t < 2000; ++t) one(any(rng));
+  }
+  if (bad) ++failures;
+  std::printf("%-4s FastDiv: %ld divisions checked, %ld wrong\n", bad ? "FAIL" : "ok", checked, bad);
+}
+
+int main() {
+  std::mt19937 rng(1234);
+  check_fast_div(rng);
+  check(conv(2, 3, 10, 10, 4, 7, 7, 1, 1, 0, 0), false, rng);
+  check(conv(2, 4, 9, 8, 5, 3, 3, 2, 2, 1, 1), false, rng);
+  check(conv(1, 3, 8, 8, 2, 4, 4, 2, 2, 1, 1), false, rng);
+  check(conv(2, 3, 5, 6, 1, 4, 4, 1, 1, 1, 1), false, rng);
+  check(conv(3, 2, 9, 11, 3, 3, 2, 2, 1, 1, 0), false, rng);
+  check(conv(2, 3, 4, 4, 2, 1, 1, 1, 1, 0, 0), false, rng);
+  check(conv_t(2, 4, 4, 4, 3, 3, 3, 2, 2, 1, 1, 1, 1), true, rng);
+  check(conv_t(1, 3, 5, 5, 2, 4, 4, 2, 2, 1, 1, 0, 0), true, rng);
+  check(conv_t(2, 2, 3, 4, 3, 3, 2, 3, 2, 0, 1, 2, 1), true, rng);
+  check(conv_t(1, 2, 4, 4, 2, 3, 3, 1, 1, 1, 1, 0, 0), true, rng);
+  std::printf("%s\n", failures ? "conv index check FAILED" : "conv index check passed");
+  return failures ? 1 : 0;
+}

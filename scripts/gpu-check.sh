@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# The ONE script a session with a lent GPU runs (see docs/cuda.md, "The GPU session"):
+#   1. the conv index check (host) and the cuda/dev kernel variants (validated, then timed)
+#   2. the parity tests, every op on CUDA vs the CPU, with exact-FP32 and with TF32 convolutions
+#   3. the short training-run comparison, and the addon test
+#   4. `cgtrain bench --device cuda` (its runBench) against PyTorch at 32x32 resnet_6blocks
+#      batch 128 and 256x256 resnet_9blocks batch 1
+# Prepare with scripts/gpu-prepare.sh here, then on the device:
+#   source .gpu/on-gpu.sh; bash scripts/gpu-check.sh
+# Everything goes to $OUT (at most 8 files come back): gpu-check.log (all output), summary.json,
+# device.json, conv_dev.txt, parity.txt, bench.json. Each step has its own time limit and the
+# whole script stops starting new steps after CHECK_BUDGET_S seconds (default 480), so one hang
+# cannot eat the lease.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export OUT=${OUT:-$PWD/gpu-out}
+export CGTRAIN_REQUIRE_CUDA=1  # the GPU tests fail instead of skipping when CUDA cannot run
+mkdir -p "$OUT"
+LOG=$OUT/gpu-check.log
+BUDGET=${CHECK_BUDGET_S:-480}
+START=$(date +%s)
+declare -A RESULT
+
+exec > >(tee -a "$LOG") 2>&1
+
+elapsed() { echo $(( $(date +%s) - START )); }
+# run NAME LIMIT_S COMMAND...: runs a step unless the budget is spent; records pass/fail/timeout.
+run() {
+  local name=$1 limit=$2
+  shift 2
+  if [ "$(elapsed)" -ge "$BUDGET" ]; then
+    echo "== $name: SKIPPED (budget of ${BUDGET}s spent)"
+    RESULT[$name]=skipped
+    return
+  fi
+  echo "== $name (limit ${limit}s, at $(elapsed)s)"
+  local t0 rc
+  t0=$(date +%s)
+  timeout --kill-after=10 "$limit" "$@"
+  rc=$?
+  case $rc in
+    0) RESULT[$name]=pass ;;
+    124 | 137) RESULT[$name]=timeout ;;
+    *) RESULT[$name]="fail (exit $rc)" ;;
+  esac
+  echo "== $name: ${RESULT[$name]} in $(( $(date +%s) - t0 ))s"
+}
+
+echo "== gpu-check on $(hostname) at $(date -u +%FT%TZ)"
+nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv || true
+node --version
+
+if [ ! -d node_modules ]; then
+  mkdir -p node_modules
+  tar xJf .gpu/modules.tar.xz -C node_modules
+fi
+
+run device-info 30 node -e '
+  const b = require("./cuda/build/Release/cgtrain_cuda.node");
+  const info = JSON.parse(b.deviceInfo());
+  console.log(JSON.stringify(info));
+  require("fs").writeFileSync(process.env.OUT + "/device.json", JSON.stringify(info, null, 1));
+  if (!info.available) { console.error("CUDA not available: " + info.reason); process.exit(1); }
+  b.init(0);
+  console.log("peak FP32 (FMA chain): " + b.peakGflops(0.5).toFixed(0) + " GFLOP/s");'
+
+# The dev programs were built on the development machine; if this machine's libraries reject
+# them, build them here (about a minute).
+if ! .gpu/bin/conv_index_check >/dev/null 2>&1; then
+  echo "the prebuilt cuda/dev programs do not run here; rebuilding them with nvcc"
+  nvcc -std=c++17 -O2 -Inative/include -Icuda cuda/dev/conv_index_check.cu -o .gpu/bin/conv_index_check
+  nvcc -std=c++17 -O3 -arch=sm_90 -Inative/include -Icuda cuda/dev/conv_fwd.cu cuda/conv_gemm.cu cuda/conv.cu \
+    cuda/runtime.cu cuda/reduce.cu cuda/elementwise.cu -o .gpu/bin/conv_fwd
+fi
+run conv-index-check 60 .gpu/bin/conv_index_check
+run conv-dev 120 bash -c "set -o pipefail; .gpu/bin/conv_fwd 10 | tee $OUT/conv_dev.txt"
+
+run parity-fp32 150 bash -c "CGTRAIN_CUDA_TF32=0 node --test --test-reporter=spec dist/test/gpu/parity.test.js 2>&1 | tee $OUT/parity.txt; exit \${PIPESTATUS[0]}"
+run parity-tf32 120 bash -c "node --test --test-reporter=spec dist/test/gpu/parity.test.js 2>&1 | tee -a $OUT/parity.txt; exit \${PIPESTATUS[0]}"
+run training 150 node --test --test-reporter=spec dist/test/gpu/training.test.js
+run addon 60 node --test --test-reporter=spec dist/test/gpu/cuda-addon.test.js
+
+# Benchmarks: ours and PyTorch's on the same configurations, one JSON line each. Ours runs
+# runBench, the code of `cgtrain bench --device cuda --json`, directly: the CLI entry loads every
+# command and with them onnxruntime-node, which is too large to carry here.
+: > "$OUT/bench.jsonl"
+bench() {
+  local size=$1 batch=$2 blocks=$3
+  run "bench-cgtrain-${size}" 150 node -e '
+    const [size, batch, blocks] = process.argv.slice(1).map(Number);
+    require("./dist/src/cli/commands/bench")
+      .runBench({ given: { device: "cuda", batchSize: batch, netG: `resnet_${blocks}blocks` }, size, steps: 10, warmup: 2 })
+      .then((r) => require("fs").appendFileSync(process.env.OUT + "/bench.jsonl", JSON.stringify({ impl: "cgtrain", ...r }) + "\n"))
+      .catch((e) => { console.error(e.stack); process.exit(1); });' "$size" "$batch" "$blocks"
+  run "bench-torch-${size}" 120 bash -c "set -o pipefail; PYTHONUNBUFFERED=1 python3 .gpu/torch_cyclegan_step.py --device cuda --json --size $size \
+    --batch $batch --blocks $blocks --steps 10 | tail -1 >> $OUT/bench.jsonl"
+}
+bench 32 128 6
+bench 256 1 9
+
+# Summary: step results and the images/s table.
+results_json=$(for k in "${!RESULT[@]}"; do printf '"%s":"%s",' "$k" "${RESULT[$k]}"; done)
+node -e '
+  const fs = require("fs");
+  const out = process.env.OUT;
+  const steps = JSON.parse("{" + process.argv[1].replace(/,$/, "") + "}");
+  const bench = fs.readFileSync(out + "/bench.jsonl", "utf8").split("\n").filter(Boolean).map((l) => { try { return JSON.parse(l); } catch { return { unparsed: l }; } });
+  const rows = bench.map((b) => ({ impl: b.impl, size: b.size, batch: b.batch, imagesPerSec: b.imagesPerSec ?? b.images_per_s, msPerStep: b.msPerStep ?? b.ms_per_step, device: b.device ?? b.gpu }));
+  let device = null;
+  try { device = JSON.parse(fs.readFileSync(out + "/device.json", "utf8")); } catch {}
+  fs.writeFileSync(out + "/summary.json", JSON.stringify({ device, steps, bench: rows, seconds: Number(process.argv[2]) }, null, 1));
+  console.log("\n== summary (" + (device?.devices?.[0]?.name ?? "no device") + ")");
+  for (const [k, v] of Object.entries(steps).sort()) console.log(("  " + k).padEnd(26) + v);
+  for (const r of rows) console.log(`  ${String(r.impl).padEnd(24)} ${r.size}px batch ${r.batch}: ${Number(r.imagesPerSec).toFixed(1)} images/s, ${Number(r.msPerStep).toFixed(1)} ms/step`);
+' "$results_json" "$(elapsed)"
+echo "== done in $(elapsed)s"

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Prepares, on the development machine, everything the ONE device run of scripts/gpu-check.sh
+# needs on the lent GPU machine (which has CUDA, nvcc and PyTorch, but no Node.js, no
+# node_modules and no network). See docs/cuda.md, "The GPU session".
+#
+#   scripts/gpu-prepare.sh            (from the repository root; ~5 minutes on 2 cores)
+#
+# Writes (all ignored by git, carried by the run):
+#   build/Release/cgtrain_cpu.node    the CPU addon (the parity reference)
+#   cuda/build/Release/cgtrain_cuda.node   sm_90 + PTX (CGTRAIN_CUDA_ARCHS overrides)
+#   dist/                             the compiled TypeScript (tests, CLI)
+#   .gpu/node.xz, .gpu/on-gpu.sh      node for the GPU machine (../shared/gpu/pack-node.sh)
+#   .gpu/modules.tar.xz               the npm packages the CLI and tests load at run time
+#   .gpu/bin/                         the cuda/dev programs, compiled for sm_90
+#   .gpu/torch_cyclegan_step.py       the PyTorch reference (../shared does not travel)
+set -euo pipefail
+root=$(git rev-parse --show-toplevel)
+cd "$root"
+jobs=${CGTRAIN_BUILD_JOBS:-2}
+archs=${CGTRAIN_CUDA_ARCHS:-90}
+
+step() { echo "== $*"; }
+
+step "TypeScript -> dist/ (errors in files still in progress do not stop the emit)"
+npx tsc -p tsconfig.json || true
+test -f dist/test/gpu/parity.test.js
+
+if [ ! -f build/Release/cgtrain_cpu.node ]; then
+  step "CPU addon"
+  flock /tmp/cgtrain-build.lock npx node-gyp rebuild -j "$jobs"
+fi
+
+step "CUDA addon for sm_$archs (+PTX)"
+CGTRAIN_BUILD_JOBS=$jobs CGTRAIN_CUDA_ARCHS=$archs flock /tmp/cgtrain-build.lock node scripts/build-cuda.js
+
+step "node for the GPU machine"
+../shared/gpu/pack-node.sh
+
+step "runtime npm packages the bench and the GPU tests load"
+# Trace which packages loading the bench command and the GPU tests' imports pulls in, then pack
+# exactly those. Not the whole CLI: its entry loads every command, and translate/export load
+# onnxruntime-node (290 MB, over the 64 MiB a device run carries) at start.
+modules=$(node -e '
+  const Module = require("module"); const path = require("path");
+  const seen = new Set(); const orig = Module._resolveFilename;
+  Module._resolveFilename = function (req, parent, ...rest) {
+    const r = orig.call(this, req, parent, ...rest);
+    const i = r.lastIndexOf("node_modules/");
+    if (i >= 0) { const parts = r.slice(i + 13).split("/"); seen.add(parts[0].startsWith("@") ? parts[0] + "/" + parts[1] : parts[0]); }
+    return r;
+  };
+  for (const f of ["dist/src/cli/commands/bench.js", "dist/src/train/session.js", "dist/src/train/cyclegan.js", "dist/src/backend/device.js"]) {
+    try { require(path.resolve(f)); } catch (e) { console.error("load " + f + ": " + e.message); }
+  }
+  console.log([...seen].sort().join(" "));
+' 2>/dev/null | tail -1)
+echo "packages: $modules"
+case " $modules " in *" onnxruntime-node "*) echo "gpu-prepare: the bench now loads onnxruntime-node; it is too large to carry" >&2; exit 1 ;; esac
+mkdir -p .gpu
+# shellcheck disable=SC2086
+tar cf - -C node_modules $modules | xz -T"$jobs" -6 > .gpu/modules.tar.xz.tmp
+mv .gpu/modules.tar.xz.tmp .gpu/modules.tar.xz
+
+step "cuda/dev programs for sm_$archs"
+mkdir -p .gpu/bin
+nvcc -std=c++17 -O2 -Inative/include -Icuda cuda/dev/conv_index_check.cu -o .gpu/bin/conv_index_check
+.gpu/bin/conv_index_check | tail -1
+nvcc -std=c++17 -O3 -arch=sm_"$archs" -Inative/include -Icuda cuda/dev/conv_fwd.cu cuda/conv_gemm.cu cuda/conv.cu \
+  cuda/runtime.cu cuda/reduce.cu cuda/elementwise.cu -o .gpu/bin/conv_fwd
+
+cp ../shared/reference/torch_cyclegan_step.py .gpu/torch_cyclegan_step.py
+du -sh .gpu dist build/Release/cgtrain_cpu.node cuda/build/Release/cgtrain_cuda.node
+cat <<'EOF'
+Ready. One device run (about 10 minutes of device time at most):
+  run(command: "source .gpu/on-gpu.sh; bash scripts/gpu-check.sh",
+      carry: [".gpu", "dist", "build/Release/cgtrain_cpu.node", "cuda/build/Release/cgtrain_cuda.node"],
+      timeout_s: 600)
+then give_back, and read $OUT/summary.json and $OUT/gpu-check.log (files_at).
+EOF

@@ -1,0 +1,66 @@
+/**
+ * A short CycleGAN training run on CUDA against the same run on the CPU: same seed (so the same
+ * initial weights, image-pool draws and dropout masks), same batches, and after every step the
+ * eight logged losses must agree. Skipped, with the reason, where CUDA cannot run.
+ *
+ * Bounds: the CPU and CUDA sum convolutions in different orders (and CUDA uses TF32 tensor
+ * cores on sm_80+ unless CGTRAIN_CUDA_TF32=0), and Adam's first steps amplify tiny gradient
+ * differences into lr-sized weight differences, so losses are compared to a relative 2e-3 (FP32)
+ * or 2e-2 (TF32) after four steps.
+ */
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import { cudaUnavailableReason, loadBackend, type Backend } from '../../src/backend/device';
+import { benchOptions } from '../../src/cli/commands/bench';
+import { CycleGANModel, LOSS_NAMES } from '../../src/train/cyclegan';
+import { modelConfigOf } from '../../src/train/session';
+import { Rng } from '../../src/util/rng';
+
+const selftest = process.env.CGTRAIN_PARITY_SELFTEST === '1';
+const unavailable = selftest ? null : cudaUnavailableReason();
+// scripts/gpu-check.sh sets CGTRAIN_REQUIRE_CUDA=1: on the GPU machine a skip would hide a broken setup.
+const required = process.env.CGTRAIN_REQUIRE_CUDA === '1';
+const skip = unavailable === null || required ? false : `CUDA cannot run here: ${unavailable.split('\n')[0]}`;
+
+const STEPS = 4;
+const SIZE = 32;
+const BATCH = 2;
+
+function lossesOfRun(backend: Backend, given: Record<string, unknown>): Record<string, number>[] {
+  const options = benchOptions({ given: { ngf: 8, ndf: 8, batchSize: BATCH, seed: 11, ...given }, size: SIZE, steps: 0, warmup: 0 });
+  const rng = new Rng(options.seed);
+  const model = new CycleGANModel(modelConfigOf(options), backend, rng);
+  const data = new Rng(99);
+  const perStep: Record<string, number>[] = [];
+  for (let step = 0; step < STEPS; step++) {
+    const image = (c: number): Float32Array => Float32Array.from({ length: BATCH * c * SIZE * SIZE }, () => data.uniform(-1, 1));
+    model.setInput(image(options.inputNc), image(options.outputNc), BATCH);
+    model.optimizeParameters();
+    perStep.push(model.currentLosses());
+  }
+  return perStep;
+}
+
+const configs: [string, Record<string, unknown>][] = [
+  ['resnet_6blocks, instance norm, LSGAN', { netG: 'resnet_6blocks' }],
+  ['resnet_6blocks, batch norm, focal D loss, dropout', { netG: 'resnet_6blocks', norm: 'batch', dLoss: 'focal', noDropout: false }],
+  ['unet_32, GHM-C D loss', { netG: 'unet_32', dLoss: 'ghmc' }],
+];
+
+for (const [label, given] of configs) {
+  test(`a ${STEPS}-step training run on CUDA tracks the CPU run: ${label}`, { skip }, () => {
+    const cpu = loadBackend('cpu', { quiet: true });
+    const cuda = selftest ? cpu : loadBackend('cuda', { quiet: true });
+    const rtol = cuda.info.tf32 === true ? 2e-2 : 2e-3;
+    const want = lossesOfRun(cpu, given);
+    const got = lossesOfRun(cuda, given);
+    for (let step = 0; step < STEPS; step++) {
+      for (const name of LOSS_NAMES) {
+        const a = got[step][name], b = want[step][name];
+        assert.ok(Number.isFinite(a), `step ${step + 1} ${name}: CUDA loss ${a}`);
+        const err = Math.abs(a - b);
+        assert.ok(err <= rtol * Math.abs(b) + 1e-5, `step ${step + 1} ${name}: CUDA ${a}, CPU ${b} (relative ${(err / Math.abs(b)).toExponential(2)} > ${rtol})`);
+      }
+    }
+  });
+}
