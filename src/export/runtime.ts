@@ -4,8 +4,15 @@
  * and the metadata written by `cgtrain export` is available without a second parser.
  */
 import * as fs from 'fs';
-import * as ort from 'onnxruntime-node';
+import type * as Ort from 'onnxruntime-node';
+
 import { decodeModel, metadataOf, type ModelProto } from './proto';
+
+/** onnxruntime-node is ~290 MB of native code: load it on first use, not whenever the CLI starts. */
+export function ort(): typeof Ort {
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  return require('onnxruntime-node') as typeof Ort;
+}
 
 export interface NchwArray {
   data: Float32Array;
@@ -41,14 +48,14 @@ export function readOnnxModel(file: string): OnnxModelFile {
 export class OnnxGeneratorSession {
   private constructor(
     readonly info: OnnxModelFile,
-    private readonly session: ort.InferenceSession,
+    private readonly session: Ort.InferenceSession,
   ) {}
 
-  static async open(file: string, options: ort.InferenceSession.SessionOptions = {}): Promise<OnnxGeneratorSession> {
+  static async open(file: string, options: Ort.InferenceSession.SessionOptions = {}): Promise<OnnxGeneratorSession> {
     const info = readOnnxModel(file);
-    let session: ort.InferenceSession;
+    let session: Ort.InferenceSession;
     try {
-      session = await ort.InferenceSession.create(fs.readFileSync(file), { executionProviders: ['cpu'], ...options });
+      session = await ort().InferenceSession.create(fs.readFileSync(file), { executionProviders: ['cpu'], ...options });
     } catch (err) {
       throw new Error(`cgtrain: onnxruntime could not load ${file}: ${(err as Error).message}`);
     }
@@ -57,8 +64,8 @@ export class OnnxGeneratorSession {
 
   /** Runs the generator on an NCHW float32 batch and returns its NCHW output. */
   async run(input: NchwArray): Promise<NchwArray> {
-    const feed = { [this.info.inputName]: new ort.Tensor('float32', input.data, input.shape) };
-    let result: ort.InferenceSession.ReturnType;
+    const feed = { [this.info.inputName]: new (ort().Tensor)('float32', input.data, input.shape) };
+    let result: Ort.InferenceSession.ReturnType;
     try {
       result = await this.session.run(feed);
     } catch (err) {
