@@ -84,6 +84,8 @@ export interface TrainOptions {
   printFreq: number;
   evalFreq: number;
   evalSamples: number;
+  /** Inception-v3 ONNX file for the standard FID/KID/IS in evaluations */
+  inception: string | undefined;
   export: boolean;
   // data
   dataset: 'mnist2svhn' | 'folder';
@@ -153,7 +155,8 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   { flag: 'display-freq', key: 'displayFreq', type: 'integer', default: 400, min: 0, max: 1e12, group: G.loop, help: 'write a sample grid every this many images (0 = at epoch ends only)' },
   { flag: 'print-freq', key: 'printFreq', type: 'integer', default: 100, min: 1, max: 1e12, group: G.loop, help: 'log losses every this many images' },
   { flag: 'eval-freq', key: 'evalFreq', type: 'integer', default: 0, min: 0, max: 1e6, group: G.loop, help: 'evaluate every this many epochs (0 = never; the last epoch is evaluated when > 0)' },
-  { flag: 'eval-samples', key: 'evalSamples', type: 'integer', default: 1000, min: 1, max: 1e7, group: G.loop, help: 'images translated for each evaluation' },
+  { flag: 'eval-samples', key: 'evalSamples', type: 'integer', default: 10000, min: 2, max: 1e7, group: G.loop, help: 'test images per domain translated for each evaluation (fewer when the test set is smaller)' },
+  { flag: 'inception', key: 'inception', type: 'string', default: undefined, group: G.loop, help: 'Inception-v3 ONNX file: evaluations add the standard FID/KID/IS (see docs/evaluation.md)' },
   { flag: 'export', key: 'export', type: 'boolean', default: true, group: G.loop, help: 'export the generators to ONNX when training ends (--export false to skip)' },
 
   { flag: 'dataset', key: 'dataset', type: 'string', default: 'mnist2svhn', choices: ['mnist2svhn', 'folder'], group: G.data, help: 'mnist2svhn (embedded MNIST -> synthetic or real SVHN) or folder (<dataroot>/trainA, trainB)' },
@@ -343,5 +346,5 @@ export function modelImageSize(o: Pick<TrainOptions, 'dataset' | 'cropSize' | 'l
 /** Options that may differ between a run and its resumption without changing the model. */
 export const RESUMABLE_CHANGES: ReadonlySet<keyof TrainOptions> = new Set<keyof TrainOptions>([
   'name', 'device', 'threads', 'runsDir', 'continueTrain', 'checkpoint', 'nEpochs', 'nEpochsDecay', 'epochCount',
-  'saveEpochFreq', 'saveLatestFreq', 'displayFreq', 'printFreq', 'evalFreq', 'evalSamples', 'export', 'dataDir', 'mnist', 'svhn', 'dataroot',
+  'saveEpochFreq', 'saveLatestFreq', 'displayFreq', 'printFreq', 'evalFreq', 'evalSamples', 'inception', 'export', 'dataDir', 'mnist', 'svhn', 'dataroot',
 ]);

@@ -1,0 +1,135 @@
+/**
+ * Standard Inception FID/KID/IS with a user-supplied Inception-v3 ONNX file (`--inception FILE`),
+ * run by onnxruntime-node. Images are prepared as pytorch-fid prepares them: bilinearly resized
+ * to 299x299 (align_corners=False, as F.interpolate) and kept in [-1, 1] (pytorch-fid maps its
+ * [0, 1] input to [-1, 1]; ours already is). Gray images are repeated into RGB.
+ * The model contract: input NCHW float32 (3 x 299 x 299, or the fixed size the file declares);
+ * output 0 = pool features ([N, 2048] or [N, 2048, 1, 1]), optional output 1 = class logits
+ * (softmax is applied for IS). cgtrain ships no Inception weights: nothing downloads.
+ */
+import * as fs from 'fs';
+import type * as Ort from 'onnxruntime-node';
+import { ort, readOnnxModel } from '../export/runtime';
+import { toRgb } from './classifier';
+
+export const INCEPTION_SIZE = 299;
+
+/**
+ * Bilinear resize of NCHW images, align_corners=False and no antialiasing (torch's
+ * F.interpolate(mode='bilinear'), which pytorch-fid uses): source coordinate (i + 0.5) * in/out - 0.5,
+ * clamped at the edges.
+ */
+export function resizeBilinear(src: Float32Array, n: number, c: number, h: number, w: number, outH: number, outW: number): Float32Array {
+  if (src.length !== n * c * h * w) throw new Error(`resizeBilinear: ${src.length} values are not ${n}x${c}x${h}x${w}`);
+  const out = new Float32Array(n * c * outH * outW);
+  const axis = (outSize: number, inSize: number) => {
+    const lo = new Int32Array(outSize), hi = new Int32Array(outSize), frac = new Float64Array(outSize);
+    const scale = inSize / outSize;
+    for (let i = 0; i < outSize; i++) {
+      const s = Math.max((i + 0.5) * scale - 0.5, 0);
+      lo[i] = Math.min(Math.floor(s), inSize - 1);
+      hi[i] = Math.min(lo[i] + 1, inSize - 1);
+      frac[i] = s - lo[i];
+    }
+    return { lo, hi, frac };
+  };
+  const ys = axis(outH, h);
+  const xs = axis(outW, w);
+  for (let p = 0; p < n * c; p++) {
+    const base = p * h * w;
+    const obase = p * outH * outW;
+    for (let y = 0; y < outH; y++) {
+      const r0 = base + ys.lo[y] * w, r1 = base + ys.hi[y] * w, fy = ys.frac[y];
+      for (let x = 0; x < outW; x++) {
+        const x0 = xs.lo[x], x1 = xs.hi[x], fx = xs.frac[x];
+        const top = src[r0 + x0] * (1 - fx) + src[r0 + x1] * fx;
+        const bottom = src[r1 + x0] * (1 - fx) + src[r1 + x1] * fx;
+        out[obase + y * outW + x] = top * (1 - fy) + bottom * fy;
+      }
+    }
+  }
+  return out;
+}
+
+export interface InceptionOutputs {
+  n: number;
+  features: Float32Array;
+  featureDim: number;
+  /** softmax of output 1, when the model has one */
+  probs?: Float32Array;
+  classes?: number;
+}
+
+function softmaxRows(logits: Float32Array, n: number, k: number): Float32Array {
+  const out = new Float32Array(n * k);
+  for (let i = 0; i < n; i++) {
+    let max = -Infinity;
+    for (let c = 0; c < k; c++) max = Math.max(max, logits[i * k + c]);
+    let sum = 0;
+    for (let c = 0; c < k; c++) sum += Math.exp(logits[i * k + c] - max);
+    for (let c = 0; c < k; c++) out[i * k + c] = Math.exp(logits[i * k + c] - max) / sum;
+  }
+  return out;
+}
+
+export class InceptionModel {
+  private constructor(
+    readonly file: string,
+    private readonly session: Ort.InferenceSession,
+    private readonly inputName: string,
+    readonly size: [number, number],
+  ) {}
+
+  static async open(file: string): Promise<InceptionModel> {
+    if (!fs.existsSync(file)) throw new Error(`--inception: no such file ${file} (an Inception-v3 ONNX model, e.g. exported from pytorch-fid's FIDInceptionA network)`);
+    const info = readOnnxModel(file);
+    const dims = info.inputDims;
+    if (dims.length !== 4) throw new Error(`--inception ${file}: the input is rank ${dims.length}, expected NCHW images`);
+    const side = (d: number | string) => (typeof d === 'number' && d > 0 ? d : INCEPTION_SIZE);
+    let session: Ort.InferenceSession;
+    try {
+      session = await ort().InferenceSession.create(fs.readFileSync(file), { executionProviders: ['cpu'] });
+    } catch (err) {
+      throw new Error(`--inception ${file}: onnxruntime could not load it: ${(err as Error).message}`);
+    }
+    return new InceptionModel(file, session, info.inputName, [side(dims[2]), side(dims[3])]);
+  }
+
+  /** Runs n NCHW images in [-1, 1] (1 or 3 channels, any size) through the model in batches. */
+  async run(images: Float32Array, n: number, c: number, h: number, w: number, batchSize = 16): Promise<InceptionOutputs> {
+    const rgb = toRgb(images, n, c, h * w);
+    const [outH, outW] = this.size;
+    let features: Float32Array | undefined;
+    let logits: Float32Array | undefined;
+    let featureDim = 0;
+    let classes = 0;
+    for (let start = 0; start < n; start += batchSize) {
+      const count = Math.min(batchSize, n - start);
+      const resized = resizeBilinear(rgb.subarray(start * 3 * h * w, (start + count) * 3 * h * w), count, 3, h, w, outH, outW);
+      const result = await this.runBatch(resized, count, outH, outW);
+      const f = result[this.session.outputNames[0]];
+      featureDim = f.data.length / count;
+      features ??= new Float32Array(n * featureDim);
+      features.set(f.data as Float32Array, start * featureDim);
+      if (this.session.outputNames.length > 1) {
+        const l = result[this.session.outputNames[1]];
+        classes = l.data.length / count;
+        logits ??= new Float32Array(n * classes);
+        logits.set(l.data as Float32Array, start * classes);
+      }
+    }
+    return { n, features: features ?? new Float32Array(0), featureDim, ...(logits ? { probs: softmaxRows(logits, n, classes), classes } : {}) };
+  }
+
+  private async runBatch(data: Float32Array, count: number, h: number, w: number): Promise<Ort.InferenceSession.ReturnType> {
+    try {
+      return await this.session.run({ [this.inputName]: new (ort().Tensor)('float32', data, [count, 3, h, w]) });
+    } catch (err) {
+      throw new Error(`--inception ${this.file}: running it on [${count}, 3, ${h}, ${w}] failed: ${(err as Error).message}`);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.session.release();
+  }
+}
