@@ -163,17 +163,26 @@ async function fetchInto(url: string, part: string, have: number, total: number,
   bar?.start(total, have);
   const out = fs.createWriteStream(part, { flags: resuming ? 'a' : 'w' });
   try {
-    await new Promise<void>((resolve, reject) => {
-      res.on('data', (chunk: Buffer) => {
-        have += chunk.length;
-        bar?.update(have);
-      });
-      res.on('error', reject);
-      res.on('aborted', () => reject(new Error(`${url}: connection closed after ${have} of ${total} bytes (run again to resume)`)));
+    // A cut connection must still leave every received byte in the .part file, so the stream is
+    // always ended and closed before the error is reported (the next run resumes from its size).
+    let failure: Error | undefined;
+    const closed = new Promise<void>((resolve, reject) => {
       out.on('error', reject);
-      out.on('finish', resolve);
-      res.pipe(out);
+      out.on('close', resolve);
     });
+    const fail = (err: Error): void => {
+      failure ??= err;
+      out.end();
+    };
+    res.on('data', (chunk: Buffer) => {
+      have += chunk.length;
+      bar?.update(have);
+    });
+    res.on('error', fail);
+    res.on('aborted', () => fail(new Error(`${url}: connection closed after ${have} of ${total} bytes (run again to resume)`)));
+    res.pipe(out);
+    await closed;
+    if (failure) throw failure;
   } finally {
     bar?.stop();
   }
