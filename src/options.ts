@@ -8,6 +8,7 @@
  * built-in default < preset < command line).
  */
 import type { Argv, Options as YargsOption } from 'yargs';
+import type { ModelConfig } from './train/cyclegan';
 
 export type OptionType = 'string' | 'number' | 'integer' | 'boolean';
 
@@ -34,39 +35,13 @@ export const NET_G = ['resnet_9blocks', 'resnet_6blocks', 'unet_256', 'unet_128'
 export const NET_D = ['basic', 'n_layers', 'pixel', 'resnet34'] as const;
 export const LR_POLICIES = ['linear', 'step', 'cosine', 'plateau'] as const;
 
-export interface TrainOptions {
+export interface TrainOptions extends Omit<ModelConfig, 'imageSize'> {
   name: string;
   preset: PresetName;
   device: 'auto' | 'cpu' | 'cuda';
   threads: number;
   runsDir: string;
-  // model
-  netG: (typeof NET_G)[number];
-  netD: (typeof NET_D)[number];
-  nLayersD: number;
-  ngf: number;
-  ndf: number;
-  norm: 'instance' | 'batch' | 'none';
-  initType: 'normal' | 'xavier' | 'kaiming' | 'orthogonal';
-  initGain: number;
-  noDropout: boolean;
-  upsample: 'transpose' | 'resize';
-  inputNc: number;
-  outputNc: number;
-  // losses and optimiser
-  ganMode: 'lsgan' | 'vanilla' | 'hinge';
-  dLoss: 'gan' | 'focal' | 'ghmc';
-  focalAlpha: number;
-  focalGamma: number;
-  ghmBins: number;
-  ghmMomentum: number;
-  lambdaA: number;
-  lambdaB: number;
-  lambdaIdentity: number;
-  poolSize: number;
-  lr: number;
-  beta1: number;
-  beta2: number;
+  // model, losses and optimiser: the CycleGAN model's own configuration (src/train/cyclegan.ts)
   // schedule
   lrPolicy: (typeof LR_POLICIES)[number];
   lrDecayIters: number;
