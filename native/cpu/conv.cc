@@ -129,10 +129,63 @@ inline int row_runs(const ConvShape& s, size_t sample_size, int j0, int cols, Ro
   return count;
 }
 
+// Stride 1 without padding (a conv after an explicit reflection pad, as in every residual
+// block): every window lies inside the image, so each run is one straight copy or add and needs
+// no bounds or batching. These move it with plain vector loads: a residual block's 8-float rows
+// are a single ymm move, where the generic run path costs several times that per row.
+inline bool unpadded_stride1(const ConvShape& s) { return s.sh == 1 && s.sw == 1 && s.ph == 0 && s.pw == 0; }
+
+CGK_TARGET_AVX512 inline void copy_floats_avx512(float* dst, const float* src, int len) {
+  int t = 0;
+  for (; t + 16 <= len; t += 16) _mm512_storeu_ps(dst + t, _mm512_loadu_ps(src + t));
+  if (t + 8 <= len) {
+    _mm256_storeu_ps(dst + t, _mm256_loadu_ps(src + t));
+    t += 8;
+  }
+  if (t < len) {
+    __mmask16 m = __mmask16((1u << (len - t)) - 1);
+    _mm512_mask_storeu_ps(dst + t, m, _mm512_maskz_loadu_ps(m, src + t));
+  }
+}
+
+CGK_TARGET_AVX512 inline void add_floats_avx512(float* dst, const float* src, int len) {
+  int t = 0;
+  for (; t + 16 <= len; t += 16) _mm512_storeu_ps(dst + t, _mm512_add_ps(_mm512_loadu_ps(dst + t), _mm512_loadu_ps(src + t)));
+  if (t + 8 <= len) {
+    _mm256_storeu_ps(dst + t, _mm256_add_ps(_mm256_loadu_ps(dst + t), _mm256_loadu_ps(src + t)));
+    t += 8;
+  }
+  if (t < len) {
+    __mmask16 m = __mmask16((1u << (len - t)) - 1);
+    _mm512_mask_storeu_ps(dst + t, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, dst + t), _mm512_maskz_loadu_ps(m, src + t)));
+  }
+}
+
+// out[run.col + t] = window[run.sample + run.iy0 * w_in + run.ix0 + t], window = the channel
+// shifted by the kernel tap.
+CGK_TARGET_AVX512 void unfold_runs_avx512(float* out, const float* window, int w_in, const RowRun* runs, int count) {
+  for (int q = 0; q < count; q++) {
+    const RowRun& r = runs[q];
+    copy_floats_avx512(out + r.col, window + r.sample + ptrdiff_t(r.iy0) * w_in + r.ix0, r.len);
+  }
+}
+
+// The col2im counterpart: window[...] += src[run.col + t].
+CGK_TARGET_AVX512 void fold_runs_avx512(float* window, const float* src, int w_in, const RowRun* runs, int count) {
+  for (int q = 0; q < count; q++) {
+    const RowRun& r = runs[q];
+    add_floats_avx512(window + r.sample + ptrdiff_t(r.iy0) * w_in + r.ix0, src + r.col, r.len);
+  }
+}
+
 // Unfolded-image row (ci, ky, kx) over the pixels of `runs` into out[run.col ...].
 inline void unfold_row(RunBatch& batch, const ConvShape& s, const float* x, int ci, int ky, int kx, const RowRun* runs,
                        int count, float* out) {
   const float* channel = x + size_t(ci) * s.in_plane();
+  if (unpadded_stride1(s) && simd() >= kAvx512) {
+    unfold_runs_avx512(out, channel + size_t(ky) * s.w_in + kx, s.w_in, runs, count);
+    return;
+  }
   if (s.w_out < 8) {
     // Rows this short cost more to describe as runs than to copy element by element.
     for (int q = 0; q < count; q++) {
@@ -335,6 +388,10 @@ class Col2ImWriter final : public CWriter {
  private:
   // Adds one unfolded row (ky, kx) of gradients back onto the image channel.
   void add_row(RunBatch& batch, const float* src, float* channel, int ky, int kx, const RowRun* runs, int count) const {
+    if (unpadded_stride1(s_) && simd() >= kAvx512) {
+      fold_runs_avx512(channel + size_t(ky) * s_.w_in + kx, src, s_.w_in, runs, count);
+      return;
+    }
     for (int q = 0; q < count; q++) {
       const RowRun& run = runs[q];
       int iy = run.iy0 + ky;
@@ -723,11 +780,20 @@ int cgk_bias_backward(const float* dy, float* db, int n, int c, int hw) {
   CGK_CHECK_PTR(db, fn);
   CGK_CHECK(n >= 1 && c >= 1 && hw >= 1, "%s: (n, c, hw) = (%d, %d, %d), expected all >= 1", fn, n, c, hw);
   cgk::parallel_for(size_t(c), [&](size_t ch) {
+    // Eight interleaved partial sums, combined in a fixed order: the compiler keeps them in one
+    // vector (a single running float sum is a chain of dependent adds, 4 cycles per element),
+    // and every SIMD level gets the same bits.
+    constexpr int kLanes = 8;
     double total = 0.0;
     for (int i = 0; i < n; i++) {
       const float* plane = dy + (size_t(i) * c + ch) * hw;
+      float lanes[kLanes] = {};
+      int t = 0;
+      for (; t + kLanes <= hw; t += kLanes)
+        for (int l = 0; l < kLanes; l++) lanes[l] += plane[t + l];
       float partial = 0.0f;
-      for (int t = 0; t < hw; t++) partial += plane[t];
+      for (; t < hw; t++) partial += plane[t];
+      for (int l = 0; l < kLanes; l++) partial += lanes[l];
       total += partial;
     }
     db[ch] = float(total);

@@ -20,6 +20,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
@@ -46,6 +47,14 @@ namespace {
 constexpr int kBlockK = CGK_GEMM_BLOCK_K;
 constexpr int kBlockN = CGK_GEMM_BLOCK_N;
 constexpr int kBlockM = CGK_GEMM_BLOCK_M;
+// Depth up to this is taken as one slice: a second, thin slice (K = 256 as 192 + 64) would pack
+// B again for every row block and reload the C block for little work.
+constexpr int kMaxSingleSlice = kBlockK * 4 / 3;
+
+inline int slice_depth(int k) { return k <= kMaxSingleSlice ? k : kBlockK; }
+
+// Pieces of a product per pool thread (see gemm()).
+constexpr int kPiecesPerThread = 3;
 
 constexpr int kAvx512Rows = 8, kAvx512Vectors = 3;  // 8 x 48
 constexpr int kAvx2Rows = 6, kAvx2Vectors = 2;      // 6 x 16
@@ -261,18 +270,20 @@ struct TaskRange {
   int m0, m1, j0, j1;
 };
 
-std::vector<TaskRange> split_work(const GemmProblem& p, int tasks, int mr) {
+std::vector<TaskRange> split_n(const GemmProblem& p, int tasks) {
   std::vector<TaskRange> ranges;
   int g = std::max(1, p.n_granule);
   int n_granules = (p.n + g - 1) / g;
-  if (n_granules >= tasks || p.m_split_granule <= 0) {
-    for (int t = 0; t < tasks; t++) {
-      int j0 = std::min(p.n, int(int64_t(n_granules) * t / tasks) * g);
-      int j1 = std::min(p.n, int(int64_t(n_granules) * (t + 1) / tasks) * g);
-      ranges.push_back({0, p.m, j0, j1});
-    }
-    return ranges;
+  for (int t = 0; t < tasks; t++) {
+    int j0 = std::min(p.n, int(int64_t(n_granules) * t / tasks) * g);
+    int j1 = std::min(p.n, int(int64_t(n_granules) * (t + 1) / tasks) * g);
+    ranges.push_back({0, p.m, j0, j1});
   }
+  return ranges;
+}
+
+std::vector<TaskRange> split_m(const GemmProblem& p, int tasks, int mr) {
+  std::vector<TaskRange> ranges;
   int gm = std::lcm(p.m_split_granule, mr);
   int m_granules = (p.m + gm - 1) / gm;
   for (int t = 0; t < tasks; t++) {
@@ -281,6 +292,30 @@ std::vector<TaskRange> split_work(const GemmProblem& p, int tasks, int mr) {
     ranges.push_back({m0, m1, 0, p.n});
   }
   return ranges;
+}
+
+// The micro-kernel work of the busiest task: its rows and columns rounded up to whole tiles.
+double busiest_task(const std::vector<TaskRange>& ranges, int mr, int nr) {
+  double most = 0;
+  for (const TaskRange& r : ranges) {
+    most = std::max(most, double(round_up(r.m1 - r.m0, mr)) * round_up(r.j1 - r.j0, nr));
+  }
+  return most;
+}
+
+// Splits N among the tasks unless splitting M (when the problem allows it) leaves the busiest
+// task clearly less work: few columns (a 3x3 PatchGAN map, N = 144) split two ways leave each
+// task 72 columns, two 48-wide panels of which a quarter is padding, or three 48-wide granules
+// split 1:2.
+// A split of M gives every piece all of N, so each packs the whole of B: then it uses one piece
+// per thread, or the packing (a PatchGAN's unfolded 4x4 image, element by element) is repeated
+// pieces-per-thread times over.
+std::vector<TaskRange> split_work(const GemmProblem& p, int pieces, int threads, int mr, int nr) {
+  std::vector<TaskRange> by_n = split_n(p, pieces);
+  if (pieces == 1 || p.m_split_granule <= 0) return by_n;
+  std::vector<TaskRange> by_m = split_m(p, pieces, mr);
+  if (busiest_task(by_m, mr, nr) >= 0.9 * busiest_task(by_n, mr, nr)) return by_n;
+  return split_m(p, threads, mr);
 }
 
 // Adds (or copies) the valid rows x cols of a computed nr-wide tile into a row-major C.
@@ -311,7 +346,7 @@ void run_block_in_place(const GemmProblem& p, const KernelSet& ks, const float* 
   p.writer->write(buf.c, ldc_buf, mc0, mc, jc, nc);
 }
 
-// b_is_packed: the caller already packed this NC block's only KC slice (depth <= kBlockK), so
+// b_is_packed: the caller already packed this NC block's only KC slice (depth <= kMaxSingleSlice), so
 // row blocks after the first reuse it instead of packing it again.
 void run_block(const GemmProblem& p, const KernelSet& ks, const float* a_packed, TaskBuffers& buf, int mc0, int mc,
                int jc, int nc, bool b_is_packed) {
@@ -320,8 +355,9 @@ void run_block(const GemmProblem& p, const KernelSet& ks, const float* a_packed,
   const int panels = (nc + nr - 1) / nr;
   const ptrdiff_t ldc_buf = round_up(kBlockN, nr);
   alignas(64) float edge_tile[16 * 64];
-  for (int kc0 = 0; kc0 < p.k; kc0 += kBlockK) {
-    const int kc = std::min(kBlockK, p.k - kc0);
+  const int depth = slice_depth(p.k);
+  for (int kc0 = 0; kc0 < p.k; kc0 += depth) {
+    const int kc = std::min(depth, p.k - kc0);
     for (int q = 0; q < panels && !b_is_packed; q++) {
       p.b->pack(buf.b + size_t(q) * kc * nr, nr, kc0, kc, jc + q * nr, std::min(nr, nc - q * nr));
     }
@@ -352,15 +388,19 @@ void run_block(const GemmProblem& p, const KernelSet& ks, const float* a_packed,
 
 // With a writer, C goes through a per-task buffer of kBlockM rows; written straight to a C
 // matrix, all rows of the range form one block, so each packed B slice serves every row.
-int rows_per_block(const GemmProblem& p, const TaskRange& r) { return p.writer ? kBlockM : r.m1 - r.m0; }
+// Blocks must start on a packed A panel, so kBlockM is rounded down to the tile: 252 rows for
+// the AVX2 tile of 6 (a block at row 256 would read the A panel of rows 252..257).
+int rows_per_block(const GemmProblem& p, const TaskRange& r, int mr) {
+  return p.writer ? std::max(mr, kBlockM / mr * mr) : r.m1 - r.m0;
+}
 
 void run_task(const GemmProblem& p, const KernelSet& ks, const float* a_packed, const TaskRange& r, TaskBuffers& buf) {
   if (p.prologue) p.prologue(r.m0, r.m1, r.j0, r.j1);
   if (r.m0 >= r.m1 || r.j0 >= r.j1) return;
-  const int block_rows = rows_per_block(p, r);
+  const int block_rows = rows_per_block(p, r, ks.tile.mr);
   for (int jc = r.j0; jc < r.j1; jc += kBlockN) {
     const int nc = std::min(kBlockN, r.j1 - jc);
-    const bool single_slice = p.k <= kBlockK;
+    const bool single_slice = p.k <= kMaxSingleSlice;
     for (int mc0 = r.m0; mc0 < r.m1; mc0 += block_rows) {
       run_block(p, ks, a_packed, buf, mc0, std::min(block_rows, r.m1 - mc0), jc, nc, single_slice && mc0 > r.m0);
     }
@@ -562,25 +602,32 @@ int gemm(const GemmProblem& p) {
   const int mr = ks.tile.mr, nr = ks.tile.nr;
   // Small products are not worth waking the pool for.
   const double flops = 2.0 * p.m * double(p.n) * p.k;
-  const int tasks = flops < 2e6 ? 1 : std::max(1, num_threads());
-  std::vector<TaskRange> ranges = split_work(p, tasks, mr);
+  const int threads = flops < 2e6 ? 1 : std::max(1, num_threads());
+  // A few pieces per thread, handed out dynamically: when another process takes a core for a
+  // while (or a worker wakes late), the other thread takes over its pieces instead of waiting
+  // at the end of the product for a fixed half. Each piece still spans whole cache blocks.
+  const int pieces = threads == 1 ? 1 : threads * kPiecesPerThread;
+  std::vector<TaskRange> ranges = split_work(p, pieces, threads, mr, nr);
 
   Workspace& ws = workspace();
   std::lock_guard<std::mutex> lock(ws.mu);
   const int a_panels = (p.m + mr - 1) / mr;
   float* a_packed = ws.a_packed.reserve(size_t(a_panels) * mr * p.k);
   if (!a_packed) return cgk_set_error_code(CGK_ERR_OOM, "gemm: cannot allocate %d x %d packed A", p.m, p.k);
-  if (ws.tasks.size() < size_t(tasks)) ws.tasks.resize(tasks);
-  for (int t = 0; t < tasks; t++) {
+  // Buffers belong to a slot, one per thread that may run a piece at the same time.
+  if (ws.tasks.size() < size_t(threads)) ws.tasks.resize(threads);
+  int rows = 1;
+  for (const TaskRange& r : ranges) rows = std::max(rows, std::min(kBlockM, r.m1 - r.m0));
+  rows = round_up(rows, mr);
+  for (int t = 0; t < threads; t++) {
     TaskBuffers& buf = ws.tasks[t];
-    const int rows = round_up(std::max(1, std::min(kBlockM, ranges[t].m1 - ranges[t].m0)), mr);
-    buf.b = buf.b_panels.reserve(size_t(kBlockK) * round_up(kBlockN, nr));
+    buf.b = buf.b_panels.reserve(size_t(slice_depth(p.k)) * round_up(kBlockN, nr));
     buf.c = p.writer ? buf.c_block.reserve(size_t(rows) * round_up(kBlockN, nr)) : nullptr;
     if (!buf.b || (p.writer && !buf.c)) return cgk_set_error_code(CGK_ERR_OOM, "gemm: cannot allocate work buffers");
   }
 
   // A panels are packed once per call and shared; a few panels per pool task.
-  const int panels_per_task = std::max(1, a_panels / (4 * tasks));
+  const int panels_per_task = std::max(1, a_panels / (4 * threads));
   const int pack_tasks = (a_panels + panels_per_task - 1) / panels_per_task;
   auto pack_a = [&](size_t t) {
     int first = int(t) * panels_per_task, last = std::min(a_panels, first + panels_per_task);
@@ -588,12 +635,23 @@ int gemm(const GemmProblem& p) {
       p.a->pack(a_packed + size_t(panel) * p.k * mr, mr, panel * mr, std::min(mr, p.m - panel * mr), 0, p.k);
     }
   };
-  if (tasks == 1) {
+  if (threads == 1) {
     for (int t = 0; t < pack_tasks; t++) pack_a(t);
     run_task(p, ks, a_packed, ranges[0], ws.tasks[0]);
   } else {
     parallel_for(pack_tasks, pack_a);
-    parallel_for(tasks, [&](size_t t) { run_task(p, ks, a_packed, ranges[t], ws.tasks[t]); });
+    std::vector<std::atomic<bool>> busy(threads);
+    for (auto& b : busy) b.store(false, std::memory_order_relaxed);
+    parallel_for(ranges.size(), [&](size_t t) {
+      // At most `threads` pieces run at once, so a free slot always exists.
+      int slot = 0;
+      for (;; slot = (slot + 1) % threads) {
+        bool expected = false;
+        if (busy[slot].compare_exchange_strong(expected, true, std::memory_order_acquire)) break;
+      }
+      run_task(p, ks, a_packed, ranges[t], ws.tasks[slot]);
+      busy[slot].store(false, std::memory_order_release);
+    });
   }
   return CGK_OK;
 }

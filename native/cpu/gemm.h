@@ -7,7 +7,8 @@
 // block to a writer (bias add, NCHW scatter, col2im accumulation).
 //
 // Micro-kernels: AVX-512 (MR x NR = 8 x 48), AVX2+FMA (6 x 16) and a portable one, chosen
-// from cgk::simd() at every call. Work buffers are per pool task and grow to the largest problem
+// from cgk::simd() at every call. The product is cut into a few pieces per thread, handed out
+// dynamically; work buffers belong to the thread running a piece and grow to the largest problem
 // seen, so the hot path does not allocate after warm-up.
 #ifndef CGK_CPU_GEMM_H
 #define CGK_CPU_GEMM_H
@@ -91,12 +92,13 @@ struct GemmProblem {
   float* c = nullptr;
   ptrdiff_t ldc = 0;
   const CWriter* writer = nullptr;
-  // Threads split N into ranges aligned to n_granule columns; when N has fewer granules than
-  // threads and m_split_granule > 0, they split M into ranges aligned to m_split_granule rows
-  // (rounded up to the tile) instead. A writer must be safe for the ranges it is given.
+  // Pieces split N into ranges aligned to n_granule columns; when m_split_granule > 0 and
+  // splitting M leaves the busiest piece clearly less tile work (few columns), one piece per
+  // thread splits M into ranges aligned to m_split_granule rows (rounded up to the tile) instead.
+  // A writer must be safe for the ranges it is given.
   int n_granule = 1;
   int m_split_granule = 0;
-  // Runs on each thread before its share is computed, with its ranges [m0, m1) x [j0, j1)
+  // Runs before each piece is computed, with its ranges [m0, m1) x [j0, j1)
   // (e.g. zeroing the part of the output a col2im writer accumulates into).
   std::function<void(int m0, int m1, int j0, int j1)> prologue;
 };

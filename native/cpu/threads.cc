@@ -37,6 +37,11 @@ class ThreadPool {
 
   // Runs task(0..n-1) on the pool; returns false (running nothing) when a region is already
   // active, so the caller runs serially instead of waiting or deadlocking.
+  //
+  // The caller waits only for the workers that joined the region, not for every worker to wake:
+  // on a loaded machine a sleeping worker may not run for a scheduler tick (milliseconds), and a
+  // small kernel would otherwise wait that long after the caller had done all of its tasks.
+  // Once the caller has drained the tasks it closes the region; a worker waking later skips it.
   bool try_run(size_t n, const std::function<void(size_t)>& task) {
     std::unique_lock<std::mutex> region(region_mu_, std::try_to_lock);
     if (!region.owns_lock() || t_inside_region) return false;
@@ -46,14 +51,16 @@ class ThreadPool {
       task_ = &task;
       n_tasks_ = n;
       next_.store(0, std::memory_order_relaxed);
-      running_ = static_cast<int>(workers_.size());
+      open_ = true;
+      joined_ = 0;
       error_ = nullptr;
       generation_++;
     }
     wake_.notify_all();
     drain();
     std::unique_lock<std::mutex> lock(mu_);
-    done_.wait(lock, [this] { return running_ == 0; });
+    open_ = false;
+    done_.wait(lock, [this] { return joined_ == 0; });
     task_ = nullptr;
     if (error_) std::rethrow_exception(error_);
     return true;
@@ -83,10 +90,12 @@ class ThreadPool {
         wake_.wait(lock, [&] { return stop_ || generation_ != seen; });
         if (stop_) return;
         seen = generation_;
+        if (!open_) continue;  // woke after the caller finished this region alone
+        joined_++;
       }
       drain();
       std::lock_guard<std::mutex> lock(mu_);
-      if (--running_ == 0) done_.notify_one();
+      if (--joined_ == 0) done_.notify_one();
     }
   }
 
@@ -110,7 +119,8 @@ class ThreadPool {
   const std::function<void(size_t)>* task_ = nullptr;
   size_t n_tasks_ = 0;
   std::atomic<size_t> next_{0};
-  int running_ = 0;
+  bool open_ = false;  // the current region still admits workers
+  int joined_ = 0;     // workers inside the current region
   std::exception_ptr error_;
 };
 
@@ -161,7 +171,21 @@ void parallel_for(size_t n, const std::function<void(size_t)>& fn) {
   if (n == 0) return;
   if (n > 1) {
     ensure_started();
-    if (pool().try_run(n, fn)) return;
+    // Many small tasks (the 4096 8x8 planes of a residual block's norm or padding) are handed
+    // out in chunks of consecutive indices: one atomic grab per task would make the two cores
+    // fight over the counter's cache line for longer than the work takes. Eight chunks per
+    // thread still balance uneven progress.
+    const size_t chunks = size_t(num_threads()) * 8;
+    if (n > 2 * chunks) {
+      const size_t chunk = (n + chunks - 1) / chunks;
+      const std::function<void(size_t)> run_chunk = [&](size_t c) {
+        const size_t end = std::min(n, (c + 1) * chunk);
+        for (size_t i = c * chunk; i < end; i++) fn(i);
+      };
+      if (pool().try_run((n + chunk - 1) / chunk, run_chunk)) return;
+    } else if (pool().try_run(n, fn)) {
+      return;
+    }
   }
   for (size_t i = 0; i < n; i++) fn(i);
 }

@@ -16,7 +16,9 @@ int num_threads();
 // Cores this process may run on (its CPU affinity mask), the size used when none is given.
 int default_num_threads();
 
-// Runs fn(i) for every i in [0, n), tasks handed out dynamically across the pool.
+// Runs fn(i) for every i in [0, n), tasks handed out dynamically across the pool (in chunks of
+// consecutive indices when n is much larger than the pool). The call returns once every index
+// has run; it does not wait for workers that had not woken by then (the caller runs their share).
 // Use it when each index is a sizeable piece of work (a plane, a tile, a GEMM block).
 // fn runs on worker threads: a `thread_local` named inside fn is the WORKER's copy, not the
 // caller's, so take pointers to the caller's thread_local scratch before the call.

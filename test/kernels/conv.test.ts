@@ -163,6 +163,14 @@ const forwardCases: ConvCase[] = [
   { n: 2, cIn: 4, hIn: 5, wIn: 18, cOut: 11, kh: 3, kw: 3, s: 1, p: 0 },
 ];
 
+// Big enough (over 2 MFLOP) to run threaded, as dynamically handed out GEMM pieces: a residual
+// block's unpadded stride-1 3x3 on 8-wide rows (the direct unfold/col2im copies), and a PatchGAN
+// 4x4 on a 4x4 map whose backward data has few pixel columns, so its pieces split the rows.
+const threadedCases: ConvCase[] = [
+  { n: 4, cIn: 32, hIn: 10, wIn: 10, cOut: 32, kh: 3, kw: 3, s: 1, p: 0 },
+  { n: 2, cIn: 64, hIn: 4, wIn: 4, cOut: 64, kh: 4, kw: 4, s: 1, p: 1 },
+];
+
 const transposeCases: ConvCase[] = [
   { n: 2, cIn: 6, hIn: 4, wIn: 5, cOut: 3, kh: 3, kw: 3, s: 2, p: 1, op: 1 },
   { n: 1, cIn: 3, hIn: 5, wIn: 3, cOut: 4, kh: 4, kw: 4, s: 2, p: 1, op: 0 },
@@ -180,7 +188,7 @@ function describe(c: ConvCase): string {
 test('conv2d forward matches the definition at every SIMD level', () => {
   const b = cpu();
   try {
-    for (const c of forwardCases) {
+    for (const c of [...forwardCases, ...threadedCases]) {
       const p = conv2dParams(c);
       const sz = sizes(p, false);
       const x = randomArray(sz.x, 1);
@@ -273,7 +281,7 @@ test('conv-transpose2d gradients (data, weight, bias) match finite differences',
 test('conv2d backward passes agree across SIMD levels and with the definition', () => {
   const b = cpu();
   try {
-    for (const c of [...gradCases, ...forwardCases.slice(0, 5)]) {
+    for (const c of [...gradCases, ...forwardCases.slice(0, 5), ...threadedCases]) {
       const p = conv2dParams(c);
       const sz = sizes(p, false);
       const x = randomArray(sz.x, 21);
