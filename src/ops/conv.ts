@@ -48,25 +48,39 @@ function checkBias(op: string, bias: Tensor | null | undefined, cOut: number): v
   }
 }
 
-export function conv2d(x: Tensor, w: Tensor, bias: Tensor | null = null, options: ConvOptions = {}): Tensor {
-  const p = convParams('conv2d', x, w, false, options);
-  checkBias('conv2d', bias, p.cOut);
+/** The three kernels of a convolution kind; conv2d and convTranspose2d share everything else. */
+interface ConvKernels {
+  forward: 'conv2dForward' | 'convTranspose2dForward';
+  backwardData: 'conv2dBackwardData' | 'convTranspose2dBackwardData';
+  backwardWeight: 'conv2dBackwardWeight' | 'convTranspose2dBackwardWeight';
+}
+
+const CONV2D: ConvKernels = { forward: 'conv2dForward', backwardData: 'conv2dBackwardData', backwardWeight: 'conv2dBackwardWeight' };
+const CONV_TRANSPOSE2D: ConvKernels = {
+  forward: 'convTranspose2dForward', backwardData: 'convTranspose2dBackwardData', backwardWeight: 'convTranspose2dBackwardWeight',
+};
+
+function convolve(op: string, kernels: ConvKernels, x: Tensor, w: Tensor, bias: Tensor | null, options: ConvOptions): Tensor {
+  const transposed = kernels === CONV_TRANSPOSE2D;
+  const p = convParams(op, x, w, transposed, options);
+  checkBias(op, bias, p.cOut);
   const y = Tensor.empty([p.n, p.cOut, p.hOut, p.wOut], x.backend);
-  x.binding.conv2dForward(p, x.buf, w.buf, bias ? bias.buf : null, y.buf);
-  if (opCounters.countMacs) opCounters.macs += y.size * p.cIn * p.kh * p.kw;
+  x.binding[kernels.forward](p, x.buf, w.buf, bias ? bias.buf : null, y.buf);
+  // MACs as the reference benchmark counts them: per output element for conv, per input element for conv-transpose.
+  if (opCounters.countMacs) opCounters.macs += transposed ? x.size * p.cOut * p.kh * p.kw : y.size * p.cIn * p.kh * p.kw;
   if (!needsGrad(x, w, bias)) return y;
   const saved = [w.requiresGrad ? x : null, x.requiresGrad ? w : null].filter((t): t is Tensor => t !== null);
-  return record('conv2d', y, [x, w, bias], saved, (gy) => {
+  return record(op, y, [x, w, bias], saved, (gy) => {
     let dx: Tensor | null = null;
     let dw: Tensor | null = null;
     let db: Tensor | null = null;
     if (x.requiresGrad) {
       dx = Tensor.empty(x.shape, x.backend);
-      x.binding.conv2dBackwardData(p, gy.buf, w.buf, dx.buf);
+      x.binding[kernels.backwardData](p, gy.buf, w.buf, dx.buf);
     }
     if (w.requiresGrad) {
       dw = Tensor.empty(w.shape, w.backend);
-      x.binding.conv2dBackwardWeight(p, x.buf, gy.buf, dw.buf);
+      x.binding[kernels.backwardWeight](p, x.buf, gy.buf, dw.buf);
     }
     if (bias && bias.requiresGrad) {
       db = Tensor.empty(bias.shape, bias.backend);
@@ -76,30 +90,10 @@ export function conv2d(x: Tensor, w: Tensor, bias: Tensor | null = null, options
   });
 }
 
+export function conv2d(x: Tensor, w: Tensor, bias: Tensor | null = null, options: ConvOptions = {}): Tensor {
+  return convolve('conv2d', CONV2D, x, w, bias, options);
+}
+
 export function convTranspose2d(x: Tensor, w: Tensor, bias: Tensor | null = null, options: ConvOptions = {}): Tensor {
-  const p = convParams('convTranspose2d', x, w, true, options);
-  checkBias('convTranspose2d', bias, p.cOut);
-  const y = Tensor.empty([p.n, p.cOut, p.hOut, p.wOut], x.backend);
-  x.binding.convTranspose2dForward(p, x.buf, w.buf, bias ? bias.buf : null, y.buf);
-  if (opCounters.countMacs) opCounters.macs += x.size * p.cOut * p.kh * p.kw;
-  if (!needsGrad(x, w, bias)) return y;
-  const saved = [w.requiresGrad ? x : null, x.requiresGrad ? w : null].filter((t): t is Tensor => t !== null);
-  return record('convTranspose2d', y, [x, w, bias], saved, (gy) => {
-    let dx: Tensor | null = null;
-    let dw: Tensor | null = null;
-    let db: Tensor | null = null;
-    if (x.requiresGrad) {
-      dx = Tensor.empty(x.shape, x.backend);
-      x.binding.convTranspose2dBackwardData(p, gy.buf, w.buf, dx.buf);
-    }
-    if (w.requiresGrad) {
-      dw = Tensor.empty(w.shape, w.backend);
-      x.binding.convTranspose2dBackwardWeight(p, x.buf, gy.buf, dw.buf);
-    }
-    if (bias && bias.requiresGrad) {
-      db = Tensor.empty(bias.shape, bias.backend);
-      x.binding.biasBackward(gy.buf, db.buf, p.n, p.cOut, p.hOut * p.wOut);
-    }
-    return [dx, dw, db];
-  });
+  return convolve('convTranspose2d', CONV_TRANSPOSE2D, x, w, bias, options);
 }
