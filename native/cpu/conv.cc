@@ -24,6 +24,7 @@
 #include <optional>
 #include <vector>
 
+#include "float_runs.h"
 #include "gemm.h"
 #include "runtime.h"
 #include "threads.h"
@@ -135,34 +136,6 @@ inline int row_runs(const ConvShape& s, size_t sample_size, int j0, int cols, Ro
 // are a single ymm move, where the generic run path costs several times that per row.
 inline bool unpadded_stride1(const ConvShape& s) { return s.sh == 1 && s.sw == 1 && s.ph == 0 && s.pw == 0; }
 
-CGK_TARGET_AVX512 inline void copy_floats_avx512(float* dst, const float* src, int len) {
-  int t = 0;
-  for (; t + 16 <= len; t += 16) _mm512_storeu_ps(dst + t, _mm512_loadu_ps(src + t));
-  if (t + 8 <= len) {
-    _mm256_storeu_ps(dst + t, _mm256_loadu_ps(src + t));
-    t += 8;
-  }
-  if (t < len) {
-    __mmask16 m = __mmask16((1u << (len - t)) - 1);
-    _mm512_mask_storeu_ps(dst + t, m, _mm512_maskz_loadu_ps(m, src + t));
-  }
-}
-
-CGK_TARGET_AVX512 inline void add_floats_avx512(float* dst, const float* src, int len) {
-  int t = 0;
-  for (; t + 16 <= len; t += 16) _mm512_storeu_ps(dst + t, _mm512_add_ps(_mm512_loadu_ps(dst + t), _mm512_loadu_ps(src + t)));
-  if (t + 8 <= len) {
-    _mm256_storeu_ps(dst + t, _mm256_add_ps(_mm256_loadu_ps(dst + t), _mm256_loadu_ps(src + t)));
-    t += 8;
-  }
-  if (t < len) {
-    __mmask16 m = __mmask16((1u << (len - t)) - 1);
-    _mm512_mask_storeu_ps(dst + t, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, dst + t), _mm512_maskz_loadu_ps(m, src + t)));
-  }
-}
-
-// out[run.col + t] = window[run.sample + run.iy0 * w_in + run.ix0 + t], window = the channel
-// shifted by the kernel tap.
 CGK_TARGET_AVX512 void unfold_runs_avx512(float* out, const float* window, int w_in, const RowRun* runs, int count) {
   for (int q = 0; q < count; q++) {
     const RowRun& r = runs[q];

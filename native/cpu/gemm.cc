@@ -28,6 +28,7 @@
 #include <utility>
 #include <vector>
 
+#include "float_runs.h"
 #include "runtime.h"
 #include "threads.h"
 
@@ -472,18 +473,10 @@ CGK_TARGET_AVX512 void copy_runs_avx512(const Run* runs, int count) {
       }
       continue;
     }
-    int t = 0;
     if (src) {
-      for (; t + 16 <= len; t += 16) _mm512_storeu_ps(dst + t, _mm512_loadu_ps(src + t));
-      if (t + 8 <= len) {
-        _mm256_storeu_ps(dst + t, _mm256_loadu_ps(src + t));
-        t += 8;
-      }
-      if (t < len) {
-        __mmask16 m = __mmask16((1u << (len - t)) - 1);
-        _mm512_mask_storeu_ps(dst + t, m, _mm512_maskz_loadu_ps(m, src + t));
-      }
+      copy_floats_avx512(dst, src, len);
     } else {
+      int t = 0;
       for (; t + 16 <= len; t += 16) _mm512_storeu_ps(dst + t, _mm512_setzero_ps());
       if (t < len) _mm512_mask_storeu_ps(dst + t, __mmask16((1u << (len - t)) - 1), _mm512_setzero_ps());
     }
@@ -503,18 +496,7 @@ CGK_TARGET_AVX512 void add_runs_avx512(const Run* runs, int count) {
       }
       continue;
     }
-    int t = 0;
-    for (; t + 16 <= len; t += 16) _mm512_storeu_ps(dst + t, _mm512_add_ps(_mm512_loadu_ps(dst + t), _mm512_loadu_ps(src + t)));
-    // Plain moves where they fit: a masked load cannot take its data from an earlier store still
-    // in flight, so masked read-modify-writes of nearby rows serialise.
-    if (t + 8 <= len) {
-      _mm256_storeu_ps(dst + t, _mm256_add_ps(_mm256_loadu_ps(dst + t), _mm256_loadu_ps(src + t)));
-      t += 8;
-    }
-    if (t < len) {
-      __mmask16 m = __mmask16((1u << (len - t)) - 1);
-      _mm512_mask_storeu_ps(dst + t, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, dst + t), _mm512_maskz_loadu_ps(m, src + t)));
-    }
+    add_floats_avx512(dst, src, len);
   }
 }
 
