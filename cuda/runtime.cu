@@ -319,6 +319,20 @@ int cgk_set_simd(int level) {
                                        std::to_string(level) + "; expected -1 or 0)");
 }
 
+// The CUDA kernels are direct; the algorithm setting is kept so callers can read it back.
+static int g_conv_algo = CGK_CONV_AUTO;
+
+int cgk_set_conv_algo(int algo) {
+  if (algo != CGK_CONV_DIRECT && algo != CGK_CONV_AUTO && algo != CGK_CONV_WINOGRAD) {
+    return fail(CGK_ERR_ARG, "cgk_set_conv_algo: algo = " + std::to_string(algo) +
+                                 ", expected 0 (direct), 1 (auto) or 2 (Winograd)");
+  }
+  g_conv_algo = algo;
+  return CGK_OK;
+}
+
+int cgk_conv_algo(void) { return g_conv_algo; }
+
 // Eight independent FMA chains per thread keep the pipelines full (FMA latency is 4 cycles, and
 // a multiprocessor issues for several warps); the result is written only when impossible so the
 // compiler cannot drop the work.

@@ -20,6 +20,13 @@ Napi::Value set_simd(Args& a) {
   return a.done();
 }
 
+Napi::Value conv_algo(Args& a) { return Napi::Number::New(a.env(), cgk_conv_algo()); }
+
+Napi::Value set_conv_algo(Args& a) {
+  a.status(cgk_set_conv_algo(a.dim(0, "algo", 0)));
+  return a.done();
+}
+
 Napi::Value peak_gflops(Args& a) {
   double seconds = a.number_in(0, "seconds", 0.001, 60);
   double gflops = 0;
@@ -112,6 +119,8 @@ void register_runtime(Napi::Object exports) {
   define(exports, "deviceInfo", device_info);
   define(exports, "simdLevel", simd_level);
   define(exports, "setSimd", set_simd);
+  define(exports, "convAlgo", conv_algo);
+  define(exports, "setConvAlgo", set_conv_algo);
   define(exports, "peakGflops", peak_gflops);
   define(exports, "alloc", alloc);
   define(exports, "free", free_buf);

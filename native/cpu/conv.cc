@@ -28,6 +28,7 @@
 #include "gemm.h"
 #include "runtime.h"
 #include "threads.h"
+#include "winograd.h"
 
 #define CGK_TARGET_AVX512 __attribute__((target("avx512f,avx512vl,fma")))
 
@@ -442,6 +443,13 @@ int conv_transpose2d_shape(const cgk_conv* p, const char* fn, ConvShape* out) {
 
 // ---- the three products ----------------------------------------------------------------------------
 
+// 3x3, stride 1, padding <= 2: a candidate for Winograd (winograd.h decides whether it pays).
+std::optional<Conv3x3> as_conv3x3(const ConvShape& s) {
+  if (s.kh != 3 || s.kw != 3 || s.sh != 1 || s.sw != 1) return std::nullopt;
+  return Conv3x3{s.n, s.c_in, s.h_in, s.w_in, s.c_out, s.h_out, s.w_out, s.ph, s.pw};
+}
+
+
 // The unfolded image read in place: for stride 1 and no padding, unfolded row (ci, ky, kx) of
 // output pixel (n, oy, ox) is x at a fixed offset from x[n, 0, oy, ox], and when output rows are
 // multiples of 16 wide every 16 aligned columns are 16 consecutive floats.
@@ -470,6 +478,7 @@ class UnfoldedImageInPlace final : public BInPlace {
 };
 
 int conv_forward(const ConvShape& s, const float* x, const float* w, const float* bias, float* y) {
+  if (auto c = as_conv3x3(s); c && winograd_forward_applies(*c)) return winograd_forward(*c, x, w, bias, y);
   StridedAPacker weights(w, s.unfolded_rows(), 1);
   UnfoldedImageB columns(s, x);
   NchwWriter writer(s, bias, y);
@@ -528,6 +537,7 @@ int conv_backward_data_as_forward(const ConvShape& s, const float* dy, const flo
 }
 
 int conv_backward_data(const ConvShape& s, const float* dy, const float* w, float* dx) {
+  if (auto c = as_conv3x3(s); c && winograd_backward_data_applies(*c)) return winograd_backward_data(*c, dy, w, dx);
   if (backward_data_as_forward(s)) return conv_backward_data_as_forward(s, dy, w, dx);
   StridedAPacker weights_t(w, 1, s.unfolded_rows());
   OutputGradB grads(s, dy);
@@ -654,6 +664,7 @@ int conv_backward_weight_direct(const ConvShape& s, const float* x, const float*
 }
 
 int conv_backward_weight(const ConvShape& s, const float* x, const float* dy, float* dw) {
+  if (auto c = as_conv3x3(s); c && winograd_backward_weight_applies(*c)) return winograd_backward_weight(*c, x, dy, dw);
   if (backward_weight_direct_applies(s)) return conv_backward_weight_direct(s, x, dy, dw);
   OutputGradA grads(s, dy);
   UnfoldedImageTransposedB columns_t(s, x);

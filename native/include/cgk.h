@@ -130,6 +130,15 @@ typedef struct cgk_conv {
   int oph, opw; /* output_padding, conv-transpose only (0 for conv2d) */
 } cgk_conv;
 
+/* Algorithm for 3x3 stride-1 convolutions (padding 0..2) on the CPU at the AVX-512 level:
+ * CGK_CONV_AUTO (default) uses Winograd F(4x4, 3x3) where it pays (>= 32 channels each way,
+ * little tile waste), CGK_CONV_DIRECT never, CGK_CONV_WINOGRAD always (for tests). Winograd
+ * differs from the direct product by about 1e-6 relative. The CUDA backend accepts the setting
+ * and runs its direct kernels. */
+enum cgk_conv_algo_id { CGK_CONV_DIRECT = 0, CGK_CONV_AUTO = 1, CGK_CONV_WINOGRAD = 2 };
+int cgk_set_conv_algo(int algo);
+int cgk_conv_algo(void);
+
 /* bias may be NULL. */
 int cgk_conv2d_forward(const cgk_conv* p, const float* x, const float* w, const float* bias, float* y);
 int cgk_conv2d_backward_data(const cgk_conv* p, const float* dy, const float* w, float* dx);

@@ -51,6 +51,9 @@ export interface Binding {
   simdLevel(): number;
   /** Force a SIMD level (0 scalar, 1 AVX2, 2 AVX-512) up to the machine's best; -1 = best. */
   setSimd(level: number): void;
+  /** 3x3 stride-1 convolution algorithm: 0 direct, 1 auto (Winograd where it pays), 2 Winograd. */
+  convAlgo(): number;
+  setConvAlgo(algo: number): void;
   peakGflops(seconds: number): number;
 
   alloc(nFloats: number): Buf;

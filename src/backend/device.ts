@@ -98,7 +98,21 @@ function loadCpu(options: LoadOptions): Backend {
     binding.init(threads);
     initialised.add(binding);
   }
+  binding.setConvAlgo(convAlgoFromEnv());
   return { kind: 'cpu', binding, info: parseInfo(binding) };
+}
+
+/** The 3x3 convolution algorithm names of $CGTRAIN_CONV_ALGO and their cgk_conv_algo_id values. */
+export const CONV_ALGOS = { direct: 0, auto: 1, winograd: 2 } as const;
+
+/**
+ * $CGTRAIN_CONV_ALGO: `auto` (default: Winograd F(4x4, 3x3) where it pays), `direct` (never; the
+ * bit-for-bit behaviour of earlier releases, and the comparison point) or `winograd` (always).
+ */
+export function convAlgoFromEnv(): number {
+  const value = (process.env.CGTRAIN_CONV_ALGO ?? 'auto').trim().toLowerCase();
+  if (value in CONV_ALGOS) return CONV_ALGOS[value as keyof typeof CONV_ALGOS];
+  throw new Error(`cgtrain: CGTRAIN_CONV_ALGO='${process.env.CGTRAIN_CONV_ALGO}' is not an algorithm; expected ${Object.keys(CONV_ALGOS).join(', ')}`);
 }
 
 /** The fix for a CUDA failure, keyed on the cudaGetDeviceCount status in its reason. */

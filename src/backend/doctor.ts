@@ -78,6 +78,14 @@ function formatBytes(bytes: number): string {
   return `${(bytes / 2 ** 30).toFixed(1)} GiB`;
 }
 
+/** How 3x3 stride-1 convolutions run: Winograd needs the AVX-512 level ($CGTRAIN_CONV_ALGO). */
+function convAlgoLine(simd: unknown): string {
+  const setting = (process.env.CGTRAIN_CONV_ALGO ?? 'auto').trim().toLowerCase();
+  if (setting === 'direct') return 'direct (CGTRAIN_CONV_ALGO=direct)';
+  if (simd !== 'avx512') return `direct (Winograd needs AVX-512; CGTRAIN_CONV_ALGO=${setting})`;
+  return setting === 'winograd' ? 'Winograd F(4x4,3x3) always (CGTRAIN_CONV_ALGO=winograd)' : 'Winograd F(4x4,3x3) where it pays, else direct (CGTRAIN_CONV_ALGO=auto)';
+}
+
 function cpuLines(cpu: DoctorData['cpu']): string[] {
   const lines = [`CPU backend`, `  addon:        ${cpu.addon} (${cpu.built ? 'built' : 'MISSING'})`];
   if (cpu.error) return [...lines, `  error:        ${cpu.error}`];
@@ -87,6 +95,7 @@ function cpuLines(cpu: DoctorData['cpu']): string[] {
     `  features:     ${info.cpu?.features.join(' ') || 'none detected'}`,
     `  simd:         ${info.simd}${info.simdBest && info.simdBest !== info.simd ? ` (best ${String(info.simdBest)})` : ''}`,
     `  threads:      ${info.threads}${process.env.CGTRAIN_THREADS ? ` (CGTRAIN_THREADS=${process.env.CGTRAIN_THREADS})` : ''}`,
+    `  3x3 convs:    ${convAlgoLine(info.simd)}`,
   );
   if (cpu.peakGflops !== undefined) lines.push(`  fp32 peak:    ${cpu.peakGflops.toFixed(1)} GFLOP/s (measured FMA loop)`);
   return lines;

@@ -76,6 +76,30 @@ function conv2dReference(p: ConvParams, x: Float32Array, w: Float32Array, bias: 
   return y;
 }
 
+/** dx and dw of sum(y * g) by the definition: each output sample spreads g over its window. */
+function conv2dBackwardReference(p: ConvParams, x: Float32Array, w: Float32Array, g: Float32Array): { dxRef: Float64Array; dwRef: Float64Array } {
+  const dxRef = new Float64Array(x.length);
+  const dwRef = new Float64Array(w.length);
+  for (let n = 0; n < p.n; n++)
+    for (let co = 0; co < p.cOut; co++)
+      for (let oy = 0; oy < p.hOut; oy++)
+        for (let ox = 0; ox < p.wOut; ox++) {
+          const gv = g[((n * p.cOut + co) * p.hOut + oy) * p.wOut + ox];
+          for (let ci = 0; ci < p.cIn; ci++)
+            for (let ky = 0; ky < p.kh; ky++)
+              for (let kx = 0; kx < p.kw; kx++) {
+                const iy = oy * p.sh + ky - p.ph;
+                const ix = ox * p.sw + kx - p.pw;
+                if (iy < 0 || iy >= p.hIn || ix < 0 || ix >= p.wIn) continue;
+                const xi = ((n * p.cIn + ci) * p.hIn + iy) * p.wIn + ix;
+                const wi = ((co * p.cIn + ci) * p.kh + ky) * p.kw + kx;
+                dxRef[xi] += gv * w[wi];
+                dwRef[wi] += gv * x[xi];
+              }
+        }
+  return { dxRef, dwRef };
+}
+
 /** Scatter form of PyTorch's ConvTranspose2d: x[n, ci, iy, ix] w[ci, co, ky, kx] lands on y[n, co, iy*s + ky - p, ix*s + kx - p]. */
 function convTranspose2dReference(p: ConvParams, x: Float32Array, w: Float32Array, bias: Float32Array | null): Float64Array {
   const y = new Float64Array(p.n * p.cOut * p.hOut * p.wOut);
@@ -287,26 +311,7 @@ test('conv2d backward passes agree across SIMD levels and with the definition', 
       const x = randomArray(sz.x, 21);
       const w = randomArray(sz.w, 22);
       const g = randomArray(sz.y, 23);
-      // dx and dw of sum(y * g) by the definition: each output sample spreads g over its window.
-      const dxRef = new Float64Array(sz.x);
-      const dwRef = new Float64Array(sz.w);
-      for (let n = 0; n < p.n; n++)
-        for (let co = 0; co < p.cOut; co++)
-          for (let oy = 0; oy < p.hOut; oy++)
-            for (let ox = 0; ox < p.wOut; ox++) {
-              const gv = g[((n * p.cOut + co) * p.hOut + oy) * p.wOut + ox];
-              for (let ci = 0; ci < p.cIn; ci++)
-                for (let ky = 0; ky < p.kh; ky++)
-                  for (let kx = 0; kx < p.kw; kx++) {
-                    const iy = oy * p.sh + ky - p.ph;
-                    const ix = ox * p.sw + kx - p.pw;
-                    if (iy < 0 || iy >= p.hIn || ix < 0 || ix >= p.wIn) continue;
-                    const xi = ((n * p.cIn + ci) * p.hIn + iy) * p.wIn + ix;
-                    const wi = ((co * p.cIn + ci) * p.kh + ky) * p.kw + kx;
-                    dxRef[xi] += gv * w[wi];
-                    dwRef[wi] += gv * x[xi];
-                  }
-            }
+      const { dxRef, dwRef } = conv2dBackwardReference(p, x, w, g);
       for (const level of simdLevels(b)) {
         b.setSimd(level);
         assertClose(runBackward(b, 'conv2dBackwardData', p, g, w, sz.x), dxRef, `dx ${describe(c)} simd ${level}`, 1e-4, 1e-4);
@@ -443,4 +448,104 @@ test('conv2d and conv-transpose2d match PyTorch (test/fixtures/conv_kernels.json
   } finally {
     b.setSimd(-1);
   }
+});
+
+// ---- Winograd F(4x4, 3x3) (native/cpu/winograd.cc) ------------------------------------------------
+
+const CONV_DIRECT = 0;
+const CONV_AUTO = 1;
+const CONV_WINOGRAD = 2;
+
+// Every tile position: maps that are not multiples of 4 (clipped edge tiles), 1x1 maps, all three
+// paddings, channel counts that leave partial 16-lane groups, batches that split tiles unevenly.
+const winogradCases: ConvCase[] = [
+  { n: 2, cIn: 3, hIn: 9, wIn: 7, cOut: 5, kh: 3, kw: 3, s: 1, p: 1 },
+  { n: 1, cIn: 17, hIn: 6, wIn: 6, cOut: 33, kh: 3, kw: 3, s: 1, p: 0 },
+  { n: 3, cIn: 20, hIn: 5, wIn: 11, cOut: 18, kh: 3, kw: 3, s: 1, p: 2 },
+  { n: 2, cIn: 4, hIn: 1, wIn: 1, cOut: 3, kh: 3, kw: 3, s: 1, p: 1 },
+  { n: 2, cIn: 32, hIn: 10, wIn: 10, cOut: 48, kh: 3, kw: 3, s: 1, p: 0 },
+  { n: 1, cIn: 2, hIn: 13, wIn: 4, cOut: 16, kh: 3, kw: 3, s: 1, p: 1 },
+];
+
+function withConvAlgo<T>(b: Binding, algo: number, fn: () => T): T {
+  b.setConvAlgo(algo);
+  try {
+    return fn();
+  } finally {
+    b.setConvAlgo(CONV_AUTO);
+  }
+}
+
+test('Winograd conv2d forward and backward match the definition (forced on every 3x3 stride-1 case)', (t) => {
+  const b = cpu();
+  if (b.simdLevel() < 2) {
+    t.skip('Winograd runs at the AVX-512 level only; this CPU has none');
+    return;
+  }
+  withConvAlgo(b, CONV_WINOGRAD, () => {
+    for (const c of winogradCases) {
+      const p = conv2dParams(c);
+      const sz = sizes(p, false);
+      const x = randomArray(sz.x, 31);
+      const w = randomArray(sz.w, 32);
+      const bias = randomArray(p.cOut, 33);
+      const g = randomArray(sz.y, 34);
+      const { dxRef, dwRef } = conv2dBackwardReference(p, x, w, g);
+      assertClose(runForward(b, 'conv2dForward', p, x, w, bias, sz.y), conv2dReference(p, x, w, bias), `winograd y ${describe(c)}`, 1e-4, 1e-4);
+      assertClose(runBackward(b, 'conv2dBackwardData', p, g, w, sz.x), dxRef, `winograd dx ${describe(c)}`, 1e-4, 1e-4);
+      assertClose(runBackward(b, 'conv2dBackwardWeight', p, x, g, sz.w), dwRef, `winograd dw ${describe(c)}`, 1e-4, 1e-4);
+    }
+  });
+});
+
+test('Winograd conv2d gradients match finite differences', (t) => {
+  const b = cpu();
+  if (b.simdLevel() < 2) {
+    t.skip('Winograd runs at the AVX-512 level only; this CPU has none');
+    return;
+  }
+  withConvAlgo(b, CONV_WINOGRAD, () => {
+    gradcheckConv(b, { n: 2, cIn: 3, hIn: 6, wIn: 5, cOut: 4, kh: 3, kw: 3, s: 1, p: 1 }, false, -1);
+    gradcheckConv(b, { n: 1, cIn: 2, hIn: 7, wIn: 9, cOut: 3, kh: 3, kw: 3, s: 1, p: 0 }, false, -1);
+    // conv-transpose2d stride 1 runs the same products with the roles swapped
+    gradcheckConv(b, { n: 2, cIn: 3, hIn: 5, wIn: 4, cOut: 2, kh: 3, kw: 3, s: 1, p: 1, op: 0 }, true, -1);
+  });
+});
+
+test('a residual block\'s 256-channel conv takes Winograd by default and agrees with the direct product', (t) => {
+  const b = cpu();
+  if (b.simdLevel() < 2) {
+    t.skip('Winograd runs at the AVX-512 level only; this CPU has none');
+    return;
+  }
+  // Reflection-padded 10x10 in, 8x8 out, as in resnet_6blocks at 32x32; a batch with several
+  // tile chunks is covered by the chunking of 36 x tiles x 256 floats (96 tiles per chunk).
+  const p = conv2dParams({ n: 30, cIn: 256, hIn: 10, wIn: 10, cOut: 256, kh: 3, kw: 3, s: 1, p: 0 });
+  const sz = sizes(p, false);
+  const x = randomArray(sz.x, 41);
+  const w = randomArray(sz.w, 42, -0.03, 0.03);
+  const g = randomArray(sz.y, 43);
+  assert.equal(b.convAlgo(), CONV_AUTO);
+  const run = () => ({
+    y: runForward(b, 'conv2dForward', p, x, w, null, sz.y),
+    dx: runBackward(b, 'conv2dBackwardData', p, g, w, sz.x),
+    dw: runBackward(b, 'conv2dBackwardWeight', p, x, g, sz.w),
+  });
+  const auto = run();
+  const direct = withConvAlgo(b, CONV_DIRECT, run);
+  const forced = withConvAlgo(b, CONV_WINOGRAD, run);
+  for (const key of ['y', 'dx', 'dw'] as const) {
+    // the default is Winograd (bit-identical to forcing it), and it differs from direct
+    assert.deepEqual(auto[key], forced[key], `${key}: auto must take the Winograd path`);
+    assert.notDeepEqual(auto[key], direct[key], `${key}: Winograd and direct round differently`);
+    const scale = direct[key].reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+    // measured: max |diff| about 1.3e-5 of the largest value (rms about 3e-6 of the rms)
+    assertClose(auto[key], direct[key], `residual conv ${key}`, 1e-4, 3e-5 * scale);
+  }
+});
+
+test('cgk_set_conv_algo rejects an unknown algorithm by name', () => {
+  const b = cpu();
+  assert.throws(() => b.setConvAlgo(3), /algo = 3, expected 0 \(direct\), 1 \(auto\) or 2 \(Winograd\)/);
+  assert.equal(b.convAlgo(), CONV_AUTO);
 });

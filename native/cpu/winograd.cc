@@ -1,0 +1,603 @@
+// Winograd F(4x4, 3x3) convolution (winograd.h).
+//
+// One-dimensional F(4, 3) computes 4 outputs of a 3-tap correlation y[i] = sum_r g[r] d[i + r]
+// from a 6-sample input tile d:  y = AT [(G g) . (BT d)]  with the interpolation points
+// 0, +-1, +-2 and infinity; in two dimensions  Y = AT [(G g GT) . (BT d B)] A.  Summed over input
+// channels, the elementwise product becomes, for each of the 36 transform points xi, a GEMM
+//   forward          M[xi][tile x c_out] = V[xi][tile x c_in] * U[xi][c_in x c_out]
+// with V = BT d B (input tiles) and U = G g GT (filters), then Y = AT M A per tile.
+//
+// Backward data is the same forward product: dx is the correlation of dy, zero-padded by
+// 2 - padding, with the filters flipped and c_in/c_out swapped (the flip and swap happen while
+// transforming the filters).
+//
+// Backward weight uses the dual algorithm F(3, 4): per tile, the 3x3 filter gradient is the
+// correlation of a 6x6 input tile with a 4x4 tile of dy, dw = GT [(A e AT) . (BT d B)] G
+// (swap the roles of the output and the filter in F(4, 3)'s trilinear form), so
+//   backward weight  M[xi][c_out x c_in] = sum over tiles E[xi][tile x c_out]^T * V[xi][tile x c_in]
+// with E = A e AT (dy tiles) and V the forward's input transform, then dw = GT M G.
+//
+// Tiles are processed in chunks sized so a chunk's transformed tiles stay in L3; the 36 GEMMs
+// of a chunk are the pool's tasks (each GEMM runs on one thread, gemm.h's nested-call rule).
+// Every sum is in a fixed order, so results do not depend on the thread count.
+//
+// Error: the transforms scale by up to 8 and 1/24, so rounding grows. For a 256->256 residual
+// conv on unit-scale data, against a float64 sum: rms error 3e-6 of the output's rms, max 6e-5
+// (a direct product: 3e-7, 1.3e-6). That is ten times the direct error, a hundred times below
+// TF32's, and what cuDNN's and oneDNN's Winograd paths accept for training.
+#include "winograd.h"
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <atomic>
+#include <climits>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include "gemm.h"
+#include "runtime.h"
+#include "threads.h"
+
+namespace cgk {
+
+std::atomic<int> g_conv_algo{CGK_CONV_AUTO};
+
+namespace {
+
+constexpr int kLanes = 16;  // channels per transform (one zmm)
+constexpr int kAlpha = 6;   // transform tile side
+constexpr int kPoints = kAlpha * kAlpha;
+constexpr int kTile = 4;    // output tile side
+
+// The 36 points' blocks are strided by their size plus 64 bytes: sizes are often powers of two
+// (256 x 256 filters, 64 tiles x 256 channels), and a transform touches all 36 blocks at once,
+// which at a power-of-two stride all map to the same cache set and evict one another.
+inline size_t point_stride(size_t floats) { return floats + 16; }
+
+// F(4, 3) with points 0, 1, -1, 2, -2, infinity.
+constexpr float kBT[6][6] = {
+    {4, 0, -5, 0, 1, 0},  {0, -4, -4, 1, 1, 0}, {0, 4, -4, -1, 1, 0},
+    {0, -2, -1, 2, 1, 0}, {0, 2, -1, -2, 1, 0}, {0, 4, 0, -5, 0, 1},
+};
+constexpr float kG[6][3] = {
+    {1.0f / 4, 0, 0},
+    {-1.0f / 6, -1.0f / 6, -1.0f / 6},
+    {-1.0f / 6, 1.0f / 6, -1.0f / 6},
+    {1.0f / 24, 1.0f / 12, 1.0f / 6},
+    {1.0f / 24, -1.0f / 12, 1.0f / 6},
+    {0, 0, 1},
+};
+constexpr float kAT[4][6] = {
+    {1, 1, 1, 1, 1, 0},
+    {0, 1, -1, 2, -2, 0},
+    {0, 1, 1, 4, 4, 0},
+    {0, 1, -1, 8, -8, 1},
+};
+
+// Everything between the push_options/pop_options pairs is compiled for AVX-512 (lambdas
+// included, which a function attribute does not reach); it runs only when applies() said so.
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512vl,fma")
+
+// out[i][j] = sum_{p,q} L(i, p) in[p][q] L(j, q) for 16 lanes at once: in is [B*B] vectors,
+// out [A*A]. L(i, p) reads an A x B matrix of compile-time constants (a transpose is another
+// accessor); with the loops unrolled the zero entries cost nothing.
+template <int A, int B, typename L>
+__attribute__((always_inline)) inline void transform(const __m512* in, __m512* out, L l) {
+  __m512 mid[A * B];
+#pragma GCC unroll 8
+  for (int i = 0; i < A; i++)
+#pragma GCC unroll 8
+    for (int q = 0; q < B; q++) {
+      __m512 acc = _mm512_setzero_ps();
+#pragma GCC unroll 8
+      for (int p = 0; p < B; p++) {
+        const float c = l(i, p);
+        if (c == 1.0f) acc = _mm512_add_ps(acc, in[p * B + q]);
+        else if (c == -1.0f) acc = _mm512_sub_ps(acc, in[p * B + q]);
+        else if (c != 0.0f) acc = _mm512_fmadd_ps(_mm512_set1_ps(c), in[p * B + q], acc);
+      }
+      mid[i * B + q] = acc;
+    }
+#pragma GCC unroll 8
+  for (int i = 0; i < A; i++)
+#pragma GCC unroll 8
+    for (int j = 0; j < A; j++) {
+      __m512 acc = _mm512_setzero_ps();
+#pragma GCC unroll 8
+      for (int q = 0; q < B; q++) {
+        const float c = l(j, q);
+        if (c == 1.0f) acc = _mm512_add_ps(acc, mid[i * B + q]);
+        else if (c == -1.0f) acc = _mm512_sub_ps(acc, mid[i * B + q]);
+        else if (c != 0.0f) acc = _mm512_fmadd_ps(_mm512_set1_ps(c), mid[i * B + q], acc);
+      }
+      out[i * A + j] = acc;
+    }
+}
+
+// The first `lanes` floats at src, the rest zero.
+inline __m512 load_lanes(const float* src, int lanes) {
+  return lanes == kLanes ? _mm512_loadu_ps(src) : _mm512_maskz_loadu_ps(__mmask16((1u << lanes) - 1), src);
+}
+inline void store_lanes(float* dst, __m512 v, int lanes) {
+  if (lanes == kLanes) {
+    _mm512_storeu_ps(dst, v);
+  } else {
+    _mm512_mask_storeu_ps(dst, __mmask16((1u << lanes) - 1), v);
+  }
+}
+
+// ---- tiles ----------------------------------------------------------------------------------------
+
+// The 4x4 output tiles of an h_out x w_out map over n samples, numbered sample-major.
+struct Tiling {
+  int n, th, tw;
+  Tiling(int n_, int h_out, int w_out) : n(n_), th((h_out + kTile - 1) / kTile), tw((w_out + kTile - 1) / kTile) {}
+  int per_sample() const { return th * tw; }
+  int count() const { return n * th * tw; }
+};
+
+// Tiles per chunk: the transformed tiles of one chunk (36 x chunk x channels floats, for the
+// wider side) stay within about 4 MiB; chunks are balanced and a multiple of 8 rows (the GEMM's
+// register tile) where possible.
+int chunk_tiles(int tiles, int channels) {
+  const int most = std::max(8, int((size_t(4) << 20) / (sizeof(float) * kPoints * size_t(channels))) / 8 * 8);
+  const int chunks = (tiles + most - 1) / most;
+  return std::min(tiles, ((tiles + chunks - 1) / chunks + 7) / 8 * 8);
+}
+
+// Where output tile t lies: its sample and the map position of its first output.
+struct TilePos {
+  int sample, oy0, ox0;
+};
+inline TilePos tile_pos(const Tiling& tl, int t) {
+  const int tile = t % tl.per_sample();
+  return TilePos{t / tl.per_sample(), (tile / tl.tw) * kTile, (tile % tl.tw) * kTile};
+}
+
+// The rows [lo, hi) of a size-`side` window at `origin` that fall inside [0, size).
+inline void window_rows(int origin, int side, int size, int* lo, int* hi) {
+  *lo = std::max(0, -origin);
+  *hi = std::max(*lo, std::min(side, size - origin));
+}
+
+// Vector lane l works on channel plane l: element offsets l * plane (applies() keeps 16 planes
+// inside int range), for the AVX-512 gathers and scatters that move a window of 16 channels.
+inline __m512i lane_offsets(size_t plane) {
+  return _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                            _mm512_set1_epi32(int(plane)));
+}
+inline __mmask16 lane_mask(int lanes) { return __mmask16(lanes == kLanes ? 0xffff : (1u << lanes) - 1); }
+
+// Gathers a Side x Side window at (y0, x0) of `lanes` channel planes (plane floats apart) into
+// win[pos] (one vector per window position), zero outside the h x w map and in unused lanes.
+template <int Side>
+inline void gather_window(const float* x, size_t plane, int lanes, int h, int w, int y0, int x0, __m512* win) {
+  int y_lo, y_hi, x_lo, x_hi;
+  window_rows(y0, Side, h, &y_lo, &y_hi);
+  window_rows(x0, Side, w, &x_lo, &x_hi);
+  const __m512i idx = lane_offsets(plane);
+  const __mmask16 mask = lane_mask(lanes);
+  for (int i = 0; i < Side; i++)
+    for (int j = 0; j < Side; j++) {
+      const bool inside = i >= y_lo && i < y_hi && j >= x_lo && j < x_hi;
+      win[i * Side + j] = inside ? _mm512_mask_i32gather_ps(_mm512_setzero_ps(), mask, idx,
+                                                            x + ptrdiff_t(y0 + i) * w + x0 + j, 4)
+                                 : _mm512_setzero_ps();
+    }
+}
+
+// V[xi][t - t0][c] = (BT d B)[xi] for the 6x6 input tile d of channel c under output tile t,
+// zero outside the image. V's rows are c floats apart and its points `point_stride` apart.
+void input_transform(const float* x, int c, int h, int w, int ph, int pw, const Tiling& tl,
+                                       int t0, int t1, float* v, size_t point_stride) {
+  const int groups = (c + kLanes - 1) / kLanes;
+  // One task per row, all channel groups in it: each of the 36 points is then written (or
+  // read) as one contiguous run, not 36 scattered vectors per task.
+  parallel_for(size_t(t1 - t0), [&](size_t row) {
+    for (int group = 0; group < groups; group++) {
+    const size_t task = row * groups + group;
+    const int t = t0 + int(task / groups), c0 = int(task % groups) * kLanes;
+    const int lanes = std::min(kLanes, c - c0);
+    const TilePos at = tile_pos(tl, t);
+    __m512 d[kPoints], out[kPoints];
+    gather_window<kAlpha>(x + (size_t(at.sample) * c + c0) * h * w, size_t(h) * w, lanes, h, w, at.oy0 - ph,
+                          at.ox0 - pw, d);
+    transform<kAlpha, kAlpha>(d, out, [](int i, int p) { return kBT[i][p]; });
+    float* dst = v + size_t(t - t0) * c + c0;
+    for (int xi = 0; xi < kPoints; xi++) store_lanes(dst + xi * point_stride, out[xi], lanes);
+    }
+  });
+}
+
+// E[xi][t - t0][co] = (A e AT)[xi] for the 4x4 tile e of dy under output tile t (zero outside
+// the map): the transform of an output gradient, shared by backward data and backward weight.
+void grad_transform(const float* dy, int c_out, int h_out, int w_out, const Tiling& tl, int t0,
+                                      int t1, float* e, size_t point_stride) {
+  const int groups = (c_out + kLanes - 1) / kLanes;
+  // One task per row, all channel groups in it: each of the 36 points is then written (or
+  // read) as one contiguous run, not 36 scattered vectors per task.
+  parallel_for(size_t(t1 - t0), [&](size_t row) {
+    for (int group = 0; group < groups; group++) {
+    const size_t task = row * groups + group;
+    const int t = t0 + int(task / groups), co0 = int(task % groups) * kLanes;
+    const int lanes = std::min(kLanes, c_out - co0);
+    const TilePos at = tile_pos(tl, t);
+    __m512 in[kTile * kTile], out[kPoints];
+    gather_window<kTile>(dy + (size_t(at.sample) * c_out + co0) * h_out * w_out, size_t(h_out) * w_out, lanes,
+                         h_out, w_out, at.oy0, at.ox0, in);
+    transform<kAlpha, kTile>(in, out, [](int i, int p) { return kAT[p][i]; });
+    float* dst = e + size_t(t - t0) * c_out + co0;
+    for (int xi = 0; xi < kPoints; xi++) store_lanes(dst + xi * point_stride, out[xi], lanes);
+    }
+  });
+}
+
+// The 36 transformed filters (G g GT)[xi] of every 3x3 filter g = w[co][ci] (w [c_out, c_in,
+// 3, 3]), as the B operand of the point GEMMs: rows r and columns s are (ci, co) for the forward
+// (by_input) and (co, ci) for backward data. Blocked so that the transform writes one sequential
+// stream: U[r][s / 16][xi][s % 16], i.e. all 36 points of 16 columns are 2304 contiguous bytes
+// (a layout of [xi][r][s] takes 36 interleaved write streams, and stores that miss the cache
+// then wait on one another: it ran at a quarter of the speed). Padding lanes hold zeros.
+constexpr ptrdiff_t kBlock = kPoints * kLanes;  // floats of one 16-column group's 36 points
+inline ptrdiff_t blocked_row(int cols) { return ptrdiff_t((cols + kLanes - 1) / kLanes) * kBlock; }
+inline size_t filter_floats(int rows, int cols) { return size_t(rows) * blocked_row(cols); }
+
+void filter_transform(const float* w, int c_out, int c_in, bool by_input, float* u) {
+  const int rows = by_input ? c_in : c_out, cols = by_input ? c_out : c_in;
+  const int groups = (cols + kLanes - 1) / kLanes, row_blocks = (rows + kLanes - 1) / kLanes;
+  // A task takes 16 rows x all columns, a group of 16 columns at a time: its 256 filters are 16
+  // runs of 144 floats in w in both layouts, read from L1 after the first touch (one filter per
+  // lane and row would stride through w by c_in * 9 floats).
+  parallel_for(size_t(row_blocks), [&](size_t block) {
+    const int r0 = int(block) * kLanes, r1 = std::min(rows, r0 + kLanes);
+    for (int group = 0; group < groups; group++) {
+      const int s0 = group * kLanes, lanes = std::min(kLanes, cols - s0);
+      for (int r = r0; r < r1; r++) {
+        alignas(64) float g[9 * kLanes];
+        __m512 out[kPoints];
+        if (lanes < kLanes) std::memset(g, 0, sizeof g);
+        for (int l = 0; l < lanes; l++) {
+          const int co = by_input ? s0 + l : r, ci = by_input ? r : s0 + l;
+          const float* src = w + (size_t(co) * c_in + ci) * 9;
+          for (int k = 0; k < 9; k++) g[k * kLanes + l] = src[k];
+        }
+        transform<kAlpha, 3>(reinterpret_cast<const __m512*>(g), out, [](int i, int p) { return kG[i][p]; });
+        float* dst = u + (size_t(r) * groups + group) * kPoints * kLanes;
+        for (int xi = 0; xi < kPoints; xi++) _mm512_stream_ps(dst + xi * kLanes, out[xi]);
+      }
+    }
+    _mm_sfence();  // the streaming stores are visible before the GEMMs read them
+  });
+}
+
+// y[sample][co][tile] = (AT M A) (+ bias) from M[xi][t - t0][co] (rows c_out apart), clipped to
+// the h_out x w_out map.
+void output_transform(const float* m, int c_out, int h_out, int w_out,
+                                        const Tiling& tl, int t0, int t1, const float* bias, float* y) {
+  const int groups = (c_out + kLanes - 1) / kLanes;
+  // One task per row, all channel groups in it: each of the 36 points is then written (or
+  // read) as one contiguous run, not 36 scattered vectors per task.
+  parallel_for(size_t(t1 - t0), [&](size_t row) {
+    for (int group = 0; group < groups; group++) {
+    const size_t task = row * groups + group;
+    const int t = t0 + int(task / groups), co0 = int(task % groups) * kLanes;
+    const int lanes = std::min(kLanes, c_out - co0);
+    const TilePos at = tile_pos(tl, t);
+    __m512 in[kPoints], out[kTile * kTile];
+    const float* src = m + (size_t(t - t0) * groups + group) * kPoints * kLanes;
+    for (int xi = 0; xi < kPoints; xi++) in[xi] = _mm512_load_ps(src + xi * kLanes);
+    transform<kTile, kAlpha>(in, out, [](int i, int p) { return kAT[i][p]; });
+    const int rows = std::min(kTile, h_out - at.oy0), cols = std::min(kTile, w_out - at.ox0);
+    // Scalar stores: on Zen 4 they beat vector scatters (measured).
+    alignas(64) float values[kTile * kTile][kLanes];
+    const __m512 b = bias ? _mm512_maskz_loadu_ps(lane_mask(lanes), bias + co0) : _mm512_setzero_ps();
+    for (int k = 0; k < kTile * kTile; k++) _mm512_store_ps(values[k], _mm512_add_ps(out[k], b));
+    for (int l = 0; l < lanes; l++) {
+      float* dst = y + (size_t(at.sample) * c_out + co0 + l) * h_out * w_out + size_t(at.oy0) * w_out + at.ox0;
+      for (int i = 0; i < rows; i++)
+        for (int j = 0; j < cols; j++) dst[i * w_out + j] = values[i * kTile + j][l];
+    }
+    }
+  });
+}
+
+// Backward data's last step, the adjoint of input_transform: for every output tile, the 6x6
+// patch B P BT of P[xi][t - t0][ci] is added into dx at the tile's input window (windows of
+// neighbouring tiles overlap by 2; parts outside the image are dropped). A task owns whole
+// channel planes of one sample, so the overlapping adds never race. dx must be zeroed first.
+void input_adjoint(const float* p, int c_in, int h, int w, int ph, int pw,
+                                     const Tiling& tl, int t0, int t1, float* dx) {
+  const int groups = (c_in + kLanes - 1) / kLanes;
+  const int s0 = t0 / tl.per_sample(), s1 = (t1 - 1) / tl.per_sample() + 1;
+  // One task per row, all channel groups in it: each of the 36 points is then written (or
+  // read) as one contiguous run, not 36 scattered vectors per task.
+  parallel_for(size_t(s1 - s0), [&](size_t row) {
+    for (int group = 0; group < groups; group++) {
+    const size_t task = row * groups + group;
+    const int sample = s0 + int(task / groups), c0 = int(task % groups) * kLanes;
+    const int lanes = std::min(kLanes, c_in - c0);
+    const int first = std::max(t0, sample * tl.per_sample()), last = std::min(t1, (sample + 1) * tl.per_sample());
+    for (int t = first; t < last; t++) {
+      const TilePos at = tile_pos(tl, t);
+      __m512 in[kPoints], out[kPoints];
+      const float* src = p + (size_t(t - t0) * groups + group) * kPoints * kLanes;
+      for (int xi = 0; xi < kPoints; xi++) in[xi] = _mm512_load_ps(src + xi * kLanes);
+      transform<kAlpha, kAlpha>(in, out, [](int i, int q) { return kBT[q][i]; });
+      const int y0 = at.oy0 - ph, x0 = at.ox0 - pw;
+      int y_lo, y_hi, x_lo, x_hi;
+      window_rows(y0, kAlpha, h, &y_lo, &y_hi);
+      window_rows(x0, kAlpha, w, &x_lo, &x_hi);
+      // Scalar adds: on Zen 4 they beat a vector gather + scatter (measured).
+      alignas(64) float values[kPoints][kLanes];
+      for (int k = 0; k < kPoints; k++) _mm512_store_ps(values[k], out[k]);
+      for (int l = 0; l < lanes; l++) {
+        float* dst = dx + (size_t(sample) * c_in + c0 + l) * h * w + ptrdiff_t(y0) * w + x0;
+        for (int i = y_lo; i < y_hi; i++)
+          for (int j = x_lo; j < x_hi; j++) dst[i * w + j] += values[i * kAlpha + j][l];
+      }
+    }
+    }
+  });
+}
+
+// dw[co][ci] = (GT M G) from M[xi][co][ci].
+void weight_output_transform(const float* m, int c_out, int c_in, float* dw) {
+  const int groups = (c_in + kLanes - 1) / kLanes;
+  // One task per row, all channel groups in it: each of the 36 points is then written (or
+  // read) as one contiguous run, not 36 scattered vectors per task.
+  parallel_for(size_t(c_out), [&](size_t row) {
+    for (int group = 0; group < groups; group++) {
+    const size_t task = row * groups + group;
+    const int co = int(task / groups), ci0 = int(task % groups) * kLanes;
+    const int lanes = std::min(kLanes, c_in - ci0);
+    __m512 in[kPoints];
+    alignas(64) float out[9 * kLanes];
+    const float* src = m + (size_t(co) * groups + group) * kPoints * kLanes;
+    for (int xi = 0; xi < kPoints; xi++) in[xi] = _mm512_load_ps(src + xi * kLanes);
+    transform<3, kAlpha>(in, reinterpret_cast<__m512*>(out), [](int i, int q) { return kG[q][i]; });
+    float* dst = dw + (size_t(co) * c_in + ci0) * 9;
+    for (int l = 0; l < lanes; l++)
+      for (int k = 0; k < 9; k++) dst[l * 9 + k] = out[k * kLanes + l];
+    }
+  });
+}
+
+// ---- the GEMMs --------------------------------------------------------------------------------------
+
+// The B operand of one point's GEMM: B[k][j] = data[k * row + (j / 16) * group + j % 16], which
+// describes both a row-major matrix (row = n, group = 16) and the blocked filters (group = 36 x 16).
+struct GroupedB {
+  const float* data;
+  ptrdiff_t row, group;
+  float at(int k, int j) const { return data[k * row + (j / kLanes) * group + j % kLanes]; }
+};
+
+class GroupedBPacker final : public BPacker {
+ public:
+  explicit GroupedBPacker(GroupedB b) : b_(b) {}
+  void pack(float* dst, int nr, int k0, int kc, int j0, int cols) const override {
+    for (int kk = 0; kk < kc; kk++)
+      for (int jj = 0; jj < nr; jj++) dst[kk * nr + jj] = jj < cols ? b_.at(k0 + kk, j0 + jj) : 0.0f;
+  }
+
+ private:
+  GroupedB b_;
+};
+
+// Read in place by the AVX-512 kernel (16 columns from a multiple of 16 are contiguous).
+class GroupedBInPlace final : public BInPlace {
+ public:
+  GroupedBInPlace(GroupedB b, const int* row_offsets) : b_(b) { offsets = row_offsets; }
+  const float* column_base(int j) const override { return b_.data + (j / kLanes) * b_.group + j % kLanes; }
+
+ private:
+  GroupedB b_;
+};
+
+// Stores (or adds) each block of C into C[m][j] = data[m * row + (j / 16) * group + j % 16]: the
+// blocked layout [m][j / 16][xi][16] (group = 36 x 16) that the next transform reads as one
+// sequential stream, or a row-major matrix (group = 16).
+class GroupedWriter final : public CWriter {
+ public:
+  // stream: write whole 16-float groups with non-temporal stores (a result larger than the
+  // caches, read back once later: skips reading every line before overwriting it).
+  GroupedWriter(float* data, ptrdiff_t row, ptrdiff_t group, bool accumulate, bool stream)
+      : data_(data), row_(row), group_(group), accumulate_(accumulate), stream_(stream) {}
+  void write(const float* c, ptrdiff_t ldc, int m0, int rows, int j0, int cols) const override {
+    for (int i = 0; i < rows; i++) {
+      const float* src = c + i * ldc;
+      for (int j = j0; j < j0 + cols;) {  // j0 is a multiple of 16 (n_granule)
+        const int len = std::min(kLanes - j % kLanes, j0 + cols - j);
+        float* dst = data_ + (m0 + i) * row_ + (j / kLanes) * group_ + j % kLanes;
+        __m512 v = load_lanes(src + (j - j0), len);
+        if (accumulate_) v = _mm512_add_ps(v, load_lanes(dst, len));
+        if (stream_ && len == kLanes) {
+          _mm512_stream_ps(dst, v);
+        } else {
+          store_lanes(dst, v, len);
+        }
+        j += len;
+      }
+    }
+  }
+
+ private:
+  float* data_;
+  ptrdiff_t row_, group_;
+  bool accumulate_, stream_;
+};
+
+// For each of the 36 points: C[xi] (+)= A[xi] * B[xi], with A [m x k] described by (row stride,
+// column stride), B [k x n] and C [m x n] grouped by 16 columns (GroupedB, GroupedWriter).
+// One GEMM per pool task.
+struct PointGemms {
+  int m, n, k;
+  const float* a;
+  size_t a_point;
+  ptrdiff_t a_rs, a_cs;
+  const float* b;
+  size_t b_point;
+  ptrdiff_t b_row, b_group;
+  float* c;  // C[xi][m][j] = c[xi * c_point + m * c_row + (j / 16) * c_group + j % 16]
+  size_t c_point;
+  ptrdiff_t c_row, c_group;
+  bool accumulate;
+  bool stream = false;  // non-temporal stores for C (see GroupedWriter)
+};
+
+int run_point_gemms(const PointGemms& q) {
+  // The in-place path needs whole 16-float column groups (the AVX-512 kernel).
+  static thread_local std::vector<int> offsets;
+  const bool in_place = q.n % 16 == 0;
+  if (in_place) {
+    offsets.resize(q.k);
+    for (int r = 0; r < q.k; r++) offsets[r] = int(r * q.b_row);
+  }
+  const int* offsets_data = offsets.data();  // the caller's thread_local, not each worker's
+  std::atomic<int> failed{CGK_OK};
+  parallel_for(kPoints, [&](size_t xi) {
+    const GroupedB operand{q.b + xi * q.b_point, q.b_row, q.b_group};
+    StridedAPacker a(q.a + xi * q.a_point, q.a_rs, q.a_cs);
+    GroupedBPacker b(operand);
+    GroupedBInPlace b_in_place(operand, offsets_data);
+    GroupedWriter writer(q.c + xi * q.c_point, q.c_row, q.c_group, q.accumulate, q.stream);
+    GemmProblem g;
+    g.m = q.m;
+    g.n = q.n;
+    g.k = q.k;
+    g.a = &a;
+    g.b = &b;
+    g.writer = &writer;
+    g.n_granule = 16;
+    if (in_place) g.b_in_place = &b_in_place;
+    if (int status = gemm(g)) failed.store(status);
+    if (q.stream) _mm_sfence();
+  });
+  return failed.load();
+}
+
+// 64-byte aligned, so whole-vector stores never split across cache lines (a split store costs
+// two line writes, and these buffers are written a vector at a time).
+float* scratch(std::vector<float>& buffer, size_t floats) {
+  if (buffer.size() < floats + 16) buffer.resize(floats + 16);
+  const uintptr_t base = reinterpret_cast<uintptr_t>(buffer.data());
+  return reinterpret_cast<float*>((base + 63) & ~uintptr_t(63));
+}
+
+#pragma GCC pop_options
+
+// Multiply-adds of the GEMMs per direct multiply-add: 36 per 4x4 tile against 9 per output.
+double arithmetic_ratio(int h_out, int w_out) {
+  const Tiling tl(1, h_out, w_out);
+  return 36.0 * tl.per_sample() / (9.0 * h_out * w_out);
+}
+
+bool applies(const Conv3x3& s) {
+  const int algo = g_conv_algo.load(std::memory_order_relaxed);
+  if (algo == CGK_CONV_DIRECT || simd() < kAvx512) return false;
+  if (s.ph < 0 || s.ph > 2 || s.pw < 0 || s.pw > 2) return false;
+  // Gathers address 16 channel planes with 32-bit offsets (lane_offsets).
+  if (double(kLanes) * std::max(double(s.h_in) * s.w_in, double(s.h_out) * s.w_out) >= double(INT_MAX)) return false;
+  if (algo == CGK_CONV_WINOGRAD) return true;
+  // Transforms cost about as much as a GEMM with 16 channels; tile waste must leave a clear gain.
+  return s.c_in >= 32 && s.c_out >= 32 && arithmetic_ratio(s.h_out, s.w_out) <= 0.6;
+}
+
+// Chunks of output tiles for one product.
+struct Chunks {
+  Tiling tl;
+  int size;
+  explicit Chunks(const Conv3x3& s)
+      : tl(s.n, s.h_out, s.w_out), size(chunk_tiles(tl.count(), std::max(s.c_in, s.c_out))) {}
+};
+
+}  // namespace
+
+bool winograd_forward_applies(const Conv3x3& s) { return applies(s); }
+bool winograd_backward_data_applies(const Conv3x3& s) { return applies(s); }
+bool winograd_backward_weight_applies(const Conv3x3& s) { return applies(s); }
+
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512vl,fma")
+
+int winograd_forward(const Conv3x3& s, const float* x, const float* w, const float* bias, float* y) {
+  static thread_local std::vector<float> u_buffer, v_buffer, m_buffer;
+  const Chunks ch(s);
+  float* u = scratch(u_buffer, filter_floats(s.c_in, s.c_out));
+  float* v = scratch(v_buffer, size_t(kPoints) * point_stride(size_t(ch.size) * s.c_in));
+  float* m = scratch(m_buffer, filter_floats(ch.size, s.c_out));
+  filter_transform(w, s.c_out, s.c_in, true, u);
+  for (int t0 = 0; t0 < ch.tl.count(); t0 += ch.size) {
+    const int t1 = std::min(ch.tl.count(), t0 + ch.size), tiles = t1 - t0;
+    const size_t v_point = point_stride(size_t(tiles) * s.c_in);
+    input_transform(x, s.c_in, s.h_in, s.w_in, s.ph, s.pw, ch.tl, t0, t1, v, v_point);
+    // M[xi] [tiles x co] = V[xi] [tiles x ci] * U[xi] [ci x co]
+    PointGemms q{tiles, s.c_out, s.c_in, v, v_point, s.c_in, 1, u, kLanes, blocked_row(s.c_out), kBlock, m, kLanes, blocked_row(s.c_out), kBlock, false};
+    if (int status = run_point_gemms(q)) return status;
+    output_transform(m, s.c_out, s.h_out, s.w_out, ch.tl, t0, t1, bias, y);
+  }
+  return CGK_OK;
+}
+
+int winograd_backward_data(const Conv3x3& s, const float* dy, const float* w, float* dx) {
+  static thread_local std::vector<float> u_buffer, e_buffer, p_buffer;
+  const Chunks ch(s);
+  float* u = scratch(u_buffer, filter_floats(s.c_out, s.c_in));
+  float* e = scratch(e_buffer, size_t(kPoints) * point_stride(size_t(ch.size) * s.c_out));
+  float* p = scratch(p_buffer, filter_floats(ch.size, s.c_in));
+  filter_transform(w, s.c_out, s.c_in, false, u);
+  parallel_range(size_t(s.n) * s.c_in * s.h_in * s.w_in, kElementwiseGrain, [&](size_t begin, size_t end) {
+    std::memset(dx + begin, 0, sizeof(float) * (end - begin));
+  });
+  for (int t0 = 0; t0 < ch.tl.count(); t0 += ch.size) {
+    const int t1 = std::min(ch.tl.count(), t0 + ch.size), tiles = t1 - t0;
+    const size_t e_point = point_stride(size_t(tiles) * s.c_out);
+    grad_transform(dy, s.c_out, s.h_out, s.w_out, ch.tl, t0, t1, e, e_point);
+    // P[xi] [tiles x ci] = E[xi] [tiles x co] * U[xi] [co x ci]
+    PointGemms q{tiles, s.c_in, s.c_out, e, e_point, s.c_out, 1, u, kLanes, blocked_row(s.c_in), kBlock, p, kLanes, blocked_row(s.c_in), kBlock, false};
+    if (int status = run_point_gemms(q)) return status;
+    input_adjoint(p, s.c_in, s.h_in, s.w_in, s.ph, s.pw, ch.tl, t0, t1, dx);
+  }
+  return CGK_OK;
+}
+
+int winograd_backward_weight(const Conv3x3& s, const float* x, const float* dy, float* dw) {
+  static thread_local std::vector<float> v_buffer, e_buffer, m_buffer;
+  const Chunks ch(s);
+  float* v = scratch(v_buffer, size_t(kPoints) * point_stride(size_t(ch.size) * s.c_in));
+  float* e = scratch(e_buffer, size_t(kPoints) * point_stride(size_t(ch.size) * s.c_out));
+  float* m = scratch(m_buffer, filter_floats(s.c_out, s.c_in));
+  for (int t0 = 0; t0 < ch.tl.count(); t0 += ch.size) {
+    const int t1 = std::min(ch.tl.count(), t0 + ch.size), tiles = t1 - t0;
+    const size_t v_point = point_stride(size_t(tiles) * s.c_in), e_point = point_stride(size_t(tiles) * s.c_out);
+    input_transform(x, s.c_in, s.h_in, s.w_in, s.ph, s.pw, ch.tl, t0, t1, v, v_point);
+    grad_transform(dy, s.c_out, s.h_out, s.w_out, ch.tl, t0, t1, e, e_point);
+    // M[xi] [co x ci] (+)= E[xi]^T [co x tiles] * V[xi] [tiles x ci]
+    PointGemms q{s.c_out, s.c_in, tiles, e, e_point, 1, s.c_out, v, v_point, s.c_in, kLanes, m, kLanes, blocked_row(s.c_in), kBlock, t0 > 0};
+    // A single chunk writes M once, and it is larger than L2: stream it.
+    q.stream = t0 == 0 && t1 == ch.tl.count() && filter_floats(s.c_out, s.c_in) * sizeof(float) > (size_t(1) << 20);
+    if (int status = run_point_gemms(q)) return status;
+  }
+  weight_output_transform(m, s.c_out, s.c_in, dw);
+  return CGK_OK;
+}
+
+#pragma GCC pop_options
+
+}  // namespace cgk
+
+extern "C" {
+
+int cgk_set_conv_algo(int algo) {
+  CGK_CHECK(algo == CGK_CONV_DIRECT || algo == CGK_CONV_AUTO || algo == CGK_CONV_WINOGRAD,
+            "cgk_set_conv_algo: algo = %d, expected 0 (direct), 1 (auto) or 2 (Winograd)", algo);
+  cgk::g_conv_algo.store(algo);
+  return CGK_OK;
+}
+
+int cgk_conv_algo(void) { return cgk::g_conv_algo.load(); }
+
+}  // extern "C"
