@@ -556,7 +556,53 @@ void transpose_into_panel(float* dst, ptrdiff_t ld_dst, const float* src, ptrdif
 
 GemmTile gemm_tile(int simd_level) { return kernels_for(simd_level).tile; }
 
+namespace {
+
+// dst[kk * 8 + i] = src[i * ld + kk] for 8 rows and kk < kc: the 8x8 in-register transpose
+// (unpack, shuffle, permute) per 8 columns, scalar for the last kc % 8.
+CGK_TARGET_AVX2 void transpose8_rows_avx2(float* dst, const float* src, ptrdiff_t ld, int kc) {
+  int kk = 0;
+  for (; kk + 8 <= kc; kk += 8) {
+    __m256 r[8];
+    for (int i = 0; i < 8; i++) r[i] = _mm256_loadu_ps(src + i * ld + kk);
+    __m256 t[8], u[8];
+    for (int i = 0; i < 4; i++) {
+      t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+      t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for (int h = 0; h < 2; h++) {  // rows 0-3, rows 4-7
+      const __m256 *a = t + 4 * h, *b = t + 4 * h + 2;
+      u[4 * h + 0] = _mm256_shuffle_ps(a[0], b[0], _MM_SHUFFLE(1, 0, 1, 0));
+      u[4 * h + 1] = _mm256_shuffle_ps(a[0], b[0], _MM_SHUFFLE(3, 2, 3, 2));
+      u[4 * h + 2] = _mm256_shuffle_ps(a[1], b[1], _MM_SHUFFLE(1, 0, 1, 0));
+      u[4 * h + 3] = _mm256_shuffle_ps(a[1], b[1], _MM_SHUFFLE(3, 2, 3, 2));
+    }
+    float* out = dst + kk * 8;
+    for (int c = 0; c < 4; c++) {
+      _mm256_storeu_ps(out + c * 8, _mm256_permute2f128_ps(u[c], u[4 + c], 0x20));
+      _mm256_storeu_ps(out + (c + 4) * 8, _mm256_permute2f128_ps(u[c], u[4 + c], 0x31));
+    }
+  }
+  for (; kk < kc; kk++)
+    for (int i = 0; i < 8; i++) dst[kk * 8 + i] = src[i * ld + kk];
+}
+
+}  // namespace
+
 void StridedAPacker::pack(float* dst, int mr, int m0, int rows, int k0, int kc) const {
+  const float* base = data_ + m0 * row_stride_ + ptrdiff_t(k0) * col_stride_;
+  if (col_stride_ == 1 && mr == 8 && rows == 8 && simd() >= kAvx2) {
+    // Row-major A (weights, Winograd tiles): a transpose per 8x8 block.
+    return transpose8_rows_avx2(dst, base, row_stride_, kc);
+  }
+  if (row_stride_ == 1) {
+    // Column-major A (a transpose read in place): each depth step is `rows` contiguous floats.
+    for (int kk = 0; kk < kc; kk++) {
+      const float* src = base + kk * col_stride_;
+      for (int i = 0; i < mr; i++) dst[kk * mr + i] = i < rows ? src[i] : 0.0f;
+    }
+    return;
+  }
   for (int i = 0; i < rows; i++) {
     const float* src = data_ + (m0 + i) * row_stride_ + ptrdiff_t(k0) * col_stride_;
     for (int kk = 0; kk < kc; kk++) dst[kk * mr + i] = src[kk * col_stride_];

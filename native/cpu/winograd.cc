@@ -189,9 +189,46 @@ inline void gather_window(const float* x, size_t plane, int lanes, int h, int w,
     }
 }
 
+// Samples [s0, s1) of an NCHW tensor in channel-blocked form: xb[(s - s0)][c / 16][pos][c % 16]
+// (zeros in the lanes past c). A window of 16 channels is then one vector load per position
+// instead of a 16-lane gather, and the 16x16 transposes that build it read each element once
+// (6x6 windows at stride 4 overlap).
+struct ChannelBlocks {
+  const float* data;
+  int s0, groups;
+  size_t plane;
+  const float* block(int sample, int group) const { return data + (size_t(sample - s0) * groups + group) * plane * kLanes; }
+};
+
+ChannelBlocks channel_block(const float* x, int c, size_t plane, int s0, int s1, float* xb) {
+  const int groups = (c + kLanes - 1) / kLanes;
+  parallel_for(size_t(s1 - s0) * groups, [&](size_t task) {
+    const int sample = s0 + int(task / groups), group = int(task % groups);
+    const int lanes = std::min(kLanes, c - group * kLanes);
+    float* dst = xb + task * plane * kLanes;
+    if (lanes < kLanes) std::memset(dst, 0, sizeof(float) * plane * kLanes);
+    transpose_into_panel(dst, kLanes, x + (size_t(sample) * c + group * kLanes) * plane, ptrdiff_t(plane), lanes,
+                         int(plane));
+  });
+  return ChannelBlocks{xb, s0, groups, plane};
+}
+
+// gather_window from a channel block: win[pos] for the Side x Side window at (y0, x0).
+template <int Side>
+inline void load_window(const float* block, int h, int w, int y0, int x0, __m512* win) {
+  int y_lo, y_hi, x_lo, x_hi;
+  window_rows(y0, Side, h, &y_lo, &y_hi);
+  window_rows(x0, Side, w, &x_lo, &x_hi);
+  for (int i = 0; i < Side; i++)
+    for (int j = 0; j < Side; j++) {
+      const bool inside = i >= y_lo && i < y_hi && j >= x_lo && j < x_hi;
+      win[i * Side + j] = inside ? _mm512_load_ps(block + (ptrdiff_t(y0 + i) * w + x0 + j) * kLanes) : _mm512_setzero_ps();
+    }
+}
+
 // V[xi][t - t0][c] = (BT d B)[xi] for the 6x6 input tile d of channel c under output tile t,
 // zero outside the image. V's rows are c floats apart and its points `point_stride` apart.
-void input_transform(const float* x, int c, int h, int w, int ph, int pw, const Tiling& tl,
+void input_transform(const ChannelBlocks& x, int c, int h, int w, int ph, int pw, const Tiling& tl,
                                        int t0, int t1, float* v, size_t point_stride) {
   const int groups = (c + kLanes - 1) / kLanes;
   // One task per row, all channel groups in it: each of the 36 points is then written (or
@@ -203,8 +240,7 @@ void input_transform(const float* x, int c, int h, int w, int ph, int pw, const 
     const int lanes = std::min(kLanes, c - c0);
     const TilePos at = tile_pos(tl, t);
     __m512 d[kPoints], out[kPoints];
-    gather_window<kAlpha>(x + (size_t(at.sample) * c + c0) * h * w, size_t(h) * w, lanes, h, w, at.oy0 - ph,
-                          at.ox0 - pw, d);
+    load_window<kAlpha>(x.block(at.sample, group), h, w, at.oy0 - ph, at.ox0 - pw, d);
     transform<kAlpha, kAlpha>(d, out, [](int i, int p) { return kBT[i][p]; });
     float* dst = v + size_t(t - t0) * c + c0;
     for (int xi = 0; xi < kPoints; xi++) store_lanes(dst + xi * point_stride, out[xi], lanes);
@@ -214,7 +250,7 @@ void input_transform(const float* x, int c, int h, int w, int ph, int pw, const 
 
 // E[xi][t - t0][co] = (A e AT)[xi] for the 4x4 tile e of dy under output tile t (zero outside
 // the map): the transform of an output gradient, shared by backward data and backward weight.
-void grad_transform(const float* dy, int c_out, int h_out, int w_out, const Tiling& tl, int t0,
+void grad_transform(const ChannelBlocks& dy, int c_out, int h_out, int w_out, const Tiling& tl, int t0,
                                       int t1, float* e, size_t point_stride) {
   const int groups = (c_out + kLanes - 1) / kLanes;
   // One task per row, all channel groups in it: each of the 36 points is then written (or
@@ -226,8 +262,7 @@ void grad_transform(const float* dy, int c_out, int h_out, int w_out, const Tili
     const int lanes = std::min(kLanes, c_out - co0);
     const TilePos at = tile_pos(tl, t);
     __m512 in[kTile * kTile], out[kPoints];
-    gather_window<kTile>(dy + (size_t(at.sample) * c_out + co0) * h_out * w_out, size_t(h_out) * w_out, lanes,
-                         h_out, w_out, at.oy0, at.ox0, in);
+    load_window<kTile>(dy.block(at.sample, group), h_out, w_out, at.oy0, at.ox0, in);
     transform<kAlpha, kTile>(in, out, [](int i, int p) { return kAT[p][i]; });
     float* dst = e + size_t(t - t0) * c_out + co0;
     for (int xi = 0; xi < kPoints; xi++) store_lanes(dst + xi * point_stride, out[xi], lanes);
@@ -512,6 +547,13 @@ struct Chunks {
   int size;
   explicit Chunks(const Conv3x3& s)
       : tl(s.n, s.h_out, s.w_out), size(chunk_tiles(tl.count(), std::max(s.c_in, s.c_out))) {}
+  // The samples whose tiles chunk [t0, t1) holds, and the channel-block floats of a chunk.
+  int first_sample(int t0) const { return t0 / tl.per_sample(); }
+  int end_sample(int t1) const { return (t1 - 1) / tl.per_sample() + 1; }
+  size_t block_floats(int c, size_t plane) const {
+    const int samples = std::min(tl.n, (size + tl.per_sample() - 1) / tl.per_sample() + 1);
+    return size_t(samples) * ((c + kLanes - 1) / kLanes) * plane * kLanes;
+  }
 };
 
 }  // namespace
@@ -524,7 +566,7 @@ bool winograd_backward_weight_applies(const Conv3x3& s) { return applies(s); }
 #pragma GCC target("avx512f,avx512vl,fma")
 
 int winograd_forward(const Conv3x3& s, const float* x, const float* w, const float* bias, float* y) {
-  static thread_local std::vector<float> u_buffer, v_buffer, m_buffer;
+  static thread_local std::vector<float> u_buffer, v_buffer, m_buffer, xb_buffer;
   const Chunks ch(s);
   float* u = scratch(u_buffer, filter_floats(s.c_in, s.c_out));
   float* v = scratch(v_buffer, size_t(kPoints) * point_stride(size_t(ch.size) * s.c_in));
@@ -533,7 +575,9 @@ int winograd_forward(const Conv3x3& s, const float* x, const float* w, const flo
   for (int t0 = 0; t0 < ch.tl.count(); t0 += ch.size) {
     const int t1 = std::min(ch.tl.count(), t0 + ch.size), tiles = t1 - t0;
     const size_t v_point = point_stride(size_t(tiles) * s.c_in);
-    input_transform(x, s.c_in, s.h_in, s.w_in, s.ph, s.pw, ch.tl, t0, t1, v, v_point);
+    const ChannelBlocks xb = channel_block(x, s.c_in, size_t(s.h_in) * s.w_in, ch.first_sample(t0), ch.end_sample(t1),
+                                           scratch(xb_buffer, ch.block_floats(s.c_in, size_t(s.h_in) * s.w_in)));
+    input_transform(xb, s.c_in, s.h_in, s.w_in, s.ph, s.pw, ch.tl, t0, t1, v, v_point);
     // M[xi] [tiles x co] = V[xi] [tiles x ci] * U[xi] [ci x co]
     PointGemms q{tiles, s.c_out, s.c_in, v, v_point, s.c_in, 1, u, kLanes, blocked_row(s.c_out), kBlock, m, kLanes, blocked_row(s.c_out), kBlock, false};
     if (int status = run_point_gemms(q)) return status;
@@ -543,7 +587,7 @@ int winograd_forward(const Conv3x3& s, const float* x, const float* w, const flo
 }
 
 int winograd_backward_data(const Conv3x3& s, const float* dy, const float* w, float* dx) {
-  static thread_local std::vector<float> u_buffer, e_buffer, p_buffer;
+  static thread_local std::vector<float> u_buffer, e_buffer, p_buffer, dyb_buffer;
   const Chunks ch(s);
   float* u = scratch(u_buffer, filter_floats(s.c_out, s.c_in));
   float* e = scratch(e_buffer, size_t(kPoints) * point_stride(size_t(ch.size) * s.c_out));
@@ -555,7 +599,9 @@ int winograd_backward_data(const Conv3x3& s, const float* dy, const float* w, fl
   for (int t0 = 0; t0 < ch.tl.count(); t0 += ch.size) {
     const int t1 = std::min(ch.tl.count(), t0 + ch.size), tiles = t1 - t0;
     const size_t e_point = point_stride(size_t(tiles) * s.c_out);
-    grad_transform(dy, s.c_out, s.h_out, s.w_out, ch.tl, t0, t1, e, e_point);
+    const ChannelBlocks dyb = channel_block(dy, s.c_out, size_t(s.h_out) * s.w_out, ch.first_sample(t0),
+                                            ch.end_sample(t1), scratch(dyb_buffer, ch.block_floats(s.c_out, size_t(s.h_out) * s.w_out)));
+    grad_transform(dyb, s.c_out, s.h_out, s.w_out, ch.tl, t0, t1, e, e_point);
     // P[xi] [tiles x ci] = E[xi] [tiles x co] * U[xi] [co x ci]
     PointGemms q{tiles, s.c_in, s.c_out, e, e_point, s.c_out, 1, u, kLanes, blocked_row(s.c_in), kBlock, p, kLanes, blocked_row(s.c_in), kBlock, false};
     if (int status = run_point_gemms(q)) return status;
@@ -565,7 +611,7 @@ int winograd_backward_data(const Conv3x3& s, const float* dy, const float* w, fl
 }
 
 int winograd_backward_weight(const Conv3x3& s, const float* x, const float* dy, float* dw) {
-  static thread_local std::vector<float> v_buffer, e_buffer, m_buffer;
+  static thread_local std::vector<float> v_buffer, e_buffer, m_buffer, xb_buffer, dyb_buffer;
   const Chunks ch(s);
   float* v = scratch(v_buffer, size_t(kPoints) * point_stride(size_t(ch.size) * s.c_in));
   float* e = scratch(e_buffer, size_t(kPoints) * point_stride(size_t(ch.size) * s.c_out));
@@ -573,8 +619,12 @@ int winograd_backward_weight(const Conv3x3& s, const float* x, const float* dy, 
   for (int t0 = 0; t0 < ch.tl.count(); t0 += ch.size) {
     const int t1 = std::min(ch.tl.count(), t0 + ch.size), tiles = t1 - t0;
     const size_t v_point = point_stride(size_t(tiles) * s.c_in), e_point = point_stride(size_t(tiles) * s.c_out);
-    input_transform(x, s.c_in, s.h_in, s.w_in, s.ph, s.pw, ch.tl, t0, t1, v, v_point);
-    grad_transform(dy, s.c_out, s.h_out, s.w_out, ch.tl, t0, t1, e, e_point);
+    const ChannelBlocks xb = channel_block(x, s.c_in, size_t(s.h_in) * s.w_in, ch.first_sample(t0), ch.end_sample(t1),
+                                           scratch(xb_buffer, ch.block_floats(s.c_in, size_t(s.h_in) * s.w_in)));
+    const ChannelBlocks dyb = channel_block(dy, s.c_out, size_t(s.h_out) * s.w_out, ch.first_sample(t0),
+                                            ch.end_sample(t1), scratch(dyb_buffer, ch.block_floats(s.c_out, size_t(s.h_out) * s.w_out)));
+    input_transform(xb, s.c_in, s.h_in, s.w_in, s.ph, s.pw, ch.tl, t0, t1, v, v_point);
+    grad_transform(dyb, s.c_out, s.h_out, s.w_out, ch.tl, t0, t1, e, e_point);
     // M[xi] [co x ci] (+)= E[xi]^T [co x tiles] * V[xi] [tiles x ci]
     PointGemms q{s.c_out, s.c_in, tiles, e, e_point, 1, s.c_out, v, v_point, s.c_in, kLanes, m, kLanes, blocked_row(s.c_in), kBlock, t0 > 0};
     // A single chunk writes M once, and it is larger than L2: stream it.
