@@ -231,7 +231,9 @@ function main(): void {
       `${machine.threads} threads, simd ${machine.simd ?? 'n/a'}; load average ${loadBefore.map((l) => l.toFixed(2)).join(' ')}\n` +
       `measured FP32 FMA peak: ${peak.gflops.toFixed(1)} GFLOP/s` +
       (peak.perCpuSecond ? ` (${peak.perCpuSecond.toFixed(1)} GFLOP per CPU-second)` : '') +
-      `; batch ${opts.batch}, repeat ${opts.repeat}\n\n`,
+      `; batch ${opts.batch}, repeat ${opts.repeat}\n` +
+      `3x3 stride-1 convs: ${b.convAlgo() === 0 || info.simd !== 'avx512' || machine.backend !== 'cpu' ? 'direct' : 'Winograd F(4x4,3x3) where it pays'} (CGTRAIN_CONV_ALGO); ` +
+      `GFLOP/s count a direct convolution's multiply-adds\n\n`,
   );
   const header = `${'layer'.padEnd(36)} ${'GFLOP'.padStart(6)}  ${'forward'.padEnd(31)} ${'backward data'.padEnd(31)} ${'backward weight'.padEnd(31)}`;
   process.stdout.write(`${header}\n`);
