@@ -50,6 +50,7 @@ constexpr int kLanes = 16;  // channels per transform (one zmm)
 constexpr int kAlpha = 6;   // transform tile side
 constexpr int kPoints = kAlpha * kAlpha;
 constexpr int kTile = 4;    // output tile side
+constexpr int kWeightBlockRows = 32;  // output channels per block of backward weight's GEMMs
 
 // The 36 points' blocks are strided by their size plus 64 bytes: sizes are often powers of two
 // (256 x 256 filters, 64 tiles x 256 channels), and a transform touches all 36 blocks at once,
@@ -437,10 +438,8 @@ class GroupedBInPlace final : public BInPlace {
 // sequential stream, or a row-major matrix (group = 16).
 class GroupedWriter final : public CWriter {
  public:
-  // stream: write whole 16-float groups with non-temporal stores (a result larger than the
-  // caches, read back once later: skips reading every line before overwriting it).
-  GroupedWriter(float* data, ptrdiff_t row, ptrdiff_t group, bool accumulate, bool stream)
-      : data_(data), row_(row), group_(group), accumulate_(accumulate), stream_(stream) {}
+  GroupedWriter(float* data, ptrdiff_t row, ptrdiff_t group, bool accumulate)
+      : data_(data), row_(row), group_(group), accumulate_(accumulate) {}
   void write(const float* c, ptrdiff_t ldc, int m0, int rows, int j0, int cols) const override {
     for (int i = 0; i < rows; i++) {
       const float* src = c + i * ldc;
@@ -449,11 +448,7 @@ class GroupedWriter final : public CWriter {
         float* dst = data_ + (m0 + i) * row_ + (j / kLanes) * group_ + j % kLanes;
         __m512 v = load_lanes(src + (j - j0), len);
         if (accumulate_) v = _mm512_add_ps(v, load_lanes(dst, len));
-        if (stream_ && len == kLanes) {
-          _mm512_stream_ps(dst, v);
-        } else {
-          store_lanes(dst, v, len);
-        }
+        store_lanes(dst, v, len);
         j += len;
       }
     }
@@ -462,7 +457,7 @@ class GroupedWriter final : public CWriter {
  private:
   float* data_;
   ptrdiff_t row_, group_;
-  bool accumulate_, stream_;
+  bool accumulate_;
 };
 
 // For each of the 36 points: C[xi] (+)= A[xi] * B[xi], with A [m x k] described by (row stride,
@@ -480,7 +475,6 @@ struct PointGemms {
   size_t c_point;
   ptrdiff_t c_row, c_group;
   bool accumulate;
-  bool stream = false;  // non-temporal stores for C (see GroupedWriter)
 };
 
 int run_point_gemms(const PointGemms& q) {
@@ -498,7 +492,7 @@ int run_point_gemms(const PointGemms& q) {
     StridedAPacker a(q.a + xi * q.a_point, q.a_rs, q.a_cs);
     GroupedBPacker b(operand);
     GroupedBInPlace b_in_place(operand, offsets_data);
-    GroupedWriter writer(q.c + xi * q.c_point, q.c_row, q.c_group, q.accumulate, q.stream);
+    GroupedWriter writer(q.c + xi * q.c_point, q.c_row, q.c_group, q.accumulate);
     GemmProblem g;
     g.m = q.m;
     g.n = q.n;
@@ -509,7 +503,6 @@ int run_point_gemms(const PointGemms& q) {
     g.n_granule = 16;
     if (in_place) g.b_in_place = &b_in_place;
     if (int status = gemm(g)) failed.store(status);
-    if (q.stream) _mm_sfence();
   });
   return failed.load();
 }
@@ -613,9 +606,14 @@ int winograd_backward_data(const Conv3x3& s, const float* dy, const float* w, fl
 int winograd_backward_weight(const Conv3x3& s, const float* x, const float* dy, float* dw) {
   static thread_local std::vector<float> v_buffer, e_buffer, m_buffer, xb_buffer, dyb_buffer;
   const Chunks ch(s);
+  const bool one_chunk = ch.size >= ch.tl.count();
+  // One chunk (a batch's tiles fit in L3): the GEMMs and the final transform go a block of
+  // output channels at a time, so M stays in cache between them (all of M is 36 times the
+  // weights, 9.4 MB for 256x256, written and read back through memory otherwise).
+  const int block_rows = one_chunk ? std::min(s.c_out, kWeightBlockRows) : s.c_out;
   float* v = scratch(v_buffer, size_t(kPoints) * point_stride(size_t(ch.size) * s.c_in));
   float* e = scratch(e_buffer, size_t(kPoints) * point_stride(size_t(ch.size) * s.c_out));
-  float* m = scratch(m_buffer, filter_floats(s.c_out, s.c_in));
+  float* m = scratch(m_buffer, filter_floats(block_rows, s.c_in));
   for (int t0 = 0; t0 < ch.tl.count(); t0 += ch.size) {
     const int t1 = std::min(ch.tl.count(), t0 + ch.size), tiles = t1 - t0;
     const size_t v_point = point_stride(size_t(tiles) * s.c_in), e_point = point_stride(size_t(tiles) * s.c_out);
@@ -625,13 +623,16 @@ int winograd_backward_weight(const Conv3x3& s, const float* x, const float* dy, 
                                             ch.end_sample(t1), scratch(dyb_buffer, ch.block_floats(s.c_out, size_t(s.h_out) * s.w_out)));
     input_transform(xb, s.c_in, s.h_in, s.w_in, s.ph, s.pw, ch.tl, t0, t1, v, v_point);
     grad_transform(dyb, s.c_out, s.h_out, s.w_out, ch.tl, t0, t1, e, e_point);
-    // M[xi] [co x ci] (+)= E[xi]^T [co x tiles] * V[xi] [tiles x ci]
-    PointGemms q{s.c_out, s.c_in, tiles, e, e_point, 1, s.c_out, v, v_point, s.c_in, kLanes, m, kLanes, blocked_row(s.c_in), kBlock, t0 > 0};
-    // A single chunk writes M once, and it is larger than L2: stream it.
-    q.stream = t0 == 0 && t1 == ch.tl.count() && filter_floats(s.c_out, s.c_in) * sizeof(float) > (size_t(1) << 20);
-    if (int status = run_point_gemms(q)) return status;
+    for (int co0 = 0; co0 < s.c_out; co0 += block_rows) {
+      const int rows = std::min(block_rows, s.c_out - co0);
+      // M[xi] [co x ci] (+)= E[xi]^T [co x tiles] * V[xi] [tiles x ci], for rows co0 + [0, rows)
+      PointGemms q{rows, s.c_in, tiles, e + co0, e_point, 1, s.c_out, v, v_point, s.c_in, kLanes,
+                   m, kLanes, blocked_row(s.c_in), kBlock, t0 > 0};
+      if (int status = run_point_gemms(q)) return status;
+      if (one_chunk) weight_output_transform(m, rows, s.c_in, dw + size_t(co0) * s.c_in * 9);
+    }
   }
-  weight_output_transform(m, s.c_out, s.c_in, dw);
+  if (!one_chunk) weight_output_transform(m, s.c_out, s.c_in, dw);
   return CGK_OK;
 }
 
