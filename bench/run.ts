@@ -156,7 +156,7 @@ function cgtrainStep(threads: number): Runner {
         '--ngf', String(cfg.ngf), '--ndf', String(cfg.ndf), '--steps', String(cfg.steps), '--warmup', String(WARMUP)];
       const { json } = await runJsonChild(process.execPath, args, CHILD_TIMEOUT_MS);
       return [{
-        impl: 'cgtrain', label: `cgtrain (cpu, ${json.simd}, ${json.threads} threads)`, ms: num(json, 'msPerStep'),
+        impl: 'cgtrain', label: `cgtrain (cpu, ${json.simd}, ${json.threads} threads${json.convAlgo && json.convAlgo !== 'direct' ? ', Winograd 3x3' : ''})`, ms: num(json, 'msPerStep'),
         gflopPerImage: num(json, 'gflopPerImage'), parameters: num(json, 'parameters'), peakGflops: num(json, 'peakGflops'), extra: json,
       }];
     },
@@ -226,7 +226,7 @@ function addonAndOnnxInfer(threads: number): Runner {
         const json = JSON.parse(fs.readFileSync(file, 'utf8')) as { msPerImage: { cgtrain: number; onnxruntimeNode: number }; maxAbsDiff: number };
         const common = { gflopPerImage: NaN, extra: { maxAbsDiff: json.maxAbsDiff } };
         return [
-          { impl: 'cgtrain', label: `cgtrain addon (cpu, ${threads} threads)`, ms: json.msPerImage.cgtrain * cfg.batch, ...common },
+          { impl: 'cgtrain', label: `cgtrain addon (cpu, ${threads} threads${(process.env.CGTRAIN_CONV_ALGO ?? 'auto') !== 'direct' ? ', Winograd 3x3' : ''})`, ms: json.msPerImage.cgtrain * cfg.batch, ...common },
           { impl: 'onnxruntime-node', label: `onnxruntime-node ${onnxruntimeVersion()} (cpu, ${threads} threads)`, ms: json.msPerImage.onnxruntimeNode * cfg.batch, ...common },
         ];
       } finally {
