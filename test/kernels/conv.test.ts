@@ -544,6 +544,33 @@ test('a residual block\'s 256-channel conv takes Winograd by default and agrees 
   }
 });
 
+test('Winograd chunks that split a sample\'s tiles agree with the direct product', (t) => {
+  const b = cpu();
+  if (b.simdLevel() < 2) {
+    t.skip('Winograd runs at the AVX-512 level only; this CPU has none');
+    return;
+  }
+  // 10x10 outputs are 9 tiles per sample; with 256 channels a chunk holds at most 112 tiles, so
+  // 14 samples (126 tiles) run as two chunks of 64 and the boundary falls inside sample 7
+  // (forward, both backward passes, padding 1).
+  const p = conv2dParams({ n: 14, cIn: 256, hIn: 10, wIn: 10, cOut: 256, kh: 3, kw: 3, s: 1, p: 1 });
+  const sz = sizes(p, false);
+  const x = randomArray(sz.x, 51);
+  const w = randomArray(sz.w, 52, -0.03, 0.03);
+  const g = randomArray(sz.y, 53);
+  const run = () => ({
+    y: runForward(b, 'conv2dForward', p, x, w, null, sz.y),
+    dx: runBackward(b, 'conv2dBackwardData', p, g, w, sz.x),
+    dw: runBackward(b, 'conv2dBackwardWeight', p, x, g, sz.w),
+  });
+  const forced = withConvAlgo(b, CONV_WINOGRAD, run);
+  const direct = withConvAlgo(b, CONV_DIRECT, run);
+  for (const key of ['y', 'dx', 'dw'] as const) {
+    const scale = direct[key].reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+    assertClose(forced[key], direct[key], `chunked winograd ${key}`, 1e-4, 3e-5 * scale);
+  }
+});
+
 test('cgk_set_conv_algo rejects an unknown algorithm by name', () => {
   const b = cpu();
   assert.throws(() => b.setConvAlgo(3), /algo = 3, expected 0 \(direct\), 1 \(auto\) or 2 \(Winograd\)/);
