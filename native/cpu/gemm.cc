@@ -264,6 +264,14 @@ Workspace& workspace() {
   return *instance;
 }
 
+// A GEMM called from inside a pool task (Winograd runs 36 of them as one region's tasks) runs
+// serially on that thread with that thread's own buffers, so GEMMs on different threads do not
+// queue on the shared workspace's lock.
+Workspace& thread_workspace() {
+  static thread_local Workspace* instance = new Workspace();  // leaked, like the pool's threads
+  return *instance;
+}
+
 inline int round_up(int x, int to) { return (x + to - 1) / to * to; }
 
 // Row/column range of one pool task.
@@ -630,14 +638,15 @@ int gemm(const GemmProblem& p) {
   const int mr = ks.tile.mr, nr = ks.tile.nr;
   // Small products are not worth waking the pool for.
   const double flops = 2.0 * p.m * double(p.n) * p.k;
-  const int threads = flops < 2e6 ? 1 : std::max(1, num_threads());
+  const bool nested = in_parallel_region();
+  const int threads = nested || flops < 2e6 ? 1 : std::max(1, num_threads());
   // A few pieces per thread, handed out dynamically: when another process takes a core for a
   // while (or a worker wakes late), the other thread takes over its pieces instead of waiting
   // at the end of the product for a fixed half. Each piece still spans whole cache blocks.
   const int pieces = threads == 1 ? 1 : threads * kPiecesPerThread;
   std::vector<TaskRange> ranges = split_work(p, pieces, threads, mr, nr);
 
-  Workspace& ws = workspace();
+  Workspace& ws = nested ? thread_workspace() : workspace();
   std::lock_guard<std::mutex> lock(ws.mu);
   const int a_panels = (p.m + mr - 1) / mr;
   float* a_packed = ws.a_packed.reserve(size_t(a_panels) * mr * p.k);

@@ -185,6 +185,8 @@ void set_num_threads(int threads) {
   g_threads.store(threads, std::memory_order_release);
 }
 
+bool in_parallel_region() { return t_inside_region; }
+
 int num_threads() {
   ensure_started();
   return g_threads.load(std::memory_order_acquire);

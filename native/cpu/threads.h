@@ -29,6 +29,10 @@ void parallel_for(size_t n, const std::function<void(size_t i)>& fn);
 // streaming kernels where a per-index call would cost more than the work.
 void parallel_range(size_t n, size_t grain, const std::function<void(size_t begin, size_t end)>& fn);
 
+// Whether the calling thread is running a task of a parallel region (where a nested
+// parallel_for runs serially on it).
+bool in_parallel_region();
+
 // A sensible grain for memory-bound elementwise loops (elements per chunk).
 constexpr size_t kElementwiseGrain = 1 << 15;
 

@@ -51,6 +51,7 @@ constexpr int kAlpha = 6;   // transform tile side
 constexpr int kPoints = kAlpha * kAlpha;
 constexpr int kTile = 4;    // output tile side
 constexpr int kWeightBlockRows = 32;  // output channels per block of backward weight's GEMMs
+constexpr int kColumnBlock = 96;      // output columns per block of forward / backward-data GEMMs
 
 // The 36 points' blocks are strided by their size plus 64 bytes: sizes are often powers of two
 // (256 x 256 filters, 64 tiles x 256 channels), and a transform touches all 36 blocks at once,
@@ -281,16 +282,27 @@ constexpr ptrdiff_t kBlock = kPoints * kLanes;  // floats of one 16-column group
 inline ptrdiff_t blocked_row(int cols) { return ptrdiff_t((cols + kLanes - 1) / kLanes) * kBlock; }
 inline size_t filter_floats(int rows, int cols) { return size_t(rows) * blocked_row(cols); }
 
-void filter_transform(const float* w, int c_out, int c_in, bool by_input, float* u) {
-  const int rows = by_input ? c_in : c_out, cols = by_input ? c_out : c_in;
-  const int groups = (cols + kLanes - 1) / kLanes, row_blocks = (rows + kLanes - 1) / kLanes;
+// Columns [begin, begin + count) of a blocked operand (begin a multiple of 16): the range of
+// output (or input) channels one pass of the GEMMs and the final transform covers.
+struct Cols {
+  int begin, count;
+  int groups() const { return (count + kLanes - 1) / kLanes; }
+  int channel(int group) const { return begin + group * kLanes; }
+  int lanes(int group) const { return std::min(kLanes, count - group * kLanes); }
+};
+
+// Columns `cols` only; `stream` writes with non-temporal stores (all of U, larger than the
+// caches, read once by the GEMMs) instead of leaving a column block in cache for them.
+void filter_transform(const float* w, int c_out, int c_in, bool by_input, Cols cols, bool stream, float* u) {
+  const int rows = by_input ? c_in : c_out;
+  const int groups = cols.groups(), row_blocks = (rows + kLanes - 1) / kLanes;
   // A task takes 16 rows x all columns, a group of 16 columns at a time: its 256 filters are 16
   // runs of 144 floats in w in both layouts, read from L1 after the first touch (one filter per
   // lane and row would stride through w by c_in * 9 floats).
   parallel_for(size_t(row_blocks), [&](size_t block) {
     const int r0 = int(block) * kLanes, r1 = std::min(rows, r0 + kLanes);
     for (int group = 0; group < groups; group++) {
-      const int s0 = group * kLanes, lanes = std::min(kLanes, cols - s0);
+      const int s0 = cols.channel(group), lanes = cols.lanes(group);
       for (int r = r0; r < r1; r++) {
         alignas(64) float g[9 * kLanes];
         __m512 out[kPoints];
@@ -302,25 +314,29 @@ void filter_transform(const float* w, int c_out, int c_in, bool by_input, float*
         }
         transform<kAlpha, 3>(reinterpret_cast<const __m512*>(g), out, [](int i, int p) { return kG[i][p]; });
         float* dst = u + (size_t(r) * groups + group) * kPoints * kLanes;
-        for (int xi = 0; xi < kPoints; xi++) _mm512_stream_ps(dst + xi * kLanes, out[xi]);
+        if (stream) {
+          for (int xi = 0; xi < kPoints; xi++) _mm512_stream_ps(dst + xi * kLanes, out[xi]);
+        } else {
+          for (int xi = 0; xi < kPoints; xi++) _mm512_store_ps(dst + xi * kLanes, out[xi]);
+        }
       }
     }
-    _mm_sfence();  // the streaming stores are visible before the GEMMs read them
+    if (stream) _mm_sfence();  // the streaming stores are visible before the GEMMs read them
   });
 }
 
 // y[sample][co][tile] = (AT M A) (+ bias) from M[xi][t - t0][co] (rows c_out apart), clipped to
 // the h_out x w_out map.
-void output_transform(const float* m, int c_out, int h_out, int w_out,
+void output_transform(const float* m, Cols cols, int c_out, int h_out, int w_out,
                                         const Tiling& tl, int t0, int t1, const float* bias, float* y) {
-  const int groups = (c_out + kLanes - 1) / kLanes;
+  const int groups = cols.groups();
   // One task per row, all channel groups in it: each of the 36 points is then written (or
   // read) as one contiguous run, not 36 scattered vectors per task.
   parallel_for(size_t(t1 - t0), [&](size_t row) {
     for (int group = 0; group < groups; group++) {
     const size_t task = row * groups + group;
-    const int t = t0 + int(task / groups), co0 = int(task % groups) * kLanes;
-    const int lanes = std::min(kLanes, c_out - co0);
+    const int t = t0 + int(task / groups), co0 = cols.channel(group);
+    const int lanes = cols.lanes(group);
     const TilePos at = tile_pos(tl, t);
     __m512 in[kPoints], out[kTile * kTile];
     const float* src = m + (size_t(t - t0) * groups + group) * kPoints * kLanes;
@@ -344,17 +360,17 @@ void output_transform(const float* m, int c_out, int h_out, int w_out,
 // patch B P BT of P[xi][t - t0][ci] is added into dx at the tile's input window (windows of
 // neighbouring tiles overlap by 2; parts outside the image are dropped). A task owns whole
 // channel planes of one sample, so the overlapping adds never race. dx must be zeroed first.
-void input_adjoint(const float* p, int c_in, int h, int w, int ph, int pw,
+void input_adjoint(const float* p, Cols cols, int c_in, int h, int w, int ph, int pw,
                                      const Tiling& tl, int t0, int t1, float* dx) {
-  const int groups = (c_in + kLanes - 1) / kLanes;
+  const int groups = cols.groups();
   const int s0 = t0 / tl.per_sample(), s1 = (t1 - 1) / tl.per_sample() + 1;
   // One task per row, all channel groups in it: each of the 36 points is then written (or
   // read) as one contiguous run, not 36 scattered vectors per task.
   parallel_for(size_t(s1 - s0), [&](size_t row) {
     for (int group = 0; group < groups; group++) {
     const size_t task = row * groups + group;
-    const int sample = s0 + int(task / groups), c0 = int(task % groups) * kLanes;
-    const int lanes = std::min(kLanes, c_in - c0);
+    const int sample = s0 + int(task / groups), c0 = cols.channel(group);
+    const int lanes = cols.lanes(group);
     const int first = std::max(t0, sample * tl.per_sample()), last = std::min(t1, (sample + 1) * tl.per_sample());
     for (int t = first; t < last; t++) {
       const TilePos at = tile_pos(tl, t);
@@ -543,6 +559,11 @@ struct Chunks {
   // The samples whose tiles chunk [t0, t1) holds, and the channel-block floats of a chunk.
   int first_sample(int t0) const { return t0 / tl.per_sample(); }
   int end_sample(int t1) const { return (t1 - 1) / tl.per_sample() + 1; }
+  // Output columns per pass: with one chunk, blocks of 96 (two 48-wide GEMM panels) whose
+  // transformed filters (36 x rows x 96 floats) stay in L3 between their transform and their
+  // GEMMs; with several chunks the whole filter transform, streamed once and reused by every
+  // chunk (a column block would be transformed again for each).
+  int column_block(int cols) const { return size >= tl.count() ? std::min(cols, kColumnBlock) : cols; }
   size_t block_floats(int c, size_t plane) const {
     const int samples = std::min(tl.n, (size + tl.per_sample() - 1) / tl.per_sample() + 1);
     return size_t(samples) * ((c + kLanes - 1) / kLanes) * plane * kLanes;
@@ -561,20 +582,26 @@ bool winograd_backward_weight_applies(const Conv3x3& s) { return applies(s); }
 int winograd_forward(const Conv3x3& s, const float* x, const float* w, const float* bias, float* y) {
   static thread_local std::vector<float> u_buffer, v_buffer, m_buffer, xb_buffer;
   const Chunks ch(s);
-  float* u = scratch(u_buffer, filter_floats(s.c_in, s.c_out));
+  const int block = ch.column_block(s.c_out);
+  float* u = scratch(u_buffer, filter_floats(s.c_in, block));
   float* v = scratch(v_buffer, size_t(kPoints) * point_stride(size_t(ch.size) * s.c_in));
-  float* m = scratch(m_buffer, filter_floats(ch.size, s.c_out));
-  filter_transform(w, s.c_out, s.c_in, true, u);
+  float* m = scratch(m_buffer, filter_floats(ch.size, block));
+  if (block == s.c_out) filter_transform(w, s.c_out, s.c_in, true, Cols{0, s.c_out}, true, u);
   for (int t0 = 0; t0 < ch.tl.count(); t0 += ch.size) {
     const int t1 = std::min(ch.tl.count(), t0 + ch.size), tiles = t1 - t0;
     const size_t v_point = point_stride(size_t(tiles) * s.c_in);
     const ChannelBlocks xb = channel_block(x, s.c_in, size_t(s.h_in) * s.w_in, ch.first_sample(t0), ch.end_sample(t1),
                                            scratch(xb_buffer, ch.block_floats(s.c_in, size_t(s.h_in) * s.w_in)));
     input_transform(xb, s.c_in, s.h_in, s.w_in, s.ph, s.pw, ch.tl, t0, t1, v, v_point);
-    // M[xi] [tiles x co] = V[xi] [tiles x ci] * U[xi] [ci x co]
-    PointGemms q{tiles, s.c_out, s.c_in, v, v_point, s.c_in, 1, u, kLanes, blocked_row(s.c_out), kBlock, m, kLanes, blocked_row(s.c_out), kBlock, false};
-    if (int status = run_point_gemms(q)) return status;
-    output_transform(m, s.c_out, s.h_out, s.w_out, ch.tl, t0, t1, bias, y);
+    for (int c0 = 0; c0 < s.c_out; c0 += block) {
+      const Cols cols{c0, std::min(block, s.c_out - c0)};
+      if (block < s.c_out) filter_transform(w, s.c_out, s.c_in, true, cols, false, u);
+      // M[xi] [tiles x co] = V[xi] [tiles x ci] * U[xi] [ci x co], for the columns `cols`
+      PointGemms q{tiles, cols.count, s.c_in, v, v_point, s.c_in, 1, u, kLanes, blocked_row(cols.count), kBlock,
+                   m, kLanes, blocked_row(cols.count), kBlock, false};
+      if (int status = run_point_gemms(q)) return status;
+      output_transform(m, cols, s.c_out, s.h_out, s.w_out, ch.tl, t0, t1, bias, y);
+    }
   }
   return CGK_OK;
 }
@@ -582,10 +609,11 @@ int winograd_forward(const Conv3x3& s, const float* x, const float* w, const flo
 int winograd_backward_data(const Conv3x3& s, const float* dy, const float* w, float* dx) {
   static thread_local std::vector<float> u_buffer, e_buffer, p_buffer, dyb_buffer;
   const Chunks ch(s);
-  float* u = scratch(u_buffer, filter_floats(s.c_out, s.c_in));
+  const int block = ch.column_block(s.c_in);
+  float* u = scratch(u_buffer, filter_floats(s.c_out, block));
   float* e = scratch(e_buffer, size_t(kPoints) * point_stride(size_t(ch.size) * s.c_out));
-  float* p = scratch(p_buffer, filter_floats(ch.size, s.c_in));
-  filter_transform(w, s.c_out, s.c_in, false, u);
+  float* p = scratch(p_buffer, filter_floats(ch.size, block));
+  if (block == s.c_in) filter_transform(w, s.c_out, s.c_in, false, Cols{0, s.c_in}, true, u);
   parallel_range(size_t(s.n) * s.c_in * s.h_in * s.w_in, kElementwiseGrain, [&](size_t begin, size_t end) {
     std::memset(dx + begin, 0, sizeof(float) * (end - begin));
   });
@@ -595,10 +623,15 @@ int winograd_backward_data(const Conv3x3& s, const float* dy, const float* w, fl
     const ChannelBlocks dyb = channel_block(dy, s.c_out, size_t(s.h_out) * s.w_out, ch.first_sample(t0),
                                             ch.end_sample(t1), scratch(dyb_buffer, ch.block_floats(s.c_out, size_t(s.h_out) * s.w_out)));
     grad_transform(dyb, s.c_out, s.h_out, s.w_out, ch.tl, t0, t1, e, e_point);
-    // P[xi] [tiles x ci] = E[xi] [tiles x co] * U[xi] [co x ci]
-    PointGemms q{tiles, s.c_in, s.c_out, e, e_point, s.c_out, 1, u, kLanes, blocked_row(s.c_in), kBlock, p, kLanes, blocked_row(s.c_in), kBlock, false};
-    if (int status = run_point_gemms(q)) return status;
-    input_adjoint(p, s.c_in, s.h_in, s.w_in, s.ph, s.pw, ch.tl, t0, t1, dx);
+    for (int c0 = 0; c0 < s.c_in; c0 += block) {
+      const Cols cols{c0, std::min(block, s.c_in - c0)};
+      if (block < s.c_in) filter_transform(w, s.c_out, s.c_in, false, cols, false, u);
+      // P[xi] [tiles x ci] = E[xi] [tiles x co] * U[xi] [co x ci], for the columns `cols`
+      PointGemms q{tiles, cols.count, s.c_out, e, e_point, s.c_out, 1, u, kLanes, blocked_row(cols.count), kBlock,
+                   p, kLanes, blocked_row(cols.count), kBlock, false};
+      if (int status = run_point_gemms(q)) return status;
+      input_adjoint(p, cols, s.c_in, s.h_in, s.w_in, s.ph, s.pw, ch.tl, t0, t1, dx);
+    }
   }
   return CGK_OK;
 }
