@@ -296,28 +296,31 @@ struct Cols {
 void filter_transform(const float* w, int c_out, int c_in, bool by_input, Cols cols, bool stream, float* u) {
   const int rows = by_input ? c_in : c_out;
   const int groups = cols.groups(), row_blocks = (rows + kLanes - 1) / kLanes;
-  // A task takes 16 rows x all columns, a group of 16 columns at a time: its 256 filters are 16
-  // runs of 144 floats in w in both layouts, read from L1 after the first touch (one filter per
-  // lane and row would stride through w by c_in * 9 floats).
+  // A task takes 16 rows x the columns, a group of 16 columns at a time. Its 256 filters are
+  // 16 runs of 144 floats in w in both layouts, turned into vectors by 16x16 transposes.
   parallel_for(size_t(row_blocks), [&](size_t block) {
     const int r0 = int(block) * kLanes, r1 = std::min(rows, r0 + kLanes);
+    alignas(64) float g[kLanes * 9 * kLanes];  // [row - r0][tap][lane]
     for (int group = 0; group < groups; group++) {
       const int s0 = cols.channel(group), lanes = cols.lanes(group);
+      if (lanes < kLanes || r1 - r0 < kLanes) std::memset(g, 0, sizeof g);
+      if (by_input) {
+        // lane l = output channel s0 + l: w[s0 + l][r0 .. r1)[9] is one run of (r1 - r0) * 9
+        transpose_into_panel(g, kLanes, w + (size_t(s0) * c_in + r0) * 9, ptrdiff_t(c_in) * 9, lanes, (r1 - r0) * 9);
+      } else {
+        // lane l = input channel s0 + l: w[r][s0 .. s0 + lanes)[9] is one run per row r
+        for (int r = r0; r < r1; r++)
+          transpose_into_panel(g + (r - r0) * 9 * kLanes, kLanes, w + (size_t(r) * c_in + s0) * 9, 9, lanes, 9);
+      }
       for (int r = r0; r < r1; r++) {
-        alignas(64) float g[9 * kLanes];
-        __m512 out[kPoints];
-        if (lanes < kLanes) std::memset(g, 0, sizeof g);
-        for (int l = 0; l < lanes; l++) {
-          const int co = by_input ? s0 + l : r, ci = by_input ? r : s0 + l;
-          const float* src = w + (size_t(co) * c_in + ci) * 9;
-          for (int k = 0; k < 9; k++) g[k * kLanes + l] = src[k];
-        }
-        transform<kAlpha, 3>(reinterpret_cast<const __m512*>(g), out, [](int i, int p) { return kG[i][p]; });
+        const __m512* taps = reinterpret_cast<const __m512*>(g + (r - r0) * 9 * kLanes);
         float* dst = u + (size_t(r) * groups + group) * kPoints * kLanes;
         if (stream) {
+          __m512 out[kPoints];
+          transform<kAlpha, 3>(taps, out, [](int i, int p) { return kG[i][p]; });
           for (int xi = 0; xi < kPoints; xi++) _mm512_stream_ps(dst + xi * kLanes, out[xi]);
         } else {
-          for (int xi = 0; xi < kPoints; xi++) _mm512_store_ps(dst + xi * kLanes, out[xi]);
+          transform<kAlpha, 3>(taps, reinterpret_cast<__m512*>(dst), [](int i, int p) { return kG[i][p]; });
         }
       }
     }
