@@ -3,7 +3,10 @@
  * once into a temp folder with sharp), for several --preprocess modes, and of the synthetic
  * house-number renderer. Every figure is printed with its configuration and the machine.
  *
- *   node dist/bench/data.js [--images 1000] [--batch 16] [--dir /tmp/cgtrain-bench-jpeg] [--synth 50000] [--json out.json]
+ *   node dist/bench/data.js [--images 1000] [--batch 16] [--repeat 1] [--dir /tmp/cgtrain-bench-jpeg] [--synth 50000] [--json out.json]
+ *
+ * --repeat N measures N epochs after the warm-up one and reports the median epoch (and the range):
+ * on a shared machine single figures swing by 15% or more from run to run.
  */
 import * as fs from 'fs';
 import * as os from 'os';
@@ -18,6 +21,7 @@ import { renderSynthParallel } from '../src/data/synth';
 interface BenchArgs {
   images: number;
   batch: number;
+  repeat: number;
   dir: string;
   synth: number;
   modes: string;
@@ -50,27 +54,50 @@ interface Throughput {
   seconds: number;
   /** CPU time (all threads) per image: robust to other processes sharing the machine. */
   cpuMsPerImage: number;
+  /** With --repeat: every measured epoch's images/s and CPU ms/image (the fields above are the medians). */
+  epochs?: Array<{ imagesPerSec: number; cpuMsPerImage: number }>;
 }
 
-async function folderThroughput(dir: string, preprocess: Preprocess, batchSize: number): Promise<Throughput> {
+const median = (values: number[]): number => {
+  const sorted = [...values].sort((x, y) => x - y);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+};
+
+async function folderThroughput(dir: string, preprocess: Preprocess, batchSize: number, repeat: number): Promise<Throughput> {
   const opts = resolveDataOptions({ dataset: 'folder', dataroot: dir, preprocess, loadSize: preprocess === 'crop' ? 256 : 286, cropSize: 256, batchSize, seed: 1 });
   const loader = await openUnalignedLoader(opts);
   // One warm-up epoch fills the OS page cache, as in a long training run.
   for await (const _ of loader.epoch(0)) void _;
-  const start = performance.now();
-  const cpuStart = process.cpuUsage();
-  let images = 0;
-  for await (const batch of loader.epoch(1)) images += 2 * batch.n;
-  const cpu = process.cpuUsage(cpuStart);
-  const seconds = (performance.now() - start) / 1000;
+  const epochs: Array<{ images: number; seconds: number; imagesPerSec: number; cpuMsPerImage: number }> = [];
+  for (let e = 1; e <= repeat; e++) {
+    const start = performance.now();
+    const cpuStart = process.cpuUsage();
+    let images = 0;
+    for await (const batch of loader.epoch(e)) images += 2 * batch.n;
+    const cpu = process.cpuUsage(cpuStart);
+    const seconds = (performance.now() - start) / 1000;
+    epochs.push({ images, seconds, imagesPerSec: images / seconds, cpuMsPerImage: (cpu.user + cpu.system) / 1000 / images });
+  }
   await loader.close();
-  return { imagesPerSec: images / seconds, images, seconds, cpuMsPerImage: (cpu.user + cpu.system) / 1000 / images };
+  if (repeat === 1) {
+    const { images, seconds, imagesPerSec, cpuMsPerImage } = epochs[0];
+    return { imagesPerSec, images, seconds, cpuMsPerImage };
+  }
+  return {
+    imagesPerSec: median(epochs.map((e) => e.imagesPerSec)),
+    images: epochs[0].images,
+    seconds: median(epochs.map((e) => e.seconds)),
+    cpuMsPerImage: median(epochs.map((e) => e.cpuMsPerImage)),
+    epochs: epochs.map(({ imagesPerSec, cpuMsPerImage }) => ({ imagesPerSec, cpuMsPerImage })),
+  };
 }
 
 async function main(): Promise<void> {
   const args = (await yargs(hideBin(process.argv))
     .option('images', { type: 'number', default: 1000, describe: 'JPEGs to generate (half per domain)' })
     .option('batch', { type: 'number', default: 16 })
+    .option('repeat', { type: 'number', default: 1, describe: 'measured epochs per mode; the median is reported' })
     .option('dir', { type: 'string', default: path.join(os.tmpdir(), 'cgtrain-bench-jpeg') })
     .option('synth', { type: 'number', default: 50000, describe: 'synthetic house numbers to render (0 skips)' })
     .option('modes', { type: 'string', default: 'crop,resize_and_crop' })
@@ -82,11 +109,16 @@ async function main(): Promise<void> {
   await makeJpegs(args.dir, args.images);
   const results: Record<string, unknown> = { machine };
   for (const mode of args.modes.split(',') as Preprocess[]) {
-    const r = await folderThroughput(args.dir, mode, args.batch);
+    const repeat = Math.max(1, Math.floor(args.repeat));
+    const r = await folderThroughput(args.dir, mode, args.batch, repeat);
     const cores = os.availableParallelism?.() ?? os.cpus().length;
+    const range = (pick: (e: { imagesPerSec: number; cpuMsPerImage: number }) => number, digits: number) =>
+      r.epochs ? ` [${Math.min(...r.epochs.map(pick)).toFixed(digits)}-${Math.max(...r.epochs.map(pick)).toFixed(digits)}]` : '';
     console.log(
-      `folder loader, 256x256 JPEG, --preprocess ${mode}, batch ${args.batch}: ${r.imagesPerSec.toFixed(0)} images/s wall ` +
-        `(${r.images} images in ${r.seconds.toFixed(2)} s); ${r.cpuMsPerImage.toFixed(2)} CPU ms/image = ${((cores * 1000) / r.cpuMsPerImage).toFixed(0)} images/s on ${cores} idle cores`,
+      `folder loader, 256x256 JPEG, --preprocess ${mode}, batch ${args.batch}${repeat > 1 ? `, median of ${repeat} epochs` : ''}: ` +
+        `${r.imagesPerSec.toFixed(0)}${range((e) => e.imagesPerSec, 0)} images/s wall (${r.images} images in ${r.seconds.toFixed(2)} s); ` +
+        `${r.cpuMsPerImage.toFixed(2)}${range((e) => e.cpuMsPerImage, 2)} CPU ms/image = ${((cores * 1000) / r.cpuMsPerImage).toFixed(0)} images/s on ${cores} idle cores; ` +
+        `load ${os.loadavg()[0].toFixed(1)}`,
     );
     results[`folder_${mode}`] = r;
   }

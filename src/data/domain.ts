@@ -11,7 +11,10 @@ export interface Domain {
   readonly size: number;
   readonly shape: Shape3;
   readonly labels?: Int32Array;
-  /** Writes image `index` at `out[offset ...]`; `augment` drives any random crop/flip. */
+  /**
+   * Writes image `index` at `out[offset ...]`, every value of it (batch memory is not zeroed
+   * beforehand); `augment` drives any random crop/flip.
+   */
   read(index: number, out: Float32Array, offset: number, augment: Rng): void | Promise<void>;
   close?(): Promise<void>;
 }

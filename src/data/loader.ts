@@ -32,6 +32,17 @@ export class EpochOrder {
   }
 }
 
+/**
+ * A Float32Array whose memory is not zeroed (Buffer.allocUnsafeSlow: malloc, not calloc). A
+ * 16 x 3 x 256 x 256 batch is 12.6 MB per domain; zeroing it only for every value to be
+ * overwritten costs about 0.05 ms per 256x256 image, and recycled heap memory is also spared
+ * the page faults of fresh zero pages. Not from Buffer's shared pool, so the array owns its
+ * whole ArrayBuffer, as `new Float32Array(n)` does.
+ */
+export function uninitializedFloat32(length: number): Float32Array {
+  return new Float32Array(Buffer.allocUnsafeSlow(4 * length).buffer, 0, length);
+}
+
 export class Loader implements UnalignedLoader {
   readonly sizeA: number;
   readonly sizeB: number;
@@ -94,7 +105,8 @@ export class Loader implements UnalignedLoader {
     const n = Math.min(this.opts.batchSize, this.epochSize - first);
     const lenA = this.shapeA[0] * this.shapeA[1] * this.shapeA[2];
     const lenB = this.shapeB[0] * this.shapeB[1] * this.shapeB[2];
-    const batch: Batch = { a: new Float32Array(n * lenA), b: new Float32Array(n * lenB), n, index };
+    // Every read writes its whole image, so the batch memory need not be zeroed first.
+    const batch: Batch = { a: uninitializedFloat32(n * lenA), b: uninitializedFloat32(n * lenB), n, index };
     if (this.a.labels) batch.labelsA = new Int32Array(n);
     if (this.b.labels) batch.labelsB = new Int32Array(n);
     const reads: Array<void | Promise<void>> = [];

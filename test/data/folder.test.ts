@@ -141,3 +141,38 @@ test('--dataset folder: loader over trainA/trainB, --max-dataset-size, loadDomai
   assert.equal(testB.images.length, 2 * 3 * 256);
   assert.match(testB.name, /testB/);
 });
+
+test('a decoded JPEG lands in the batch as the crop/flip the rng draws, value for value', async () => {
+  const dir = tempDir('folder');
+  const width = 37, height = 29;
+  const noise = Buffer.alloc(width * height * 3);
+  for (let i = 0; i < noise.length; i++) noise[i] = (i * 97 + ((i * i) >> 3)) & 255;
+  await sharp(noise, { raw: { width, height, channels: 3 } }).jpeg({ quality: 85 }).toFile(path.join(dir, 'a.jpg'));
+  const { data } = await sharp(path.join(dir, 'a.jpg')).raw().toBuffer({ resolveWithObject: true });
+  const crop = 14;
+  const domain = await FolderDomain.open(dir, 'A', t({ cropSize: crop, noFlip: false }), Infinity);
+  const flips = new Set<boolean>();
+  for (let seed = 0; seed < 12; seed++) {
+    const rng = new Rng(seed);
+    const top = rng.int(height - crop + 1), left = rng.int(width - crop + 1), flip = rng.chance(0.5);
+    flips.add(flip);
+    const out = new Float32Array(3 * crop * crop + 2);
+    await domain.read(0, out, 1, new Rng(seed));
+    for (let k = 0; k < 3; k++) for (let y = 0; y < crop; y++) for (let x = 0; x < crop; x++) {
+      const sx = left + (flip ? crop - 1 - x : x);
+      assert.equal(out[1 + (k * crop + y) * crop + x], Math.fround(data[((top + y) * width + sx) * 3 + k] / 127.5 - 1));
+    }
+    assert.equal(out[0], 0);
+    assert.equal(out[out.length - 1], 0);
+  }
+  assert.deepEqual([...flips].sort(), [false, true]);
+});
+
+test('a file that vanished after listing is an error naming it', async () => {
+  const dir = tempDir('folder');
+  await writePattern(path.join(dir, 'a.png'), 16, 16);
+  await writePattern(path.join(dir, 'b.png'), 16, 16);
+  const domain = await FolderDomain.open(dir, 'A', t({}), Infinity);
+  fs.rmSync(path.join(dir, 'b.png'));
+  await assert.rejects(domain.read(1, new Float32Array(3 * 256), 0, new Rng(1)), /b\.png: cannot decode the image \(ENOENT/);
+});
