@@ -83,40 +83,36 @@ constexpr float kAT[4][6] = {
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512vl,fma")
 
+// sum_p L(row, p) v[p * stride] over p < B, for 16 lanes: one entry of a product with a
+// compile-time constant matrix; with the loop unrolled, zero entries cost nothing and +-1 is an
+// add or subtract.
+template <int B, typename L>
+__attribute__((always_inline)) inline __m512 dot(const __m512* v, int stride, L l, int row) {
+  __m512 acc = _mm512_setzero_ps();
+#pragma GCC unroll 8
+  for (int p = 0; p < B; p++) {
+    const float c = l(row, p);
+    if (c == 1.0f) acc = _mm512_add_ps(acc, v[p * stride]);
+    else if (c == -1.0f) acc = _mm512_sub_ps(acc, v[p * stride]);
+    else if (c != 0.0f) acc = _mm512_fmadd_ps(_mm512_set1_ps(c), v[p * stride], acc);
+  }
+  return acc;
+}
+
 // out[i][j] = sum_{p,q} L(i, p) in[p][q] L(j, q) for 16 lanes at once: in is [B*B] vectors,
-// out [A*A]. L(i, p) reads an A x B matrix of compile-time constants (a transpose is another
-// accessor); with the loops unrolled the zero entries cost nothing.
+// out [A*A]; L(i, p) reads an A x B matrix (a transpose is another accessor). Columns first
+// (mid = L in), then rows (out = mid LT).
 template <int A, int B, typename L>
 __attribute__((always_inline)) inline void transform(const __m512* in, __m512* out, L l) {
   __m512 mid[A * B];
 #pragma GCC unroll 8
   for (int i = 0; i < A; i++)
 #pragma GCC unroll 8
-    for (int q = 0; q < B; q++) {
-      __m512 acc = _mm512_setzero_ps();
-#pragma GCC unroll 8
-      for (int p = 0; p < B; p++) {
-        const float c = l(i, p);
-        if (c == 1.0f) acc = _mm512_add_ps(acc, in[p * B + q]);
-        else if (c == -1.0f) acc = _mm512_sub_ps(acc, in[p * B + q]);
-        else if (c != 0.0f) acc = _mm512_fmadd_ps(_mm512_set1_ps(c), in[p * B + q], acc);
-      }
-      mid[i * B + q] = acc;
-    }
+    for (int q = 0; q < B; q++) mid[i * B + q] = dot<B>(in + q, B, l, i);
 #pragma GCC unroll 8
   for (int i = 0; i < A; i++)
 #pragma GCC unroll 8
-    for (int j = 0; j < A; j++) {
-      __m512 acc = _mm512_setzero_ps();
-#pragma GCC unroll 8
-      for (int q = 0; q < B; q++) {
-        const float c = l(j, q);
-        if (c == 1.0f) acc = _mm512_add_ps(acc, mid[i * B + q]);
-        else if (c == -1.0f) acc = _mm512_sub_ps(acc, mid[i * B + q]);
-        else if (c != 0.0f) acc = _mm512_fmadd_ps(_mm512_set1_ps(c), mid[i * B + q], acc);
-      }
-      out[i * A + j] = acc;
-    }
+    for (int j = 0; j < A; j++) out[i * A + j] = dot<B>(mid + i * B, 1, l, j);
 }
 
 // The first `lanes` floats at src, the rest zero.

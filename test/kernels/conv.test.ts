@@ -512,25 +512,38 @@ test('Winograd conv2d gradients match finite differences', (t) => {
   });
 });
 
+/** y, dx and dw of one conv under the current algorithm, from seeded inputs (weights at a conv's scale). */
+function allPasses(b: Binding, c: ConvCase, seed: number): () => Record<'y' | 'dx' | 'dw', Float32Array> {
+  const p = conv2dParams(c);
+  const sz = sizes(p, false);
+  const x = randomArray(sz.x, seed);
+  const w = randomArray(sz.w, seed + 1, -0.03, 0.03);
+  const g = randomArray(sz.y, seed + 2);
+  return () => ({
+    y: runForward(b, 'conv2dForward', p, x, w, null, sz.y),
+    dx: runBackward(b, 'conv2dBackwardData', p, g, w, sz.x),
+    dw: runBackward(b, 'conv2dBackwardWeight', p, x, g, sz.w),
+  });
+}
+
+/** Winograd's results against the direct product's: measured max |diff| about 1.3e-5 of the largest value. */
+function assertNearDirect(label: string, winograd: Record<string, Float32Array>, direct: Record<string, Float32Array>): void {
+  for (const key of ['y', 'dx', 'dw']) {
+    const scale = direct[key].reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+    assertClose(winograd[key], direct[key], `${label} ${key}`, 1e-4, 3e-5 * scale);
+  }
+}
+
 test('a residual block\'s 256-channel conv takes Winograd by default and agrees with the direct product', (t) => {
   const b = cpu();
   if (b.simdLevel() < 2) {
     t.skip('Winograd runs at the AVX-512 level only; this CPU has none');
     return;
   }
-  // Reflection-padded 10x10 in, 8x8 out, as in resnet_6blocks at 32x32; a batch with several
-  // tile chunks is covered by the chunking of 36 x tiles x 256 floats (96 tiles per chunk).
-  const p = conv2dParams({ n: 30, cIn: 256, hIn: 10, wIn: 10, cOut: 256, kh: 3, kw: 3, s: 1, p: 0 });
-  const sz = sizes(p, false);
-  const x = randomArray(sz.x, 41);
-  const w = randomArray(sz.w, 42, -0.03, 0.03);
-  const g = randomArray(sz.y, 43);
+  // Reflection-padded 10x10 in, 8x8 out, as in resnet_6blocks at 32x32; 30 samples are 120
+  // tiles, two chunks of 64 (a chunk holds at most 112 tiles of 256 channels).
+  const run = allPasses(b, { n: 30, cIn: 256, hIn: 10, wIn: 10, cOut: 256, kh: 3, kw: 3, s: 1, p: 0 }, 41);
   assert.equal(b.convAlgo(), CONV_AUTO);
-  const run = () => ({
-    y: runForward(b, 'conv2dForward', p, x, w, null, sz.y),
-    dx: runBackward(b, 'conv2dBackwardData', p, g, w, sz.x),
-    dw: runBackward(b, 'conv2dBackwardWeight', p, x, g, sz.w),
-  });
   const auto = run();
   const direct = withConvAlgo(b, CONV_DIRECT, run);
   const forced = withConvAlgo(b, CONV_WINOGRAD, run);
@@ -538,36 +551,27 @@ test('a residual block\'s 256-channel conv takes Winograd by default and agrees 
     // the default is Winograd (bit-identical to forcing it), and it differs from direct
     assert.deepEqual(auto[key], forced[key], `${key}: auto must take the Winograd path`);
     assert.notDeepEqual(auto[key], direct[key], `${key}: Winograd and direct round differently`);
-    const scale = direct[key].reduce((m, v) => Math.max(m, Math.abs(v)), 0);
-    // measured: max |diff| about 1.3e-5 of the largest value (rms about 3e-6 of the rms)
-    assertClose(auto[key], direct[key], `residual conv ${key}`, 1e-4, 3e-5 * scale);
   }
+  assertNearDirect('residual conv', auto, direct);
 });
 
-test('Winograd chunks that split a sample\'s tiles agree with the direct product', (t) => {
+test('Winograd agrees with the direct product in every blocking: chunks, column blocks, row blocks', (t) => {
   const b = cpu();
   if (b.simdLevel() < 2) {
     t.skip('Winograd runs at the AVX-512 level only; this CPU has none');
     return;
   }
-  // 10x10 outputs are 9 tiles per sample; with 256 channels a chunk holds at most 112 tiles, so
-  // 14 samples (126 tiles) run as two chunks of 64 and the boundary falls inside sample 7
-  // (forward, both backward passes, padding 1).
-  const p = conv2dParams({ n: 14, cIn: 256, hIn: 10, wIn: 10, cOut: 256, kh: 3, kw: 3, s: 1, p: 1 });
-  const sz = sizes(p, false);
-  const x = randomArray(sz.x, 51);
-  const w = randomArray(sz.w, 52, -0.03, 0.03);
-  const g = randomArray(sz.y, 53);
-  const run = () => ({
-    y: runForward(b, 'conv2dForward', p, x, w, null, sz.y),
-    dx: runBackward(b, 'conv2dBackwardData', p, g, w, sz.x),
-    dw: runBackward(b, 'conv2dBackwardWeight', p, x, g, sz.w),
-  });
-  const forced = withConvAlgo(b, CONV_WINOGRAD, run);
-  const direct = withConvAlgo(b, CONV_DIRECT, run);
-  for (const key of ['y', 'dx', 'dw'] as const) {
-    const scale = direct[key].reduce((m, v) => Math.max(m, Math.abs(v)), 0);
-    assertClose(forced[key], direct[key], `chunked winograd ${key}`, 1e-4, 3e-5 * scale);
+  const cases: [string, ConvCase][] = [
+    // 10x10 outputs are 9 tiles per sample: 14 samples (126 tiles) run as two chunks of 64, the
+    // boundary inside sample 7
+    ['chunk boundary inside a sample', { n: 14, cIn: 256, hIn: 10, wIn: 10, cOut: 256, kh: 3, kw: 3, s: 1, p: 1 }],
+    // one chunk: forward and backward data go 96 columns at a time (200 = 96 + 96 + 8, the last
+    // block a partial 16-lane group), backward weight 32 output channels at a time (6 x 32 + 8)
+    ['one chunk, column and row blocks', { n: 3, cIn: 200, hIn: 9, wIn: 7, cOut: 200, kh: 3, kw: 3, s: 1, p: 1 }],
+  ];
+  for (const [label, c] of cases) {
+    const run = allPasses(b, c, 51);
+    assertNearDirect(label, withConvAlgo(b, CONV_WINOGRAD, run), withConvAlgo(b, CONV_DIRECT, run));
   }
 });
 
