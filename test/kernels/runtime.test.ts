@@ -86,6 +86,21 @@ test('CGTRAIN_THREADS sets the default pool size; a bad value is a clear error',
   assert.match(bad.stdout, /CGTRAIN_THREADS='lots', expected an integer from 1 to 4096/);
 });
 
+test('CGTRAIN_CONV_ALGO picks the 3x3 convolution algorithm; a bad value is a clear error', () => {
+  const device = JSON.stringify(require.resolve('../../src/backend/device'));
+  const script = `const d = require(${device}); try { console.log(d.loadBackend('cpu').binding.convAlgo()); } catch (e) { console.log(e.message); }`;
+  const run = (value: string | undefined) => {
+    const env = { ...process.env };
+    if (value === undefined) delete env.CGTRAIN_CONV_ALGO;
+    else env.CGTRAIN_CONV_ALGO = value;
+    return spawnSync(process.execPath, ['-e', script], { env, encoding: 'utf8' }).stdout.trim();
+  };
+  assert.equal(run(undefined), '1');
+  assert.equal(run('direct'), '0');
+  assert.equal(run('Winograd'), '2');
+  assert.match(run('fast'), /CGTRAIN_CONV_ALGO='fast' is not an algorithm; expected direct, auto, winograd/);
+});
+
 test('the caching allocator reuses freed blocks and reports in-use, cached and peak bytes', () => {
   b.emptyCache();
   const start = b.memoryStats();
