@@ -7,9 +7,11 @@
 //   forward          M[xi][tile x c_out] = V[xi][tile x c_in] * U[xi][c_in x c_out]
 // with V = BT d B (input tiles) and U = G g GT (filters), then Y = AT M A per tile.
 //
-// Backward data is the same forward product: dx is the correlation of dy, zero-padded by
-// 2 - padding, with the filters flipped and c_in/c_out swapped (the flip and swap happen while
-// transforming the filters).
+// Backward data is the forward's adjoint: dy's 4x4 tiles are transformed by A (E = A e AT),
+//   backward data    P[xi][tile x c_in] = E[xi][tile x c_out] * U[xi]^T[c_out x c_in]
+// and each tile's 6x6 patch B P BT is added into dx at the tile's input window (neighbouring
+// windows overlap by 2). It costs what the forward costs; the correlation of padded dy instead
+// would take 3x3 tiles for a residual block's 10x10 input where the forward takes 2x2.
 //
 // Backward weight uses the dual algorithm F(3, 4): per tile, the 3x3 filter gradient is the
 // correlation of a 6x6 input tile with a 4x4 tile of dy, dw = GT [(A e AT) . (BT d B)] G
@@ -18,8 +20,12 @@
 // with E = A e AT (dy tiles) and V the forward's input transform, then dw = GT M G.
 //
 // Tiles are processed in chunks sized so a chunk's transformed tiles stay in L3; the 36 GEMMs
-// of a chunk are the pool's tasks (each GEMM runs on one thread, gemm.h's nested-call rule).
-// Every sum is in a fixed order, so results do not depend on the thread count.
+// of a chunk are the pool's tasks (each GEMM runs on one thread with that thread's workspace).
+// When a batch is one chunk (batch 16 at 32x32), forward and backward data go 96 output columns
+// at a time and backward weight 32 output channels at a time, so U and M stay in cache. Every
+// transformed operand is stored blocked, [row][16-column group][36 points][16], so that each
+// transform reads or writes one sequential stream. Every sum is in a fixed order, so results do
+// not depend on the thread count.
 //
 // Error: the transforms scale by up to 8 and 1/24, so rounding grows. For a 256->256 residual
 // conv on unit-scale data, against a float64 sum: rms error 3e-6 of the output's rms, max 6e-5
@@ -31,7 +37,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <climits>
 #include <cstdint>
 #include <cstring>
 #include <vector>
@@ -161,31 +166,8 @@ inline void window_rows(int origin, int side, int size, int* lo, int* hi) {
   *hi = std::max(*lo, std::min(side, size - origin));
 }
 
-// Vector lane l works on channel plane l: element offsets l * plane (applies() keeps 16 planes
-// inside int range), for the AVX-512 gathers and scatters that move a window of 16 channels.
-inline __m512i lane_offsets(size_t plane) {
-  return _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                            _mm512_set1_epi32(int(plane)));
-}
+// Lanes [0, lanes) of a vector.
 inline __mmask16 lane_mask(int lanes) { return __mmask16(lanes == kLanes ? 0xffff : (1u << lanes) - 1); }
-
-// Gathers a Side x Side window at (y0, x0) of `lanes` channel planes (plane floats apart) into
-// win[pos] (one vector per window position), zero outside the h x w map and in unused lanes.
-template <int Side>
-inline void gather_window(const float* x, size_t plane, int lanes, int h, int w, int y0, int x0, __m512* win) {
-  int y_lo, y_hi, x_lo, x_hi;
-  window_rows(y0, Side, h, &y_lo, &y_hi);
-  window_rows(x0, Side, w, &x_lo, &x_hi);
-  const __m512i idx = lane_offsets(plane);
-  const __mmask16 mask = lane_mask(lanes);
-  for (int i = 0; i < Side; i++)
-    for (int j = 0; j < Side; j++) {
-      const bool inside = i >= y_lo && i < y_hi && j >= x_lo && j < x_hi;
-      win[i * Side + j] = inside ? _mm512_mask_i32gather_ps(_mm512_setzero_ps(), mask, idx,
-                                                            x + ptrdiff_t(y0 + i) * w + x0 + j, 4)
-                                 : _mm512_setzero_ps();
-    }
-}
 
 // Samples [s0, s1) of an NCHW tensor in channel-blocked form: xb[(s - s0)][c / 16][pos][c % 16]
 // (zeros in the lanes past c). A window of 16 channels is then one vector load per position
@@ -211,7 +193,7 @@ ChannelBlocks channel_block(const float* x, int c, size_t plane, int s0, int s1,
   return ChannelBlocks{xb, s0, groups, plane};
 }
 
-// gather_window from a channel block: win[pos] for the Side x Side window at (y0, x0).
+// The Side x Side window at (y0, x0) of a channel block: win[pos], zero outside the h x w map.
 template <int Side>
 inline void load_window(const float* block, int h, int w, int y0, int x0, __m512* win) {
   int y_lo, y_hi, x_lo, x_hi;
@@ -542,8 +524,6 @@ bool applies(const Conv3x3& s) {
   const int algo = g_conv_algo.load(std::memory_order_relaxed);
   if (algo == CGK_CONV_DIRECT || simd() < kAvx512) return false;
   if (s.ph < 0 || s.ph > 2 || s.pw < 0 || s.pw > 2) return false;
-  // Gathers address 16 channel planes with 32-bit offsets (lane_offsets).
-  if (double(kLanes) * std::max(double(s.h_in) * s.w_in, double(s.h_out) * s.w_out) >= double(INT_MAX)) return false;
   if (algo == CGK_CONV_WINOGRAD) return true;
   // Transforms cost about as much as a GEMM with 16 channels; tile waste must leave a clear gain.
   return s.c_in >= 32 && s.c_out >= 32 && arithmetic_ratio(s.h_out, s.w_out) <= 0.6;
