@@ -206,48 +206,38 @@ inline void load_window(const float* block, int h, int w, int y0, int x0, __m512
     }
 }
 
-// V[xi][t - t0][c] = (BT d B)[xi] for the 6x6 input tile d of channel c under output tile t,
-// zero outside the image. V's rows are c floats apart and its points `point_stride` apart.
-void input_transform(const ChannelBlocks& x, int c, int h, int w, int ph, int pw, const Tiling& tl,
-                                       int t0, int t1, float* v, size_t point_stride) {
+// out[xi][t - t0][c] = (L win LT)[xi] for every output tile t of a chunk and channel c, where
+// win is the Side x Side window of x (channel-blocked, an h x w map) at the tile's origin
+// shifted by (dy, dx), zero outside the map, and L is 6 x Side. out's rows are c floats apart
+// and its points `point_stride` apart. One task per tile, all channel groups in it.
+template <int Side, typename L>
+void tile_transform(const ChannelBlocks& x, int c, int h, int w, int dy, int dx, const Tiling& tl, int t0, int t1,
+                    float* out, size_t point_stride, L l) {
   const int groups = (c + kLanes - 1) / kLanes;
-  // One task per row, all channel groups in it: each of the 36 points is then written (or
-  // read) as one contiguous run, not 36 scattered vectors per task.
   parallel_for(size_t(t1 - t0), [&](size_t row) {
-    for (int group = 0; group < groups; group++) {
-    const size_t task = row * groups + group;
-    const int t = t0 + int(task / groups), c0 = int(task % groups) * kLanes;
-    const int lanes = std::min(kLanes, c - c0);
+    const int t = t0 + int(row);
     const TilePos at = tile_pos(tl, t);
-    __m512 d[kPoints], out[kPoints];
-    load_window<kAlpha>(x.block(at.sample, group), h, w, at.oy0 - ph, at.ox0 - pw, d);
-    transform<kAlpha, kAlpha>(d, out, [](int i, int p) { return kBT[i][p]; });
-    float* dst = v + size_t(t - t0) * c + c0;
-    for (int xi = 0; xi < kPoints; xi++) store_lanes(dst + xi * point_stride, out[xi], lanes);
+    for (int group = 0; group < groups; group++) {
+      const int c0 = group * kLanes, lanes = std::min(kLanes, c - c0);
+      __m512 win[Side * Side], points[kPoints];
+      load_window<Side>(x.block(at.sample, group), h, w, at.oy0 + dy, at.ox0 + dx, win);
+      transform<kAlpha, Side>(win, points, l);
+      float* dst = out + size_t(row) * c + c0;
+      for (int xi = 0; xi < kPoints; xi++) store_lanes(dst + xi * point_stride, points[xi], lanes);
     }
   });
 }
 
-// E[xi][t - t0][co] = (A e AT)[xi] for the 4x4 tile e of dy under output tile t (zero outside
-// the map): the transform of an output gradient, shared by backward data and backward weight.
-void grad_transform(const ChannelBlocks& dy, int c_out, int h_out, int w_out, const Tiling& tl, int t0,
-                                      int t1, float* e, size_t point_stride) {
-  const int groups = (c_out + kLanes - 1) / kLanes;
-  // One task per row, all channel groups in it: each of the 36 points is then written (or
-  // read) as one contiguous run, not 36 scattered vectors per task.
-  parallel_for(size_t(t1 - t0), [&](size_t row) {
-    for (int group = 0; group < groups; group++) {
-    const size_t task = row * groups + group;
-    const int t = t0 + int(task / groups), co0 = int(task % groups) * kLanes;
-    const int lanes = std::min(kLanes, c_out - co0);
-    const TilePos at = tile_pos(tl, t);
-    __m512 in[kTile * kTile], out[kPoints];
-    load_window<kTile>(dy.block(at.sample, group), h_out, w_out, at.oy0, at.ox0, in);
-    transform<kAlpha, kTile>(in, out, [](int i, int p) { return kAT[p][i]; });
-    float* dst = e + size_t(t - t0) * c_out + co0;
-    for (int xi = 0; xi < kPoints; xi++) store_lanes(dst + xi * point_stride, out[xi], lanes);
-    }
-  });
+// V = BT d B for the 6x6 input tiles d (zero padding ph, pw) of the forward and backward weight.
+void input_transform(const ChannelBlocks& x, int c, int h, int w, int ph, int pw, const Tiling& tl, int t0, int t1,
+                     float* v, size_t point_stride) {
+  tile_transform<kAlpha>(x, c, h, w, -ph, -pw, tl, t0, t1, v, point_stride, [](int i, int p) { return kBT[i][p]; });
+}
+
+// E = A e AT for the 4x4 tiles e of an output gradient (backward data and backward weight).
+void grad_transform(const ChannelBlocks& dy, int c_out, int h_out, int w_out, const Tiling& tl, int t0, int t1,
+                    float* e, size_t point_stride) {
+  tile_transform<kTile>(dy, c_out, h_out, w_out, 0, 0, tl, t0, t1, e, point_stride, [](int i, int p) { return kAT[p][i]; });
 }
 
 // The 36 transformed filters (G g GT)[xi] of every 3x3 filter g = w[co][ci] (w [c_out, c_in,
@@ -308,31 +298,29 @@ void filter_transform(const float* w, int c_out, int c_in, bool by_input, Cols c
 
 // y[sample][co][tile] = (AT M A) (+ bias) from M[xi][t - t0][co] (rows c_out apart), clipped to
 // the h_out x w_out map.
-void output_transform(const float* m, Cols cols, int c_out, int h_out, int w_out,
-                                        const Tiling& tl, int t0, int t1, const float* bias, float* y) {
+void output_transform(const float* m, Cols cols, int c_out, int h_out, int w_out, const Tiling& tl, int t0, int t1,
+                      const float* bias, float* y) {
   const int groups = cols.groups();
-  // One task per row, all channel groups in it: each of the 36 points is then written (or
-  // read) as one contiguous run, not 36 scattered vectors per task.
+  // One task per tile, all its channel groups in it.
   parallel_for(size_t(t1 - t0), [&](size_t row) {
     for (int group = 0; group < groups; group++) {
-    const size_t task = row * groups + group;
-    const int t = t0 + int(task / groups), co0 = cols.channel(group);
-    const int lanes = cols.lanes(group);
-    const TilePos at = tile_pos(tl, t);
-    __m512 in[kPoints], out[kTile * kTile];
-    const float* src = m + (size_t(t - t0) * groups + group) * kPoints * kLanes;
-    for (int xi = 0; xi < kPoints; xi++) in[xi] = _mm512_load_ps(src + xi * kLanes);
-    transform<kTile, kAlpha>(in, out, [](int i, int p) { return kAT[i][p]; });
-    const int rows = std::min(kTile, h_out - at.oy0), cols = std::min(kTile, w_out - at.ox0);
-    // Scalar stores: on Zen 4 they beat vector scatters (measured).
-    alignas(64) float values[kTile * kTile][kLanes];
-    const __m512 b = bias ? _mm512_maskz_loadu_ps(lane_mask(lanes), bias + co0) : _mm512_setzero_ps();
-    for (int k = 0; k < kTile * kTile; k++) _mm512_store_ps(values[k], _mm512_add_ps(out[k], b));
-    for (int l = 0; l < lanes; l++) {
-      float* dst = y + (size_t(at.sample) * c_out + co0 + l) * h_out * w_out + size_t(at.oy0) * w_out + at.ox0;
-      for (int i = 0; i < rows; i++)
-        for (int j = 0; j < cols; j++) dst[i * w_out + j] = values[i * kTile + j][l];
-    }
+      const int t = t0 + int(row), co0 = cols.channel(group);
+      const int lanes = cols.lanes(group);
+      const TilePos at = tile_pos(tl, t);
+      __m512 in[kPoints], out[kTile * kTile];
+      const float* src = m + (size_t(t - t0) * groups + group) * kPoints * kLanes;
+      for (int xi = 0; xi < kPoints; xi++) in[xi] = _mm512_load_ps(src + xi * kLanes);
+      transform<kTile, kAlpha>(in, out, [](int i, int p) { return kAT[i][p]; });
+      const int rows = std::min(kTile, h_out - at.oy0), width = std::min(kTile, w_out - at.ox0);
+      // Scalar stores: on Zen 4 they beat vector scatters (measured).
+      alignas(64) float values[kTile * kTile][kLanes];
+      const __m512 b = bias ? _mm512_maskz_loadu_ps(lane_mask(lanes), bias + co0) : _mm512_setzero_ps();
+      for (int k = 0; k < kTile * kTile; k++) _mm512_store_ps(values[k], _mm512_add_ps(out[k], b));
+      for (int l = 0; l < lanes; l++) {
+        float* dst = y + (size_t(at.sample) * c_out + co0 + l) * h_out * w_out + size_t(at.oy0) * w_out + at.ox0;
+        for (int i = 0; i < rows; i++)
+          for (int j = 0; j < width; j++) dst[i * w_out + j] = values[i * kTile + j][l];
+      }
     }
   });
 }
@@ -341,37 +329,35 @@ void output_transform(const float* m, Cols cols, int c_out, int h_out, int w_out
 // patch B P BT of P[xi][t - t0][ci] is added into dx at the tile's input window (windows of
 // neighbouring tiles overlap by 2; parts outside the image are dropped). A task owns whole
 // channel planes of one sample, so the overlapping adds never race. dx must be zeroed first.
-void input_adjoint(const float* p, Cols cols, int c_in, int h, int w, int ph, int pw,
-                                     const Tiling& tl, int t0, int t1, float* dx) {
+void input_adjoint(const float* p, Cols cols, int c_in, int h, int w, int ph, int pw, const Tiling& tl, int t0,
+                   int t1, float* dx) {
   const int groups = cols.groups();
   const int s0 = t0 / tl.per_sample(), s1 = (t1 - 1) / tl.per_sample() + 1;
-  // One task per row, all channel groups in it: each of the 36 points is then written (or
-  // read) as one contiguous run, not 36 scattered vectors per task.
+  // One task per sample (its tiles' windows overlap), all its channel groups in it.
   parallel_for(size_t(s1 - s0), [&](size_t row) {
     for (int group = 0; group < groups; group++) {
-    const size_t task = row * groups + group;
-    const int sample = s0 + int(task / groups), c0 = cols.channel(group);
-    const int lanes = cols.lanes(group);
-    const int first = std::max(t0, sample * tl.per_sample()), last = std::min(t1, (sample + 1) * tl.per_sample());
-    for (int t = first; t < last; t++) {
-      const TilePos at = tile_pos(tl, t);
-      __m512 in[kPoints], out[kPoints];
-      const float* src = p + (size_t(t - t0) * groups + group) * kPoints * kLanes;
-      for (int xi = 0; xi < kPoints; xi++) in[xi] = _mm512_load_ps(src + xi * kLanes);
-      transform<kAlpha, kAlpha>(in, out, [](int i, int q) { return kBT[q][i]; });
-      const int y0 = at.oy0 - ph, x0 = at.ox0 - pw;
-      int y_lo, y_hi, x_lo, x_hi;
-      window_rows(y0, kAlpha, h, &y_lo, &y_hi);
-      window_rows(x0, kAlpha, w, &x_lo, &x_hi);
-      // Scalar adds: on Zen 4 they beat a vector gather + scatter (measured).
-      alignas(64) float values[kPoints][kLanes];
-      for (int k = 0; k < kPoints; k++) _mm512_store_ps(values[k], out[k]);
-      for (int l = 0; l < lanes; l++) {
-        float* dst = dx + (size_t(sample) * c_in + c0 + l) * h * w + ptrdiff_t(y0) * w + x0;
-        for (int i = y_lo; i < y_hi; i++)
-          for (int j = x_lo; j < x_hi; j++) dst[i * w + j] += values[i * kAlpha + j][l];
+      const int sample = s0 + int(row), c0 = cols.channel(group);
+      const int lanes = cols.lanes(group);
+      const int first = std::max(t0, sample * tl.per_sample()), last = std::min(t1, (sample + 1) * tl.per_sample());
+      for (int t = first; t < last; t++) {
+        const TilePos at = tile_pos(tl, t);
+        __m512 in[kPoints], out[kPoints];
+        const float* src = p + (size_t(t - t0) * groups + group) * kPoints * kLanes;
+        for (int xi = 0; xi < kPoints; xi++) in[xi] = _mm512_load_ps(src + xi * kLanes);
+        transform<kAlpha, kAlpha>(in, out, [](int i, int q) { return kBT[q][i]; });
+        const int y0 = at.oy0 - ph, x0 = at.ox0 - pw;
+        int y_lo, y_hi, x_lo, x_hi;
+        window_rows(y0, kAlpha, h, &y_lo, &y_hi);
+        window_rows(x0, kAlpha, w, &x_lo, &x_hi);
+        // Scalar adds: on Zen 4 they beat a vector gather + scatter (measured).
+        alignas(64) float values[kPoints][kLanes];
+        for (int k = 0; k < kPoints; k++) _mm512_store_ps(values[k], out[k]);
+        for (int l = 0; l < lanes; l++) {
+          float* dst = dx + (size_t(sample) * c_in + c0 + l) * h * w + ptrdiff_t(y0) * w + x0;
+          for (int i = y_lo; i < y_hi; i++)
+            for (int j = x_lo; j < x_hi; j++) dst[i * w + j] += values[i * kAlpha + j][l];
+        }
       }
-    }
     }
   });
 }
@@ -379,21 +365,19 @@ void input_adjoint(const float* p, Cols cols, int c_in, int h, int w, int ph, in
 // dw[co][ci] = (GT M G) from M[xi][co][ci].
 void weight_output_transform(const float* m, int c_out, int c_in, float* dw) {
   const int groups = (c_in + kLanes - 1) / kLanes;
-  // One task per row, all channel groups in it: each of the 36 points is then written (or
-  // read) as one contiguous run, not 36 scattered vectors per task.
+  // One task per output channel, all its input-channel groups in it.
   parallel_for(size_t(c_out), [&](size_t row) {
     for (int group = 0; group < groups; group++) {
-    const size_t task = row * groups + group;
-    const int co = int(task / groups), ci0 = int(task % groups) * kLanes;
-    const int lanes = std::min(kLanes, c_in - ci0);
-    __m512 in[kPoints];
-    alignas(64) float out[9 * kLanes];
-    const float* src = m + (size_t(co) * groups + group) * kPoints * kLanes;
-    for (int xi = 0; xi < kPoints; xi++) in[xi] = _mm512_load_ps(src + xi * kLanes);
-    transform<3, kAlpha>(in, reinterpret_cast<__m512*>(out), [](int i, int q) { return kG[q][i]; });
-    float* dst = dw + (size_t(co) * c_in + ci0) * 9;
-    for (int l = 0; l < lanes; l++)
-      for (int k = 0; k < 9; k++) dst[l * 9 + k] = out[k * kLanes + l];
+      const int co = int(row), ci0 = group * kLanes;
+      const int lanes = std::min(kLanes, c_in - ci0);
+      __m512 in[kPoints];
+      alignas(64) float out[9 * kLanes];
+      const float* src = m + (size_t(co) * groups + group) * kPoints * kLanes;
+      for (int xi = 0; xi < kPoints; xi++) in[xi] = _mm512_load_ps(src + xi * kLanes);
+      transform<3, kAlpha>(in, reinterpret_cast<__m512*>(out), [](int i, int q) { return kG[q][i]; });
+      float* dst = dw + (size_t(co) * c_in + ci0) * 9;
+      for (int l = 0; l < lanes; l++)
+        for (int k = 0; k < 9; k++) dst[l * 9 + k] = out[k * kLanes + l];
     }
   });
 }
