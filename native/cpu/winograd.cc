@@ -542,61 +542,71 @@ bool winograd_backward_weight_applies(const Conv3x3& s) { return applies(s); }
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512vl,fma")
 
-int winograd_forward(const Conv3x3& s, const float* x, const float* w, const float* bias, float* y) {
-  static thread_local std::vector<float> u_buffer, v_buffer, m_buffer, xb_buffer;
-  const Chunks ch(s);
-  const int block = ch.column_block(s.c_out);
-  float* u = scratch(u_buffer, filter_floats(s.c_in, block));
-  float* v = scratch(v_buffer, size_t(kPoints) * point_stride(size_t(ch.size) * s.c_in));
-  float* m = scratch(m_buffer, filter_floats(ch.size, block));
-  if (block == s.c_out) filter_transform(w, s.c_out, s.c_in, true, Cols{0, s.c_out}, true, u);
+// What forward and backward data share: per chunk of tiles, the tiles' transform A (depth =
+// the filters' input side wide); per block of output columns, the filters' transform U, the 36
+// GEMMs C[xi] = A[xi] * U[xi] and the finishing transform of C. by_input: U's rows are w's
+// input channels (forward), else its output channels (backward data, the adjoint).
+template <typename TransformTiles, typename Finish>
+int point_product(const Chunks& ch, const float* w, int c_out, int c_in, bool by_input, TransformTiles transform_tiles,
+                  Finish finish) {
+  static thread_local std::vector<float> u_buffer, a_buffer, c_buffer;
+  const int depth = by_input ? c_in : c_out, width = by_input ? c_out : c_in;
+  const int block = ch.column_block(width);
+  float* u = scratch(u_buffer, filter_floats(depth, block));
+  float* a = scratch(a_buffer, size_t(kPoints) * point_stride(size_t(ch.size) * depth));
+  float* c = scratch(c_buffer, filter_floats(ch.size, block));
+  if (block == width) filter_transform(w, c_out, c_in, by_input, Cols{0, width}, true, u);
   for (int t0 = 0; t0 < ch.tl.count(); t0 += ch.size) {
     const int t1 = std::min(ch.tl.count(), t0 + ch.size), tiles = t1 - t0;
-    const size_t v_point = point_stride(size_t(tiles) * s.c_in);
-    const ChannelBlocks xb = channel_block(x, s.c_in, size_t(s.h_in) * s.w_in, ch.first_sample(t0), ch.end_sample(t1),
-                                           scratch(xb_buffer, ch.block_floats(s.c_in, size_t(s.h_in) * s.w_in)));
-    input_transform(xb, s.c_in, s.h_in, s.w_in, s.ph, s.pw, ch.tl, t0, t1, v, v_point);
-    for (int c0 = 0; c0 < s.c_out; c0 += block) {
-      const Cols cols{c0, std::min(block, s.c_out - c0)};
-      if (block < s.c_out) filter_transform(w, s.c_out, s.c_in, true, cols, false, u);
-      // M[xi] [tiles x co] = V[xi] [tiles x ci] * U[xi] [ci x co], for the columns `cols`
-      PointGemms q{tiles, cols.count, s.c_in, v, v_point, s.c_in, 1, u, kLanes, blocked_row(cols.count), kBlock,
-                   m, kLanes, blocked_row(cols.count), kBlock, false};
+    const size_t a_point = point_stride(size_t(tiles) * depth);
+    transform_tiles(t0, t1, a, a_point);
+    for (int c0 = 0; c0 < width; c0 += block) {
+      const Cols cols{c0, std::min(block, width - c0)};
+      if (block < width) filter_transform(w, c_out, c_in, by_input, cols, false, u);
+      PointGemms q{tiles, cols.count, depth, a, a_point, depth, 1, u, kLanes, blocked_row(cols.count), kBlock,
+                   c, kLanes, blocked_row(cols.count), kBlock, false};
       if (int status = run_point_gemms(q)) return status;
-      output_transform(m, cols, s.c_out, s.h_out, s.w_out, ch.tl, t0, t1, bias, y);
+      finish(c, cols, t0, t1);
     }
   }
   return CGK_OK;
 }
 
-int winograd_backward_data(const Conv3x3& s, const float* dy, const float* w, float* dx) {
-  static thread_local std::vector<float> u_buffer, e_buffer, p_buffer, dyb_buffer;
+int winograd_forward(const Conv3x3& s, const float* x, const float* w, const float* bias, float* y) {
+  static thread_local std::vector<float> xb_buffer;
   const Chunks ch(s);
-  const int block = ch.column_block(s.c_in);
-  float* u = scratch(u_buffer, filter_floats(s.c_out, block));
-  float* e = scratch(e_buffer, size_t(kPoints) * point_stride(size_t(ch.size) * s.c_out));
-  float* p = scratch(p_buffer, filter_floats(ch.size, block));
-  if (block == s.c_in) filter_transform(w, s.c_out, s.c_in, false, Cols{0, s.c_in}, true, u);
+  const size_t plane = size_t(s.h_in) * s.w_in;
+  // M[xi] [tiles x co] = V[xi] [tiles x ci] * U[xi] [ci x co], then Y = AT M A
+  return point_product(
+      ch, w, s.c_out, s.c_in, true,
+      [&](int t0, int t1, float* v, size_t v_point) {
+        const ChannelBlocks xb = channel_block(x, s.c_in, plane, ch.first_sample(t0), ch.end_sample(t1),
+                                               scratch(xb_buffer, ch.block_floats(s.c_in, plane)));
+        input_transform(xb, s.c_in, s.h_in, s.w_in, s.ph, s.pw, ch.tl, t0, t1, v, v_point);
+      },
+      [&](const float* m, Cols cols, int t0, int t1) {
+        output_transform(m, cols, s.c_out, s.h_out, s.w_out, ch.tl, t0, t1, bias, y);
+      });
+}
+
+int winograd_backward_data(const Conv3x3& s, const float* dy, const float* w, float* dx) {
+  static thread_local std::vector<float> dyb_buffer;
+  const Chunks ch(s);
+  const size_t plane = size_t(s.h_out) * s.w_out;
   parallel_range(size_t(s.n) * s.c_in * s.h_in * s.w_in, kElementwiseGrain, [&](size_t begin, size_t end) {
     std::memset(dx + begin, 0, sizeof(float) * (end - begin));
   });
-  for (int t0 = 0; t0 < ch.tl.count(); t0 += ch.size) {
-    const int t1 = std::min(ch.tl.count(), t0 + ch.size), tiles = t1 - t0;
-    const size_t e_point = point_stride(size_t(tiles) * s.c_out);
-    const ChannelBlocks dyb = channel_block(dy, s.c_out, size_t(s.h_out) * s.w_out, ch.first_sample(t0),
-                                            ch.end_sample(t1), scratch(dyb_buffer, ch.block_floats(s.c_out, size_t(s.h_out) * s.w_out)));
-    grad_transform(dyb, s.c_out, s.h_out, s.w_out, ch.tl, t0, t1, e, e_point);
-    for (int c0 = 0; c0 < s.c_in; c0 += block) {
-      const Cols cols{c0, std::min(block, s.c_in - c0)};
-      if (block < s.c_in) filter_transform(w, s.c_out, s.c_in, false, cols, false, u);
-      // P[xi] [tiles x ci] = E[xi] [tiles x co] * U[xi] [co x ci], for the columns `cols`
-      PointGemms q{tiles, cols.count, s.c_out, e, e_point, s.c_out, 1, u, kLanes, blocked_row(cols.count), kBlock,
-                   p, kLanes, blocked_row(cols.count), kBlock, false};
-      if (int status = run_point_gemms(q)) return status;
-      input_adjoint(p, cols, s.c_in, s.h_in, s.w_in, s.ph, s.pw, ch.tl, t0, t1, dx);
-    }
-  }
-  return CGK_OK;
+  // P[xi] [tiles x ci] = E[xi] [tiles x co] * U[xi]^T [co x ci], then dx += B P BT per tile
+  return point_product(
+      ch, w, s.c_out, s.c_in, false,
+      [&](int t0, int t1, float* e, size_t e_point) {
+        const ChannelBlocks dyb = channel_block(dy, s.c_out, plane, ch.first_sample(t0), ch.end_sample(t1),
+                                                scratch(dyb_buffer, ch.block_floats(s.c_out, plane)));
+        grad_transform(dyb, s.c_out, s.h_out, s.w_out, ch.tl, t0, t1, e, e_point);
+      },
+      [&](const float* p, Cols cols, int t0, int t1) {
+        input_adjoint(p, cols, s.c_in, s.h_in, s.w_in, s.ph, s.pw, ch.tl, t0, t1, dx);
+      });
 }
 
 int winograd_backward_weight(const Conv3x3& s, const float* x, const float* dy, float* dw) {
