@@ -12,7 +12,7 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import type { Binding, Buf, ConvParams } from '../src/backend/binding';
-import { loadBackend, type BackendKind } from '../src/backend/device';
+import { convAlgoInEffect, loadBackend, type BackendKind } from '../src/backend/device';
 
 interface ConvLayer {
   name: string;
@@ -232,7 +232,7 @@ function main(): void {
       `measured FP32 FMA peak: ${peak.gflops.toFixed(1)} GFLOP/s` +
       (peak.perCpuSecond ? ` (${peak.perCpuSecond.toFixed(1)} GFLOP per CPU-second)` : '') +
       `; batch ${opts.batch}, repeat ${opts.repeat}\n` +
-      `3x3 stride-1 convs: ${b.convAlgo() === 0 || info.simd !== 'avx512' || machine.backend !== 'cpu' ? 'direct' : 'Winograd F(4x4,3x3) where it pays'} (CGTRAIN_CONV_ALGO); ` +
+      `3x3 stride-1 convs: ${convAlgoInEffect(machine.backend, info.simd, b.convAlgo())} (CGTRAIN_CONV_ALGO; auto = Winograd F(4x4,3x3) where it pays); ` +
       `GFLOP/s count a direct convolution's multiply-adds\n\n`,
   );
   const header = `${'layer'.padEnd(36)} ${'GFLOP'.padStart(6)}  ${'forward'.padEnd(31)} ${'backward data'.padEnd(31)} ${'backward weight'.padEnd(31)}`;

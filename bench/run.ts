@@ -18,6 +18,7 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { CONV_ALGOS, convAlgoFromEnv } from '../src/backend/device';
 import { runJsonChild } from './child';
 import { findTorchPython, runTorch, type TorchProbe } from './torch/run';
 import {
@@ -226,7 +227,7 @@ function addonAndOnnxInfer(threads: number): Runner {
         const json = JSON.parse(fs.readFileSync(file, 'utf8')) as { msPerImage: { cgtrain: number; onnxruntimeNode: number }; maxAbsDiff: number };
         const common = { gflopPerImage: NaN, extra: { maxAbsDiff: json.maxAbsDiff } };
         return [
-          { impl: 'cgtrain', label: `cgtrain addon (cpu, ${threads} threads${(process.env.CGTRAIN_CONV_ALGO ?? 'auto') !== 'direct' ? ', Winograd 3x3' : ''})`, ms: json.msPerImage.cgtrain * cfg.batch, ...common },
+          { impl: 'cgtrain', label: `cgtrain addon (cpu, ${threads} threads${convAlgoFromEnv() !== CONV_ALGOS.direct ? ', Winograd 3x3' : ''})`, ms: json.msPerImage.cgtrain * cfg.batch, ...common },
           { impl: 'onnxruntime-node', label: `onnxruntime-node ${onnxruntimeVersion()} (cpu, ${threads} threads)`, ms: json.msPerImage.onnxruntimeNode * cfg.batch, ...common },
         ];
       } finally {

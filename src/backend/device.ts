@@ -104,6 +104,13 @@ function loadCpu(options: LoadOptions): Backend {
 
 /** The 3x3 convolution algorithm names of $CGTRAIN_CONV_ALGO and their cgk_conv_algo_id values. */
 export const CONV_ALGOS = { direct: 0, auto: 1, winograd: 2 } as const;
+export type ConvAlgoName = keyof typeof CONV_ALGOS;
+
+/** The algorithm 3x3 convolutions actually run with: Winograd needs the CPU backend at AVX-512. */
+export function convAlgoInEffect(kind: BackendKind, simd: unknown, algo: number): ConvAlgoName {
+  if (kind !== 'cpu' || simd !== 'avx512' || algo === CONV_ALGOS.direct) return 'direct';
+  return algo === CONV_ALGOS.winograd ? 'winograd' : 'auto';
+}
 
 /**
  * $CGTRAIN_CONV_ALGO: `auto` (default: Winograd F(4x4, 3x3) where it pays), `direct` (never; the

@@ -4,7 +4,7 @@
  */
 import * as fs from 'fs';
 import * as os from 'os';
-import { cpuAddonPath, cudaAddonPath, cudaUnavailableReason, loadBackend, type DeviceInfo } from './device';
+import { convAlgoFromEnv, convAlgoInEffect, cpuAddonPath, cudaAddonPath, cudaUnavailableReason, loadBackend, type DeviceInfo } from './device';
 
 export interface DoctorOptions {
   /** run the FMA peak benchmark for about this many seconds per backend (0 = skip) */
@@ -80,10 +80,21 @@ function formatBytes(bytes: number): string {
 
 /** How 3x3 stride-1 convolutions run: Winograd needs the AVX-512 level ($CGTRAIN_CONV_ALGO). */
 function convAlgoLine(simd: unknown): string {
-  const setting = (process.env.CGTRAIN_CONV_ALGO ?? 'auto').trim().toLowerCase();
-  if (setting === 'direct') return 'direct (CGTRAIN_CONV_ALGO=direct)';
-  if (simd !== 'avx512') return `direct (Winograd needs AVX-512; CGTRAIN_CONV_ALGO=${setting})`;
-  return setting === 'winograd' ? 'Winograd F(4x4,3x3) always (CGTRAIN_CONV_ALGO=winograd)' : 'Winograd F(4x4,3x3) where it pays, else direct (CGTRAIN_CONV_ALGO=auto)';
+  let algo: number;
+  try {
+    algo = convAlgoFromEnv();
+  } catch (err) {
+    return (err as Error).message;
+  }
+  const setting = `CGTRAIN_CONV_ALGO=${process.env.CGTRAIN_CONV_ALGO ?? 'auto'}`;
+  switch (convAlgoInEffect('cpu', simd, algo)) {
+    case 'winograd':
+      return `Winograd F(4x4,3x3) always (${setting})`;
+    case 'auto':
+      return `Winograd F(4x4,3x3) where it pays, else direct (${setting})`;
+    default:
+      return simd === 'avx512' ? `direct (${setting})` : `direct (Winograd needs AVX-512; ${setting})`;
+  }
 }
 
 function cpuLines(cpu: DoctorData['cpu']): string[] {

@@ -5,7 +5,7 @@
  */
 import { performance } from 'perf_hooks';
 import type { Argv, CommandModule } from 'yargs';
-import { loadBackend } from '../../backend/device';
+import { convAlgoInEffect, loadBackend, type ConvAlgoName } from '../../backend/device';
 import { addOptions, OPTION_SPECS, resolveOptions, typedOptions, type TrainOptions } from '../../options';
 import { CycleGANModel } from '../../train/cyclegan';
 import { modelConfigOf } from '../../train/session';
@@ -44,7 +44,7 @@ export interface BenchResult {
   gflops: number;
   peakGflops: number;
   /** How 3x3 stride-1 convolutions ran: 'auto' = Winograd F(4x4,3x3) where it pays ($CGTRAIN_CONV_ALGO). */
-  convAlgo: 'direct' | 'auto' | 'winograd';
+  convAlgo: ConvAlgoName;
   percentOfPeak: number;
   parameters: number;
   peakBackendMemoryMB: number;
@@ -101,9 +101,8 @@ export async function runBench(config: BenchConfig): Promise<BenchResult> {
   const flopsPerImage = model.flopsPerImage();
   const gflops = (flopsPerImage * n) / (ms / 1000) / 1e9;
   const peakGflops = binding.peakGflops(0.5);
-  const convAlgo = binding.convAlgo();
   return {
-    convAlgo: backend.kind !== 'cpu' ? 'direct' : convAlgo === 0 || backend.info.simd !== 'avx512' ? 'direct' : convAlgo === 2 ? 'winograd' : 'auto',
+    convAlgo: convAlgoInEffect(backend.kind, backend.info.simd, binding.convAlgo()),
     backend: backend.kind, device: String(backend.info.devices?.[0]?.name ?? backend.info.cpu?.model ?? backend.kind),
     simd: backend.info.simd, threads: binding.numThreads(), netG: options.netG, netD: options.netD, ngf: options.ngf, ndf: options.ndf,
     norm: options.norm, size: config.size, batch: n, steps: config.steps, msPerStep: ms, msPerStepMin: Math.min(...times),
