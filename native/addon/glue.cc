@@ -163,16 +163,27 @@ std::string shape(std::initializer_list<int64_t> dims) {
   return out + "]";
 }
 
+// V8 hears about the backend's footprint (blocks in use plus the caching allocator's cache), not
+// about each handle: tensors are freed deterministically, and reporting every alloc and free made
+// V8 start a full mark-compact several times per training step (its external-memory limit is the
+// figure at the last GC plus 64 MB, which a step's activations pass again and again). The
+// footprint only grows when the cache has no block to reuse, so a leak of dropped handles still
+// pushes it up and makes V8 collect them, and emptyCache() hands the drop back.
+void report_footprint(Napi::Env env) {
+  static int64_t reported = 0;  // only touched on the JavaScript thread
+  size_t in_use = 0, cached = 0;
+  if (cgk_memory_stats(&in_use, &cached, nullptr) != CGK_OK) return;
+  const int64_t footprint = static_cast<int64_t>(in_use + cached);
+  if (footprint == reported) return;
+  Napi::MemoryManagement::AdjustExternalMemory(env, footprint - reported);
+  reported = footprint;
+}
+
 Napi::Value wrap_buf(Napi::Env env, float* p, size_t n) {
   BufData* data = new BufData{p, n};
-  int64_t bytes = static_cast<int64_t>(n * sizeof(float));
-  // Telling V8 about the native bytes makes it collect dropped handles before memory runs out.
-  Napi::MemoryManagement::AdjustExternalMemory(env, bytes);
-  auto handle = Napi::External<BufData>::New(env, data, [](Napi::Env finalize_env, BufData* d) {
-    if (d->ptr) {
-      cgk_free(d->ptr);
-      Napi::MemoryManagement::AdjustExternalMemory(finalize_env, -static_cast<int64_t>(d->n * sizeof(float)));
-    }
+  report_footprint(env);
+  auto handle = Napi::External<BufData>::New(env, data, [](Napi::Env, BufData* d) {
+    if (d->ptr) cgk_free(d->ptr);  // a dropped handle: its block goes back to the cache
     delete d;
   });
   handle.TypeTag(&kBufTag);

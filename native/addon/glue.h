@@ -69,6 +69,8 @@ std::string shape(std::initializer_list<int64_t> dims);
 
 // A new Buf handle owning p (n floats), freed by its finalizer unless free() ran first.
 Napi::Value wrap_buf(Napi::Env env, float* p, size_t n);
+// Tells V8 how far the backend's footprint (in use + cached) moved since the last report.
+void report_footprint(Napi::Env env);
 
 using Handler = Napi::Value (*)(Args&);
 // exports[name] = a function running handler with an Args for `name` carrying `data`.

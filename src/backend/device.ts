@@ -56,8 +56,9 @@ export function packageRoot(): string {
   }
 }
 
+/** $CGTRAIN_CPU_ADDON / $CGTRAIN_CUDA_ADDON point at another build (e.g. to compare two builds' speed). */
 export function cpuAddonPath(): string {
-  return path.join(packageRoot(), 'build', 'Release', 'cgtrain_cpu.node');
+  return process.env.CGTRAIN_CPU_ADDON || path.join(packageRoot(), 'build', 'Release', 'cgtrain_cpu.node');
 }
 
 export function cudaAddonPath(): string {
