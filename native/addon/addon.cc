@@ -12,6 +12,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   glue::register_norm(exports);
   glue::register_pool_loss(exports);
   glue::register_optim(exports);
+  glue::register_host(exports);
   (void)env;
   return exports;
 }

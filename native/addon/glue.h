@@ -84,6 +84,7 @@ void register_conv(Napi::Object exports);
 void register_norm(Napi::Object exports);
 void register_pool_loss(Napi::Object exports);
 void register_optim(Napi::Object exports);
+void register_host(Napi::Object exports);
 
 }  // namespace glue
 

@@ -239,6 +239,15 @@ int cgk_adam_step(float* const* params, const float* const* grads, float* const*
                   const size_t* sizes, int count, float lr, float beta1, float beta2, float eps,
                   float weight_decay, int step);
 
+/* ---- host memory (the same code in both addons) ------------------------------------------ */
+
+/* Decoded image bytes to float32 through a 256-entry table, over a 3-D strided view:
+ * dst[i*ds0 + j*ds1 + k*ds2] = table[src[i*ss0 + j*ss1 + k*ss2]] for i < shape[0], j < shape[1],
+ * k < shape[2]. Strides may be negative (a mirrored view); src and dst point at element
+ * (0, 0, 0). Host pointers (JavaScript typed arrays); the glue checks every index is in range. */
+int cgk_host_bytes_to_float(const uint8_t* src, const int64_t src_strides[3], const int64_t shape[3],
+                            float* dst, const int64_t dst_strides[3], const float* table);
+
 #ifdef __cplusplus
 }
 #endif

@@ -148,4 +148,12 @@ export interface Binding {
 
   // optimiser: all arrays have the same length; sizes are taken from the param buffers.
   adamStep(params: Buf[], grads: Buf[], m: Buf[], v: Buf[], lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, step: number): void;
+
+  // host memory (typed arrays, no Buf; the same code in both addons)
+  /**
+   * dst[dstOffset + i*ds[0] + j*ds[1] + k*ds[2]] = table[src[srcOffset + i*ss[0] + j*ss[1] + k*ss[2]]]
+   * over shape [i, j, k]: an ndarray view of decoded image bytes into float32 (strides may be
+   * negative; every index is checked against the arrays' lengths).
+   */
+  hostBytesToFloat(src: Uint8Array, srcOffset: number, srcStrides: number[], shape: number[], dst: Float32Array, dstOffset: number, dstStrides: number[], table: Float32Array): void;
 }

@@ -103,6 +103,19 @@ function loadCpu(options: LoadOptions): Backend {
   return { kind: 'cpu', binding, info: parseInfo(binding) };
 }
 
+/**
+ * The host-memory helpers of the CPU addon (image bytes to float32 for the data loader), without
+ * starting its thread pool; null when the addon is not built, so callers fall back to TypeScript.
+ */
+export function hostHelpers(): Pick<Binding, 'hostBytesToFloat'> | null {
+  if (hostHelpersCache === undefined) {
+    const file = cpuAddonPath();
+    hostHelpersCache = fs.existsSync(file) ? requireAddon(file) : null;
+  }
+  return hostHelpersCache;
+}
+let hostHelpersCache: Binding | null | undefined;
+
 /** The 3x3 convolution algorithm names of $CGTRAIN_CONV_ALGO and their cgk_conv_algo_id values. */
 export const CONV_ALGOS = { direct: 0, auto: 1, winograd: 2 } as const;
 export type ConvAlgoName = keyof typeof CONV_ALGOS;
