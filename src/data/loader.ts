@@ -51,6 +51,8 @@ export class Loader implements UnalignedLoader {
   readonly shapeB: Shape3;
   readonly batchesPerEpoch: number;
   private closed = false;
+  /** Arrays of recycled batches, for readBatch to fill again (at most a few per domain). */
+  private readonly spare: Float32Array[] = [];
 
   constructor(private readonly a: Domain, private readonly b: Domain, private readonly opts: Pick<DataOptions, 'batchSize' | 'seed' | 'serialBatches' | 'prefetch'>) {
     if (!Number.isInteger(opts.batchSize) || opts.batchSize < 1) throw new Error(`loader: batchSize must be a positive integer, got ${opts.batchSize}`);
@@ -106,7 +108,7 @@ export class Loader implements UnalignedLoader {
     const lenA = this.shapeA[0] * this.shapeA[1] * this.shapeA[2];
     const lenB = this.shapeB[0] * this.shapeB[1] * this.shapeB[2];
     // Every read writes its whole image, so the batch memory need not be zeroed first.
-    const batch: Batch = { a: uninitializedFloat32(n * lenA), b: uninitializedFloat32(n * lenB), n, index };
+    const batch: Batch = { a: this.takeArray(n * lenA), b: this.takeArray(n * lenB), n, index };
     if (this.a.labels) batch.labelsA = new Int32Array(n);
     if (this.b.labels) batch.labelsB = new Int32Array(n);
     const reads: Array<void | Promise<void>> = [];
@@ -121,6 +123,19 @@ export class Loader implements UnalignedLoader {
     }
     await Promise.all(reads);
     return batch;
+  }
+
+  recycle(batch: Batch): void {
+    // Enough for every prefetched batch of both domains; more would only hold memory.
+    const keep = 2 * (Math.max(1, this.opts.prefetch ?? 4) + 1);
+    for (const array of [batch.a, batch.b]) {
+      if (this.spare.length < keep && !this.spare.includes(array)) this.spare.push(array);
+    }
+  }
+
+  private takeArray(length: number): Float32Array {
+    const i = this.spare.findIndex((array) => array.length === length);
+    return i >= 0 ? this.spare.splice(i, 1)[0] : uninitializedFloat32(length);
   }
 
   async close(): Promise<void> {

@@ -295,6 +295,7 @@ export class Trainer {
     const totalImages = (this.lastEpoch - o.epochCount + 1) * loader.epochSize;
     for await (const batch of loader.epoch(epoch, this.position.batch)) {
       model.setInput(batch.a, batch.b, batch.n);
+      loader.recycle(batch); // uploaded (copied out synchronously on both backends): its arrays can take a later batch
       this.lastBatchSize = batch.n;
       model.optimizeParameters();
       const before = this.position.images;

@@ -141,3 +141,30 @@ test('prefetching: a consumer slower than the reads finds each next batch ready'
   const median = later[Math.floor(later.length / 2)];
   assert.ok(median < readMs / 2, `median wait ${median.toFixed(1)} ms with reads of ${readMs} ms (waits: ${waits.map((w) => w.toFixed(0)).join(' ')})`);
 });
+
+test('recycled batches: their arrays are filled again, and the batches are the same as without recycling', async () => {
+  const fresh = await collect(new Loader(numbered('A', 23), numbered('B', 10, 3), { batchSize: 4, seed: 1, serialBatches: false, prefetch: 1 }), 2);
+  const loader = new Loader(numbered('A', 23), numbered('B', 10, 3), { batchSize: 4, seed: 1, serialBatches: false, prefetch: 1 });
+  const seen = new Set<Float32Array>();
+  let reused = 0;
+  let i = 0;
+  for await (const batch of loader.epoch(2)) {
+    if (seen.has(batch.a)) reused++;
+    seen.add(batch.a);
+    // Compared now, before the arrays go back to the loader.
+    assert.deepEqual(batch.a, fresh[i].a, `batch ${i} A`);
+    assert.deepEqual(batch.b, fresh[i].b, `batch ${i} B`);
+    assert.deepEqual(batch.labelsA, fresh[i].labelsA);
+    i++;
+    loader.recycle(batch);
+  }
+  assert.equal(i, fresh.length);
+  // The last batch (3 images) has other lengths; the full-size ones take recycled arrays.
+  assert.ok(reused >= fresh.length - 4, `only ${reused} of ${fresh.length} batches reused an array`);
+  // Handing the same batch back twice keeps one copy of each array.
+  const twice = fresh[0];
+  loader.recycle(twice);
+  loader.recycle(twice);
+  const next = await collect(loader, 0);
+  assert.notEqual(next[0].a, next[1].a);
+});
