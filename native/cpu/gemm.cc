@@ -564,6 +564,16 @@ void transpose_into_panel(float* dst, ptrdiff_t ld_dst, const float* src, ptrdif
 
 GemmTile gemm_tile(int simd_level) { return kernels_for(simd_level).tile; }
 
+size_t packed_a_floats(int m, int k) {
+  const int mr = gemm_tile(simd()).mr;
+  return size_t((m + mr - 1) / mr) * mr * k;
+}
+
+void pack_a(const APacker& a, int m, int k, float* dst) {
+  const int mr = gemm_tile(simd()).mr;
+  for (int m0 = 0; m0 < m; m0 += mr) a.pack(dst + size_t(m0) * k, mr, m0, std::min(mr, m - m0), 0, k);
+}
+
 namespace {
 
 // dst[kk * 8 + i] = src[i * ld + kk] for 8 rows and kk < kc: the 8x8 in-register transpose
@@ -649,8 +659,8 @@ int gemm(const GemmProblem& p) {
   Workspace& ws = nested ? thread_workspace() : workspace();
   std::lock_guard<std::mutex> lock(ws.mu);
   const int a_panels = (p.m + mr - 1) / mr;
-  float* a_packed = ws.a_packed.reserve(size_t(a_panels) * mr * p.k);
-  if (!a_packed) return cgk_set_error_code(CGK_ERR_OOM, "gemm: cannot allocate %d x %d packed A", p.m, p.k);
+  float* a_packed = p.a_packed ? nullptr : ws.a_packed.reserve(size_t(a_panels) * mr * p.k);
+  if (!p.a_packed && !a_packed) return cgk_set_error_code(CGK_ERR_OOM, "gemm: cannot allocate %d x %d packed A", p.m, p.k);
   // Buffers belong to a slot, one per thread that may run a piece at the same time.
   if (ws.tasks.size() < size_t(threads)) ws.tasks.resize(threads);
   int rows = 1;
@@ -665,7 +675,8 @@ int gemm(const GemmProblem& p) {
 
   // A panels are packed once per call and shared; a few panels per pool task.
   const int panels_per_task = std::max(1, a_panels / (4 * threads));
-  const int pack_tasks = (a_panels + panels_per_task - 1) / panels_per_task;
+  const int pack_tasks = p.a_packed ? 0 : (a_panels + panels_per_task - 1) / panels_per_task;
+  const float* a_shared = p.a_packed ? p.a_packed : a_packed;
   auto pack_a = [&](size_t t) {
     int first = int(t) * panels_per_task, last = std::min(a_panels, first + panels_per_task);
     for (int panel = first; panel < last; panel++) {
@@ -674,7 +685,7 @@ int gemm(const GemmProblem& p) {
   };
   if (threads == 1) {
     for (int t = 0; t < pack_tasks; t++) pack_a(t);
-    run_task(p, ks, a_packed, ranges[0], ws.tasks[0]);
+    run_task(p, ks, a_shared, ranges[0], ws.tasks[0]);
   } else {
     parallel_for(pack_tasks, pack_a);
     std::vector<std::atomic<bool>> busy(threads);
@@ -686,7 +697,7 @@ int gemm(const GemmProblem& p) {
         bool expected = false;
         if (busy[slot].compare_exchange_strong(expected, true, std::memory_order_acquire)) break;
       }
-      run_task(p, ks, a_packed, ranges[t], ws.tasks[slot]);
+      run_task(p, ks, a_shared, ranges[t], ws.tasks[slot]);
       busy[slot].store(false, std::memory_order_release);
     });
   }

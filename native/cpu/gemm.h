@@ -88,6 +88,9 @@ struct GemmProblem {
   // Optional: when set, n is a multiple of 16 and the AVX-512 level is active, B is read in place
   // (the packer is still required for the other levels).
   const BInPlace* b_in_place = nullptr;
+  // Optional: A already packed by pack_a() (the packer is then not called), for a caller that
+  // multiplies one A by several B (Winograd's transformed tiles by blocks of filters).
+  const float* a_packed = nullptr;
   // Exactly one of: a row-major C (overwritten), or a writer that receives each block once.
   float* c = nullptr;
   ptrdiff_t ldc = 0;
@@ -105,6 +108,11 @@ struct GemmProblem {
 
 // Computes the product; returns CGK_OK or an error code with cgk_last_error set.
 int gemm(const GemmProblem& problem);
+
+// A [m x k] packed as gemm() packs it at the current SIMD level, into packed_a_floats(m, k)
+// floats at dst (serially: callers run it inside their own pool tasks).
+size_t packed_a_floats(int m, int k);
+void pack_a(const APacker& a, int m, int k, float* dst);
 
 // ---- helpers for packers and writers: short row pieces are what convolution moves ------------
 

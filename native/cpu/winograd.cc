@@ -449,6 +449,8 @@ struct PointGemms {
   const float* a;
   size_t a_point;
   ptrdiff_t a_rs, a_cs;
+  const float* a_packed;  // optional: every point's A already packed (pack_points), a_packed_point apart
+  size_t a_packed_point;
   const float* b;
   size_t b_point;
   ptrdiff_t b_row, b_group;
@@ -479,6 +481,7 @@ int run_point_gemms(const PointGemms& q) {
     g.n = q.n;
     g.k = q.k;
     g.a = &a;
+    if (q.a_packed) g.a_packed = q.a_packed + xi * q.a_packed_point;
     g.b = &b;
     g.writer = &writer;
     g.n_granule = 16;
@@ -486,6 +489,12 @@ int run_point_gemms(const PointGemms& q) {
     if (int status = gemm(g)) failed.store(status);
   });
   return failed.load();
+}
+
+// Packs A[xi] (rows `m`, depth `k`, row-major with points `a_point` apart) for every point once,
+// for the column blocks that each multiply it again.
+void pack_points(const float* a, size_t a_point, int m, int k, float* packed, size_t packed_point) {
+  parallel_for(kPoints, [&](size_t xi) { pack_a(StridedAPacker(a + xi * a_point, k, 1), m, k, packed + xi * packed_point); });
 }
 
 // 64-byte aligned, so whole-vector stores never split across cache lines (a split store costs
@@ -549,22 +558,26 @@ bool winograd_backward_weight_applies(const Conv3x3& s) { return applies(s); }
 template <typename TransformTiles, typename Finish>
 int point_product(const Chunks& ch, const float* w, int c_out, int c_in, bool by_input, TransformTiles transform_tiles,
                   Finish finish) {
-  static thread_local std::vector<float> u_buffer, a_buffer, c_buffer;
+  static thread_local std::vector<float> u_buffer, a_buffer, c_buffer, packed_buffer;
   const int depth = by_input ? c_in : c_out, width = by_input ? c_out : c_in;
   const int block = ch.column_block(width);
   float* u = scratch(u_buffer, filter_floats(depth, block));
   float* a = scratch(a_buffer, size_t(kPoints) * point_stride(size_t(ch.size) * depth));
   float* c = scratch(c_buffer, filter_floats(ch.size, block));
+  // With several column blocks A is packed once for all of them (else each GEMM packs it).
+  const size_t packed_point = block < width ? point_stride(packed_a_floats(ch.size, depth)) : 0;
+  float* packed = block < width ? scratch(packed_buffer, kPoints * packed_point) : nullptr;
   if (block == width) filter_transform(w, c_out, c_in, by_input, Cols{0, width}, true, u);
   for (int t0 = 0; t0 < ch.tl.count(); t0 += ch.size) {
     const int t1 = std::min(ch.tl.count(), t0 + ch.size), tiles = t1 - t0;
     const size_t a_point = point_stride(size_t(tiles) * depth);
     transform_tiles(t0, t1, a, a_point);
+    if (packed) pack_points(a, a_point, tiles, depth, packed, packed_point);
     for (int c0 = 0; c0 < width; c0 += block) {
       const Cols cols{c0, std::min(block, width - c0)};
       if (block < width) filter_transform(w, c_out, c_in, by_input, cols, false, u);
-      PointGemms q{tiles, cols.count, depth, a, a_point, depth, 1, u, kLanes, blocked_row(cols.count), kBlock,
-                   c, kLanes, blocked_row(cols.count), kBlock, false};
+      PointGemms q{tiles, cols.count, depth, a, a_point, depth, 1, packed, packed_point, u, kLanes, blocked_row(cols.count),
+                   kBlock, c, kLanes, blocked_row(cols.count), kBlock, false};
       if (int status = run_point_gemms(q)) return status;
       finish(c, cols, t0, t1);
     }
@@ -632,7 +645,7 @@ int winograd_backward_weight(const Conv3x3& s, const float* x, const float* dy, 
     for (int co0 = 0; co0 < s.c_out; co0 += block_rows) {
       const int rows = std::min(block_rows, s.c_out - co0);
       // M[xi] [co x ci] (+)= E[xi]^T [co x tiles] * V[xi] [tiles x ci], for rows co0 + [0, rows)
-      PointGemms q{rows, s.c_in, tiles, e + co0, e_point, 1, s.c_out, v, v_point, s.c_in, kLanes,
+      PointGemms q{rows, s.c_in, tiles, e + co0, e_point, 1, s.c_out, nullptr, 0, v, v_point, s.c_in, kLanes,
                    m, kLanes, blocked_row(s.c_in), kBlock, t0 > 0};
       if (int status = run_point_gemms(q)) return status;
       if (one_chunk) weight_output_transform(m, rows, s.c_in, dw + size_t(co0) * s.c_in * 9);
