@@ -100,13 +100,14 @@ CGK_TARGET_AVX512 void kernel_avx512(int kc, const float* __restrict a, int a_st
 
 // As kernel_avx512, with the B vectors loaded straight from `bases[v] + offsets[k]` (BInPlace):
 // no packing, so layers with few output channels are not bound by copying their unfolded input.
+// C's vectors are `ldv` floats apart along a row (16: a plain tile; a grouped C written in place).
 using InPlaceKernel = void (*)(int kc, const float* a, int a_stride, const int* offsets, const float* const* bases,
-                               float* c, ptrdiff_t ldc);
+                               float* c, ptrdiff_t ldc, ptrdiff_t ldv);
 
 template <int ROWS, int NV>
 CGK_TARGET_AVX512 void kernel_in_place_avx512(int kc, const float* __restrict a, int a_stride,
                                               const int* __restrict offsets, const float* const* bases,
-                                              float* __restrict c, ptrdiff_t ldc) {
+                                              float* __restrict c, ptrdiff_t ldc, ptrdiff_t ldv) {
   __m512 acc[ROWS][NV];
   const float* base[NV];
 #pragma GCC unroll 4
@@ -132,7 +133,7 @@ CGK_TARGET_AVX512 void kernel_in_place_avx512(int kc, const float* __restrict a,
 #pragma GCC unroll 16
   for (int i = 0; i < ROWS; i++)
 #pragma GCC unroll 4
-    for (int v = 0; v < NV; v++) _mm512_storeu_ps(c + i * ldc + 16 * v, acc[i][v]);
+    for (int v = 0; v < NV; v++) _mm512_storeu_ps(c + i * ldc + v * ldv, acc[i][v]);
 }
 
 template <int ROWS, int NV>
@@ -348,11 +349,17 @@ void run_block_in_place(const GemmProblem& p, const KernelSet& ks, const float* 
     for (int i = 0; i < mc; i += mr) {
       const int rows = std::min(mr, mc - i);
       const float* a_panel = a_packed + size_t((mc0 + i) / mr) * p.k * mr;
-      ks.in_place[vectors - 1][rows - 1](p.k, a_panel, mr, p.b_in_place->offsets, bases,
-                                         buf.c + size_t(i) * ldc_buf + q * nr, ldc_buf);
+      if (p.c_grouped) {
+        // Straight into the caller's grouped C: column group g of row m at m * c_row + g * c_group.
+        float* c = p.c_grouped + ptrdiff_t(mc0 + i) * p.c_row + ptrdiff_t((jc + q * nr) / 16) * p.c_group;
+        ks.in_place[vectors - 1][rows - 1](p.k, a_panel, mr, p.b_in_place->offsets, bases, c, p.c_row, p.c_group);
+      } else {
+        ks.in_place[vectors - 1][rows - 1](p.k, a_panel, mr, p.b_in_place->offsets, bases,
+                                           buf.c + size_t(i) * ldc_buf + q * nr, ldc_buf, 16);
+      }
     }
   }
-  p.writer->write(buf.c, ldc_buf, mc0, mc, jc, nc);
+  if (!p.c_grouped) p.writer->write(buf.c, ldc_buf, mc0, mc, jc, nc);
 }
 
 // b_is_packed: the caller already packed this NC block's only KC slice (depth <= kMaxSingleSlice), so
@@ -423,6 +430,7 @@ int check_problem(const GemmProblem& p) {
   CGK_CHECK(!p.c || p.ldc >= p.n, "gemm: ldc = %td, expected >= n = %d", p.ldc, p.n);
   CGK_CHECK(!p.b_in_place || (p.writer && p.b_in_place->offsets && p.n % 16 == 0 && p.n_granule % 16 == 0),
             "gemm: in-place B needs a writer, offsets, and n and n_granule multiples of 16");
+  CGK_CHECK(!p.c_grouped || p.b_in_place, "gemm: a grouped C is written in place only with an in-place B");
   return CGK_OK;
 }
 

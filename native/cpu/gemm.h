@@ -91,6 +91,11 @@ struct GemmProblem {
   // Optional: A already packed by pack_a() (the packer is then not called), for a caller that
   // multiplies one A by several B (Winograd's transformed tiles by blocks of filters).
   const float* a_packed = nullptr;
+  // Optional, with b_in_place: where the AVX-512 in-place kernels store C (overwritten) instead
+  // of handing blocks to the writer: C[m, j] = c_grouped[m * c_row + (j / 16) * c_group + j % 16].
+  // The writer is still required (the other SIMD levels use it).
+  float* c_grouped = nullptr;
+  ptrdiff_t c_row = 0, c_group = 0;
   // Exactly one of: a row-major C (overwritten), or a writer that receives each block once.
   float* c = nullptr;
   ptrdiff_t ldc = 0;

@@ -486,6 +486,11 @@ int run_point_gemms(const PointGemms& q) {
     g.writer = &writer;
     g.n_granule = 16;
     if (in_place) g.b_in_place = &b_in_place;
+    if (in_place && !q.accumulate) {  // the kernels store C where the writer would have put it
+      g.c_grouped = q.c + xi * q.c_point;
+      g.c_row = q.c_row;
+      g.c_group = q.c_group;
+    }
     if (int status = gemm(g)) failed.store(status);
   });
   return failed.load();
