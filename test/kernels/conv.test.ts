@@ -540,9 +540,9 @@ test('a residual block\'s 256-channel conv takes Winograd by default and agrees 
     t.skip('Winograd runs at the AVX-512 level only; this CPU has none');
     return;
   }
-  // Reflection-padded 10x10 in, 8x8 out, as in resnet_6blocks at 32x32; 30 samples are 120
-  // tiles, two chunks of 64 (a chunk holds at most 112 tiles of 256 channels).
-  const run = allPasses(b, { n: 30, cIn: 256, hIn: 10, wIn: 10, cOut: 256, kh: 3, kw: 3, s: 1, p: 0 }, 41);
+  // Reflection-padded 10x10 in, 8x8 out, as in resnet_6blocks at 32x32; 60 samples are 240
+  // tiles, two chunks of 120 (a chunk holds at most 224 tiles of 256 channels).
+  const run = allPasses(b, { n: 60, cIn: 256, hIn: 10, wIn: 10, cOut: 256, kh: 3, kw: 3, s: 1, p: 0 }, 41);
   assert.equal(b.convAlgo(), CONV_AUTO);
   const auto = run();
   const direct = withConvAlgo(b, CONV_DIRECT, run);
@@ -562,9 +562,9 @@ test('Winograd agrees with the direct product in every blocking: chunks, column 
     return;
   }
   const cases: [string, ConvCase][] = [
-    // 10x10 outputs are 9 tiles per sample: 14 samples (126 tiles) run as two chunks of 64, the
-    // boundary inside sample 7
-    ['chunk boundary inside a sample', { n: 14, cIn: 256, hIn: 10, wIn: 10, cOut: 256, kh: 3, kw: 3, s: 1, p: 1 }],
+    // 10x10 outputs are 9 tiles per sample: 28 samples (252 tiles) run as two chunks of 128, the
+    // boundary inside sample 14
+    ['chunk boundary inside a sample', { n: 28, cIn: 256, hIn: 10, wIn: 10, cOut: 256, kh: 3, kw: 3, s: 1, p: 1 }],
     // one chunk: forward and backward data go 96 columns at a time (200 = 96 + 96 + 8, the last
     // block a partial 16-lane group), backward weight 32 output channels at a time (6 x 32 + 8)
     ['one chunk, column and row blocks', { n: 3, cIn: 200, hIn: 9, wIn: 7, cOut: 200, kh: 3, kw: 3, s: 1, p: 1 }],
