@@ -119,6 +119,12 @@ int cgk_conv2d_backward_weight(const cgk_conv* p, const float* x, const float* d
   return run_conv(fn, ConvOp::Conv2dBackwardWeight, p, dy, x, nullptr, dw);
 }
 
+// Nothing to share on the GPU: the two products, one after the other on the stream.
+int cgk_conv2d_backward(const cgk_conv* p, const float* x, const float* dy, const float* w, float* dx, float* dw) {
+  if (int st = cgk_conv2d_backward_data(p, dy, w, dx)) return st;
+  return cgk_conv2d_backward_weight(p, x, dy, dw);
+}
+
 int cgk_bias_backward(const float* dy, float* db, int n, int c, int hw) {
   const char* fn = "cgk_bias_backward";
   CGK_READY(fn);

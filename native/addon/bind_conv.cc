@@ -121,6 +121,23 @@ Napi::Value conv_backward_weight(Args& a) {
   return a.done();
 }
 
+// conv2dBackward(p, x, dy, w, dx, dw): both gradients in one call (cgk_conv2d_backward).
+Napi::Value conv2d_backward(Args& a) {
+  ConvShapes s = read_conv(a, false);
+  BufData& x = a.buf(1, "x");
+  BufData& dy = a.buf(2, "dy");
+  BufData& w = a.buf(3, "w");
+  BufData& dx = a.buf(4, "dx");
+  BufData& dw = a.buf(5, "dw");
+  a.need(x, "x", s.x, s.x_shape);
+  a.need(dy, "dy", s.y, s.y_shape);
+  a.need(w, "w", s.w, s.w_shape);
+  a.need(dx, "dx", s.x, s.x_shape);
+  a.need(dw, "dw", s.w, s.w_shape);
+  a.status(cgk_conv2d_backward(&s.p, x.ptr, dy.ptr, w.ptr, dx.ptr, dw.ptr));
+  return a.done();
+}
+
 Napi::Value bias_backward(Args& a) {
   BufData& dy = a.buf(0, "dy");
   BufData& db = a.buf(1, "db");
@@ -185,6 +202,7 @@ void register_conv(Napi::Object exports) {
   define(exports, "conv2dForward", conv_forward, &kConv2d);
   define(exports, "conv2dBackwardData", conv_backward_data, &kConv2d);
   define(exports, "conv2dBackwardWeight", conv_backward_weight, &kConv2d);
+  define(exports, "conv2dBackward", conv2d_backward);
   define(exports, "convTranspose2dForward", conv_forward, &kConvTranspose2d);
   define(exports, "convTranspose2dBackwardData", conv_backward_data, &kConvTranspose2d);
   define(exports, "convTranspose2dBackwardWeight", conv_backward_weight, &kConvTranspose2d);

@@ -718,6 +718,24 @@ int cgk_conv2d_backward_weight(const cgk_conv* p, const float* x, const float* d
   return cgk::conv_backward_weight(s, x, dy, dw);
 }
 
+int cgk_conv2d_backward(const cgk_conv* p, const float* x, const float* dy, const float* w, float* dx, float* dw) {
+  static const char* fn = "cgk_conv2d_backward";
+  ConvShape s;
+  if (int status = cgk::conv2d_shape(p, fn, &s)) return status;
+  CGK_CHECK_PTR(x, fn);
+  CGK_CHECK_PTR(dy, fn);
+  CGK_CHECK_PTR(w, fn);
+  CGK_CHECK_PTR(dx, fn);
+  CGK_CHECK_PTR(dw, fn);
+  // Winograd shares the gradient's transform between the two products; elsewhere there is
+  // nothing to share and the two run one after the other.
+  if (auto c = cgk::as_conv3x3(s); c && cgk::winograd_backward_data_applies(*c) && cgk::winograd_backward_weight_applies(*c)) {
+    return cgk::winograd_backward(*c, x, dy, w, dx, dw);
+  }
+  if (int status = cgk::conv_backward_data(s, dy, w, dx)) return status;
+  return cgk::conv_backward_weight(s, x, dy, dw);
+}
+
 int cgk_conv_transpose2d_forward(const cgk_conv* p, const float* x, const float* w, const float* bias, float* y) {
   static const char* fn = "cgk_conv_transpose2d_forward";
   ConvShape s;

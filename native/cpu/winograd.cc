@@ -557,13 +557,17 @@ bool winograd_backward_weight_applies(const Conv3x3& s) { return applies(s); }
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512vl,fma")
 
+namespace {
+
 // What forward and backward data share: per chunk of tiles, the tiles' transform A (depth =
 // the filters' input side wide); per block of output columns, the filters' transform U, the 36
 // GEMMs C[xi] = A[xi] * U[xi] and the finishing transform of C. by_input: U's rows are w's
 // input channels (forward), else its output channels (backward data, the adjoint).
-template <typename TransformTiles, typename Finish>
+// after_chunk(t0, t1, a, a_point) runs once a chunk's columns are done, while A is still there
+// (the fused backward reuses the gradient's transform for the weights).
+template <typename TransformTiles, typename Finish, typename AfterChunk>
 int point_product(const Chunks& ch, const float* w, int c_out, int c_in, bool by_input, TransformTiles transform_tiles,
-                  Finish finish) {
+                  Finish finish, AfterChunk after_chunk) {
   static thread_local std::vector<float> u_buffer, a_buffer, c_buffer, packed_buffer;
   const int depth = by_input ? c_in : c_out, width = by_input ? c_out : c_in;
   const int block = ch.column_block(width);
@@ -587,9 +591,72 @@ int point_product(const Chunks& ch, const float* w, int c_out, int c_in, bool by
       if (int status = run_point_gemms(q)) return status;
       finish(c, cols, t0, t1);
     }
+    if (int status = after_chunk(t0, t1, a, a_point)) return status;
   }
   return CGK_OK;
 }
+
+const auto kNothingAfter = [](int, int, const float*, size_t) { return CGK_OK; };
+
+// Backward weight given each chunk's gradient transform E ([xi][tile][c_out], points e_point
+// apart): M[xi] [co x ci] (+)= E[xi]^T [co x tiles] * V[xi] [tiles x ci], then dw = G-side
+// transform of M. With one chunk (a batch's tiles fit in L3) the GEMMs and the final transform
+// go a block of output channels at a time, so M stays in cache between them (all of M is 36
+// times the weights, 9.4 MB for 256x256, written and read back through memory otherwise).
+class WeightPass {
+ public:
+  WeightPass(const Conv3x3& s, const Chunks& ch, const float* x, float* dw)
+      : s_(s), ch_(ch), x_(x), dw_(dw), one_chunk_(ch.size >= ch.tl.count()),
+        block_rows_(one_chunk_ ? std::min(s.c_out, kWeightBlockRows) : s.c_out) {
+    static thread_local std::vector<float> v_buffer, m_buffer, xb_buffer;
+    v_ = scratch(v_buffer, size_t(kPoints) * point_stride(size_t(ch.size) * s.c_in));
+    m_ = scratch(m_buffer, filter_floats(block_rows_, s.c_in));
+    xb_ = scratch(xb_buffer, ch.block_floats(s.c_in, size_t(s.h_in) * s.w_in));
+  }
+
+  int chunk(int t0, int t1, const float* e, size_t e_point) {
+    const int tiles = t1 - t0;
+    const size_t v_point = point_stride(size_t(tiles) * s_.c_in);
+    const ChannelBlocks xb = channel_block(x_, s_.c_in, size_t(s_.h_in) * s_.w_in, ch_.first_sample(t0), ch_.end_sample(t1), xb_);
+    input_transform(xb, s_.c_in, s_.h_in, s_.w_in, s_.ph, s_.pw, ch_.tl, t0, t1, v_, v_point);
+    for (int co0 = 0; co0 < s_.c_out; co0 += block_rows_) {
+      const int rows = std::min(block_rows_, s_.c_out - co0);
+      PointGemms q{rows, s_.c_in, tiles, e + co0, e_point, 1, s_.c_out, nullptr, 0, v_, v_point, s_.c_in, kLanes,
+                   m_, kLanes, blocked_row(s_.c_in), kBlock, t0 > 0};
+      if (int status = run_point_gemms(q)) return status;
+      if (one_chunk_) weight_output_transform(m_, rows, s_.c_in, dw_ + size_t(co0) * s_.c_in * 9);
+    }
+    return CGK_OK;
+  }
+
+  void finish() {
+    if (!one_chunk_) weight_output_transform(m_, s_.c_out, s_.c_in, dw_);
+  }
+
+ private:
+  const Conv3x3& s_;
+  const Chunks& ch_;
+  const float* x_;
+  float* dw_;
+  const bool one_chunk_;
+  const int block_rows_;
+  float *v_, *m_, *xb_;
+};
+
+// The gradient's transform E for tiles [t0, t1) of dy.
+void transform_gradient(const Conv3x3& s, const Chunks& ch, const float* dy, int t0, int t1, float* e, size_t e_point) {
+  static thread_local std::vector<float> dyb_buffer;
+  const size_t plane = size_t(s.h_out) * s.w_out;
+  const ChannelBlocks dyb = channel_block(dy, s.c_out, plane, ch.first_sample(t0), ch.end_sample(t1),
+                                          scratch(dyb_buffer, ch.block_floats(s.c_out, plane)));
+  grad_transform(dyb, s.c_out, s.h_out, s.w_out, ch.tl, t0, t1, e, e_point);
+}
+
+void zero(float* p, size_t n) {
+  parallel_range(n, kElementwiseGrain, [&](size_t begin, size_t end) { std::memset(p + begin, 0, sizeof(float) * (end - begin)); });
+}
+
+}  // namespace
 
 int winograd_forward(const Conv3x3& s, const float* x, const float* w, const float* bias, float* y) {
   static thread_local std::vector<float> xb_buffer;
@@ -605,59 +672,44 @@ int winograd_forward(const Conv3x3& s, const float* x, const float* w, const flo
       },
       [&](const float* m, Cols cols, int t0, int t1) {
         output_transform(m, cols, s.c_out, s.h_out, s.w_out, ch.tl, t0, t1, bias, y);
-      });
+      },
+      kNothingAfter);
+}
+
+// P[xi] [tiles x ci] = E[xi] [tiles x co] * U[xi]^T [co x ci], then dx += B P BT per tile; with
+// dw, each chunk's E also serves the weight gradient (WeightPass) before the next overwrites it.
+int winograd_backward(const Conv3x3& s, const float* x, const float* dy, const float* w, float* dx, float* dw) {
+  const Chunks ch(s);
+  zero(dx, size_t(s.n) * s.c_in * s.h_in * s.w_in);
+  const auto transform = [&](int t0, int t1, float* e, size_t e_point) { transform_gradient(s, ch, dy, t0, t1, e, e_point); };
+  const auto adjoint = [&](const float* p, Cols cols, int t0, int t1) {
+    input_adjoint(p, cols, s.c_in, s.h_in, s.w_in, s.ph, s.pw, ch.tl, t0, t1, dx);
+  };
+  if (!dw) return point_product(ch, w, s.c_out, s.c_in, false, transform, adjoint, kNothingAfter);
+  WeightPass weights(s, ch, x, dw);
+  const int status = point_product(ch, w, s.c_out, s.c_in, false, transform, adjoint,
+                                   [&](int t0, int t1, const float* e, size_t e_point) { return weights.chunk(t0, t1, e, e_point); });
+  if (status) return status;
+  weights.finish();
+  return CGK_OK;
 }
 
 int winograd_backward_data(const Conv3x3& s, const float* dy, const float* w, float* dx) {
-  static thread_local std::vector<float> dyb_buffer;
-  const Chunks ch(s);
-  const size_t plane = size_t(s.h_out) * s.w_out;
-  parallel_range(size_t(s.n) * s.c_in * s.h_in * s.w_in, kElementwiseGrain, [&](size_t begin, size_t end) {
-    std::memset(dx + begin, 0, sizeof(float) * (end - begin));
-  });
-  // P[xi] [tiles x ci] = E[xi] [tiles x co] * U[xi]^T [co x ci], then dx += B P BT per tile
-  return point_product(
-      ch, w, s.c_out, s.c_in, false,
-      [&](int t0, int t1, float* e, size_t e_point) {
-        const ChannelBlocks dyb = channel_block(dy, s.c_out, plane, ch.first_sample(t0), ch.end_sample(t1),
-                                                scratch(dyb_buffer, ch.block_floats(s.c_out, plane)));
-        grad_transform(dyb, s.c_out, s.h_out, s.w_out, ch.tl, t0, t1, e, e_point);
-      },
-      [&](const float* p, Cols cols, int t0, int t1) {
-        input_adjoint(p, cols, s.c_in, s.h_in, s.w_in, s.ph, s.pw, ch.tl, t0, t1, dx);
-      });
+  return winograd_backward(s, nullptr, dy, w, dx, nullptr);
 }
 
 int winograd_backward_weight(const Conv3x3& s, const float* x, const float* dy, float* dw) {
-  static thread_local std::vector<float> v_buffer, e_buffer, m_buffer, xb_buffer, dyb_buffer;
+  static thread_local std::vector<float> e_buffer;
   const Chunks ch(s);
-  const bool one_chunk = ch.size >= ch.tl.count();
-  // One chunk (a batch's tiles fit in L3): the GEMMs and the final transform go a block of
-  // output channels at a time, so M stays in cache between them (all of M is 36 times the
-  // weights, 9.4 MB for 256x256, written and read back through memory otherwise).
-  const int block_rows = one_chunk ? std::min(s.c_out, kWeightBlockRows) : s.c_out;
-  float* v = scratch(v_buffer, size_t(kPoints) * point_stride(size_t(ch.size) * s.c_in));
   float* e = scratch(e_buffer, size_t(kPoints) * point_stride(size_t(ch.size) * s.c_out));
-  float* m = scratch(m_buffer, filter_floats(block_rows, s.c_in));
+  WeightPass weights(s, ch, x, dw);
   for (int t0 = 0; t0 < ch.tl.count(); t0 += ch.size) {
-    const int t1 = std::min(ch.tl.count(), t0 + ch.size), tiles = t1 - t0;
-    const size_t v_point = point_stride(size_t(tiles) * s.c_in), e_point = point_stride(size_t(tiles) * s.c_out);
-    const ChannelBlocks xb = channel_block(x, s.c_in, size_t(s.h_in) * s.w_in, ch.first_sample(t0), ch.end_sample(t1),
-                                           scratch(xb_buffer, ch.block_floats(s.c_in, size_t(s.h_in) * s.w_in)));
-    const ChannelBlocks dyb = channel_block(dy, s.c_out, size_t(s.h_out) * s.w_out, ch.first_sample(t0),
-                                            ch.end_sample(t1), scratch(dyb_buffer, ch.block_floats(s.c_out, size_t(s.h_out) * s.w_out)));
-    input_transform(xb, s.c_in, s.h_in, s.w_in, s.ph, s.pw, ch.tl, t0, t1, v, v_point);
-    grad_transform(dyb, s.c_out, s.h_out, s.w_out, ch.tl, t0, t1, e, e_point);
-    for (int co0 = 0; co0 < s.c_out; co0 += block_rows) {
-      const int rows = std::min(block_rows, s.c_out - co0);
-      // M[xi] [co x ci] (+)= E[xi]^T [co x tiles] * V[xi] [tiles x ci], for rows co0 + [0, rows)
-      PointGemms q{rows, s.c_in, tiles, e + co0, e_point, 1, s.c_out, nullptr, 0, v, v_point, s.c_in, kLanes,
-                   m, kLanes, blocked_row(s.c_in), kBlock, t0 > 0};
-      if (int status = run_point_gemms(q)) return status;
-      if (one_chunk) weight_output_transform(m, rows, s.c_in, dw + size_t(co0) * s.c_in * 9);
-    }
+    const int t1 = std::min(ch.tl.count(), t0 + ch.size);
+    const size_t e_point = point_stride(size_t(t1 - t0) * s.c_out);
+    transform_gradient(s, ch, dy, t0, t1, e, e_point);
+    if (int status = weights.chunk(t0, t1, e, e_point)) return status;
   }
-  if (!one_chunk) weight_output_transform(m, s.c_out, s.c_in, dw);
+  weights.finish();
   return CGK_OK;
 }
 

@@ -30,6 +30,10 @@ bool winograd_backward_weight_applies(const Conv3x3& s);
 int winograd_forward(const Conv3x3& s, const float* x, const float* w, const float* bias, float* y);
 int winograd_backward_data(const Conv3x3& s, const float* dy, const float* w, float* dx);
 int winograd_backward_weight(const Conv3x3& s, const float* x, const float* dy, float* dw);
+// Both backward products in one pass over dy: each chunk's gradient transform serves backward
+// data and then backward weight (dw may be null: backward data alone). The same bits as the
+// two separate calls.
+int winograd_backward(const Conv3x3& s, const float* x, const float* dy, const float* w, float* dx, float* dw);
 
 }  // namespace cgk
 

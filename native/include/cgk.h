@@ -143,6 +143,9 @@ int cgk_conv_algo(void);
 int cgk_conv2d_forward(const cgk_conv* p, const float* x, const float* w, const float* bias, float* y);
 int cgk_conv2d_backward_data(const cgk_conv* p, const float* dy, const float* w, float* dx);
 int cgk_conv2d_backward_weight(const cgk_conv* p, const float* x, const float* dy, float* dw);
+/* Both of the above in one call, the same results: the CPU's Winograd path transforms dy once
+ * for the two. */
+int cgk_conv2d_backward(const cgk_conv* p, const float* x, const float* dy, const float* w, float* dx, float* dw);
 /* db[c] = sum over n, h, w of dy[n, c, h, w]; dy [n, c, hw]. Shared by conv, conv-transpose. */
 int cgk_bias_backward(const float* dy, float* db, int n, int c, int hw);
 

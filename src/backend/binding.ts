@@ -104,6 +104,8 @@ export interface Binding {
   conv2dForward(p: ConvParams, x: Buf, w: Buf, bias: Buf | null, y: Buf): void;
   conv2dBackwardData(p: ConvParams, dy: Buf, w: Buf, dx: Buf): void;
   conv2dBackwardWeight(p: ConvParams, x: Buf, dy: Buf, dw: Buf): void;
+  /** conv2dBackwardData and conv2dBackwardWeight in one call (the CPU's Winograd path transforms dy once for both). */
+  conv2dBackward(p: ConvParams, x: Buf, dy: Buf, w: Buf, dx: Buf, dw: Buf): void;
   biasBackward(dy: Buf, db: Buf, n: number, c: number, hw: number): void;
   convTranspose2dForward(p: ConvParams, x: Buf, w: Buf, bias: Buf | null, y: Buf): void;
   convTranspose2dBackwardData(p: ConvParams, dy: Buf, w: Buf, dx: Buf): void;

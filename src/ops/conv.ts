@@ -74,13 +74,13 @@ function convolve(op: string, kernels: ConvKernels, x: Tensor, w: Tensor, bias: 
     let dx: Tensor | null = null;
     let dw: Tensor | null = null;
     let db: Tensor | null = null;
-    if (x.requiresGrad) {
-      dx = Tensor.empty(x.shape, x.backend);
-      x.binding[kernels.backwardData](p, gy.buf, w.buf, dx.buf);
-    }
-    if (w.requiresGrad) {
-      dw = Tensor.empty(w.shape, w.backend);
-      x.binding[kernels.backwardWeight](p, x.buf, gy.buf, dw.buf);
+    if (x.requiresGrad) dx = Tensor.empty(x.shape, x.backend);
+    if (w.requiresGrad) dw = Tensor.empty(w.shape, w.backend);
+    if (dx && dw && !transposed) {
+      x.binding.conv2dBackward(p, x.buf, gy.buf, w.buf, dx.buf, dw.buf);
+    } else {
+      if (dx) x.binding[kernels.backwardData](p, gy.buf, w.buf, dx.buf);
+      if (dw) x.binding[kernels.backwardWeight](p, x.buf, gy.buf, dw.buf);
     }
     if (bias && bias.requiresGrad) {
       db = Tensor.empty(bias.shape, bias.backend);

@@ -208,6 +208,7 @@ function convCases(): Case[] {
       { name: `conv2d forward without bias ${label}`, bufs: { x, w, y: yN }, run: (b, t) => b.conv2dForward(p, t.x, t.w, null, t.y), check: { y: gemmTol() } },
       { name: `conv2d backward-data ${label}`, bufs: { dy, w, dx: xN }, run: (b, t) => b.conv2dBackwardData(p, t.dy, t.w, t.dx), check: { dx: gemmTol() } },
       { name: `conv2d backward-weight ${label}`, bufs: { x, dy, dw: wN }, run: (b, t) => b.conv2dBackwardWeight(p, t.x, t.dy, t.dw), check: { dw: gemmTol() } },
+      { name: `conv2d backward (both) ${label}`, bufs: { x, dy, w, dx: xN, dw: wN }, run: (b, t) => b.conv2dBackward(p, t.x, t.dy, t.w, t.dx, t.dw), check: { dx: gemmTol(), dw: gemmTol() } },
     );
   }
   const transposes: [string, ConvParams][] = [

@@ -575,6 +575,38 @@ test('Winograd agrees with the direct product in every blocking: chunks, column 
   }
 });
 
+test('conv2dBackward gives the bits of conv2dBackwardData + conv2dBackwardWeight, Winograd or not', () => {
+  const b = cpu();
+  const cases: [string, ConvCase][] = [
+    // Winograd at AVX-512 (one chunk; then two chunks, the boundary inside a sample), direct below
+    ['residual, one chunk', { n: 4, cIn: 64, hIn: 10, wIn: 10, cOut: 64, kh: 3, kw: 3, s: 1, p: 0 }],
+    ['two chunks', { n: 28, cIn: 256, hIn: 10, wIn: 10, cOut: 256, kh: 3, kw: 3, s: 1, p: 1 }],
+    // never Winograd: stride 2, few channels
+    ['stride 2', { n: 2, cIn: 8, hIn: 9, wIn: 9, cOut: 16, kh: 3, kw: 3, s: 2, p: 1 }],
+    ['7x7 head', { n: 2, cIn: 16, hIn: 14, wIn: 14, cOut: 3, kh: 7, kw: 7, s: 1, p: 0 }],
+  ];
+  for (const [label, c] of cases) {
+    for (const algo of [CONV_AUTO, CONV_DIRECT]) {
+      withConvAlgo(b, algo, () => {
+        const p = conv2dParams(c);
+        const sz = sizes(p, false);
+        const x = toBuf(b, randomArray(sz.x, 7)), w = toBuf(b, randomArray(sz.w, 8, -0.03, 0.03)), dy = toBuf(b, randomArray(sz.y, 9));
+        const dx = b.alloc(sz.x), dw = b.alloc(sz.w), dx1 = b.alloc(sz.x), dw1 = b.alloc(sz.w);
+        try {
+          b.conv2dBackward(p, x, dy, w, dx, dw);
+          b.conv2dBackwardData(p, dy, w, dx1);
+          b.conv2dBackwardWeight(p, x, dy, dw1);
+          assert.deepEqual(fromBuf(b, dx), fromBuf(b, dx1), `${label} (algo ${algo}): dx`);
+          assert.deepEqual(fromBuf(b, dw), fromBuf(b, dw1), `${label} (algo ${algo}): dw`);
+          assert.throws(() => b.conv2dBackward(p, x, dy, w, dx, b.alloc(3)), /conv2dBackward: dw holds 3 floats/);
+        } finally {
+          freeAll(b, x, w, dy, dx, dw, dx1, dw1);
+        }
+      });
+    }
+  }
+});
+
 test('cgk_set_conv_algo rejects an unknown algorithm by name', () => {
   const b = cpu();
   assert.throws(() => b.setConvAlgo(3), /algo = 3, expected 0 \(direct\), 1 \(auto\) or 2 \(Winograd\)/);
