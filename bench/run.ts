@@ -36,7 +36,7 @@ interface ConfigSpec extends BenchConfig {
 
 const CONFIGS: ConfigSpec[] = [
   // The CPU target: the mnist2svhn model at batch 16.
-  { name: 'target', size: 32, blocks: 6, ngf: 64, ndf: 64, batch: 16, steps: 2, tfjsSteps: 1, tfjsNeedsNative: true },
+  { name: 'target', size: 32, blocks: 6, ngf: 64, ndf: 64, batch: 16, steps: 6, tfjsSteps: 1, tfjsNeedsNative: true },
   // Small enough for TensorFlow.js's pure-JS backend (tens of seconds per step on 2 loaded cores).
   { name: 'small', size: 32, blocks: 6, ngf: 8, ndf: 8, batch: 2, steps: 3, tfjsSteps: 1, tfjsNeedsNative: false },
 ];
