@@ -27,10 +27,8 @@ export function cropFlipChw(hwc: View, top: number, left: number, height: number
 
 /** dst[...] = map(src[...]) for two 3-D views of the same shape. */
 export function copyView(dst: View, src: View, map?: Float32Array): void {
+  checkSameShape('copyView', dst, src);
   const [n0, n1, n2] = src.shape;
-  if (dst.shape[0] !== n0 || dst.shape[1] !== n1 || dst.shape[2] !== n2) {
-    throw new Error(`copyView: shapes differ (${dst.shape.join('x')} vs ${src.shape.join('x')})`);
-  }
   const s = src.data as ArrayLike<number>, d = dst.data as { [i: number]: number };
   const [ss0, ss1, ss2] = src.stride, [ds0, ds1, ds2] = dst.stride;
   for (let i = 0; i < n0; i++) {
