@@ -667,8 +667,9 @@ int gemm(const GemmProblem& p) {
   Workspace& ws = nested ? thread_workspace() : workspace();
   std::lock_guard<std::mutex> lock(ws.mu);
   const int a_panels = (p.m + mr - 1) / mr;
-  float* a_packed = p.a_packed ? nullptr : ws.a_packed.reserve(size_t(a_panels) * mr * p.k);
-  if (!p.a_packed && !a_packed) return cgk_set_error_code(CGK_ERR_OOM, "gemm: cannot allocate %d x %d packed A", p.m, p.k);
+  float* packing = p.a_packed ? nullptr : ws.a_packed.reserve(size_t(a_panels) * mr * p.k);
+  if (!p.a_packed && !packing) return cgk_set_error_code(CGK_ERR_OOM, "gemm: cannot allocate %d x %d packed A", p.m, p.k);
+  const float* a_packed = p.a_packed ? p.a_packed : packing;
   // Buffers belong to a slot, one per thread that may run a piece at the same time.
   if (ws.tasks.size() < size_t(threads)) ws.tasks.resize(threads);
   int rows = 1;
@@ -684,18 +685,17 @@ int gemm(const GemmProblem& p) {
   // A panels are packed once per call and shared; a few panels per pool task.
   const int panels_per_task = std::max(1, a_panels / (4 * threads));
   const int pack_tasks = p.a_packed ? 0 : (a_panels + panels_per_task - 1) / panels_per_task;
-  const float* a_shared = p.a_packed ? p.a_packed : a_packed;
-  auto pack_a = [&](size_t t) {
+  auto pack_panels = [&](size_t t) {
     int first = int(t) * panels_per_task, last = std::min(a_panels, first + panels_per_task);
     for (int panel = first; panel < last; panel++) {
-      p.a->pack(a_packed + size_t(panel) * p.k * mr, mr, panel * mr, std::min(mr, p.m - panel * mr), 0, p.k);
+      p.a->pack(packing + size_t(panel) * p.k * mr, mr, panel * mr, std::min(mr, p.m - panel * mr), 0, p.k);
     }
   };
   if (threads == 1) {
-    for (int t = 0; t < pack_tasks; t++) pack_a(t);
-    run_task(p, ks, a_shared, ranges[0], ws.tasks[0]);
+    for (int t = 0; t < pack_tasks; t++) pack_panels(t);
+    run_task(p, ks, a_packed, ranges[0], ws.tasks[0]);
   } else {
-    parallel_for(pack_tasks, pack_a);
+    parallel_for(pack_tasks, pack_panels);
     std::vector<std::atomic<bool>> busy(threads);
     for (auto& b : busy) b.store(false, std::memory_order_relaxed);
     parallel_for(ranges.size(), [&](size_t t) {
@@ -705,7 +705,7 @@ int gemm(const GemmProblem& p) {
         bool expected = false;
         if (busy[slot].compare_exchange_strong(expected, true, std::memory_order_acquire)) break;
       }
-      run_task(p, ks, a_shared, ranges[t], ws.tasks[slot]);
+      run_task(p, ks, a_packed, ranges[t], ws.tasks[slot]);
       busy[slot].store(false, std::memory_order_release);
     });
   }
