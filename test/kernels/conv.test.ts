@@ -578,15 +578,17 @@ test('Winograd agrees with the direct product in every blocking: chunks, column 
 test('conv2dBackward gives the bits of conv2dBackwardData + conv2dBackwardWeight, Winograd or not', () => {
   const b = cpu();
   const cases: [string, ConvCase][] = [
-    // Winograd at AVX-512 (one chunk; then two chunks, the boundary inside a sample), direct below
+    // Winograd by default at AVX-512 (one chunk; then two chunks, the boundary inside a sample)
     ['residual, one chunk', { n: 4, cIn: 64, hIn: 10, wIn: 10, cOut: 64, kh: 3, kw: 3, s: 1, p: 0 }],
     ['two chunks', { n: 28, cIn: 256, hIn: 10, wIn: 10, cOut: 256, kh: 3, kw: 3, s: 1, p: 1 }],
-    // never Winograd: stride 2, few channels
+    // Winograd only when forced: partial 16-channel groups, odd sizes, padding 1
+    ['few channels', { n: 2, cIn: 5, hIn: 9, wIn: 7, cOut: 3, kh: 3, kw: 3, s: 1, p: 1 }],
+    // never Winograd: stride 2, a 7x7 kernel
     ['stride 2', { n: 2, cIn: 8, hIn: 9, wIn: 9, cOut: 16, kh: 3, kw: 3, s: 2, p: 1 }],
     ['7x7 head', { n: 2, cIn: 16, hIn: 14, wIn: 14, cOut: 3, kh: 7, kw: 7, s: 1, p: 0 }],
   ];
   for (const [label, c] of cases) {
-    for (const algo of [CONV_AUTO, CONV_DIRECT]) {
+    for (const algo of [CONV_AUTO, CONV_DIRECT, CONV_WINOGRAD]) {
       withConvAlgo(b, algo, () => {
         const p = conv2dParams(c);
         const sz = sizes(p, false);
