@@ -170,31 +170,16 @@ inline void window_rows(int origin, int side, int size, int* lo, int* hi) {
 // Lanes [0, lanes) of a vector.
 inline __mmask16 lane_mask(int lanes) { return __mmask16(lanes == kLanes ? 0xffff : (1u << lanes) - 1); }
 
-// Samples [s0, s1) of an NCHW tensor in channel-blocked form: xb[(s - s0)][c / 16][pos][c % 16]
-// (zeros in the lanes past c). A window of 16 channels is then one vector load per position
-// instead of a 16-lane gather, and the 16x16 transposes that build it read each element once
-// (6x6 windows at stride 4 overlap).
-struct ChannelBlocks {
-  const float* data;
-  int s0, groups;
-  size_t plane;
-  const float* block(int sample, int group) const { return data + (size_t(sample - s0) * groups + group) * plane * kLanes; }
-};
-
-ChannelBlocks channel_block(const float* x, int c, size_t plane, int s0, int s1, float* xb) {
-  const int groups = (c + kLanes - 1) / kLanes;
-  parallel_for(size_t(s1 - s0) * groups, [&](size_t task) {
-    const int sample = s0 + int(task / groups), group = int(task % groups);
-    const int lanes = std::min(kLanes, c - group * kLanes);
-    float* dst = xb + task * plane * kLanes;
-    if (lanes < kLanes) std::memset(dst, 0, sizeof(float) * plane * kLanes);
-    transpose_into_panel(dst, kLanes, x + (size_t(sample) * c + group * kLanes) * plane, ptrdiff_t(plane), lanes,
-                         int(plane));
-  });
-  return ChannelBlocks{xb, s0, groups, plane};
+// 64-byte aligned, so whole-vector stores never split across cache lines (a split store costs
+// two line writes, and these buffers are written a vector at a time).
+float* scratch(std::vector<float>& buffer, size_t floats) {
+  if (buffer.size() < floats + 16) buffer.resize(floats + 16);
+  const uintptr_t base = reinterpret_cast<uintptr_t>(buffer.data());
+  return reinterpret_cast<float*>((base + 63) & ~uintptr_t(63));
 }
 
-// The Side x Side window at (y0, x0) of a channel block: win[pos], zero outside the h x w map.
+// The Side x Side window at (y0, x0) of a channel block (block[pos][16], an h x w map): win[pos],
+// zero outside the map.
 template <int Side>
 inline void load_window(const float* block, int h, int w, int y0, int x0, __m512* win) {
   int y_lo, y_hi, x_lo, x_hi;
@@ -208,36 +193,48 @@ inline void load_window(const float* block, int h, int w, int y0, int x0, __m512
 }
 
 // out[xi][t - t0][c] = (L win LT)[xi] for every output tile t of a chunk and channel c, where
-// win is the Side x Side window of x (channel-blocked, an h x w map) at the tile's origin
-// shifted by (dy, dx), zero outside the map, and L is 6 x Side. out's rows are c floats apart
-// and its points `point_stride` apart. One task per tile, all channel groups in it.
+// win is the Side x Side window of x (NCHW, h x w maps) at the tile's origin shifted by
+// (dy, dx), zero outside the map, and L is 6 x Side. out's rows are c floats apart and its
+// points `point_stride` apart.
+// One task per (sample, 16-channel group): its 16 planes are first transposed into a
+// channel-blocked copy, block[pos][16] (16x16 transposes, zeros in lanes past c), small enough
+// to stay in the core's cache while the sample's tiles read their windows from it: a window of
+// 16 channels is then one vector load per position instead of a 16-lane gather, and each
+// element is transposed once although 6x6 windows at stride 4 overlap.
 template <int Side, typename L>
-void tile_transform(const ChannelBlocks& x, int c, int h, int w, int dy, int dx, const Tiling& tl, int t0, int t1,
+void tile_transform(const float* x, int c, int h, int w, int dy, int dx, const Tiling& tl, int t0, int t1,
                     float* out, size_t point_stride, L l) {
-  const int groups = (c + kLanes - 1) / kLanes;
-  parallel_for(size_t(t1 - t0), [&](size_t row) {
-    const int t = t0 + int(row);
-    const TilePos at = tile_pos(tl, t);
-    for (int group = 0; group < groups; group++) {
-      const int c0 = group * kLanes, lanes = std::min(kLanes, c - c0);
+  const int groups = (c + kLanes - 1) / kLanes, per_sample = tl.per_sample();
+  const int s0 = t0 / per_sample, s1 = (t1 - 1) / per_sample + 1;
+  const size_t plane = size_t(h) * w;
+  parallel_for(size_t(s1 - s0) * groups, [&](size_t task) {
+    static thread_local std::vector<float> block_buffer;
+    const int sample = s0 + int(task / groups), group = int(task % groups);
+    const int c0 = group * kLanes, lanes = std::min(kLanes, c - c0);
+    float* block = scratch(block_buffer, plane * kLanes);
+    if (lanes < kLanes) std::memset(block, 0, sizeof(float) * plane * kLanes);
+    transpose_into_panel(block, kLanes, x + (size_t(sample) * c + c0) * plane, ptrdiff_t(plane), lanes, int(plane));
+    const int first = std::max(t0, sample * per_sample), last = std::min(t1, (sample + 1) * per_sample);
+    for (int t = first; t < last; t++) {
+      const TilePos at = tile_pos(tl, t);
       __m512 win[Side * Side], points[kPoints];
-      load_window<Side>(x.block(at.sample, group), h, w, at.oy0 + dy, at.ox0 + dx, win);
+      load_window<Side>(block, h, w, at.oy0 + dy, at.ox0 + dx, win);
       transform<kAlpha, Side>(win, points, l);
-      float* dst = out + size_t(row) * c + c0;
+      float* dst = out + size_t(t - t0) * c + c0;
       for (int xi = 0; xi < kPoints; xi++) store_lanes(dst + xi * point_stride, points[xi], lanes);
     }
   });
 }
 
 // V = BT d B for the 6x6 input tiles d (zero padding ph, pw) of the forward and backward weight.
-void input_transform(const ChannelBlocks& x, int c, int h, int w, int ph, int pw, const Tiling& tl, int t0, int t1,
-                     float* v, size_t point_stride) {
+void input_transform(const float* x, int c, int h, int w, int ph, int pw, const Tiling& tl, int t0, int t1, float* v,
+                     size_t point_stride) {
   tile_transform<kAlpha>(x, c, h, w, -ph, -pw, tl, t0, t1, v, point_stride, [](int i, int p) { return kBT[i][p]; });
 }
 
 // E = A e AT for the 4x4 tiles e of an output gradient (backward data and backward weight).
-void grad_transform(const ChannelBlocks& dy, int c_out, int h_out, int w_out, const Tiling& tl, int t0, int t1,
-                    float* e, size_t point_stride) {
+void grad_transform(const float* dy, int c_out, int h_out, int w_out, const Tiling& tl, int t0, int t1, float* e,
+                    size_t point_stride) {
   tile_transform<kTile>(dy, c_out, h_out, w_out, 0, 0, tl, t0, t1, e, point_stride, [](int i, int p) { return kAT[p][i]; });
 }
 
@@ -503,13 +500,6 @@ void pack_points(const float* a, size_t a_point, int m, int k, float* packed, si
   parallel_for(kPoints, [&](size_t xi) { pack_a(StridedAPacker(a + xi * a_point, k, 1), m, k, packed + xi * packed_point); });
 }
 
-// 64-byte aligned, so whole-vector stores never split across cache lines (a split store costs
-// two line writes, and these buffers are written a vector at a time).
-float* scratch(std::vector<float>& buffer, size_t floats) {
-  if (buffer.size() < floats + 16) buffer.resize(floats + 16);
-  const uintptr_t base = reinterpret_cast<uintptr_t>(buffer.data());
-  return reinterpret_cast<float*>((base + 63) & ~uintptr_t(63));
-}
 
 #pragma GCC pop_options
 
@@ -534,18 +524,11 @@ struct Chunks {
   int size;
   explicit Chunks(const Conv3x3& s)
       : tl(s.n, s.h_out, s.w_out), size(chunk_tiles(tl.count(), std::max(s.c_in, s.c_out))) {}
-  // The samples whose tiles chunk [t0, t1) holds, and the channel-block floats of a chunk.
-  int first_sample(int t0) const { return t0 / tl.per_sample(); }
-  int end_sample(int t1) const { return (t1 - 1) / tl.per_sample() + 1; }
   // Output columns per pass: with one chunk, blocks of 96 (two 48-wide GEMM panels) whose
   // transformed filters (36 x rows x 96 floats) stay in L3 between their transform and their
   // GEMMs; with several chunks the whole filter transform, streamed once and reused by every
   // chunk (a column block would be transformed again for each).
   int column_block(int cols) const { return size >= tl.count() ? std::min(cols, kColumnBlock) : cols; }
-  size_t block_floats(int c, size_t plane) const {
-    const int samples = std::min(tl.n, (size + tl.per_sample() - 1) / tl.per_sample() + 1);
-    return size_t(samples) * ((c + kLanes - 1) / kLanes) * plane * kLanes;
-  }
 };
 
 }  // namespace
@@ -608,17 +591,15 @@ class WeightPass {
   WeightPass(const Conv3x3& s, const Chunks& ch, const float* x, float* dw)
       : s_(s), ch_(ch), x_(x), dw_(dw), one_chunk_(ch.size >= ch.tl.count()),
         block_rows_(one_chunk_ ? std::min(s.c_out, kWeightBlockRows) : s.c_out) {
-    static thread_local std::vector<float> v_buffer, m_buffer, xb_buffer;
+    static thread_local std::vector<float> v_buffer, m_buffer;
     v_ = scratch(v_buffer, size_t(kPoints) * point_stride(size_t(ch.size) * s.c_in));
     m_ = scratch(m_buffer, filter_floats(block_rows_, s.c_in));
-    xb_ = scratch(xb_buffer, ch.block_floats(s.c_in, size_t(s.h_in) * s.w_in));
   }
 
   int chunk(int t0, int t1, const float* e, size_t e_point) {
     const int tiles = t1 - t0;
     const size_t v_point = point_stride(size_t(tiles) * s_.c_in);
-    const ChannelBlocks xb = channel_block(x_, s_.c_in, size_t(s_.h_in) * s_.w_in, ch_.first_sample(t0), ch_.end_sample(t1), xb_);
-    input_transform(xb, s_.c_in, s_.h_in, s_.w_in, s_.ph, s_.pw, ch_.tl, t0, t1, v_, v_point);
+    input_transform(x_, s_.c_in, s_.h_in, s_.w_in, s_.ph, s_.pw, ch_.tl, t0, t1, v_, v_point);
     for (int co0 = 0; co0 < s_.c_out; co0 += block_rows_) {
       const int rows = std::min(block_rows_, s_.c_out - co0);
       PointGemms q{rows, s_.c_in, tiles, e + co0, e_point, 1, s_.c_out, nullptr, 0, v_, v_point, s_.c_in, kLanes,
@@ -640,17 +621,8 @@ class WeightPass {
   float* dw_;
   const bool one_chunk_;
   const int block_rows_;
-  float *v_, *m_, *xb_;
+  float *v_, *m_;
 };
-
-// The gradient's transform E for tiles [t0, t1) of dy.
-void transform_gradient(const Conv3x3& s, const Chunks& ch, const float* dy, int t0, int t1, float* e, size_t e_point) {
-  static thread_local std::vector<float> dyb_buffer;
-  const size_t plane = size_t(s.h_out) * s.w_out;
-  const ChannelBlocks dyb = channel_block(dy, s.c_out, plane, ch.first_sample(t0), ch.end_sample(t1),
-                                          scratch(dyb_buffer, ch.block_floats(s.c_out, plane)));
-  grad_transform(dyb, s.c_out, s.h_out, s.w_out, ch.tl, t0, t1, e, e_point);
-}
 
 void zero(float* p, size_t n) {
   parallel_range(n, kElementwiseGrain, [&](size_t begin, size_t end) { std::memset(p + begin, 0, sizeof(float) * (end - begin)); });
@@ -659,17 +631,11 @@ void zero(float* p, size_t n) {
 }  // namespace
 
 int winograd_forward(const Conv3x3& s, const float* x, const float* w, const float* bias, float* y) {
-  static thread_local std::vector<float> xb_buffer;
   const Chunks ch(s);
-  const size_t plane = size_t(s.h_in) * s.w_in;
   // M[xi] [tiles x co] = V[xi] [tiles x ci] * U[xi] [ci x co], then Y = AT M A
   return point_product(
       ch, w, s.c_out, s.c_in, true,
-      [&](int t0, int t1, float* v, size_t v_point) {
-        const ChannelBlocks xb = channel_block(x, s.c_in, plane, ch.first_sample(t0), ch.end_sample(t1),
-                                               scratch(xb_buffer, ch.block_floats(s.c_in, plane)));
-        input_transform(xb, s.c_in, s.h_in, s.w_in, s.ph, s.pw, ch.tl, t0, t1, v, v_point);
-      },
+      [&](int t0, int t1, float* v, size_t v_point) { input_transform(x, s.c_in, s.h_in, s.w_in, s.ph, s.pw, ch.tl, t0, t1, v, v_point); },
       [&](const float* m, Cols cols, int t0, int t1) {
         output_transform(m, cols, s.c_out, s.h_out, s.w_out, ch.tl, t0, t1, bias, y);
       },
@@ -681,7 +647,9 @@ int winograd_forward(const Conv3x3& s, const float* x, const float* w, const flo
 int winograd_backward(const Conv3x3& s, const float* x, const float* dy, const float* w, float* dx, float* dw) {
   const Chunks ch(s);
   zero(dx, size_t(s.n) * s.c_in * s.h_in * s.w_in);
-  const auto transform = [&](int t0, int t1, float* e, size_t e_point) { transform_gradient(s, ch, dy, t0, t1, e, e_point); };
+  const auto transform = [&](int t0, int t1, float* e, size_t e_point) {
+    grad_transform(dy, s.c_out, s.h_out, s.w_out, ch.tl, t0, t1, e, e_point);
+  };
   const auto adjoint = [&](const float* p, Cols cols, int t0, int t1) {
     input_adjoint(p, cols, s.c_in, s.h_in, s.w_in, s.ph, s.pw, ch.tl, t0, t1, dx);
   };
@@ -706,7 +674,7 @@ int winograd_backward_weight(const Conv3x3& s, const float* x, const float* dy, 
   for (int t0 = 0; t0 < ch.tl.count(); t0 += ch.size) {
     const int t1 = std::min(ch.tl.count(), t0 + ch.size);
     const size_t e_point = point_stride(size_t(t1 - t0) * s.c_out);
-    transform_gradient(s, ch, dy, t0, t1, e, e_point);
+    grad_transform(dy, s.c_out, s.h_out, s.w_out, ch.tl, t0, t1, e, e_point);
     if (int status = weights.chunk(t0, t1, e, e_point)) return status;
   }
   weights.finish();
