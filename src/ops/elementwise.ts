@@ -81,6 +81,41 @@ export function concatChannels(a: Tensor, b: Tensor): Tensor {
   });
 }
 
+/** torch.cat([a, b], dim=0): a and b agree in every dimension but the first. */
+export function concatBatch(a: Tensor, b: Tensor): Tensor {
+  if (a.shape.length < 1 || a.shape.length !== b.shape.length || !a.shape.slice(1).every((d, i) => d === b.shape[i + 1])) {
+    throw new Error(`concatBatch: a ${shapeString(a.shape)} and b ${shapeString(b.shape)} must agree in every dimension but the first`);
+  }
+  const y = Tensor.empty([a.shape[0] + b.shape[0], ...a.shape.slice(1)], a.backend);
+  if (a.size > 0) a.binding.copy(y.buf, 0, a.buf, 0, a.size);
+  if (b.size > 0) a.binding.copy(y.buf, a.size, b.buf, 0, b.size);
+  if (!needsGrad(a, b)) return y;
+  return record('concatBatch', y, [a, b], [], (gy) => {
+    const da = a.requiresGrad ? Tensor.empty(a.shape, a.backend) : null;
+    const db = b.requiresGrad ? Tensor.empty(b.shape, b.backend) : null;
+    if (da && a.size > 0) a.binding.copy(da.buf, 0, gy.buf, 0, a.size);
+    if (db && b.size > 0) a.binding.copy(db.buf, 0, gy.buf, a.size, b.size);
+    return [da, db];
+  });
+}
+
+/** x[start : start + count] along the first dimension (a copy). */
+export function sliceBatch(x: Tensor, start: number, count: number): Tensor {
+  const n = x.shape[0];
+  if (!Number.isInteger(start) || !Number.isInteger(count) || start < 0 || count < 0 || start + count > n) {
+    throw new Error(`sliceBatch: [${start}, ${start + count}) is not inside the first dimension of ${shapeString(x.shape)}`);
+  }
+  const per = n > 0 ? x.size / n : 0;
+  const y = Tensor.empty([count, ...x.shape.slice(1)], x.backend);
+  if (y.size > 0) x.binding.copy(y.buf, 0, x.buf, start * per, y.size);
+  if (!needsGrad(x)) return y;
+  return record('sliceBatch', y, [x], [], (gy) => {
+    const dx = Tensor.zeros(x.shape, x.backend);
+    if (gy.size > 0) x.binding.copy(dx.buf, start * per, gy.buf, 0, gy.size);
+    return [dx];
+  });
+}
+
 /** A copy of x with another shape of the same size (torch's reshape; -1 infers one dim). */
 export function reshape(x: Tensor, shape: readonly number[]): Tensor {
   const target = inferShape(x, shape);

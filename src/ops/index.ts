@@ -1,5 +1,5 @@
 /** Every differentiable op, PyTorch-style functional names. */
-export { add, sub, mul, affine, scale, addN, concatChannels, reshape, flatten } from './elementwise';
+export { add, sub, mul, affine, scale, addN, concatChannels, concatBatch, sliceBatch, reshape, flatten } from './elementwise';
 export { relu, leakyRelu, tanh, sigmoid, dropout } from './activation';
 export { conv2d, convTranspose2d, type ConvOptions } from './conv';
 export { linear } from './linear';

@@ -4,10 +4,11 @@
  *
  * optimizeParameters() runs the reference's order (G step with both D frozen: GAN + cycle L1 +
  * identity L1, Adam on G; then D_A and D_B on image-pool samples, 0.5 * (real + fake), Adam on D).
- * The generator loss is a sum of three independent sub-graphs (identity A/B, cycle through A,
- * cycle through B); we run backward on each as soon as it is built. The gradients are the same
- * (accumulated into .grad), but only one sub-graph's activations are alive at a time, which
- * roughly thirds the peak memory of the step.
+ * The generator loss is a sum of independent sub-graphs (cycle through A with G_A's identity
+ * term, cycle through B with G_B's; the identity terms separately under batch norm); we run
+ * backward on each as soon as it is built. The gradients are the same (accumulated into .grad),
+ * but only one sub-graph's activations are alive at a time, which about halves the step's peak
+ * memory.
  *
  * Everything a step creates lives in tidy(); what outlives it (the losses and the visuals of the
  * last step) is kept explicitly and freed at the start of the next step.
@@ -186,7 +187,13 @@ export class CycleGANModel {
     this.netD_A.requiresGrad(false);
     this.netD_B.requiresGrad(false);
     this.optimizerG.zeroGrad();
-    if (lambdaIdentity > 0) {
+    // With instance norm (or none) every image is normalised on its own, so G_A(real B) for the
+    // identity loss can ride in G_A(real A)'s batch (and G_B(real A) in G_B(real B)'s): the same
+    // values, in half the generator calls, at a batch size the kernels run more efficiently.
+    // Batch norm's statistics would mix the two, so it keeps the reference's separate calls.
+    const identity = lambdaIdentity > 0;
+    const shareBatch = identity && this.cfg.norm !== 'batch';
+    if (identity && !shareBatch) {
       const idtA = this.netG_A.forward(realB);
       losses.idt_A = F.scale(F.l1Loss(idtA, realB), lambdaB * lambdaIdentity);
       idtA.release();
@@ -194,24 +201,42 @@ export class CycleGANModel {
       losses.idt_B = F.scale(F.l1Loss(idtB, realA), lambdaA * lambdaIdentity);
       idtB.release();
       backward(F.add(losses.idt_A, losses.idt_B));
-    } else {
+    } else if (!identity) {
       losses.idt_A = Tensor.zeros([1], this.backend);
       losses.idt_B = Tensor.zeros([1], this.backend);
     }
-    const fakeB = this.netG_A.forward(realA);
+    const [fakeB, idtA] = this.forwardWith(this.netG_A, realA, shareBatch ? realB : null);
     const recA = this.netG_B.forward(fakeB);
     losses.G_A = this.adversarialG(this.netD_A, fakeB);
     losses.cycle_A = F.scale(F.l1Loss(recA, realA), lambdaA);
-    backward(F.add(losses.G_A, losses.cycle_A));
-    const fakeA = this.netG_B.forward(realB);
+    if (idtA) {
+      losses.idt_A = F.scale(F.l1Loss(idtA, realB), lambdaB * lambdaIdentity);
+      idtA.release();
+    }
+    backward(F.addN(idtA ? [losses.G_A, losses.cycle_A, losses.idt_A!] : [losses.G_A, losses.cycle_A]));
+    const [fakeA, idtB] = this.forwardWith(this.netG_B, realB, shareBatch ? realA : null);
     const recB = this.netG_A.forward(fakeA);
     losses.G_B = this.adversarialG(this.netD_B, fakeA);
     losses.cycle_B = F.scale(F.l1Loss(recB, realB), lambdaB);
-    backward(F.add(losses.G_B, losses.cycle_B));
+    if (idtB) {
+      losses.idt_B = F.scale(F.l1Loss(idtB, realA), lambdaA * lambdaIdentity);
+      idtB.release();
+    }
+    backward(F.addN(idtB ? [losses.G_B, losses.cycle_B, losses.idt_B!] : [losses.G_B, losses.cycle_B]));
     this.optimizerG.step();
     this.optimizerG.zeroGrad(); // the gradients are spent: free them before the D step's peak
     Object.assign(visuals, { realA: realA.clone(), fakeB, recA, realB: realB.clone(), fakeA, recB });
     return { fakeA, fakeB };
+  }
+
+  /** [net(x), net(extra)] from one call on the two batches together; [net(x), null] without extra. */
+  private forwardWith(net: Module, x: Tensor, extra: Tensor | null): [Tensor, Tensor | null] {
+    if (!extra) return [net.forward(x), null];
+    const both = net.forward(F.concatBatch(x, extra));
+    const out = F.sliceBatch(both, 0, x.shape[0]);
+    const other = F.sliceBatch(both, x.shape[0], extra.shape[0]);
+    both.release();
+    return [out, other];
   }
 
   private adversarialG(netD: Module, fake: Tensor): Tensor {

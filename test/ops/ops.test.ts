@@ -23,6 +23,25 @@ test('concatChannels and reshape', () => {
   checkOpGradients('reshape', ([a]) => F.mul(F.reshape(a, [2, -1]), F.reshape(a, [2, 60])), [{ shape: x4 }]);
 });
 
+test('concatBatch and sliceBatch: values, gradients (two slices of one tensor accumulate), bad ranges', () => {
+  checkOpGradients('concatBatch', ([a, b]) => F.concatBatch(a, b), [{ shape: [2, 2, 3, 3] }, { shape: [3, 2, 3, 3] }]);
+  checkOpGradients('slices of a concat', ([a, b]) => {
+    const both = F.concatBatch(a, b);
+    return F.add(F.mul(F.sliceBatch(both, 0, 2), F.sliceBatch(both, 2, 2)), F.sliceBatch(both, 1, 2));
+  }, [{ shape: [2, 3, 2, 2] }, { shape: [2, 3, 2, 2] }]);
+  tidy(() => {
+    const be = cpuBackend();
+    const a = Tensor.fromArray(Float32Array.from([1, 2, 3, 4]), [2, 2], be);
+    const b = Tensor.fromArray(Float32Array.from([5, 6]), [1, 2], be);
+    const y = F.concatBatch(a, b);
+    assert.deepStrictEqual(y.shape, [3, 2]);
+    assert.deepStrictEqual([...y.toFloat32Array()], [1, 2, 3, 4, 5, 6]);
+    assert.deepStrictEqual([...F.sliceBatch(y, 1, 2).toFloat32Array()], [3, 4, 5, 6]);
+    assert.throws(() => F.sliceBatch(y, 2, 2), /sliceBatch: \[2, 4\) is not inside the first dimension of \[3,2\]|sliceBatch: \[2, 4\) is not inside/);
+    assert.throws(() => F.concatBatch(a, Tensor.zeros([1, 3], be)), /concatBatch: a .* and b .* must agree in every dimension but the first/);
+  });
+});
+
 test('activations', () => {
   // keep inputs away from the kinks so finite differences do not straddle them
   const away = randomArray(120, 3).map((v) => (v >= 0 ? v + 0.1 : v - 0.1));
