@@ -205,38 +205,41 @@ export class CycleGANModel {
       losses.idt_A = Tensor.zeros([1], this.backend);
       losses.idt_B = Tensor.zeros([1], this.backend);
     }
-    const [fakeB, idtA] = this.forwardWith(this.netG_A, realA, shareBatch ? realB : null);
-    const recA = this.netG_B.forward(fakeB);
-    losses.G_A = this.adversarialG(this.netD_A, fakeB);
-    losses.cycle_A = F.scale(F.l1Loss(recA, realA), lambdaA);
-    if (idtA) {
-      losses.idt_A = F.scale(F.l1Loss(idtA, realB), lambdaB * lambdaIdentity);
-      idtA.release();
-    }
-    backward(F.addN(idtA ? [losses.G_A, losses.cycle_A, losses.idt_A!] : [losses.G_A, losses.cycle_A]));
-    const [fakeA, idtB] = this.forwardWith(this.netG_B, realB, shareBatch ? realA : null);
-    const recB = this.netG_A.forward(fakeA);
-    losses.G_B = this.adversarialG(this.netD_B, fakeA);
-    losses.cycle_B = F.scale(F.l1Loss(recB, realB), lambdaB);
-    if (idtB) {
-      losses.idt_B = F.scale(F.l1Loss(idtB, realA), lambdaA * lambdaIdentity);
-      idtB.release();
-    }
-    backward(F.addN(idtB ? [losses.G_B, losses.cycle_B, losses.idt_B!] : [losses.G_B, losses.cycle_B]));
+    const a = this.cycle(this.netG_A, this.netG_B, this.netD_A, realA, lambdaA, shareBatch ? realB : null, lambdaB * lambdaIdentity);
+    const b = this.cycle(this.netG_B, this.netG_A, this.netD_B, realB, lambdaB, shareBatch ? realA : null, lambdaA * lambdaIdentity);
+    Object.assign(losses, { G_A: a.gan, cycle_A: a.cycle, G_B: b.gan, cycle_B: b.cycle });
+    if (a.idt) losses.idt_A = a.idt;
+    if (b.idt) losses.idt_B = b.idt;
     this.optimizerG.step();
     this.optimizerG.zeroGrad(); // the gradients are spent: free them before the D step's peak
-    Object.assign(visuals, { realA: realA.clone(), fakeB, recA, realB: realB.clone(), fakeA, recB });
-    return { fakeA, fakeB };
+    Object.assign(visuals, { realA: realA.clone(), fakeB: a.fake, recA: a.rec, realB: realB.clone(), fakeA: b.fake, recB: b.rec });
+    return { fakeA: b.fake, fakeB: a.fake };
   }
 
-  /** [net(x), net(extra)] from one call on the two batches together; [net(x), null] without extra. */
-  private forwardWith(net: Module, x: Tensor, extra: Tensor | null): [Tensor, Tensor | null] {
-    if (!extra) return [net.forward(x), null];
-    const both = net.forward(F.concatBatch(x, extra));
-    const out = F.sliceBatch(both, 0, x.shape[0]);
-    const other = F.sliceBatch(both, x.shape[0], extra.shape[0]);
-    both.release();
-    return [out, other];
+  /**
+   * One half of the generator loss, and its backward: fake = g(real), rec = gBack(fake), the
+   * adversarial loss of netD on fake and the cycle L1 (times lambdaCycle); with `identityInput`,
+   * the identity L1 of g(identityInput) (times lambdaIdt), its image computed in g's call on real.
+   */
+  private cycle(g: Module, gBack: Module, netD: Module, real: Tensor, lambdaCycle: number, identityInput: Tensor | null,
+                lambdaIdt: number): { fake: Tensor; rec: Tensor; gan: Tensor; cycle: Tensor; idt: Tensor | null } {
+    let fake: Tensor;
+    let idt: Tensor | null = null;
+    if (identityInput) {
+      const both = g.forward(F.concatBatch(real, identityInput));
+      fake = F.sliceBatch(both, 0, real.shape[0]);
+      const same = F.sliceBatch(both, real.shape[0], identityInput.shape[0]);
+      both.release();
+      idt = F.scale(F.l1Loss(same, identityInput), lambdaIdt);
+      same.release();
+    } else {
+      fake = g.forward(real);
+    }
+    const rec = gBack.forward(fake);
+    const gan = this.adversarialG(netD, fake);
+    const cycle = F.scale(F.l1Loss(rec, real), lambdaCycle);
+    backward(F.addN(idt ? [gan, cycle, idt] : [gan, cycle]));
+    return { fake, rec, gan, cycle, idt };
   }
 
   private adversarialG(netD: Module, fake: Tensor): Tensor {
