@@ -22,6 +22,11 @@ int check_positive(const cgk_conv* p, const char* fn) {
   for (const auto& d : dims)
     if (d.value < 1) return fail_arg(fn, strf("%s = %d, expected >= 1", d.name, d.value));
   if (p->ph < 0 || p->pw < 0) return fail_arg(fn, strf("padding (ph, pw) = (%d, %d), expected >= 0", p->ph, p->pw));
+  // Reflection padding is fused into the CPU backend's convolutions only; here it is a separate
+  // cgk_reflection_pad_forward (the TypeScript layer asks for it only on the CPU).
+  if (p->pad_mode != CGK_PAD_ZEROS)
+    return fail_arg(fn, strf("pad_mode = %d, expected %d (zeros): the CUDA backend pads with cgk_reflection_pad_forward",
+                             p->pad_mode, CGK_PAD_ZEROS));
   return CGK_OK;
 }
 

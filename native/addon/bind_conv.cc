@@ -33,6 +33,18 @@ ConvShapes read_conv(Args& a, bool transpose) {
   p.pw = a.dim_of(o, "pw", 0);
   p.oph = a.dim_of(o, "oph", 0);
   p.opw = a.dim_of(o, "opw", 0);
+  // Optional: 0 zeros (the default), 1 reflection (conv2d only, padding smaller than the input).
+  p.pad_mode = o.Get("padMode").IsUndefined() ? CGK_PAD_ZEROS : a.dim_of(o, "padMode", 0);
+  if (p.pad_mode != CGK_PAD_ZEROS && p.pad_mode != CGK_PAD_REFLECT) {
+    a.fail("p.padMode = " + num(p.pad_mode) + ", expected 0 (zeros) or 1 (reflect)");
+  }
+  if (p.pad_mode == CGK_PAD_REFLECT) {
+    if (transpose) a.fail("p.padMode = 1 (reflect) is for conv2d only; conv-transpose2d pads with zeros");
+    if (p.ph >= p.h_in || p.pw >= p.w_in) {
+      a.fail("reflection padding " + num(p.ph) + "x" + num(p.pw) + " must be smaller than the input " + num(p.h_in) + "x" +
+             num(p.w_in));
+    }
+  }
   int64_t h_expected, w_expected;
   if (transpose) {
     if (p.oph >= p.sh || p.opw >= p.sw) {

@@ -15,6 +15,8 @@
 //     summed directly from the image with per-task partial sums.
 // Conv-transpose2d is the same three products with the roles swapped: its forward is conv2d's
 // backward data and its backward data is conv2d's forward (see conv_transpose2d_shape).
+// Reflection padding (cgk_conv.pad_mode) goes to Winograd as is, and to every other route as a
+// reflection-padded copy of the input (see padded_view).
 #include <immintrin.h>
 
 #include <algorithm>
@@ -38,6 +40,7 @@ namespace {
 // A conv2d description in the conv2d sense (conv-transpose calls are converted to it).
 struct ConvShape {
   int n, c_in, h_in, w_in, c_out, h_out, w_out, kh, kw, sh, sw, ph, pw;
+  bool reflect = false;  // reflection padding (conv2d only; see conv_reflect below)
   int kernel_area() const { return kh * kw; }
   int unfolded_rows() const { return c_in * kh * kw; }
   int out_plane() const { return h_out * w_out; }
@@ -410,6 +413,11 @@ int conv2d_shape(const cgk_conv* p, const char* fn, ConvShape* out) {
   if (int status = check_positive(p, fn)) return status;
   CGK_CHECK(p->oph == 0 && p->opw == 0, "%s: output_padding (oph, opw) = (%d, %d), expected 0 for conv2d", fn, p->oph,
             p->opw);
+  CGK_CHECK(p->pad_mode == CGK_PAD_ZEROS || p->pad_mode == CGK_PAD_REFLECT,
+            "%s: pad_mode = %d, expected %d (zeros) or %d (reflect)", fn, p->pad_mode, CGK_PAD_ZEROS, CGK_PAD_REFLECT);
+  CGK_CHECK(p->pad_mode != CGK_PAD_REFLECT || (p->ph < p->h_in && p->pw < p->w_in),
+            "%s: reflection padding (ph, pw) = (%d, %d) must be smaller than the input %dx%d", fn, p->ph, p->pw,
+            p->h_in, p->w_in);
   CGK_CHECK(p->h_in + 2 * p->ph >= p->kh && p->w_in + 2 * p->pw >= p->kw,
             "%s: kernel %dx%d is larger than the padded input %dx%d", fn, p->kh, p->kw, p->h_in + 2 * p->ph,
             p->w_in + 2 * p->pw);
@@ -418,7 +426,8 @@ int conv2d_shape(const cgk_conv* p, const char* fn, ConvShape* out) {
             "%s: output %dx%d, expected %dx%d = (in + 2*pad - kernel)/stride + 1 for input %dx%d, kernel %dx%d, "
             "stride %dx%d, padding %dx%d",
             fn, p->h_out, p->w_out, h_out, w_out, p->h_in, p->w_in, p->kh, p->kw, p->sh, p->sw, p->ph, p->pw);
-  *out = {p->n, p->c_in, p->h_in, p->w_in, p->c_out, p->h_out, p->w_out, p->kh, p->kw, p->sh, p->sw, p->ph, p->pw};
+  *out = {p->n, p->c_in, p->h_in, p->w_in, p->c_out, p->h_out, p->w_out, p->kh, p->kw, p->sh, p->sw, p->ph, p->pw,
+          p->pad_mode == CGK_PAD_REFLECT};
   return check_sizes(*out, fn);
 }
 
@@ -427,6 +436,8 @@ int conv2d_shape(const cgk_conv* p, const char* fn, ConvShape* out) {
 // laid out as that conv2d's [c_out, c_in, kh, kw].
 int conv_transpose2d_shape(const cgk_conv* p, const char* fn, ConvShape* out) {
   if (int status = check_positive(p, fn)) return status;
+  CGK_CHECK(p->pad_mode == CGK_PAD_ZEROS, "%s: pad_mode = %d, expected %d (zeros) for conv-transpose2d", fn, p->pad_mode,
+            CGK_PAD_ZEROS);
   CGK_CHECK(p->oph >= 0 && p->opw >= 0 && p->oph < p->sh && p->opw < p->sw,
             "%s: output_padding (oph, opw) = (%d, %d), expected 0 <= output_padding < stride (%d, %d)", fn, p->oph,
             p->opw, p->sh, p->sw);
@@ -446,9 +457,35 @@ int conv_transpose2d_shape(const cgk_conv* p, const char* fn, ConvShape* out) {
 // 3x3, stride 1, padding <= 2: a candidate for Winograd (winograd.h decides whether it pays).
 std::optional<Conv3x3> as_conv3x3(const ConvShape& s) {
   if (s.kh != 3 || s.kw != 3 || s.sh != 1 || s.sw != 1) return std::nullopt;
-  return Conv3x3{s.n, s.c_in, s.h_in, s.w_in, s.c_out, s.h_out, s.w_out, s.ph, s.pw};
+  return Conv3x3{s.n, s.c_in, s.h_in, s.w_in, s.c_out, s.h_out, s.w_out, s.ph, s.pw, s.reflect};
 }
 
+
+// Reflection padding: Winograd reads reflected windows and folds the data gradient back itself;
+// every other path runs unpadded on a reflection-padded copy of x (and folds a padded dx), as
+// ReflectionPad2d followed by the conv would. The copies live in grow-only per-thread buffers.
+ConvShape padded_view(const ConvShape& s) {
+  ConvShape p = s;
+  p.h_in += 2 * s.ph;
+  p.w_in += 2 * s.pw;
+  p.ph = p.pw = 0;
+  p.reflect = false;
+  return p;
+}
+
+float* padded_buffer(const ConvShape& s, std::vector<float>& buffer) {
+  const ConvShape p = padded_view(s);
+  buffer.resize(size_t(p.n) * p.c_in * p.in_plane());
+  return buffer.data();
+}
+
+int reflect_pad(const ConvShape& s, const float* x, float* padded) {
+  return cgk_reflection_pad_forward(x, padded, s.n * s.c_in, s.h_in, s.w_in, s.ph, s.ph, s.pw, s.pw);
+}
+
+int reflect_fold(const ConvShape& s, const float* padded_grad, float* dx) {
+  return cgk_reflection_pad_backward(padded_grad, dx, s.n * s.c_in, s.h_in, s.w_in, s.ph, s.ph, s.pw, s.pw);
+}
 
 // The unfolded image read in place: for stride 1 and no padding, unfolded row (ci, ky, kx) of
 // output pixel (n, oy, ox) is x at a fixed offset from x[n, 0, oy, ox], and when output rows are
@@ -479,6 +516,12 @@ class UnfoldedImageInPlace final : public BInPlace {
 
 int conv_forward(const ConvShape& s, const float* x, const float* w, const float* bias, float* y) {
   if (auto c = as_conv3x3(s); c && winograd_forward_applies(*c)) return winograd_forward(*c, x, w, bias, y);
+  if (s.reflect) {
+    static thread_local std::vector<float> padded;
+    float* xp = padded_buffer(s, padded);
+    if (int status = reflect_pad(s, x, xp)) return status;
+    return conv_forward(padded_view(s), xp, w, bias, y);
+  }
   StridedAPacker weights(w, s.unfolded_rows(), 1);
   UnfoldedImageB columns(s, x);
   NchwWriter writer(s, bias, y);
@@ -538,6 +581,12 @@ int conv_backward_data_as_forward(const ConvShape& s, const float* dy, const flo
 
 int conv_backward_data(const ConvShape& s, const float* dy, const float* w, float* dx) {
   if (auto c = as_conv3x3(s); c && winograd_backward_data_applies(*c)) return winograd_backward_data(*c, dy, w, dx);
+  if (s.reflect) {
+    static thread_local std::vector<float> padded;
+    float* dxp = padded_buffer(s, padded);
+    if (int status = conv_backward_data(padded_view(s), dy, w, dxp)) return status;
+    return reflect_fold(s, dxp, dx);
+  }
   if (backward_data_as_forward(s)) return conv_backward_data_as_forward(s, dy, w, dx);
   StridedAPacker weights_t(w, 1, s.unfolded_rows());
   OutputGradB grads(s, dy);
@@ -665,6 +714,12 @@ int conv_backward_weight_direct(const ConvShape& s, const float* x, const float*
 
 int conv_backward_weight(const ConvShape& s, const float* x, const float* dy, float* dw) {
   if (auto c = as_conv3x3(s); c && winograd_backward_weight_applies(*c)) return winograd_backward_weight(*c, x, dy, dw);
+  if (s.reflect) {
+    static thread_local std::vector<float> padded;
+    float* xp = padded_buffer(s, padded);
+    if (int status = reflect_pad(s, x, xp)) return status;
+    return conv_backward_weight(padded_view(s), xp, dy, dw);
+  }
   if (backward_weight_direct_applies(s)) return conv_backward_weight_direct(s, x, dy, dw);
   OutputGradA grads(s, dy);
   UnfoldedImageTransposedB columns_t(s, x);

@@ -584,6 +584,11 @@ void pack_a(const APacker& a, int m, int k, float* dst) {
 
 namespace {
 
+// dst[kk * 8 + i] = src[kk * ld + i]: eight contiguous floats per depth step (a column-major A).
+CGK_TARGET_AVX2 void copy_rows8_avx2(float* dst, const float* src, ptrdiff_t ld, int kc) {
+  for (int kk = 0; kk < kc; kk++) _mm256_storeu_ps(dst + kk * 8, _mm256_loadu_ps(src + kk * ld));
+}
+
 // dst[kk * 8 + i] = src[i * ld + kk] for 8 rows and kk < kc: the 8x8 in-register transpose
 // (unpack, shuffle, permute) per 8 columns, scalar for the last kc % 8.
 CGK_TARGET_AVX2 void transpose8_rows_avx2(float* dst, const float* src, ptrdiff_t ld, int kc) {
@@ -623,6 +628,7 @@ void StridedAPacker::pack(float* dst, int mr, int m0, int rows, int k0, int kc) 
   }
   if (row_stride_ == 1) {
     // Column-major A (a transpose read in place): each depth step is `rows` contiguous floats.
+    if (mr == 8 && rows == 8 && simd() >= kAvx2) return copy_rows8_avx2(dst, base, col_stride_, kc);
     for (int kk = 0; kk < kc; kk++) {
       const float* src = base + kk * col_stride_;
       for (int i = 0; i < mr; i++) dst[kk * mr + i] = i < rows ? src[i] : 0.0f;

@@ -88,37 +88,119 @@ constexpr float kAT[4][6] = {
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512vl,fma")
 
-// sum_p L(row, p) v[p * stride] over p < B, for 16 lanes: one entry of a product with a
-// compile-time constant matrix; with the loop unrolled, zero entries cost nothing and +-1 is an
-// add or subtract.
-template <int B, typename L>
-__attribute__((always_inline)) inline __m512 dot(const __m512* v, int stride, L l, int row) {
-  __m512 acc = _mm512_setzero_ps();
-#pragma GCC unroll 8
-  for (int p = 0; p < B; p++) {
-    const float c = l(row, p);
-    if (c == 1.0f) acc = _mm512_add_ps(acc, v[p * stride]);
-    else if (c == -1.0f) acc = _mm512_sub_ps(acc, v[p * stride]);
-    else if (c != 0.0f) acc = _mm512_fmadd_ps(_mm512_set1_ps(c), v[p * stride], acc);
-  }
-  return acc;
-}
+// The six one-dimensional maps of F(4, 3), each applied to 16 lanes: v[p * s] in, o[i * os]
+// out. Written out by hand with the sums they share (the pairs of rows that differ only in the
+// signs of the odd terms), they take 10-14 vector operations where the matrix products above
+// take 18-24; the results differ from the plain products only in rounding.
+#define CGK_MAP_IO const __m512* v, int s, __m512* o, int os
+#define CGK_ALWAYS_INLINE __attribute__((always_inline)) static inline
+inline __m512 c16(float c) { return _mm512_set1_ps(c); }
 
-// out[i][j] = sum_{p,q} L(i, p) in[p][q] L(j, q) for 16 lanes at once: in is [B*B] vectors,
-// out [A*A]; L(i, p) reads an A x B matrix (a transpose is another accessor). Columns first
-// (mid = L in), then rows (out = mid LT).
-template <int A, int B, typename L>
-__attribute__((always_inline)) inline void transform(const __m512* in, __m512* out, L l) {
+// BT (6 -> 6): the input tiles' transform.
+struct MapBT {
+  static constexpr int kIn = 6, kOut = 6;
+  CGK_ALWAYS_INLINE void apply(CGK_MAP_IO) {
+    const __m512 d0 = v[0], d1 = v[s], d2 = v[2 * s], d3 = v[3 * s], d4 = v[4 * s], d5 = v[5 * s];
+    const __m512 a = _mm512_fmadd_ps(c16(-4), d2, d4), b = _mm512_fmadd_ps(c16(-4), d1, d3);
+    const __m512 c = _mm512_sub_ps(d4, d2), e = _mm512_sub_ps(d3, d1);
+    o[0] = _mm512_fmadd_ps(c16(4), d0, _mm512_fmadd_ps(c16(-5), d2, d4));
+    o[os] = _mm512_add_ps(a, b);
+    o[2 * os] = _mm512_sub_ps(a, b);
+    o[3 * os] = _mm512_fmadd_ps(c16(2), e, c);
+    o[4 * os] = _mm512_fmadd_ps(c16(-2), e, c);
+    o[5 * os] = _mm512_fmadd_ps(c16(4), d1, _mm512_fmadd_ps(c16(-5), d3, d5));
+  }
+};
+
+// B = BT^T (6 -> 6): the adjoint of the input transform (backward data's last step).
+struct MapB {
+  static constexpr int kIn = 6, kOut = 6;
+  CGK_ALWAYS_INLINE void apply(CGK_MAP_IO) {
+    const __m512 p0 = v[0], p1 = v[s], p2 = v[2 * s], p3 = v[3 * s], p4 = v[4 * s], p5 = v[5 * s];
+    const __m512 s12 = _mm512_add_ps(p1, p2), d12 = _mm512_sub_ps(p2, p1);
+    const __m512 s34 = _mm512_add_ps(p3, p4), d34 = _mm512_sub_ps(p4, p3);
+    o[0] = _mm512_mul_ps(c16(4), p0);
+    o[os] = _mm512_fmadd_ps(c16(4), _mm512_add_ps(d12, p5), _mm512_add_ps(d34, d34));
+    o[2 * os] = _mm512_fnmsub_ps(c16(4), s12, _mm512_fmadd_ps(c16(5), p0, s34));
+    o[3 * os] = _mm512_fnmsub_ps(c16(2), d34, _mm512_fmadd_ps(c16(5), p5, d12));
+    o[4 * os] = _mm512_add_ps(_mm512_add_ps(p0, s12), s34);
+    o[5 * os] = p5;
+  }
+};
+
+// G (3 -> 6): the filters' transform.
+struct MapG {
+  static constexpr int kIn = 3, kOut = 6;
+  CGK_ALWAYS_INLINE void apply(CGK_MAP_IO) {
+    const __m512 g0 = v[0], g1 = v[s], g2 = v[2 * s];
+    const __m512 sum = _mm512_add_ps(g0, g2);
+    const __m512 t = _mm512_fmadd_ps(c16(1.0f / 24), g0, _mm512_mul_ps(c16(1.0f / 6), g2));
+    const __m512 u = _mm512_mul_ps(c16(1.0f / 12), g1);
+    o[0] = _mm512_mul_ps(c16(1.0f / 4), g0);
+    o[os] = _mm512_mul_ps(c16(-1.0f / 6), _mm512_add_ps(sum, g1));
+    o[2 * os] = _mm512_mul_ps(c16(1.0f / 6), _mm512_sub_ps(g1, sum));
+    o[3 * os] = _mm512_add_ps(t, u);
+    o[4 * os] = _mm512_sub_ps(t, u);
+    o[5 * os] = g2;
+  }
+};
+
+// GT (6 -> 3): the weight gradient's final transform.
+struct MapGT {
+  static constexpr int kIn = 6, kOut = 3;
+  CGK_ALWAYS_INLINE void apply(CGK_MAP_IO) {
+    const __m512 m0 = v[0], m1 = v[s], m2 = v[2 * s], m3 = v[3 * s], m4 = v[4 * s], m5 = v[5 * s];
+    const __m512 s12 = _mm512_add_ps(m1, m2), d12 = _mm512_sub_ps(m2, m1);
+    const __m512 s34 = _mm512_add_ps(m3, m4), d34 = _mm512_sub_ps(m3, m4);
+    o[0] = _mm512_fmadd_ps(c16(1.0f / 4), m0, _mm512_fmadd_ps(c16(-1.0f / 6), s12, _mm512_mul_ps(c16(1.0f / 24), s34)));
+    o[os] = _mm512_fmadd_ps(c16(1.0f / 6), d12, _mm512_mul_ps(c16(1.0f / 12), d34));
+    o[2 * os] = _mm512_fmadd_ps(c16(1.0f / 6), _mm512_sub_ps(s34, s12), m5);
+  }
+};
+
+// AT (6 -> 4): the output tiles' transform.
+struct MapAT {
+  static constexpr int kIn = 6, kOut = 4;
+  CGK_ALWAYS_INLINE void apply(CGK_MAP_IO) {
+    const __m512 m0 = v[0], m1 = v[s], m2 = v[2 * s], m3 = v[3 * s], m4 = v[4 * s], m5 = v[5 * s];
+    const __m512 s12 = _mm512_add_ps(m1, m2), d12 = _mm512_sub_ps(m1, m2);
+    const __m512 s34 = _mm512_add_ps(m3, m4), d34 = _mm512_sub_ps(m3, m4);
+    o[0] = _mm512_add_ps(_mm512_add_ps(m0, s12), s34);
+    o[os] = _mm512_fmadd_ps(c16(2), d34, d12);
+    o[2 * os] = _mm512_fmadd_ps(c16(4), s34, s12);
+    o[3 * os] = _mm512_fmadd_ps(c16(8), d34, _mm512_add_ps(d12, m5));
+  }
+};
+
+// A = AT^T (4 -> 6): the output gradient tiles' transform.
+struct MapA {
+  static constexpr int kIn = 4, kOut = 6;
+  CGK_ALWAYS_INLINE void apply(CGK_MAP_IO) {
+    const __m512 e0 = v[0], e1 = v[s], e2 = v[2 * s], e3 = v[3 * s];
+    const __m512 s02 = _mm512_add_ps(e0, e2), s13 = _mm512_add_ps(e1, e3);
+    const __m512 u = _mm512_fmadd_ps(c16(4), e2, e0), w = _mm512_fmadd_ps(c16(8), e3, _mm512_add_ps(e1, e1));
+    o[0] = e0;
+    o[os] = _mm512_add_ps(s02, s13);
+    o[2 * os] = _mm512_sub_ps(s02, s13);
+    o[3 * os] = _mm512_add_ps(u, w);
+    o[4 * os] = _mm512_sub_ps(u, w);
+    o[5 * os] = e3;
+  }
+};
+#undef CGK_MAP_IO
+
+// out[i][j] = sum_{p,q} M(i, p) in[p][q] M(j, q) for 16 lanes at once, M one of the maps above:
+// in is [kIn * kIn] vectors, out [kOut * kOut]. Columns first (mid = M in), then rows (out = mid MT).
+template <typename Map>
+CGK_ALWAYS_INLINE void transform(const __m512* in, __m512* out) {
+  constexpr int B = Map::kIn, A = Map::kOut;
   __m512 mid[A * B];
 #pragma GCC unroll 8
-  for (int i = 0; i < A; i++)
+  for (int q = 0; q < B; q++) Map::apply(in + q, B, mid + q, B);
 #pragma GCC unroll 8
-    for (int q = 0; q < B; q++) mid[i * B + q] = dot<B>(in + q, B, l, i);
-#pragma GCC unroll 8
-  for (int i = 0; i < A; i++)
-#pragma GCC unroll 8
-    for (int j = 0; j < A; j++) out[i * A + j] = dot<B>(mid + i * B, 1, l, j);
+  for (int i = 0; i < A; i++) Map::apply(mid + i * B, 1, out + i * A, 1);
 }
+#undef CGK_ALWAYS_INLINE
 
 // The first `lanes` floats at src, the rest zero.
 inline __m512 load_lanes(const float* src, int lanes) {
@@ -161,10 +243,19 @@ inline TilePos tile_pos(const Tiling& tl, int t) {
   return TilePos{t / tl.per_sample(), (tile / tl.tw) * kTile, (tile % tl.tw) * kTile};
 }
 
-// The rows [lo, hi) of a size-`side` window at `origin` that fall inside [0, size).
-inline void window_rows(int origin, int side, int size, int* lo, int* hi) {
-  *lo = std::max(0, -origin);
-  *hi = std::max(*lo, std::min(side, size - origin));
+// The padding around an input map: pad cells on each side, zeros or the map's reflection.
+struct Edges {
+  int ph, pw;
+  bool reflect;
+};
+
+// The map index that position pos of a padded row (or column) of `size` cells reads: pos itself
+// inside the map, its mirror image in reflection padding (pad < size), or -1 for a zero (zero
+// padding, and everything beyond the padding, which only clipped outputs ever see).
+inline int source_index(int pos, int size, int pad, bool reflect) {
+  if (pos >= 0 && pos < size) return pos;
+  if (!reflect || pos < -pad || pos >= size + pad) return -1;
+  return pos < 0 ? -pos : 2 * (size - 1) - pos;
 }
 
 // Lanes [0, lanes) of a vector.
@@ -178,23 +269,23 @@ float* scratch(std::vector<float>& buffer, size_t floats) {
   return reinterpret_cast<float*>((base + 63) & ~uintptr_t(63));
 }
 
-// The Side x Side window at (y0, x0) of a channel block (block[pos][16], an h x w map): win[pos],
-// zero outside the map.
+// The Side x Side window at padded position (y0, x0) of a channel block (block[pos][16], an
+// h x w map with edges e): win[pos].
 template <int Side>
-inline void load_window(const float* block, int h, int w, int y0, int x0, __m512* win) {
-  int y_lo, y_hi, x_lo, x_hi;
-  window_rows(y0, Side, h, &y_lo, &y_hi);
-  window_rows(x0, Side, w, &x_lo, &x_hi);
+inline void load_window(const float* block, int h, int w, int y0, int x0, const Edges& e, __m512* win) {
+  int ry[Side], rx[Side];
+  for (int i = 0; i < Side; i++) ry[i] = source_index(y0 + i, h, e.ph, e.reflect);
+  for (int j = 0; j < Side; j++) rx[j] = source_index(x0 + j, w, e.pw, e.reflect);
   for (int i = 0; i < Side; i++)
     for (int j = 0; j < Side; j++) {
-      const bool inside = i >= y_lo && i < y_hi && j >= x_lo && j < x_hi;
-      win[i * Side + j] = inside ? _mm512_load_ps(block + (ptrdiff_t(y0 + i) * w + x0 + j) * kLanes) : _mm512_setzero_ps();
+      const bool inside = ry[i] >= 0 && rx[j] >= 0;
+      win[i * Side + j] = inside ? _mm512_load_ps(block + (ptrdiff_t(ry[i]) * w + rx[j]) * kLanes) : _mm512_setzero_ps();
     }
 }
 
 // out[xi][t - t0][c] = (L win LT)[xi] for every output tile t of a chunk and channel c, where
-// win is the Side x Side window of x (NCHW, h x w maps) at the tile's origin shifted by
-// (dy, dx), zero outside the map, and L is 6 x Side. out's rows are c floats apart and its
+// win is the Side x Side window of x (NCHW, h x w maps, padded by e) at the tile's origin,
+// and L is 6 x Side. out's rows are c floats apart and its
 // points `point_stride` apart.
 // One task per (sample, 16-channel group): its 16 planes are first transposed into a
 // channel-blocked copy, block[pos][16] (16x16 transposes, zeros in lanes past c), small enough
@@ -202,8 +293,8 @@ inline void load_window(const float* block, int h, int w, int y0, int x0, __m512
 // 16 channels is then one vector load per position instead of a 16-lane gather, and each
 // element is transposed once although 6x6 windows at stride 4 overlap.
 template <int Side, typename L>
-void tile_transform(const float* x, int c, int h, int w, int dy, int dx, const Tiling& tl, int t0, int t1,
-                    float* out, size_t point_stride, L l) {
+void tile_transform(const float* x, int c, int h, int w, const Edges& e, const Tiling& tl, int t0, int t1,
+                    float* out, size_t point_stride) {
   const int groups = (c + kLanes - 1) / kLanes, per_sample = tl.per_sample();
   const int s0 = t0 / per_sample, s1 = (t1 - 1) / per_sample + 1;
   const size_t plane = size_t(h) * w;
@@ -218,24 +309,24 @@ void tile_transform(const float* x, int c, int h, int w, int dy, int dx, const T
     for (int t = first; t < last; t++) {
       const TilePos at = tile_pos(tl, t);
       __m512 win[Side * Side], points[kPoints];
-      load_window<Side>(block, h, w, at.oy0 + dy, at.ox0 + dx, win);
-      transform<kAlpha, Side>(win, points, l);
+      load_window<Side>(block, h, w, at.oy0 - e.ph, at.ox0 - e.pw, e, win);
+      transform<L>(win, points);
       float* dst = out + size_t(t - t0) * c + c0;
       for (int xi = 0; xi < kPoints; xi++) store_lanes(dst + xi * point_stride, points[xi], lanes);
     }
   });
 }
 
-// V = BT d B for the 6x6 input tiles d (zero padding ph, pw) of the forward and backward weight.
-void input_transform(const float* x, int c, int h, int w, int ph, int pw, const Tiling& tl, int t0, int t1, float* v,
+// V = BT d B for the 6x6 input tiles d (x padded by e) of the forward and backward weight.
+void input_transform(const float* x, int c, int h, int w, const Edges& e, const Tiling& tl, int t0, int t1, float* v,
                      size_t point_stride) {
-  tile_transform<kAlpha>(x, c, h, w, -ph, -pw, tl, t0, t1, v, point_stride, [](int i, int p) { return kBT[i][p]; });
+  tile_transform<kAlpha, MapBT>(x, c, h, w, e, tl, t0, t1, v, point_stride);
 }
 
 // E = A e AT for the 4x4 tiles e of an output gradient (backward data and backward weight).
 void grad_transform(const float* dy, int c_out, int h_out, int w_out, const Tiling& tl, int t0, int t1, float* e,
                     size_t point_stride) {
-  tile_transform<kTile>(dy, c_out, h_out, w_out, 0, 0, tl, t0, t1, e, point_stride, [](int i, int p) { return kAT[p][i]; });
+  tile_transform<kTile, MapA>(dy, c_out, h_out, w_out, Edges{0, 0, false}, tl, t0, t1, e, point_stride);
 }
 
 // The 36 transformed filters (G g GT)[xi] of every 3x3 filter g = w[co][ci] (w [c_out, c_in,
@@ -283,10 +374,10 @@ void filter_transform(const float* w, int c_out, int c_in, bool by_input, Cols c
         float* dst = u + (size_t(r) * groups + group) * kPoints * kLanes;
         if (stream) {
           __m512 out[kPoints];
-          transform<kAlpha, 3>(taps, out, [](int i, int p) { return kG[i][p]; });
+          transform<MapG>(taps, out);
           for (int xi = 0; xi < kPoints; xi++) _mm512_stream_ps(dst + xi * kLanes, out[xi]);
         } else {
-          transform<kAlpha, 3>(taps, reinterpret_cast<__m512*>(dst), [](int i, int p) { return kG[i][p]; });
+          transform<MapG>(taps, reinterpret_cast<__m512*>(dst));
         }
       }
     }
@@ -308,7 +399,7 @@ void output_transform(const float* m, Cols cols, int c_out, int h_out, int w_out
       __m512 in[kPoints], out[kTile * kTile];
       const float* src = m + (size_t(t - t0) * groups + group) * kPoints * kLanes;
       for (int xi = 0; xi < kPoints; xi++) in[xi] = _mm512_load_ps(src + xi * kLanes);
-      transform<kTile, kAlpha>(in, out, [](int i, int p) { return kAT[i][p]; });
+      transform<MapAT>(in, out);
       const int rows = std::min(kTile, h_out - at.oy0), width = std::min(kTile, w_out - at.ox0);
       // Scalar stores: on Zen 4 they beat vector scatters (measured).
       alignas(64) float values[kTile * kTile][kLanes];
@@ -325,9 +416,10 @@ void output_transform(const float* m, Cols cols, int c_out, int h_out, int w_out
 
 // Backward data's last step, the adjoint of input_transform: for every output tile, the 6x6
 // patch B P BT of P[xi][t - t0][ci] is added into dx at the tile's input window (windows of
-// neighbouring tiles overlap by 2; parts outside the image are dropped). A task owns whole
-// channel planes of one sample, so the overlapping adds never race. dx must be zeroed first.
-void input_adjoint(const float* p, Cols cols, int c_in, int h, int w, int ph, int pw, const Tiling& tl, int t0,
+// neighbouring tiles overlap by 2; zero padding drops what falls outside the image, reflection
+// adds it to the cell it mirrors). A task owns whole channel planes of one sample, so the
+// overlapping adds never race. dx must be zeroed first.
+void input_adjoint(const float* p, Cols cols, int c_in, int h, int w, const Edges& e, const Tiling& tl, int t0,
                    int t1, float* dx) {
   const int groups = cols.groups();
   const int s0 = t0 / tl.per_sample(), s1 = (t1 - 1) / tl.per_sample() + 1;
@@ -342,18 +434,24 @@ void input_adjoint(const float* p, Cols cols, int c_in, int h, int w, int ph, in
         __m512 in[kPoints], out[kPoints];
         const float* src = p + (size_t(t - t0) * groups + group) * kPoints * kLanes;
         for (int xi = 0; xi < kPoints; xi++) in[xi] = _mm512_load_ps(src + xi * kLanes);
-        transform<kAlpha, kAlpha>(in, out, [](int i, int q) { return kBT[q][i]; });
-        const int y0 = at.oy0 - ph, x0 = at.ox0 - pw;
-        int y_lo, y_hi, x_lo, x_hi;
-        window_rows(y0, kAlpha, h, &y_lo, &y_hi);
-        window_rows(x0, kAlpha, w, &x_lo, &x_hi);
+        transform<MapB>(in, out);
+        // The window's cells that reach dx: rows (i, map row) and columns (j, map column).
+        int rows[kAlpha][2], cols_at[kAlpha][2], n_rows = 0, n_cols = 0;
+        for (int i = 0; i < kAlpha; i++) {
+          const int r = source_index(at.oy0 - e.ph + i, h, e.ph, e.reflect), c = source_index(at.ox0 - e.pw + i, w, e.pw, e.reflect);
+          if (r >= 0) rows[n_rows][0] = i, rows[n_rows++][1] = r;
+          if (c >= 0) cols_at[n_cols][0] = i, cols_at[n_cols++][1] = c;
+        }
         // Scalar adds: on Zen 4 they beat a vector gather + scatter (measured).
         alignas(64) float values[kPoints][kLanes];
         for (int k = 0; k < kPoints; k++) _mm512_store_ps(values[k], out[k]);
         for (int l = 0; l < lanes; l++) {
-          float* dst = dx + (size_t(sample) * c_in + c0 + l) * h * w + ptrdiff_t(y0) * w + x0;
-          for (int i = y_lo; i < y_hi; i++)
-            for (int j = x_lo; j < x_hi; j++) dst[i * w + j] += values[i * kAlpha + j][l];
+          float* plane = dx + (size_t(sample) * c_in + c0 + l) * h * w;
+          for (int a = 0; a < n_rows; a++) {
+            float* row = plane + ptrdiff_t(rows[a][1]) * w;
+            const int i = rows[a][0];
+            for (int b = 0; b < n_cols; b++) row[cols_at[b][1]] += values[i * kAlpha + cols_at[b][0]][l];
+          }
         }
       }
     }
@@ -372,7 +470,7 @@ void weight_output_transform(const float* m, int c_out, int c_in, float* dw) {
       alignas(64) float out[9 * kLanes];
       const float* src = m + (size_t(co) * groups + group) * kPoints * kLanes;
       for (int xi = 0; xi < kPoints; xi++) in[xi] = _mm512_load_ps(src + xi * kLanes);
-      transform<3, kAlpha>(in, reinterpret_cast<__m512*>(out), [](int i, int q) { return kG[q][i]; });
+      transform<MapGT>(in, reinterpret_cast<__m512*>(out));
       float* dst = dw + (size_t(co) * c_in + ci0) * 9;
       for (int l = 0; l < lanes; l++)
         for (int k = 0; k < 9; k++) dst[l * 9 + k] = out[k * kLanes + l];
@@ -599,7 +697,7 @@ class WeightPass {
   int chunk(int t0, int t1, const float* e, size_t e_point) {
     const int tiles = t1 - t0;
     const size_t v_point = point_stride(size_t(tiles) * s_.c_in);
-    input_transform(x_, s_.c_in, s_.h_in, s_.w_in, s_.ph, s_.pw, ch_.tl, t0, t1, v_, v_point);
+    input_transform(x_, s_.c_in, s_.h_in, s_.w_in, Edges{s_.ph, s_.pw, s_.reflect}, ch_.tl, t0, t1, v_, v_point);
     for (int co0 = 0; co0 < s_.c_out; co0 += block_rows_) {
       const int rows = std::min(block_rows_, s_.c_out - co0);
       PointGemms q{rows, s_.c_in, tiles, e + co0, e_point, 1, s_.c_out, nullptr, 0, v_, v_point, s_.c_in, kLanes,
@@ -635,7 +733,9 @@ int winograd_forward(const Conv3x3& s, const float* x, const float* w, const flo
   // M[xi] [tiles x co] = V[xi] [tiles x ci] * U[xi] [ci x co], then Y = AT M A
   return point_product(
       ch, w, s.c_out, s.c_in, true,
-      [&](int t0, int t1, float* v, size_t v_point) { input_transform(x, s.c_in, s.h_in, s.w_in, s.ph, s.pw, ch.tl, t0, t1, v, v_point); },
+      [&](int t0, int t1, float* v, size_t v_point) {
+        input_transform(x, s.c_in, s.h_in, s.w_in, Edges{s.ph, s.pw, s.reflect}, ch.tl, t0, t1, v, v_point);
+      },
       [&](const float* m, Cols cols, int t0, int t1) {
         output_transform(m, cols, s.c_out, s.h_out, s.w_out, ch.tl, t0, t1, bias, y);
       },
@@ -651,7 +751,7 @@ int winograd_backward(const Conv3x3& s, const float* x, const float* dy, const f
     grad_transform(dy, s.c_out, s.h_out, s.w_out, ch.tl, t0, t1, e, e_point);
   };
   const auto adjoint = [&](const float* p, Cols cols, int t0, int t1) {
-    input_adjoint(p, cols, s.c_in, s.h_in, s.w_in, s.ph, s.pw, ch.tl, t0, t1, dx);
+    input_adjoint(p, cols, s.c_in, s.h_in, s.w_in, Edges{s.ph, s.pw, s.reflect}, ch.tl, t0, t1, dx);
   };
   if (!dw) return point_product(ch, w, s.c_out, s.c_in, false, transform, adjoint, kNothingAfter);
   WeightPass weights(s, ch, x, dw);

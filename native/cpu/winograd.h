@@ -15,9 +15,10 @@
 namespace cgk {
 
 // A 3x3, stride-1 conv2d: x [n, c_in, h_in, w_in], w [c_out, c_in, 3, 3], y [n, c_out, h_out, w_out]
-// with h_out = h_in + 2*ph - 2 (zero padding ph, pw in 0..2).
+// with h_out = h_in + 2*ph - 2 (padding ph, pw in 0..2: zeros, or reflection when `reflect`).
 struct Conv3x3 {
   int n, c_in, h_in, w_in, c_out, h_out, w_out, ph, pw;
+  bool reflect = false;
 };
 
 // Whether the product is worth the Winograd path at the current SIMD level and algorithm

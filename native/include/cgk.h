@@ -122,13 +122,18 @@ int cgk_split_channels(const float* y, float* a, float* b, int n, int ca, int cb
  * w [c_out, c_in, kh, kw], y [n, c_out, h_out, w_out], h_out = (h_in + 2ph - kh)/sh + 1.
  * For conv-transpose2d (PyTorch's definition): x [n, c_in, h_in, w_in], w [c_in, c_out, kh, kw],
  * y [n, c_out, h_out, w_out], h_out = (h_in - 1)*sh - 2ph + kh + output_padding_h.
- * Zero padding. h_out/w_out are given explicitly and checked against the formulas. */
+ * h_out/w_out are given explicitly and checked against the formulas. Padding is zeros, or for
+ * conv2d reflection (pad_mode CGK_PAD_REFLECT: the result of ReflectionPad2d(ph, pw) followed by
+ * the unpadded conv, with ph < h_in and pw < w_in; dx is the gradient of the unpadded x). */
 typedef struct cgk_conv {
   int n, c_in, h_in, w_in;
   int c_out, h_out, w_out;
   int kh, kw, sh, sw, ph, pw;
   int oph, opw; /* output_padding, conv-transpose only (0 for conv2d) */
+  int pad_mode; /* enum cgk_pad_mode; CGK_PAD_ZEROS when zero-initialised */
 } cgk_conv;
+
+enum cgk_pad_mode { CGK_PAD_ZEROS = 0, CGK_PAD_REFLECT = 1 };
 
 /* Algorithm for 3x3 stride-1 convolutions (padding 0..2) on the CPU at the AVX-512 level:
  * CGK_CONV_AUTO (default) uses Winograd F(4x4, 3x3) where it pays (>= 32 channels each way,

@@ -33,6 +33,8 @@ export interface ConvParams {
   /** output_padding of conv-transpose2d (0 for conv2d) */
   oph: number;
   opw: number;
+  /** conv2d padding: 0 zeros (the default), 1 reflection (ReflectionPad2d then an unpadded conv; CPU only, pad < input) */
+  padMode?: number;
 }
 
 export interface MemoryStats {

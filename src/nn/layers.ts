@@ -42,6 +42,11 @@ export class Conv2d extends Module implements Initialisable {
   forward(x: Tensor): Tensor {
     return F.conv2d(x, this.weight, this.bias, { stride: this.stride, padding: this.padding });
   }
+
+  /** ReflectionPad2d(padding) followed by this (unpadded) conv, as one op (see Sequential). */
+  forwardReflectPadded(x: Tensor, padding: number): Tensor {
+    return F.conv2d(x, this.weight, this.bias, { stride: this.stride, padding, paddingMode: 'reflect' });
+  }
 }
 
 export class ConvTranspose2d extends Module implements Initialisable {
@@ -233,7 +238,10 @@ export class Unflatten extends Module {
 
 /**
  * nn.Sequential: children named 0, 1, 2, ... Each intermediate activation is released after the
- * next layer consumed it, so only what the backward needs stays alive.
+ * next layer consumed it, so only what the backward needs stays alive. On the CPU backend a
+ * ReflectionPad2d followed by an unpadded Conv2d runs as one reflection-padded conv (the
+ * residual blocks' pad + 3x3 conv): no padded copy is stored, and Winograd reads the reflected
+ * windows itself. The modules, and so state_dict and ONNX export, stay as they are.
  */
 export class Sequential extends Module {
   readonly layers: Module[];
@@ -246,13 +254,30 @@ export class Sequential extends Module {
 
   forward(x: Tensor): Tensor {
     let h = x;
-    for (const layer of this.layers) {
-      const next = layer.forward(h);
+    for (let i = 0; i < this.layers.length; i++) {
+      const layer = this.layers[i];
+      const following = this.layers[i + 1];
+      let next: Tensor;
+      if (layer instanceof ReflectionPad2d && following instanceof Conv2d && fusesReflectionPad(h, layer.padding, following)) {
+        next = following.forwardReflectPadded(h, layer.padding);
+        i++;
+      } else {
+        next = layer.forward(h);
+      }
       if (h !== x && next !== h) h.release();
       h = next;
     }
     return h;
   }
+}
+
+/** Sequential's fusions; $CGTRAIN_FUSE_PAD=0 keeps pad and conv apart (to compare the two). */
+export const sequentialFusion = { reflectionPad: process.env.CGTRAIN_FUSE_PAD !== '0' };
+
+/** Whether Sequential runs this pad + conv pair as one reflection-padded conv. */
+function fusesReflectionPad(x: Tensor, padding: number, conv: Conv2d): boolean {
+  return sequentialFusion.reflectionPad && x.backend.kind === 'cpu' && conv.padding === 0 && x.shape.length === 4 &&
+    padding < x.shape[2] && padding < x.shape[3];
 }
 
 /** The norm layer of the reference's get_norm_layer, or null for 'none' (nn.Identity). */

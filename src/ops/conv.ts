@@ -1,5 +1,6 @@
 /**
- * conv2d and convTranspose2d (PyTorch semantics, zero padding). The backward computes only what
+ * conv2d and convTranspose2d (PyTorch semantics: zero padding, or for conv2d on the CPU backend
+ * reflection padding, the fusion of ReflectionPad2d and an unpadded conv). The backward computes only what
  * is needed: no data gradient into the real images of the first layer, no weight gradient for a
  * frozen discriminator; and the forward saves x only when the weight needs a gradient and w only
  * when x does.
@@ -14,6 +15,8 @@ export interface ConvOptions {
   padding?: number | [number, number];
   /** conv-transpose only */
   outputPadding?: number | [number, number];
+  /** conv2d only: 'reflect' pads with the input's reflection (as torch's padding_mode='reflect'); CPU backend only */
+  paddingMode?: 'zeros' | 'reflect';
 }
 
 function pair(v: number | [number, number] | undefined, fallback: number): [number, number] {
@@ -27,6 +30,12 @@ function convParams(op: string, x: Tensor, w: Tensor, transpose: boolean, o: Con
   const [sh, sw] = pair(o.stride, 1);
   const [ph, pw] = pair(o.padding, 0);
   const [oph, opw] = transpose ? pair(o.outputPadding, 0) : [0, 0];
+  const reflect = o.paddingMode === 'reflect';
+  if (o.paddingMode !== undefined && o.paddingMode !== 'zeros' && !reflect) {
+    throw new Error(`${op}: paddingMode must be 'zeros' or 'reflect', got ${JSON.stringify(o.paddingMode)}`);
+  }
+  if (reflect && transpose) throw new Error(`${op}: paddingMode 'reflect' is for conv2d only`);
+  if (reflect && x.backend.kind !== 'cpu') throw new Error(`${op}: paddingMode 'reflect' runs on the CPU backend only (use reflectionPad2d then conv2d)`);
   const wIn0 = w.shape[transpose ? 0 : 1];
   if (wIn0 !== cIn) {
     throw new Error(`${op}: input has ${cIn} channels but weight ${shapeString(w.shape)} expects ${wIn0} (${transpose ? '[c_in, c_out, kh, kw]' : '[c_out, c_in, kh, kw]'})`);
@@ -39,7 +48,10 @@ function convParams(op: string, x: Tensor, w: Tensor, transpose: boolean, o: Con
   if (hOut <= 0 || wOut <= 0) {
     throw new Error(`${op}: input ${shapeString(x.shape)} is too small for kernel ${kh}x${kw}, stride ${sh}, padding ${ph} (output ${hOut}x${wOut})`);
   }
-  return { n, cIn, hIn, wIn, cOut, hOut, wOut, kh, kw, sh, sw, ph, pw, oph, opw };
+  if (reflect && (ph >= hIn || pw >= wIn)) {
+    throw new Error(`${op}: reflection padding ${ph}x${pw} must be smaller than the input ${shapeString(x.shape)}`);
+  }
+  return { n, cIn, hIn, wIn, cOut, hOut, wOut, kh, kw, sh, sw, ph, pw, oph, opw, padMode: reflect ? 1 : 0 };
 }
 
 function checkBias(op: string, bias: Tensor | null | undefined, cOut: number): void {

@@ -614,3 +614,120 @@ test('cgk_set_conv_algo rejects an unknown algorithm by name', () => {
   assert.throws(() => b.setConvAlgo(3), /algo = 3, expected 0 \(direct\), 1 \(auto\) or 2 \(Winograd\)/);
   assert.equal(b.convAlgo(), CONV_AUTO);
 });
+
+/** Index of padded position i (pad cells each side) in a reflection-padded row of `size` cells. */
+function reflectIndex(i: number, size: number, pad: number): number {
+  const j = i - pad;
+  return j < 0 ? -j : j >= size ? 2 * (size - 1) - j : j;
+}
+
+/** x reflection-padded by p on every side, in plain TypeScript. */
+function reflectPadReference(p: ConvParams, x: Float32Array): Float32Array {
+  const h = p.hIn + 2 * p.ph, w = p.wIn + 2 * p.pw;
+  const out = new Float32Array(p.n * p.cIn * h * w);
+  for (let plane = 0; plane < p.n * p.cIn; plane++)
+    for (let y = 0; y < h; y++)
+      for (let xx = 0; xx < w; xx++)
+        out[(plane * h + y) * w + xx] = x[(plane * p.hIn + reflectIndex(y, p.hIn, p.ph)) * p.wIn + reflectIndex(xx, p.wIn, p.pw)];
+  return out;
+}
+
+/** The gradient of reflectPadReference: each padded cell's gradient added to the cell it copies. */
+function reflectFoldReference(p: ConvParams, dPadded: Float64Array): Float64Array {
+  const h = p.hIn + 2 * p.ph, w = p.wIn + 2 * p.pw;
+  const dx = new Float64Array(p.n * p.cIn * p.hIn * p.wIn);
+  for (let plane = 0; plane < p.n * p.cIn; plane++)
+    for (let y = 0; y < h; y++)
+      for (let xx = 0; xx < w; xx++)
+        dx[(plane * p.hIn + reflectIndex(y, p.hIn, p.ph)) * p.wIn + reflectIndex(xx, p.wIn, p.pw)] += dPadded[(plane * h + y) * w + xx];
+  return dx;
+}
+
+test('reflection-padded conv2d (padMode 1) is ReflectionPad2d + the unpadded conv on every path', (t) => {
+  const b = cpu();
+  const cases: [string, ConvCase][] = [
+    // a residual block's pad + 3x3 conv: Winograd by default at AVX-512
+    ['residual 3x3', { n: 3, cIn: 32, hIn: 8, wIn: 8, cOut: 32, kh: 3, kw: 3, s: 1, p: 1 }],
+    // partial 4x4 tiles and padding 2 (Winograd when forced)
+    ['odd sizes', { n: 2, cIn: 5, hIn: 7, wIn: 9, cOut: 3, kh: 3, kw: 3, s: 1, p: 1 }],
+    ['padding 2', { n: 2, cIn: 4, hIn: 5, wIn: 6, cOut: 3, kh: 3, kw: 3, s: 1, p: 2 }],
+    // never Winograd: the 7x7 head (pad 3) and a strided conv run on a padded copy
+    ['7x7 head', { n: 2, cIn: 3, hIn: 8, wIn: 8, cOut: 8, kh: 7, kw: 7, s: 1, p: 3 }],
+    ['stride 2', { n: 2, cIn: 4, hIn: 9, wIn: 9, cOut: 6, kh: 3, kw: 3, s: 2, p: 1 }],
+  ];
+  const algos = b.simdLevel() >= 2 ? [CONV_AUTO, CONV_DIRECT, CONV_WINOGRAD] : [CONV_AUTO];
+  if (b.simdLevel() < 2) t.diagnostic('no AVX-512: only the padded-copy path runs');
+  for (const [label, c] of cases) {
+    const p: ConvParams = { ...conv2dParams(c), padMode: 1 };
+    const padded: ConvParams = { ...p, hIn: c.hIn + 2 * c.p, wIn: c.wIn + 2 * c.p, ph: 0, pw: 0, padMode: 0 };
+    const sz = sizes(p, false);
+    const x = randomArray(sz.x, 61), w = randomArray(sz.w, 62, -0.3, 0.3), bias = randomArray(p.cOut, 63), g = randomArray(sz.y, 64);
+    const xp = reflectPadReference(p, x);
+    const yRef = conv2dReference(padded, xp, w, bias);
+    const { dxRef: dxpRef, dwRef } = conv2dBackwardReference(padded, xp, w, g);
+    const dxRef = reflectFoldReference(p, dxpRef);
+    for (const algo of algos) {
+      withConvAlgo(b, algo, () => {
+        const tag = `${label} (algo ${algo})`;
+        assertClose(runForward(b, 'conv2dForward', p, x, w, bias, sz.y), yRef, `${tag} y`, 1e-4, 1e-4);
+        assertClose(runBackward(b, 'conv2dBackwardData', p, g, w, sz.x), dxRef, `${tag} dx`, 1e-4, 1e-4);
+        assertClose(runBackward(b, 'conv2dBackwardWeight', p, x, g, sz.w), dwRef, `${tag} dw`, 1e-4, 1e-4);
+        // the fused backward, against the two separate calls
+        const xb = toBuf(b, x), wb = toBuf(b, w), dy = toBuf(b, g), dx = b.alloc(sz.x), dw = b.alloc(sz.w);
+        try {
+          b.conv2dBackward(p, xb, dy, wb, dx, dw);
+          assertClose(fromBuf(b, dx), dxRef, `${tag} fused dx`, 1e-4, 1e-4);
+          assertClose(fromBuf(b, dw), dwRef, `${tag} fused dw`, 1e-4, 1e-4);
+        } finally {
+          freeAll(b, xb, wb, dy, dx, dw);
+        }
+      });
+    }
+  }
+});
+
+test('reflection-padded Winograd agrees with pad + conv across chunk boundaries', (t) => {
+  const b = cpu();
+  if (b.simdLevel() < 2) {
+    t.skip('Winograd runs at the AVX-512 level only; this CPU has none');
+    return;
+  }
+  // 10x10 outputs are 9 tiles per sample: 28 samples run as two chunks, the boundary inside a sample
+  const c: ConvCase = { n: 28, cIn: 256, hIn: 10, wIn: 10, cOut: 256, kh: 3, kw: 3, s: 1, p: 1 };
+  const p: ConvParams = { ...conv2dParams(c), padMode: 1 };
+  const padded: ConvParams = { ...p, hIn: 12, wIn: 12, ph: 0, pw: 0, padMode: 0 };
+  const sz = sizes(p, false), szp = sizes(padded, false);
+  const x = randomArray(sz.x, 71), w = randomArray(sz.w, 72, -0.03, 0.03), g = randomArray(sz.y, 73);
+  const xb = toBuf(b, x), xpb = b.alloc(szp.x), dxpb = b.alloc(szp.x), dxUnfused = b.alloc(sz.x);
+  try {
+    b.reflectionPadForward(xb, xpb, c.n * c.cIn, c.hIn, c.wIn, 1, 1, 1, 1);
+    const xp = fromBuf(b, xpb);
+    assert.deepEqual(runForward(b, 'conv2dForward', p, x, w, null, sz.y), runForward(b, 'conv2dForward', padded, xp, w, null, sz.y),
+      'the forward reads the same windows: the same bits');
+    assert.deepEqual(runBackward(b, 'conv2dBackwardWeight', p, x, g, sz.w), runBackward(b, 'conv2dBackwardWeight', padded, xp, g, sz.w),
+      'backward weight: the same bits');
+    const dxp = runBackward(b, 'conv2dBackwardData', padded, g, w, szp.x);
+    b.upload(dxpb, dxp);
+    b.reflectionPadBackward(dxpb, dxUnfused, c.n * c.cIn, c.hIn, c.wIn, 1, 1, 1, 1);
+    // backward data adds the same terms in another order
+    assertClose(runBackward(b, 'conv2dBackwardData', p, g, w, sz.x), fromBuf(b, dxUnfused), 'dx', 1e-5, 1e-5);
+  } finally {
+    freeAll(b, xb, xpb, dxpb, dxUnfused);
+  }
+});
+
+test('bad reflection padding is rejected with a message naming the problem', () => {
+  const b = cpu();
+  const c: ConvCase = { n: 1, cIn: 2, hIn: 3, wIn: 4, cOut: 2, kh: 3, kw: 3, s: 1, p: 3 };
+  const p: ConvParams = { ...conv2dParams(c), padMode: 1 };
+  const sz = sizes(p, false);
+  assert.throws(() => runForward(b, 'conv2dForward', p, randomArray(sz.x, 1), randomArray(sz.w, 2), null, sz.y),
+    /reflection padding 3x3 must be smaller than the input 3x4/);
+  const ok: ConvParams = { ...conv2dParams({ ...c, p: 1 }), padMode: 2 };
+  assert.throws(() => runForward(b, 'conv2dForward', ok, randomArray(sz.x, 1), randomArray(sz.w, 2), null, 1 * 2 * 3 * 4),
+    /p.padMode = 2, expected 0 \(zeros\) or 1 \(reflect\)/);
+  const t: ConvParams = { ...convTranspose2dParams({ ...c, p: 0 }), padMode: 1 };
+  const st = sizes(t, true);
+  assert.throws(() => runForward(b, 'convTranspose2dForward', t, randomArray(st.x, 1), randomArray(st.w, 2), null, st.y),
+    /padMode = 1 \(reflect\) is for conv2d only/);
+});

@@ -7,10 +7,10 @@ import * as assert from 'node:assert';
 import { Tensor, noGrad, tidy, backward } from '../../src/tensor';
 import * as F from '../../src/ops';
 import { defineD, defineG, type DiscriminatorSpec, type GeneratorSpec } from '../../src/nn/networks';
-import { Conv2d, InstanceNorm2d, Sequential, BatchNorm2d, ReLU } from '../../src/nn/layers';
+import { Conv2d, InstanceNorm2d, Sequential, BatchNorm2d, ReLU, sequentialFusion } from '../../src/nn/layers';
 import { Module } from '../../src/nn/module';
 import { Rng } from '../../src/util/rng';
-import { cpuBackend, randomArray } from '../util/native';
+import { assertClose, cpuBackend, randomArray } from '../util/native';
 import { fillNormal } from '../../src/nn/init';
 
 const backend = () => cpuBackend();
@@ -229,4 +229,43 @@ test('whole networks: input gradients through the tape match directional finite 
       net.dispose();
     }
   }
+});
+
+test('Sequential runs reflection pad + conv as one fused conv, with the unfused results and gradients', () => {
+  const be = backend();
+  // ngf 8 makes the residual convs 32 -> 32 channels: Winograd by default at AVX-512
+  withNet(g({ netG: 'resnet_6blocks', ngf: 8 }), (net) => {
+    for (const p of net.parameters()) if (p.shape.length > 1) fillNormal(p, 0, 1 / Math.sqrt(p.size / p.shape[0]), new Rng(p.size));
+    const run = (fuse: boolean) => {
+      const previous = sequentialFusion.reflectionPad;
+      sequentialFusion.reflectionPad = fuse;
+      let pads = 0;
+      const binding = be.binding as unknown as Record<string, (...args: unknown[]) => unknown>;
+      const padForward = binding.reflectionPadForward;
+      binding.reflectionPadForward = function (this: unknown, ...args: unknown[]) {
+        pads++;
+        return padForward.apply(this, args);
+      };
+      try {
+        return tidy(() => {
+          const x = Tensor.fromArray(randomArray(2 * 3 * 16 * 16, 5), [2, 3, 16, 16], be);
+          x.requiresGrad = true;
+          const y = net.forward(x);
+          backward(F.sum(F.mul(y, Tensor.fromArray(randomArray(y.size, 6), y.shape, be))));
+          const grads = net.parameters().map((p) => p.grad!.toFloat32Array());
+          net.parameters().forEach((p) => { p.grad = null; });
+          return { y: y.toFloat32Array(), dx: x.grad!.toFloat32Array(), grads, pads };
+        });
+      } finally {
+        sequentialFusion.reflectionPad = previous;
+        binding.reflectionPadForward = padForward;
+      }
+    };
+    const fused = run(true), unfused = run(false);
+    assertClose(fused.y, unfused.y, 'y', 1e-4, 1e-5);
+    assertClose(fused.dx, unfused.dx, 'dx', 1e-4, 1e-5);
+    fused.grads.forEach((gr, i) => assertClose(gr, unfused.grads[i], `parameter ${i} grad`, 1e-3, 1e-4));
+    assert.equal(fused.pads, 0, 'no reflection pad runs when fused');
+    assert.ok(unfused.pads > 0, 'the unfused net pads');
+  });
 });

@@ -1,10 +1,10 @@
 /** Every differentiable op: analytic gradients through the tape vs finite differences. */
 import { test } from 'node:test';
 import * as assert from 'node:assert';
-import { Tensor, tidy } from '../../src/tensor';
+import { Tensor, backward, tidy } from '../../src/tensor';
 import * as F from '../../src/ops';
 import { Rng } from '../../src/util/rng';
-import { cpuBackend, randomArray } from '../util/native';
+import { assertClose, cpuBackend, randomArray } from '../util/native';
 import { checkOpGradients } from './opcheck';
 
 const x4 = [2, 3, 5, 4];
@@ -74,6 +74,35 @@ test('conv2d: stride, padding, bias, and each input alone', () => {
   checkOpGradients('conv2d s2', ([a, w, b]) => F.conv2d(a, w, b, { stride: 2, padding: 1 }), [x, { shape: [4, 3, 4, 4] }, { shape: [4] }]);
   checkOpGradients('conv2d frozen w', ([a, w]) => F.conv2d(a, w, null), [x, { shape: [2, 3, 3, 3], grad: false }]);
   checkOpGradients('conv2d constant x', ([a, w]) => F.conv2d(a, w, null), [{ ...x, grad: false }, { shape: [2, 3, 3, 3] }]);
+});
+
+test('conv2d with reflection padding: gradients, and the same as reflectionPad2d + conv2d', () => {
+  const x = { shape: [2, 3, 6, 5] };
+  checkOpGradients('conv2d reflect', ([a, w, b]) => F.conv2d(a, w, b, { padding: 1, paddingMode: 'reflect' }),
+    [x, { shape: [4, 3, 3, 3] }, { shape: [4] }]);
+  checkOpGradients('conv2d reflect 7x7', ([a, w]) => F.conv2d(a, w, null, { padding: 3, paddingMode: 'reflect' }),
+    [{ shape: [1, 2, 5, 4] }, { shape: [2, 2, 7, 7] }]);
+  const backend = cpuBackend();
+  tidy(() => {
+    const input = (shape: number[], seed: number) => {
+      const t = Tensor.fromArray(randomArray(shape.reduce((p, d) => p * d, 1), seed), shape, backend);
+      t.requiresGrad = true;
+      return t;
+    };
+    const xs = input([2, 32, 8, 8], 1), w = input([32, 32, 3, 3], 2), b = input([32], 3);
+    const weights = Tensor.fromArray(randomArray(2 * 32 * 64, 4), [2, 32, 8, 8], backend);
+    const fused = F.conv2d(xs, w, b, { padding: 1, paddingMode: 'reflect' });
+    backward(F.sum(F.mul(fused, weights)));
+    const grads = [xs, w, b].map((t) => t.grad!.toFloat32Array());
+    [xs, w, b].forEach((t) => { t.grad = null; });
+    const unfused = F.conv2d(F.reflectionPad2d(xs, 1), w, b);
+    backward(F.sum(F.mul(unfused, weights)));
+    assertClose(fused.toFloat32Array(), unfused.toFloat32Array(), 'y', 1e-5, 1e-5);
+    [xs, w, b].forEach((t, i) => assertClose(grads[i], t.grad!.toFloat32Array(), `grad ${i}`, 1e-5, 1e-4));
+    assert.throws(() => F.conv2d(xs, w, b, { padding: 8, paddingMode: 'reflect' }), /reflection padding 8x8 must be smaller than the input \[2, 32, 8, 8\]/);
+    assert.throws(() => F.conv2d(xs, w, b, { padding: 1, paddingMode: 'circular' as 'reflect' }), /paddingMode must be 'zeros' or 'reflect', got "circular"/);
+    assert.throws(() => F.convTranspose2d(xs, w, b, { paddingMode: 'reflect' }), /convTranspose2d: paddingMode 'reflect' is for conv2d only/);
+  });
 });
 
 test('convTranspose2d with output padding', () => {
