@@ -54,6 +54,9 @@ constexpr int kMaxSingleSlice = kBlockK * 4 / 3;
 
 inline int slice_depth(int k) { return k <= kMaxSingleSlice ? k : kBlockK; }
 
+// Depth of one step of packing A up front (see gemm()).
+constexpr int kPackDepth = 64;
+
 // Pieces of a product per pool thread (see gemm()).
 constexpr int kPiecesPerThread = 3;
 
@@ -691,10 +694,16 @@ int gemm(const GemmProblem& p) {
   // A panels are packed once per call and shared; a few panels per pool task.
   const int panels_per_task = std::max(1, a_panels / (4 * threads));
   const int pack_tasks = p.a_packed ? 0 : (a_panels + panels_per_task - 1) / panels_per_task;
+  // A task's panels go a depth block at a time: a column-major A (a transpose read in place)
+  // then reads each source row once as one run across all its panels, instead of a few floats
+  // per row at a large stride for every panel (which missed the TLB on every row).
   auto pack_panels = [&](size_t t) {
     int first = int(t) * panels_per_task, last = std::min(a_panels, first + panels_per_task);
-    for (int panel = first; panel < last; panel++) {
-      p.a->pack(packing + size_t(panel) * p.k * mr, mr, panel * mr, std::min(mr, p.m - panel * mr), 0, p.k);
+    for (int k0 = 0; k0 < p.k; k0 += kPackDepth) {
+      const int kc = std::min(kPackDepth, p.k - k0);
+      for (int panel = first; panel < last; panel++) {
+        p.a->pack(packing + size_t(panel) * p.k * mr + size_t(k0) * mr, mr, panel * mr, std::min(mr, p.m - panel * mr), k0, kc);
+      }
     }
   };
   if (threads == 1) {

@@ -8,7 +8,8 @@
  * term, cycle through B with G_B's; the identity terms separately under batch norm); we run
  * backward on each as soon as it is built. The gradients are the same (accumulated into .grad),
  * but only one sub-graph's activations are alive at a time, which about halves the step's peak
- * memory.
+ * memory. Without batch norm, images that meet the same network go through it as one batch (a
+ * generator's identity images, a discriminator's real and fake): the same values, fewer calls.
  *
  * Everything a step creates lives in tidy(); what outlives it (the losses and the visuals of the
  * last step) is kept explicitly and freed at the start of the next step.
@@ -18,6 +19,9 @@ import { Tensor, backward, noGrad, tidy } from '../tensor';
 import * as F from '../ops';
 import type { Module } from '../nn/module';
 import type { NormKind } from '../nn/layers';
+
+/** Shared batches can be turned off (tests compare the step both ways). */
+export const batchSharing = { enabled: true };
 import type { InitType } from '../nn/init';
 import { defineD, defineG, type DiscriminatorName, type GeneratorName } from '../nn/networks';
 import { Adam } from '../optim/adam';
@@ -192,7 +196,7 @@ export class CycleGANModel {
     // values, in half the generator calls, at a batch size the kernels run more efficiently.
     // Batch norm's statistics would mix the two, so it keeps the reference's separate calls.
     const identity = lambdaIdentity > 0;
-    const shareBatch = identity && this.cfg.norm !== 'batch';
+    const shareBatch = identity && this.sharesBatches();
     if (identity && !shareBatch) {
       const idtA = this.netG_A.forward(realB);
       losses.idt_A = F.scale(F.l1Loss(idtA, realB), lambdaB * lambdaIdentity);
@@ -261,17 +265,35 @@ export class CycleGANModel {
     this.optimizerD.zeroGrad();
   }
 
-  /** The reference's backward_D_basic: 0.5 * (loss(D(real), real) + loss(D(fake), fake)). */
+  /**
+   * The reference's backward_D_basic: 0.5 * (loss(D(real), real) + loss(D(fake), fake)). Without
+   * batch norm, D sees each image on its own, so real and fake go through D as one batch (as the
+   * generator's identity images do): the same values in one call instead of two.
+   */
   private backwardD(netD: Module, criterion: DCriterion, real: Tensor, fake: Tensor): Tensor {
-    const predReal = netD.forward(real);
+    let predReal: Tensor;
+    let predFake: Tensor;
+    if (this.sharesBatches()) {
+      const both = netD.forward(F.concatBatch(real, fake));
+      predReal = F.sliceBatch(both, 0, real.shape[0]);
+      predFake = F.sliceBatch(both, real.shape[0], fake.shape[0]);
+      both.release();
+    } else {
+      predReal = netD.forward(real);
+      predFake = netD.forward(fake);
+    }
     const lossReal = criterion(predReal, true);
     predReal.release();
-    const predFake = netD.forward(fake);
     const lossFake = criterion(predFake, false);
     predFake.release();
     const loss = F.scale(F.add(lossReal, lossFake), 0.5);
     backward(loss);
     return loss;
+  }
+
+  /** Whether images that meet the same network share its call (see the file comment). */
+  private sharesBatches(): boolean {
+    return batchSharing.enabled && this.cfg.norm !== 'batch';
   }
 
   /** The last step's losses as numbers (downloaded now, eight scalars). */

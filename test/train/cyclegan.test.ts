@@ -1,9 +1,9 @@
 /** The CycleGAN model step: learning, memory, checkpoints, inference and FLOP accounting. */
 import { test } from 'node:test';
 import * as assert from 'node:assert';
-import { CycleGANModel, LOSS_NAMES, type ModelConfig } from '../../src/train/cyclegan';
+import { CycleGANModel, LOSS_NAMES, batchSharing, type ModelConfig } from '../../src/train/cyclegan';
 import { Rng } from '../../src/util/rng';
-import { cpuBackend, randomArray } from '../util/native';
+import { assertClose, cpuBackend, randomArray } from '../util/native';
 
 function config(overrides: Partial<ModelConfig> = {}): ModelConfig {
   return {
@@ -182,5 +182,37 @@ test('parameter count and FLOPs of the benchmark configuration match the referen
   withModel(config({ ngf: 64, ndf: 64, imageSize: 32 }), 7, (model) => {
     assert.strictEqual(model.parameterCount(), 2 * 7837699 + 2 * 2764737);
     assert.strictEqual(model.flopsPerImage(), 21031944192);
+  });
+});
+
+test('shared batches (identity images with G, real with fake in D) give the separate calls\' step', () => {
+  // instance norm: both ways run; the pool returns this step's fakes (size 0), so the D inputs match
+  const cfg = config({ poolSize: 0, ngf: 8, ndf: 8 });
+  const run = (share: boolean) => {
+    const previous = batchSharing.enabled;
+    batchSharing.enabled = share;
+    try {
+      return withModel(cfg, 3, (model) => {
+        const { a, b } = batch(cfg, 3, 20);
+        model.setInput(a, b, 3);
+        model.optimizeParameters();
+        model.optimizeParameters();
+        return { losses: model.currentLosses(), tensors: model.checkpointTensors() };
+      });
+    } finally {
+      batchSharing.enabled = previous;
+    }
+  };
+  const shared = run(true), separate = run(false);
+  for (const name of LOSS_NAMES) {
+    assert.ok(Math.abs(shared.losses[name] - separate.losses[name]) <= 1e-5 * Math.abs(separate.losses[name]) + 1e-6,
+      `${name}: shared ${shared.losses[name]}, separate ${separate.losses[name]}`);
+  }
+  assert.equal(shared.tensors.length, separate.tensors.length);
+  shared.tensors.forEach((t, i) => {
+    assert.equal(t.name, separate.tensors[i].name);
+    // Adam's first steps move every weight by about lr whatever the gradient's size, so a
+    // rounding difference can flip a near-zero gradient's step: allow a few lr.
+    assertClose(t.data, separate.tensors[i].data, t.name, 0, 4 * cfg.lr);
   });
 });
