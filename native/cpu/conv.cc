@@ -256,6 +256,12 @@ class OutputGradA final : public APacker {
     const int hw = s_.out_plane();
     for (int kk = 0, j = k0; kk < kc;) {
       int n = j / hw, p = j % hw, len = std::min(hw - p, kc - kk);
+      if (rows == mr) {
+        transpose_into_panel(dst + size_t(kk) * mr, mr, dy_ + (size_t(n) * s_.c_out + m0) * hw + p, hw, rows, len);
+        kk += len;
+        j += len;
+        continue;
+      }
       for (int i = 0; i < rows; i++) {
         const float* src = dy_ + (size_t(n) * s_.c_out + m0 + i) * hw + p;
         float* out = dst + size_t(kk) * mr + i;

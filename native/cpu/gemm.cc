@@ -567,8 +567,13 @@ void add_runs(const Run* runs, int count) {
     for (int t = 0; t < runs[r].len; t++) runs[r].dst[size_t(t) * runs[r].stride] += runs[r].src[t];
 }
 
+namespace {
+CGK_TARGET_AVX2 void transpose8_rows_avx2(float* dst, const float* src, ptrdiff_t ld, int kc);
+}  // namespace
+
 void transpose_into_panel(float* dst, ptrdiff_t ld_dst, const float* src, ptrdiff_t ld_src, int rows, int cols) {
   if (rows == 16 && simd() >= kAvx512) return transpose_into_panel_avx512(dst, ld_dst, src, ld_src, cols);
+  if (rows == 8 && ld_dst == 8 && simd() >= kAvx2) return transpose8_rows_avx2(dst, src, ld_src, cols);
   for (int kk = 0; kk < cols; kk++)
     for (int r = 0; r < rows; r++) dst[kk * ld_dst + r] = src[r * ld_src + kk];
 }
