@@ -30,8 +30,13 @@ NormDims read_dims(Args& a, size_t first, bool per_plane) {
 
 double read_eps(Args& a, size_t i) { return a.number_in(i, "eps", 0, 1); }
 
-// instanceNormForward(x, gamma, beta, y, mean, rstd, n, c, hw, eps)
+// instanceNormForward / instanceNormReluForward(x, gamma, beta, y, mean, rstd, n, c, hw, eps)
+using InstanceForwardKernel = int (*)(const float*, const float*, const float*, float*, float*, float*, int, int, int,
+                                      float);
+const InstanceForwardKernel kInstanceForward = cgk_instance_norm_forward;
+
 Napi::Value instance_norm_forward(Args& a) {
+  const InstanceForwardKernel kernel = *static_cast<const InstanceForwardKernel*>(a.data());
   BufData& x = a.buf(0, "x");
   BufData* gamma = a.opt_buf(1, "gamma");
   BufData* beta = a.opt_buf(2, "beta");
@@ -46,10 +51,41 @@ Napi::Value instance_norm_forward(Args& a) {
   a.need(y, "y", d.total, d.x_shape);
   a.need(mean, "mean", d.stats, d.stat_shape);
   a.need(rstd, "rstd", d.stats, d.stat_shape);
-  a.status(cgk_instance_norm_forward(x.ptr, ptr_or_null(gamma), ptr_or_null(beta), y.ptr, mean.ptr, rstd.ptr, d.n,
-                                     d.c, d.hw, eps));
+  a.status(kernel(x.ptr, ptr_or_null(gamma), ptr_or_null(beta), y.ptr, mean.ptr, rstd.ptr, d.n, d.c, d.hw, eps));
   return a.done();
 }
+
+#ifdef CGK_BACKEND_CPU
+const InstanceForwardKernel kInstanceReluForward = cgk_instance_norm_relu_forward;
+
+// instanceNormReluBackward(dy, x, mean, rstd, gamma, beta, dx, dgamma, dbeta, n, c, hw)
+Napi::Value instance_norm_relu_backward(Args& a) {
+  BufData& dy = a.buf(0, "dy");
+  BufData& x = a.buf(1, "x");
+  BufData& mean = a.buf(2, "mean");
+  BufData& rstd = a.buf(3, "rstd");
+  BufData* gamma = a.opt_buf(4, "gamma");
+  BufData* beta = a.opt_buf(5, "beta");
+  BufData& dx = a.buf(6, "dx");
+  BufData* dgamma = a.opt_buf(7, "dgamma");
+  BufData* dbeta = a.opt_buf(8, "dbeta");
+  NormDims d = read_dims(a, 9, true);
+  if ((gamma == nullptr) != (beta == nullptr)) a.fail("gamma and beta must both be given or both be null");
+  if (!gamma && (dgamma || dbeta)) a.fail("dgamma and dbeta must be null when gamma is null (affine=false)");
+  a.need(dy, "dy", d.total, d.x_shape);
+  a.need(x, "x", d.total, d.x_shape);
+  a.need(mean, "mean", d.stats, d.stat_shape);
+  a.need(rstd, "rstd", d.stats, d.stat_shape);
+  a.need_opt(gamma, "gamma", d.c, d.c_shape);
+  a.need_opt(beta, "beta", d.c, d.c_shape);
+  a.need(dx, "dx", d.total, d.x_shape);
+  a.need_opt(dgamma, "dgamma", d.c, d.c_shape);
+  a.need_opt(dbeta, "dbeta", d.c, d.c_shape);
+  a.status(cgk_instance_norm_relu_backward(dy.ptr, x.ptr, mean.ptr, rstd.ptr, ptr_or_null(gamma), ptr_or_null(beta), dx.ptr,
+                                           mut_or_null(dgamma), mut_or_null(dbeta), d.n, d.c, d.hw));
+  return a.done();
+}
+#endif
 
 // batchNormForwardTrain(x, gamma, beta, y, mean, rstd, runningMean, runningVar, n, c, hw, eps, momentum)
 Napi::Value batch_norm_forward_train(Args& a) {
@@ -139,7 +175,12 @@ Napi::Value norm_backward(Args& a) {
 }  // namespace
 
 void register_norm(Napi::Object exports) {
-  define(exports, "instanceNormForward", instance_norm_forward);
+  define(exports, "instanceNormForward", instance_norm_forward, &kInstanceForward);
+#ifdef CGK_BACKEND_CPU
+  // Instance norm + ReLU in one pass each way: CPU only (the CUDA addon lacks these functions).
+  define(exports, "instanceNormReluForward", instance_norm_forward, &kInstanceReluForward);
+  define(exports, "instanceNormReluBackward", instance_norm_relu_backward);
+#endif
   define(exports, "instanceNormBackward", norm_backward, &kInstanceBackward);
   define(exports, "batchNormForwardTrain", batch_norm_forward_train);
   define(exports, "batchNormForwardEval", batch_norm_forward_eval);

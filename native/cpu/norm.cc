@@ -18,11 +18,16 @@ struct PlaneKernels {
   void (*grad_sums)(const float*, const float*, size_t, float, double*, double*);
   void (*normalize)(const float*, float*, size_t, float, float, float);
   void (*backward)(const float*, const float*, float*, size_t, float, float, float, float);
+  // with a ReLU after the norm (instance norm only)
+  void (*normalize_relu)(const float*, float*, size_t, float, float, float);
+  void (*grad_sums_relu)(const float*, const float*, size_t, float, float, float, double*, double*);
+  void (*backward_relu)(const float*, const float*, float*, size_t, float, float, float, float, float, float);
 };
 
 PlaneKernels kernels() {
-  return {CGK_SELECT(plane_sum), CGK_SELECT(plane_sq_dev), CGK_SELECT(plane_grad_sums), CGK_SELECT(plane_normalize),
-          CGK_SELECT(plane_backward)};
+  return {CGK_SELECT(plane_sum),      CGK_SELECT(plane_sq_dev),         CGK_SELECT(plane_grad_sums),
+          CGK_SELECT(plane_normalize), CGK_SELECT(plane_backward),      CGK_SELECT(plane_normalize_relu),
+          CGK_SELECT(plane_grad_sums_relu), CGK_SELECT(plane_backward_relu)};
 }
 
 int check_dims(const char* fn, int n, int c, int hw) {
@@ -51,15 +56,14 @@ void group_backward(const PlaneKernels& k, const float* dy, const float* x, floa
   *dbeta += sum_dy;
 }
 
-}  // namespace
-
-extern "C" {
-
-int cgk_instance_norm_forward(const float* x, const float* gamma, const float* beta, float* y, float* mean, float* rstd,
-                              int n, int c, int hw, float eps) {
-  if (int err = check_dims("cgk_instance_norm_forward", n, c, hw)) return err;
-  CGK_CHECK(eps >= 0.0f, "cgk_instance_norm_forward: eps = %g, expected >= 0", eps);
-  CGK_CHECK(x && y && mean && rstd, "cgk_instance_norm_forward: NULL buffer");
+// Instance norm's forward and backward, optionally fused with the ReLU that follows it: the
+// forward clamps as it normalises, the backward masks dy with the sign of the normalised x
+// (recomputed, the same arithmetic as the forward) before the norm's own backward.
+int instance_forward(const char* fn, bool relu, const float* x, const float* gamma, const float* beta, float* y,
+                     float* mean, float* rstd, int n, int c, int hw, float eps) {
+  if (int err = check_dims(fn, n, c, hw)) return err;
+  CGK_CHECK(eps >= 0.0f, "%s: eps = %g, expected >= 0", fn, eps);
+  CGK_CHECK(x && y && mean && rstd, "%s: NULL buffer", fn);
   PlaneKernels k = kernels();
   cgk::parallel_for(size_t(n) * c, [&](size_t plane) {
     const float* xp = x + plane * hw;
@@ -71,28 +75,71 @@ int cgk_instance_norm_forward(const float* x, const float* gamma, const float* b
     mean[plane] = mf;
     rstd[plane] = r;
     float g = gamma ? gamma[ch] : 1.0f;
-    k.normalize(xp, y + plane * hw, hw, mf, r * g, beta ? beta[ch] : 0.0f);
+    (relu ? k.normalize_relu : k.normalize)(xp, y + plane * hw, hw, mf, r * g, beta ? beta[ch] : 0.0f);
   });
   return CGK_OK;
 }
 
-int cgk_instance_norm_backward(const float* dy, const float* x, const float* mean, const float* rstd, const float* gamma,
-                               float* dx, float* dgamma, float* dbeta, int n, int c, int hw) {
-  if (int err = check_dims("cgk_instance_norm_backward", n, c, hw)) return err;
-  CGK_CHECK(dy && x && mean && rstd && dx, "cgk_instance_norm_backward: NULL buffer");
-  CGK_CHECK(gamma || (!dgamma && !dbeta), "cgk_instance_norm_backward: dgamma/dbeta given without gamma");
+int instance_backward(const char* fn, bool relu, const float* dy, const float* x, const float* mean, const float* rstd,
+                      const float* gamma, const float* beta, float* dx, float* dgamma, float* dbeta, int n, int c,
+                      int hw) {
+  if (int err = check_dims(fn, n, c, hw)) return err;
+  CGK_CHECK(dy && x && mean && rstd && dx, "%s: NULL buffer", fn);
+  CGK_CHECK(gamma || (!dgamma && !dbeta), "%s: dgamma/dbeta given without gamma", fn);
   PlaneKernels k = kernels();
   cgk::parallel_for(c, [&](size_t ch) {
     double dg = 0, db = 0;
+    const float g = gamma ? gamma[ch] : 1.0f, shift = beta ? beta[ch] : 0.0f;
     for (int i = 0; i < n; i++) {
       size_t plane = size_t(i) * c + ch;
       size_t off = plane * hw;
-      group_backward(k, dy + off, x + off, dx + off, hw, 1, hw, mean[plane], rstd[plane], gamma ? gamma[ch] : 1.0f, &dg, &db);
+      if (!relu) {
+        group_backward(k, dy + off, x + off, dx + off, hw, 1, hw, mean[plane], rstd[plane], g, &dg, &db);
+        continue;
+      }
+      const float m = mean[plane], r = rstd[plane], scale = r * g;
+      double sum_dy, sum_dy_xm;
+      k.grad_sums_relu(dy + off, x + off, hw, m, scale, shift, &sum_dy, &sum_dy_xm);
+      // as group_backward, for one plane
+      float k_dy = g * r;
+      float k_x = static_cast<float>(-double(g) * r * r * r * sum_dy_xm / hw);
+      float k_0 = static_cast<float>(-double(g) * r * sum_dy / hw);
+      k.backward_relu(dy + off, x + off, dx + off, hw, m, scale, shift, k_dy, k_x, k_0);
+      dg += sum_dy_xm * r;
+      db += sum_dy;
     }
     if (dgamma) dgamma[ch] = static_cast<float>(dg);
     if (dbeta) dbeta[ch] = static_cast<float>(db);
   });
   return CGK_OK;
+}
+
+}  // namespace
+
+extern "C" {
+
+int cgk_instance_norm_relu_forward(const float* x, const float* gamma, const float* beta, float* y, float* mean,
+                                   float* rstd, int n, int c, int hw, float eps) {
+  return instance_forward("cgk_instance_norm_relu_forward", true, x, gamma, beta, y, mean, rstd, n, c, hw, eps);
+}
+
+int cgk_instance_norm_relu_backward(const float* dy, const float* x, const float* mean, const float* rstd,
+                                    const float* gamma, const float* beta, float* dx, float* dgamma, float* dbeta, int n,
+                                    int c, int hw) {
+  CGK_CHECK((gamma == nullptr) == (beta == nullptr), "cgk_instance_norm_relu_backward: gamma and beta must both be given or both be NULL");
+  return instance_backward("cgk_instance_norm_relu_backward", true, dy, x, mean, rstd, gamma, beta, dx, dgamma, dbeta, n,
+                           c, hw);
+}
+
+int cgk_instance_norm_forward(const float* x, const float* gamma, const float* beta, float* y, float* mean, float* rstd,
+                              int n, int c, int hw, float eps) {
+  return instance_forward("cgk_instance_norm_forward", false, x, gamma, beta, y, mean, rstd, n, c, hw, eps);
+}
+
+int cgk_instance_norm_backward(const float* dy, const float* x, const float* mean, const float* rstd, const float* gamma,
+                               float* dx, float* dgamma, float* dbeta, int n, int c, int hw) {
+  return instance_backward("cgk_instance_norm_backward", false, dy, x, mean, rstd, gamma, nullptr, dx, dgamma, dbeta, n,
+                           c, hw);
 }
 
 int cgk_batch_norm_forward_train(const float* x, const float* gamma, const float* beta, float* y, float* mean, float* rstd,

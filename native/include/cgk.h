@@ -175,6 +175,14 @@ int cgk_instance_norm_forward(const float* x, const float* gamma, const float* b
 int cgk_instance_norm_backward(const float* dy, const float* x, const float* mean, const float* rstd,
                                const float* gamma, float* dx, float* dgamma, float* dbeta,
                                int n, int c, int hw);
+/* Instance norm followed by ReLU, y = max(IN(x), 0), one pass each way: the backward takes the
+ * gradient of y and recomputes the ReLU's mask from x, mean, rstd, gamma and beta, so only x is
+ * kept. CPU backend only (the CUDA backend runs the two ops). */
+int cgk_instance_norm_relu_forward(const float* x, const float* gamma, const float* beta, float* y, float* mean,
+                                   float* rstd, int n, int c, int hw, float eps);
+int cgk_instance_norm_relu_backward(const float* dy, const float* x, const float* mean, const float* rstd,
+                                    const float* gamma, const float* beta, float* dx, float* dgamma, float* dbeta, int n,
+                                    int c, int hw);
 /* Batch norm, training mode: batch statistics (biased variance for normalising), and running
  * statistics updated as PyTorch does: r = (1-momentum) r + momentum * stat, with the unbiased
  * variance for running_var. running_* may be NULL. Saves mean and rstd per channel ([c]). */

@@ -121,6 +121,9 @@ export interface Binding {
   // normalisation
   instanceNormForward(x: Buf, gamma: Buf | null, beta: Buf | null, y: Buf, mean: Buf, rstd: Buf, n: number, c: number, hw: number, eps: number): void;
   instanceNormBackward(dy: Buf, x: Buf, mean: Buf, rstd: Buf, gamma: Buf | null, dx: Buf, dgamma: Buf | null, dbeta: Buf | null, n: number, c: number, hw: number): void;
+  /** Instance norm then ReLU in one pass each way; CPU addon only (absent from the CUDA addon). */
+  instanceNormReluForward?(x: Buf, gamma: Buf | null, beta: Buf | null, y: Buf, mean: Buf, rstd: Buf, n: number, c: number, hw: number, eps: number): void;
+  instanceNormReluBackward?(dy: Buf, x: Buf, mean: Buf, rstd: Buf, gamma: Buf | null, beta: Buf | null, dx: Buf, dgamma: Buf | null, dbeta: Buf | null, n: number, c: number, hw: number): void;
   batchNormForwardTrain(x: Buf, gamma: Buf | null, beta: Buf | null, y: Buf, mean: Buf, rstd: Buf, runningMean: Buf | null, runningVar: Buf | null, n: number, c: number, hw: number, eps: number, momentum: number): void;
   batchNormForwardEval(x: Buf, gamma: Buf | null, beta: Buf | null, y: Buf, runningMean: Buf, runningVar: Buf, n: number, c: number, hw: number, eps: number): void;
   batchNormBackward(dy: Buf, x: Buf, mean: Buf, rstd: Buf, gamma: Buf | null, dx: Buf, dgamma: Buf | null, dbeta: Buf | null, n: number, c: number, hw: number): void;

@@ -241,7 +241,8 @@ export class Unflatten extends Module {
  * next layer consumed it, so only what the backward needs stays alive. On the CPU backend a
  * ReflectionPad2d followed by an unpadded Conv2d runs as one reflection-padded conv (the
  * residual blocks' pad + 3x3 conv): no padded copy is stored, and Winograd reads the reflected
- * windows itself. The modules, and so state_dict and ONNX export, stay as they are.
+ * windows itself; an InstanceNorm2d followed by a ReLU runs as one kernel each way. The modules,
+ * and so state_dict and ONNX export, stay as they are.
  */
 export class Sequential extends Module {
   readonly layers: Module[];
@@ -261,6 +262,9 @@ export class Sequential extends Module {
       if (layer instanceof ReflectionPad2d && following instanceof Conv2d && fusesReflectionPad(h, layer.padding, following)) {
         next = following.forwardReflectPadded(h, layer.padding);
         i++;
+      } else if (layer instanceof InstanceNorm2d && following instanceof ReLU && sequentialFusion.normRelu && F.hasInstanceNormRelu(h)) {
+        next = F.instanceNormRelu(h, layer.weight, layer.bias, layer.eps);
+        i++;
       } else {
         next = layer.forward(h);
       }
@@ -271,8 +275,14 @@ export class Sequential extends Module {
   }
 }
 
-/** Sequential's fusions; $CGTRAIN_FUSE_PAD=0 keeps pad and conv apart (to compare the two). */
-export const sequentialFusion = { reflectionPad: process.env.CGTRAIN_FUSE_PAD !== '0' };
+/**
+ * Sequential's fusions; $CGTRAIN_FUSE_PAD=0 keeps pad and conv apart, $CGTRAIN_FUSE_NORM_RELU=0
+ * instance norm and ReLU (to compare).
+ */
+export const sequentialFusion = {
+  reflectionPad: process.env.CGTRAIN_FUSE_PAD !== '0',
+  normRelu: process.env.CGTRAIN_FUSE_NORM_RELU !== '0',
+};
 
 /** Whether Sequential runs this pad + conv pair as one reflection-padded conv. */
 function fusesReflectionPad(x: Tensor, padding: number, conv: Conv2d): boolean {

@@ -33,6 +33,41 @@ export function instanceNorm(x: Tensor, gamma: Tensor | null = null, beta: Tenso
   }, [mean, rstd]);
 }
 
+/** Whether this tensor's backend has the fused instanceNormRelu kernels (the CPU addon). */
+export function hasInstanceNormRelu(x: Tensor): boolean {
+  return typeof x.binding.instanceNormReluForward === 'function' && typeof x.binding.instanceNormReluBackward === 'function';
+}
+
+/**
+ * relu(instanceNorm(x, gamma, beta)) in one kernel each way (CPU backend): no normalised
+ * activation is stored, and the backward recomputes the ReLU's mask from x and the statistics.
+ */
+export function instanceNormRelu(x: Tensor, gamma: Tensor | null = null, beta: Tensor | null = null, eps = 1e-5): Tensor {
+  const [n, c, h, w] = expectNCHW('instanceNormRelu', x);
+  checkAffine('instanceNormRelu', c, gamma, beta);
+  if (!hasInstanceNormRelu(x)) throw new Error('instanceNormRelu: this backend has no fused kernel (use instanceNorm then relu)');
+  const y = Tensor.empty(x.shape, x.backend);
+  const mean = Tensor.empty([n * c], x.backend);
+  const rstd = Tensor.empty([n * c], x.backend);
+  const b = x.binding;
+  b.instanceNormReluForward!(x.buf, gamma?.buf ?? null, beta?.buf ?? null, y.buf, mean.buf, rstd.buf, n, c, h * w, eps);
+  if (!needsGrad(x, gamma, beta)) {
+    mean.dispose();
+    rstd.dispose();
+    return y;
+  }
+  const saved = gamma ? [x, gamma, beta!] : [x];
+  return record('instanceNormRelu', y, [x, gamma, beta], saved, (gy) => {
+    const dx = Tensor.empty(x.shape, x.backend);
+    const wantAffine = !!gamma && (gamma.requiresGrad || beta!.requiresGrad);
+    const dgamma = wantAffine ? Tensor.empty(gamma!.shape, x.backend) : null;
+    const dbeta = wantAffine ? Tensor.empty(beta!.shape, x.backend) : null;
+    b.instanceNormReluBackward!(gy.buf, x.buf, mean.buf, rstd.buf, gamma?.buf ?? null, beta?.buf ?? null, dx.buf,
+      dgamma?.buf ?? null, dbeta?.buf ?? null, n, c, h * w);
+    return [x.requiresGrad ? dx : (dx.dispose(), null), dgamma, dbeta];
+  }, [mean, rstd]);
+}
+
 export interface BatchNormState {
   runningMean: Tensor | null;
   runningVar: Tensor | null;

@@ -182,3 +182,50 @@ test('norm bad arguments throw clear errors', () => {
   assert.throws(() => b.instanceNormForward(big, null, null, big, big, big, 0, 3, 4, 1e-5), /n = 0, expected an integer >= 1/);
   freeAll(b, big, small);
 });
+
+test('fused instance norm + ReLU gives the bits of instance norm then ReLU, both ways, at every SIMD level', () => {
+  const n = 2, c = 3, hw = 37 * 3; // odd planes: vector bodies and scalar tails
+  const x = randomArray(n * c * hw, 41, -3, 3), dy = randomArray(n * c * hw, 42), gamma = randomArray(c, 43, 0.5, 1.5), beta = randomArray(c, 44);
+  try {
+    for (const level of simdLevels(b)) {
+      b.setSimd(level);
+      for (const affine of [false, true]) {
+        const xb = toBuf(b, x), dyb = toBuf(b, dy), gb = affine ? toBuf(b, gamma) : null, bb = affine ? toBuf(b, beta) : null;
+        const y = zerosBuf(b, x.length), m = zerosBuf(b, n * c), r = zerosBuf(b, n * c), z = zerosBuf(b, x.length);
+        const dz = zerosBuf(b, x.length), dx = zerosBuf(b, x.length), dg = affine ? zerosBuf(b, c) : null, db = affine ? zerosBuf(b, c) : null;
+        const fy = guardedBuf(b, x.length), fm = zerosBuf(b, n * c), fr = zerosBuf(b, n * c);
+        const fdx = guardedBuf(b, x.length), fdg = affine ? zerosBuf(b, c) : null, fdb = affine ? zerosBuf(b, c) : null;
+        const tag = `simd ${level}, affine ${affine}`;
+        try {
+          // unfused: instance norm, relu; backward: relu's mask, then the norm
+          b.instanceNormForward(xb, gb, bb, y, m, r, n, c, hw, 1e-5);
+          b.reluForward(y, z, x.length);
+          b.reluBackward(y, dyb, dz, x.length);
+          b.instanceNormBackward(dz, xb, m, r, gb, dx, dg, db, n, c, hw);
+          b.instanceNormReluForward!(xb, gb, bb, fy.buf, fm, fr, n, c, hw, 1e-5);
+          b.instanceNormReluBackward!(dyb, xb, fm, fr, gb, bb, fdx.buf, fdg, fdb, n, c, hw);
+          fy.check('instanceNormReluForward y');
+          fdx.check('instanceNormReluBackward dx');
+          const zs = fromBuf(b, z);
+          assert.ok(zs.some((v) => v === 0) && zs.some((v) => v > 0), `${tag}: the ReLU clips part of the output`);
+          assert.deepEqual(fy.values(), zs, `${tag}: y`);
+          assert.deepEqual(fdx.values(), fromBuf(b, dx), `${tag}: dx`);
+          if (affine) {
+            assert.deepEqual(fromBuf(b, fdg!), fromBuf(b, dg!), `${tag}: dgamma`);
+            assert.deepEqual(fromBuf(b, fdb!), fromBuf(b, db!), `${tag}: dbeta`);
+          }
+        } finally {
+          freeAll(b, xb, dyb, gb, bb, y, m, r, z, dz, dx, dg, db, fy.buf, fm, fr, fdx.buf, fdg, fdb);
+        }
+      }
+    }
+  } finally {
+    b.setSimd(-1);
+  }
+  const big = b.alloc(100);
+  try {
+    assert.throws(() => b.instanceNormReluBackward!(big, big, big, big, big, null, big, null, null, 2, 3, 4), /gamma and beta must both be given or both be null/);
+  } finally {
+    freeAll(b, big);
+  }
+});

@@ -231,20 +231,25 @@ test('whole networks: input gradients through the tape match directional finite 
   }
 });
 
-test('Sequential runs reflection pad + conv as one fused conv, with the unfused results and gradients', () => {
+test('Sequential fuses reflection pad + conv and instance norm + ReLU, with the unfused results and gradients', () => {
   const be = backend();
   // ngf 8 makes the residual convs 32 -> 32 channels: Winograd by default at AVX-512
   withNet(g({ netG: 'resnet_6blocks', ngf: 8 }), (net) => {
     for (const p of net.parameters()) if (p.shape.length > 1) fillNormal(p, 0, 1 / Math.sqrt(p.size / p.shape[0]), new Rng(p.size));
     const run = (fuse: boolean) => {
-      const previous = sequentialFusion.reflectionPad;
+      const previous = { ...sequentialFusion };
       sequentialFusion.reflectionPad = fuse;
-      let pads = 0;
+      sequentialFusion.normRelu = fuse;
+      let pads = 0, relus = 0;
       const binding = be.binding as unknown as Record<string, (...args: unknown[]) => unknown>;
-      const padForward = binding.reflectionPadForward;
+      const padForward = binding.reflectionPadForward, reluForward = binding.reluForward;
       binding.reflectionPadForward = function (this: unknown, ...args: unknown[]) {
         pads++;
         return padForward.apply(this, args);
+      };
+      binding.reluForward = function (this: unknown, ...args: unknown[]) {
+        relus++;
+        return reluForward.apply(this, args);
       };
       try {
         return tidy(() => {
@@ -254,11 +259,12 @@ test('Sequential runs reflection pad + conv as one fused conv, with the unfused 
           backward(F.sum(F.mul(y, Tensor.fromArray(randomArray(y.size, 6), y.shape, be))));
           const grads = net.parameters().map((p) => p.grad!.toFloat32Array());
           net.parameters().forEach((p) => { p.grad = null; });
-          return { y: y.toFloat32Array(), dx: x.grad!.toFloat32Array(), grads, pads };
+          return { y: y.toFloat32Array(), dx: x.grad!.toFloat32Array(), grads, pads, relus };
         });
       } finally {
-        sequentialFusion.reflectionPad = previous;
+        Object.assign(sequentialFusion, previous);
         binding.reflectionPadForward = padForward;
+        binding.reluForward = reluForward;
       }
     };
     const fused = run(true), unfused = run(false);
@@ -267,5 +273,7 @@ test('Sequential runs reflection pad + conv as one fused conv, with the unfused 
     fused.grads.forEach((gr, i) => assertClose(gr, unfused.grads[i], `parameter ${i} grad`, 1e-3, 1e-4));
     assert.equal(fused.pads, 0, 'no reflection pad runs when fused');
     assert.ok(unfused.pads > 0, 'the unfused net pads');
+    assert.equal(fused.relus, 0, 'every ReLU follows an instance norm and is fused');
+    assert.ok(unfused.relus > 0, 'the unfused net runs ReLUs');
   });
 });

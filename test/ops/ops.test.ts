@@ -177,3 +177,24 @@ test('ops reject bad shapes with messages naming the problem', () => {
     assert.throws(() => F.reshape(x, [5, -1]), /reshape: cannot view \[1, 3, 8, 8\]/);
   });
 });
+
+test('instanceNormRelu: gradients (plain and affine), and relu(instanceNorm) values', () => {
+  // Planes of zero mean whose values keep |x| >= 0.3: the normalised values stay clear of the
+  // ReLU's kink under the finite differences' steps.
+  const planes = 2 * 3, hw = 20;
+  const away = randomArray(planes * hw, 9, 0.3, 1.5).map((v, i) => (i % 2 ? v : -v));
+  for (let p = 0; p < planes; p++) {
+    const plane = away.subarray(p * hw, (p + 1) * hw);
+    const mean = plane.reduce((s, v) => s + v, 0) / hw;
+    plane.forEach((v, i) => { plane[i] = v - mean; });
+  }
+  checkOpGradients('instanceNormRelu', ([a]) => F.instanceNormRelu(a), [{ shape: [2, 3, 5, 4], data: away }]);
+  checkOpGradients('instanceNormRelu affine', ([a, g, b]) => F.instanceNormRelu(a, g, b),
+    [{ shape: [2, 3, 5, 4], data: away }, { shape: [3], data: randomArray(3, 5, 0.5, 1.5) }, { shape: [3], data: randomArray(3, 6, -0.05, 0.05) }]);
+  const backend = cpuBackend();
+  tidy(() => {
+    const x = Tensor.fromArray(randomArray(2 * 3 * 20, 8), [2, 3, 4, 5], backend);
+    assert.deepStrictEqual(F.instanceNormRelu(x).toFloat32Array(), F.relu(F.instanceNorm(x)).toFloat32Array());
+    assert.throws(() => F.instanceNormRelu(x, Tensor.zeros([3], backend), null), /instanceNormRelu: gamma and beta must both be given/);
+  });
+});
