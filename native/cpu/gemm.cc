@@ -519,10 +519,12 @@ CGK_TARGET_AVX512 void add_runs_avx512(const Run* runs, int count) {
   }
 }
 
-// The classic three-stage 16x16 transpose: 32-bit, 64-bit, then 128-bit lane interleaves.
-CGK_TARGET_AVX512 void transpose16_avx512(float* dst, ptrdiff_t ld_dst, const float* src, ptrdiff_t ld_src) {
+// The classic three-stage 16x16 transpose: 32-bit, 64-bit, then 128-bit lane interleaves. With
+// cols < 16, only the first cols columns of src are read and the first cols rows of dst written.
+CGK_TARGET_AVX512 void transpose16_avx512(float* dst, ptrdiff_t ld_dst, const float* src, ptrdiff_t ld_src, int cols = 16) {
   __m512 r[16], t[16];
-  for (int i = 0; i < 16; i++) r[i] = _mm512_loadu_ps(src + i * ld_src);
+  const __mmask16 in = cols >= 16 ? __mmask16(0xffff) : __mmask16((1u << cols) - 1);
+  for (int i = 0; i < 16; i++) r[i] = _mm512_maskz_loadu_ps(in, src + i * ld_src);
   for (int i = 0; i < 8; i++) {
     t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
     t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
@@ -543,15 +545,14 @@ CGK_TARGET_AVX512 void transpose16_avx512(float* dst, ptrdiff_t ld_dst, const fl
     r[i] = _mm512_shuffle_f32x4(t[i], t[8 + i], 0x88);
     r[8 + i] = _mm512_shuffle_f32x4(t[i], t[8 + i], 0xdd);
   }
-  for (int i = 0; i < 16; i++) _mm512_storeu_ps(dst + i * ld_dst, r[i]);
+  for (int i = 0; i < std::min(cols, 16); i++) _mm512_storeu_ps(dst + i * ld_dst, r[i]);
 }
 
 CGK_TARGET_AVX512 void transpose_into_panel_avx512(float* dst, ptrdiff_t ld_dst, const float* src, ptrdiff_t ld_src,
                                                    int cols) {
   int kk = 0;
   for (; kk + 16 <= cols; kk += 16) transpose16_avx512(dst + kk * ld_dst, ld_dst, src + kk, ld_src);
-  for (; kk < cols; kk++)
-    for (int r = 0; r < 16; r++) dst[kk * ld_dst + r] = src[r * ld_src + kk];
+  if (kk < cols) transpose16_avx512(dst + kk * ld_dst, ld_dst, src + kk, ld_src, cols - kk);
 }
 
 }  // namespace
