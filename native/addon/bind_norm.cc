@@ -57,34 +57,6 @@ Napi::Value instance_norm_forward(Args& a) {
 
 #ifdef CGK_BACKEND_CPU
 const InstanceForwardKernel kInstanceReluForward = cgk_instance_norm_relu_forward;
-
-// instanceNormReluBackward(dy, x, mean, rstd, gamma, beta, dx, dgamma, dbeta, n, c, hw)
-Napi::Value instance_norm_relu_backward(Args& a) {
-  BufData& dy = a.buf(0, "dy");
-  BufData& x = a.buf(1, "x");
-  BufData& mean = a.buf(2, "mean");
-  BufData& rstd = a.buf(3, "rstd");
-  BufData* gamma = a.opt_buf(4, "gamma");
-  BufData* beta = a.opt_buf(5, "beta");
-  BufData& dx = a.buf(6, "dx");
-  BufData* dgamma = a.opt_buf(7, "dgamma");
-  BufData* dbeta = a.opt_buf(8, "dbeta");
-  NormDims d = read_dims(a, 9, true);
-  if ((gamma == nullptr) != (beta == nullptr)) a.fail("gamma and beta must both be given or both be null");
-  if (!gamma && (dgamma || dbeta)) a.fail("dgamma and dbeta must be null when gamma is null (affine=false)");
-  a.need(dy, "dy", d.total, d.x_shape);
-  a.need(x, "x", d.total, d.x_shape);
-  a.need(mean, "mean", d.stats, d.stat_shape);
-  a.need(rstd, "rstd", d.stats, d.stat_shape);
-  a.need_opt(gamma, "gamma", d.c, d.c_shape);
-  a.need_opt(beta, "beta", d.c, d.c_shape);
-  a.need(dx, "dx", d.total, d.x_shape);
-  a.need_opt(dgamma, "dgamma", d.c, d.c_shape);
-  a.need_opt(dbeta, "dbeta", d.c, d.c_shape);
-  a.status(cgk_instance_norm_relu_backward(dy.ptr, x.ptr, mean.ptr, rstd.ptr, ptr_or_null(gamma), ptr_or_null(beta), dx.ptr,
-                                           mut_or_null(dgamma), mut_or_null(dbeta), d.n, d.c, d.hw));
-  return a.done();
-}
 #endif
 
 // batchNormForwardTrain(x, gamma, beta, y, mean, rstd, runningMean, runningVar, n, c, hw, eps, momentum)
@@ -137,37 +109,56 @@ Napi::Value batch_norm_forward_eval(Args& a) {
   return a.done();
 }
 
-// instanceNormBackward / batchNormBackward(dy, x, mean, rstd, gamma, dx, dgamma, dbeta, n, c, hw)
-using NormBackwardKernel = int (*)(const float*, const float*, const float*, const float*, const float*, float*,
-                                   float*, float*, int, int, int);
+// instanceNormBackward / batchNormBackward(dy, x, mean, rstd, gamma, dx, dgamma, dbeta, n, c, hw), and
+// instanceNormReluBackward(dy, x, mean, rstd, gamma, beta, dx, dgamma, dbeta, n, c, hw), which also
+// takes beta (the ReLU's mask depends on it). One kernel signature, beta unused by the plain norms.
+using NormBackwardKernel = int (*)(const float*, const float*, const float*, const float*, const float*, const float*,
+                                   float*, float*, float*, int, int, int);
 struct NormBackwardOp {
   NormBackwardKernel kernel;
-  bool per_plane;
+  bool per_plane, takes_beta;
 };
-const NormBackwardOp kInstanceBackward = {cgk_instance_norm_backward, true};
-const NormBackwardOp kBatchBackward = {cgk_batch_norm_backward, false};
+const NormBackwardOp kInstanceBackward = {
+    [](const float* dy, const float* x, const float* mean, const float* rstd, const float* gamma, const float*, float* dx,
+       float* dgamma, float* dbeta, int n, int c, int hw) {
+      return cgk_instance_norm_backward(dy, x, mean, rstd, gamma, dx, dgamma, dbeta, n, c, hw);
+    },
+    true, false};
+const NormBackwardOp kBatchBackward = {
+    [](const float* dy, const float* x, const float* mean, const float* rstd, const float* gamma, const float*, float* dx,
+       float* dgamma, float* dbeta, int n, int c, int hw) {
+      return cgk_batch_norm_backward(dy, x, mean, rstd, gamma, dx, dgamma, dbeta, n, c, hw);
+    },
+    false, false};
+#ifdef CGK_BACKEND_CPU
+const NormBackwardOp kInstanceReluBackward = {cgk_instance_norm_relu_backward, true, true};
+#endif
 
 Napi::Value norm_backward(Args& a) {
   const NormBackwardOp* op = static_cast<const NormBackwardOp*>(a.data());
+  const size_t shift = op->takes_beta ? 1 : 0;  // arguments after gamma move by one
   BufData& dy = a.buf(0, "dy");
   BufData& x = a.buf(1, "x");
   BufData& mean = a.buf(2, "mean");
   BufData& rstd = a.buf(3, "rstd");
   BufData* gamma = a.opt_buf(4, "gamma");
-  BufData& dx = a.buf(5, "dx");
-  BufData* dgamma = a.opt_buf(6, "dgamma");
-  BufData* dbeta = a.opt_buf(7, "dbeta");
-  NormDims d = read_dims(a, 8, op->per_plane);
+  BufData* beta = op->takes_beta ? a.opt_buf(5, "beta") : nullptr;
+  BufData& dx = a.buf(5 + shift, "dx");
+  BufData* dgamma = a.opt_buf(6 + shift, "dgamma");
+  BufData* dbeta = a.opt_buf(7 + shift, "dbeta");
+  NormDims d = read_dims(a, 8 + shift, op->per_plane);
+  if (op->takes_beta && (gamma == nullptr) != (beta == nullptr)) a.fail("gamma and beta must both be given or both be null");
   if (!gamma && (dgamma || dbeta)) a.fail("dgamma and dbeta must be null when gamma is null (affine=false)");
   a.need(dy, "dy", d.total, d.x_shape);
   a.need(x, "x", d.total, d.x_shape);
   a.need(mean, "mean", d.stats, d.stat_shape);
   a.need(rstd, "rstd", d.stats, d.stat_shape);
   a.need_opt(gamma, "gamma", d.c, d.c_shape);
+  a.need_opt(beta, "beta", d.c, d.c_shape);
   a.need(dx, "dx", d.total, d.x_shape);
   a.need_opt(dgamma, "dgamma", d.c, d.c_shape);
   a.need_opt(dbeta, "dbeta", d.c, d.c_shape);
-  a.status(op->kernel(dy.ptr, x.ptr, mean.ptr, rstd.ptr, ptr_or_null(gamma), dx.ptr, mut_or_null(dgamma),
+  a.status(op->kernel(dy.ptr, x.ptr, mean.ptr, rstd.ptr, ptr_or_null(gamma), ptr_or_null(beta), dx.ptr, mut_or_null(dgamma),
                       mut_or_null(dbeta), d.n, d.c, d.hw));
   return a.done();
 }
@@ -179,7 +170,7 @@ void register_norm(Napi::Object exports) {
 #ifdef CGK_BACKEND_CPU
   // Instance norm + ReLU in one pass each way: CPU only (the CUDA addon lacks these functions).
   define(exports, "instanceNormReluForward", instance_norm_forward, &kInstanceReluForward);
-  define(exports, "instanceNormReluBackward", instance_norm_relu_backward);
+  define(exports, "instanceNormReluBackward", norm_backward, &kInstanceReluBackward);
 #endif
   define(exports, "instanceNormBackward", norm_backward, &kInstanceBackward);
   define(exports, "batchNormForwardTrain", batch_norm_forward_train);
