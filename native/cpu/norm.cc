@@ -36,13 +36,20 @@ int check_dims(const char* fn, int n, int c, int hw) {
 }
 
 // Backward shared by both norms for one statistics group of `count` elements spread over
-// `planes` planes (instance: 1 plane; batch: the n planes of a channel).
+// `planes` planes (instance: 1 plane; batch: the n planes of a channel). With relu_shift (the
+// fused instance norm + ReLU, beta or 0), dy is first masked by the sign of the normalised x.
 void group_backward(const PlaneKernels& k, const float* dy, const float* x, float* dx, size_t plane_stride, int planes,
-                    size_t hw, float mean, float rstd, float g, double* dgamma, double* dbeta) {
+                    size_t hw, float mean, float rstd, float g, double* dgamma, double* dbeta,
+                    const float* relu_shift = nullptr) {
+  const float scale = rstd * g, shift = relu_shift ? *relu_shift : 0.0f;
   double sum_dy = 0, sum_dy_xm = 0;
   for (int p = 0; p < planes; p++) {
     double s1, s2;
-    k.grad_sums(dy + p * plane_stride, x + p * plane_stride, hw, mean, &s1, &s2);
+    if (relu_shift) {
+      k.grad_sums_relu(dy + p * plane_stride, x + p * plane_stride, hw, mean, scale, shift, &s1, &s2);
+    } else {
+      k.grad_sums(dy + p * plane_stride, x + p * plane_stride, hw, mean, &s1, &s2);
+    }
     sum_dy += s1;
     sum_dy_xm += s2;
   }
@@ -51,7 +58,14 @@ void group_backward(const PlaneKernels& k, const float* dy, const float* x, floa
   float k_dy = g * rstd;
   float k_x = static_cast<float>(-double(g) * rstd * rstd * rstd * sum_dy_xm / count);
   float k_0 = static_cast<float>(-double(g) * rstd * sum_dy / count);
-  for (int p = 0; p < planes; p++) k.backward(dy + p * plane_stride, x + p * plane_stride, dx + p * plane_stride, hw, mean, k_dy, k_x, k_0);
+  for (int p = 0; p < planes; p++) {
+    const size_t off = p * plane_stride;
+    if (relu_shift) {
+      k.backward_relu(dy + off, x + off, dx + off, hw, mean, scale, shift, k_dy, k_x, k_0);
+    } else {
+      k.backward(dy + off, x + off, dx + off, hw, mean, k_dy, k_x, k_0);
+    }
+  }
   *dgamma += sum_dy_xm * rstd;
   *dbeta += sum_dy;
 }
@@ -93,20 +107,7 @@ int instance_backward(const char* fn, bool relu, const float* dy, const float* x
     for (int i = 0; i < n; i++) {
       size_t plane = size_t(i) * c + ch;
       size_t off = plane * hw;
-      if (!relu) {
-        group_backward(k, dy + off, x + off, dx + off, hw, 1, hw, mean[plane], rstd[plane], g, &dg, &db);
-        continue;
-      }
-      const float m = mean[plane], r = rstd[plane], scale = r * g;
-      double sum_dy, sum_dy_xm;
-      k.grad_sums_relu(dy + off, x + off, hw, m, scale, shift, &sum_dy, &sum_dy_xm);
-      // as group_backward, for one plane
-      float k_dy = g * r;
-      float k_x = static_cast<float>(-double(g) * r * r * r * sum_dy_xm / hw);
-      float k_0 = static_cast<float>(-double(g) * r * sum_dy / hw);
-      k.backward_relu(dy + off, x + off, dx + off, hw, m, scale, shift, k_dy, k_x, k_0);
-      dg += sum_dy_xm * r;
-      db += sum_dy;
+      group_backward(k, dy + off, x + off, dx + off, hw, 1, hw, mean[plane], rstd[plane], g, &dg, &db, relu ? &shift : nullptr);
     }
     if (dgamma) dgamma[ch] = static_cast<float>(dg);
     if (dbeta) dbeta[ch] = static_cast<float>(db);

@@ -63,25 +63,14 @@ constexpr int kColumnBlock = 96;      // output columns per block of forward / b
 // which at a power-of-two stride all map to the same cache set and evict one another.
 inline size_t point_stride(size_t floats) { return floats + 16; }
 
-// F(4, 3) with points 0, 1, -1, 2, -2, infinity.
-constexpr float kBT[6][6] = {
-    {4, 0, -5, 0, 1, 0},  {0, -4, -4, 1, 1, 0}, {0, 4, -4, -1, 1, 0},
-    {0, -2, -1, 2, 1, 0}, {0, 2, -1, -2, 1, 0}, {0, 4, 0, -5, 0, 1},
-};
-constexpr float kG[6][3] = {
-    {1.0f / 4, 0, 0},
-    {-1.0f / 6, -1.0f / 6, -1.0f / 6},
-    {-1.0f / 6, 1.0f / 6, -1.0f / 6},
-    {1.0f / 24, 1.0f / 12, 1.0f / 6},
-    {1.0f / 24, -1.0f / 12, 1.0f / 6},
-    {0, 0, 1},
-};
-constexpr float kAT[4][6] = {
-    {1, 1, 1, 1, 1, 0},
-    {0, 1, -1, 2, -2, 0},
-    {0, 1, 1, 4, 4, 0},
-    {0, 1, -1, 8, -8, 1},
-};
+// F(4, 3) with points 0, 1, -1, 2, -2, infinity. Its matrices, which the maps below (MapBT, MapG,
+// MapAT and their transposes) compute with their shared sums written out:
+//   BT = [ 4  0 -5  0  1  0 ]    G = [  1/4     0     0  ]    AT = [ 1  1  1  1  1  0 ]
+//        [ 0 -4 -4  1  1  0 ]        [ -1/6  -1/6  -1/6  ]         [ 0  1 -1  2 -2  0 ]
+//        [ 0  4 -4 -1  1  0 ]        [ -1/6   1/6  -1/6  ]         [ 0  1  1  4  4  0 ]
+//        [ 0 -2 -1  2  1  0 ]        [  1/24  1/12  1/6  ]         [ 0  1 -1  8 -8  1 ]
+//        [ 0  2 -1 -2  1  0 ]        [  1/24 -1/12  1/6  ]
+//        [ 0  4  0 -5  0  1 ]        [  0     0     1    ]
 
 // Everything between the push_options/pop_options pairs is compiled for AVX-512 (lambdas
 // included, which a function attribute does not reach); it runs only when applies() said so.
@@ -90,7 +79,7 @@ constexpr float kAT[4][6] = {
 
 // The six one-dimensional maps of F(4, 3), each applied to 16 lanes: v[p * s] in, o[i * os]
 // out. Written out by hand with the sums they share (the pairs of rows that differ only in the
-// signs of the odd terms), they take 10-14 vector operations where the matrix products above
+// signs of the odd terms), they take 10-14 vector operations where the plain matrix products
 // take 18-24; the results differ from the plain products only in rounding.
 #define CGK_MAP_IO const __m512* v, int s, __m512* o, int os
 #define CGK_ALWAYS_INLINE __attribute__((always_inline)) static inline
