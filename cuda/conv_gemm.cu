@@ -8,14 +8,38 @@
 #include <algorithm>
 #include <atomic>
 
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+
 #include "conv_gemm.cuh"
 #include "conv_index.cuh"
+#include "conv_tc.cuh"
 
 namespace cgk_cuda {
 
 namespace {
 
+// Engines: -1 automatic, then the ConvEngine values.
+enum ConvEngine { kSimt = 0, kMma64 = 1, kTc = 2, kTcTrunc = 3 };
 std::atomic<int> g_forced_engine{-1};
+
+// $CGTRAIN_CUDA_CONV picks an engine for every convolution: auto (default), simt, mma64, tc,
+// tc-trunc. An engine that cannot take a GEMM (TF32 below sm_80, tc with fewer than 64 output
+// channels or very large tensors) falls back to the automatic choice.
+int env_engine() {
+  static const int engine = [] {
+    const char* v = std::getenv("CGTRAIN_CUDA_CONV");
+    if (!v || !*v || !std::strcmp(v, "auto")) return -1;
+    if (!std::strcmp(v, "simt")) return (int)kSimt;
+    if (!std::strcmp(v, "mma64")) return (int)kMma64;
+    if (!std::strcmp(v, "tc")) return (int)kTc;
+    if (!std::strcmp(v, "tc-trunc")) return (int)kTcTrunc;
+    std::fprintf(stderr, "cgtrain: CGTRAIN_CUDA_CONV=%s is not one of auto, simt, mma64, tc, tc-trunc; using auto\n", v);
+    return -1;
+  }();
+  return engine;
+}
 
 // Writes one GEMM result. Unsplit: into the tensor layout, with bias. Split: raw into the
 // partial buffer [split][M][N].
@@ -206,26 +230,58 @@ __global__ void __launch_bounds__(128) conv_gemm_tf32_kernel(ConvIndex g, GemmSh
     }
 }
 
-// Adds the split partials in split order and writes the tensor layout (with bias).
-template <ConvKind KIND>
-__global__ void conv_gemm_finalize_kernel(ConvIndex g, GemmShape s, const float* __restrict__ partials, int splits,
-                                          const float* __restrict__ bias, float* __restrict__ out) {
-  const size_t total = (size_t)s.M * s.N;
-  CGK_GRID_STRIDE(i, total) {
-    float v = 0.f;
-    for (int z = 0; z < splits; ++z) v += partials[(size_t)z * total + i];
-    const int m = (int)(i / s.N), col = (int)(i % s.N);
-    if (KIND != ConvKind::Wgrad && bias) v += bias[m];
-    out[output_offset(KIND, g, s, m, col)] = v;
+// The tensor-core engine of conv_tc.cuh: STAGES-deep pipeline where the GPU's shared memory
+// allows it, else 2 stages.
+template <ConvKind KIND, bool ROUND>
+int run_tc(const char* fn, const tc::Plan& plan, const ConvGeom& g, const GemmShape& s, const float* A,
+           const float* in, const float* bias, float* out) {
+  const bool deep = device_props().sharedMemPerBlockOptin >= tc::smem_bytes(3);
+  const size_t smem = tc::smem_bytes(deep ? 3 : 2);
+  auto kernel = deep ? tc::conv_tc_kernel<KIND, 3, ROUND> : tc::conv_tc_kernel<KIND, 2, ROUND>;
+  // Above 48 KiB of dynamic shared memory a kernel has to opt in, once per kernel.
+  static std::once_flag opted_in[2];
+  static cudaError_t opt_in_status[2];
+  std::call_once(opted_in[deep], [&] {
+    opt_in_status[deep] = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+  });
+  if (const cudaError_t attr_err = opt_in_status[deep])
+    return fail(CGK_ERR_DEVICE, std::string(fn) + ": cannot give the convolution kernel " + std::to_string(smem) +
+                                  " bytes of shared memory: " + cudaGetErrorString(attr_err));
+  float* partials = nullptr;
+  float* target_out = out;
+  if (plan.splits > 1) {
+    partials = scratch_alloc((size_t)plan.splits * s.M * s.N);
+    if (!partials) return CGK_ERR_OOM;
+    target_out = partials;
   }
+  const ConvIndex ix = make_index(g);
+  kernel<<<dim3(plan.gx, plan.gy, plan.splits), tc::kThreads, smem, stream()>>>(ix, s, A, in, bias, target_out,
+                                                                                plan.k_per_split, plan.a_vec);
+  if (plan.splits > 1) {
+    tc::finalize_kernel<KIND><<<grid_for((size_t)s.M * s.N), 256, 0, stream()>>>(ix, s, partials, plan.splits, bias, out);
+    scratch_free(partials);  // stream order keeps it alive for the kernels above
+  }
+  return check_launch(fn);
 }
 
 template <ConvKind KIND>
 int run(const char* fn, const ConvGeom& g, const float* A, const float* in, const float* bias, float* out) {
   const GemmShape s = gemm_shape(KIND, g);
   if (s.M == 0 || s.N == 0) return CGK_OK;
-  const int forced = g_forced_engine.load();
-  const bool mma = forced == 1 ? device_props().major >= 8 : (forced == 0 ? false : tf32_enabled());
+  const int forced = g_forced_engine.load() >= 0 ? g_forced_engine.load() : env_engine();
+  const bool tensor_cores = device_props().major >= 8;
+  // Automatic: the large-tile engine where it takes the GEMM, else the 64x64 one; exact FP32
+  // when TF32 is off.
+  const bool tf32 = forced >= 0 ? (forced != kSimt && tensor_cores) : tf32_enabled();
+  if (tf32 && forced != kMma64) {
+    const bool aligned = reinterpret_cast<uintptr_t>(A) % 16 == 0;
+    const tc::Plan plan = tc::tc_plan(KIND, g, s, device_props().multiProcessorCount, aligned);
+    if (plan.eligible && plan.gy <= 65535u) {
+      if (forced == kTcTrunc) return run_tc<KIND, false>(fn, plan, g, s, A, in, bias, out);
+      return run_tc<KIND, true>(fn, plan, g, s, A, in, bias, out);
+    }
+  }
+  const bool mma = tf32;
   const int bm = mma ? kMmaBM : kSimtBM, bn = mma ? kMmaBN : kSimtBN, bk = mma ? kMmaBK : kSimtBK;
   const unsigned gx = (s.N + bn - 1) / bn, gy = (s.M + bm - 1) / bm;
   if (gy > 65535u) return fail_arg(fn, "too many output channels for one launch (" + std::to_string(s.M) + ")");
@@ -261,7 +317,7 @@ int run(const char* fn, const ConvGeom& g, const float* A, const float* in, cons
     conv_gemm_simt_kernel<KIND><<<grid, 256, 0, stream()>>>(ix, s, A, in, bias, target_out, k_per_split);
   }
   if (splits > 1) {
-    conv_gemm_finalize_kernel<KIND><<<grid_for((size_t)s.M * s.N), 256, 0, stream()>>>(ix, s, partials, splits, bias, out);
+    tc::finalize_kernel<KIND><<<grid_for((size_t)s.M * s.N), 256, 0, stream()>>>(ix, s, partials, splits, bias, out);
     scratch_free(partials);  // stream order keeps it alive for the kernels above
   }
   return check_launch(fn);

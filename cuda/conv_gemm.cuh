@@ -10,8 +10,9 @@
 //   Wgrad: out[M, C, kh, kw] = sum_{j=(n,ho,wo)} A[n, m, ho, wo] * in[n, c, ho*sh-ph+r, wo*sw-pw+s]
 //          A = the gradient-side tensor             (conv2d and conv-transpose backward-weight)
 //
-// Two engines compute the tiles: a SIMT FP32 kernel (any arch, exact FP32 products) and a TF32
-// tensor-core kernel (mma.sync m16n8k8, sm_80+). When a GEMM has too few output tiles to fill
+// Three engines compute the tiles: a SIMT FP32 kernel (any arch, exact FP32 products), a 64x64
+// TF32 tensor-core kernel (mma.sync m16n8k8, sm_80+), and the 128x128 TF32 kernel of
+// conv_tc.cuh with a cp.async pipeline, the default on sm_80+ for GEMMs of 64 rows or more. When a GEMM has too few output tiles to fill
 // the GPU (weight gradients, small late layers) the reduction is split: each split writes a
 // partial tile and a finalize kernel adds the partials in split order, so results stay
 // deterministic.
@@ -33,7 +34,10 @@ struct ConvGeom {
 int conv_gemm(const char* fn, ConvKind kind, const ConvGeom& g, const float* A, const float* in,
               const float* bias, float* out);
 
-// Forces an engine for tests and cuda/dev: -1 automatic, 0 SIMT FP32, 1 TF32 mma.
+// Forces an engine for tests and cuda/dev: -1 automatic (or $CGTRAIN_CUDA_CONV), 0 SIMT FP32,
+// 1 TF32 mma 64x64 tiles, 2 TF32 mma 128x128 tiles with cp.async (conv_tc.cuh), 3 the same with
+// truncated instead of rounded TF32 operands. Engines 2 and 3 fall back to automatic for GEMMs
+// they do not take.
 void conv_gemm_force_engine(int engine);
 
 }  // namespace cgk_cuda

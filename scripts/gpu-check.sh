@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # The ONE script a session with a lent GPU runs (see docs/cuda.md, "The GPU session"):
 #   1. the conv index check (host) and the cuda/dev kernel variants (validated, then timed)
-#   2. the parity tests, every op on CUDA vs the CPU, with exact-FP32 and with TF32 convolutions
-#   3. the short training-run comparison, and the addon test
-#   4. `cgtrain bench --device cuda` (its runBench) against PyTorch at 32x32 resnet_6blocks
-#      batch 128 and 256x256 resnet_9blocks batch 1
+#   2. the parity tests with the default (TF32) convolutions, every op on CUDA vs the CPU
+#   3. `cgtrain bench --device cuda` (its runBench, with a per-call profile) against PyTorch at
+#      32x32 resnet_6blocks batch 128 and 256x256 resnet_9blocks batch 1
+#   4. the short training-run comparison, the parity tests with exact-FP32 convolutions, the
+#      addon test
 # Prepare with scripts/gpu-prepare.sh here, then on the device:
 #   source .gpu/on-gpu.sh; bash scripts/gpu-check.sh
 # Everything goes to $OUT (at most 8 files come back): gpu-check.log (all output), summary.json,
-# device.json, conv_dev.txt, parity.txt, bench.json. Each step has its own time limit and the
-# whole script stops starting new steps after CHECK_BUDGET_S seconds (default 480), so one hang
-# cannot eat the lease.
+# device.json, conv_dev.txt, parity.txt, bench.jsonl, profile.txt. Each step has its own time
+# limit and the whole script stops starting new steps after CHECK_BUDGET_S seconds (default
+# 480), so one hang cannot eat the lease.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export OUT=${OUT:-$PWD/gpu-out}
@@ -69,34 +70,42 @@ run device-info 30 node -e '
 if ! .gpu/bin/conv_index_check >/dev/null 2>&1; then
   echo "the prebuilt cuda/dev programs do not run here; rebuilding them with nvcc"
   nvcc -std=c++17 -O2 -Inative/include -Icuda cuda/dev/conv_index_check.cu -o .gpu/bin/conv_index_check
-  nvcc -std=c++17 -O3 -arch=sm_90 -Inative/include -Icuda cuda/dev/conv_fwd.cu cuda/conv_gemm.cu cuda/conv.cu \
+  nvcc -std=c++17 -O3 -arch=sm_90 --expt-relaxed-constexpr -Inative/include -Icuda cuda/dev/conv_fwd.cu cuda/conv_gemm.cu cuda/conv.cu \
     cuda/runtime.cu cuda/reduce.cu cuda/elementwise.cu -o .gpu/bin/conv_fwd
 fi
 run conv-index-check 60 .gpu/bin/conv_index_check
 run conv-dev 120 bash -c "set -o pipefail; .gpu/bin/conv_fwd 10 | tee $OUT/conv_dev.txt"
 
-run parity-fp32 150 bash -c "CGTRAIN_CUDA_TF32=0 node --test --test-reporter=spec dist/test/gpu/parity.test.js 2>&1 | tee $OUT/parity.txt; exit \${PIPESTATUS[0]}"
-run parity-tf32 120 bash -c "node --test --test-reporter=spec dist/test/gpu/parity.test.js 2>&1 | tee -a $OUT/parity.txt; exit \${PIPESTATUS[0]}"
-run training 150 node --test --test-reporter=spec dist/test/gpu/training.test.js
-run addon 60 node --test --test-reporter=spec dist/test/gpu/cuda-addon.test.js
+run parity-tf32 120 bash -c "node --test --test-reporter=spec dist/test/gpu/parity.test.js 2>&1 | tee $OUT/parity.txt; exit \${PIPESTATUS[0]}"
 
 # Benchmarks: ours and PyTorch's on the same configurations, one JSON line each. Ours runs
 # runBench, the code of `cgtrain bench --device cuda --json`, directly: the CLI entry loads every
 # command and with them onnxruntime-node, which is too large to carry here.
 : > "$OUT/bench.jsonl"
+: > "$OUT/profile.txt"
 bench() {
   local size=$1 batch=$2 blocks=$3
   run "bench-cgtrain-${size}" 150 node -e '
     const [size, batch, blocks] = process.argv.slice(1).map(Number);
-    require("./dist/src/cli/commands/bench")
-      .runBench({ given: { device: "cuda", batchSize: batch, netG: `resnet_${blocks}blocks` }, size, steps: 10, warmup: 2 })
-      .then((r) => require("fs").appendFileSync(process.env.OUT + "/bench.jsonl", JSON.stringify({ impl: "cgtrain", ...r }) + "\n"))
+    const fs = require("fs");
+    const { runBench, formatBench } = require("./dist/src/cli/commands/bench");
+    runBench({ given: { device: "cuda", batchSize: batch, netG: `resnet_${blocks}blocks` }, size, steps: 10, warmup: 2, profileSteps: 3 })
+      .then((r) => {
+        console.log(formatBench({ ...r, profile: undefined }));
+        fs.appendFileSync(process.env.OUT + "/profile.txt", formatBench(r) + "\n\n");
+        const { profile, ...summary } = r;
+        fs.appendFileSync(process.env.OUT + "/bench.jsonl", JSON.stringify({ impl: "cgtrain", ...summary }) + "\n");
+      })
       .catch((e) => { console.error(e.stack); process.exit(1); });' "$size" "$batch" "$blocks"
   run "bench-torch-${size}" 120 bash -c "set -o pipefail; PYTHONUNBUFFERED=1 python3 .gpu/torch_cyclegan_step.py --device cuda --json --size $size \
     --batch $batch --blocks $blocks --steps 10 | tail -1 >> $OUT/bench.jsonl"
 }
 bench 32 128 6
 bench 256 1 9
+
+run training 150 node --test --test-reporter=spec dist/test/gpu/training.test.js
+run parity-fp32 150 bash -c "CGTRAIN_CUDA_TF32=0 node --test --test-reporter=spec dist/test/gpu/parity.test.js 2>&1 | tee -a $OUT/parity.txt; exit \${PIPESTATUS[0]}"
+run addon 60 node --test --test-reporter=spec dist/test/gpu/cuda-addon.test.js
 
 # Summary: step results and the images/s table.
 results_json=$(for k in "${!RESULT[@]}"; do printf '"%s":"%s",' "$k" "${RESULT[$k]}"; done)

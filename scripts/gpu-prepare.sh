@@ -65,7 +65,7 @@ step "cuda/dev programs for sm_$archs"
 mkdir -p .gpu/bin
 nvcc -std=c++17 -O2 -Inative/include -Icuda cuda/dev/conv_index_check.cu -o .gpu/bin/conv_index_check
 .gpu/bin/conv_index_check | tail -1
-nvcc -std=c++17 -O3 -arch=sm_"$archs" -Inative/include -Icuda cuda/dev/conv_fwd.cu cuda/conv_gemm.cu cuda/conv.cu \
+nvcc -std=c++17 -O3 -arch=sm_"$archs" --expt-relaxed-constexpr -Inative/include -Icuda cuda/dev/conv_fwd.cu cuda/conv_gemm.cu cuda/conv.cu \
   cuda/runtime.cu cuda/reduce.cu cuda/elementwise.cu -o .gpu/bin/conv_fwd
 
 cp ../shared/reference/torch_cyclegan_step.py .gpu/torch_cyclegan_step.py

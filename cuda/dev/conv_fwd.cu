@@ -4,9 +4,11 @@
 //
 //   variant 1: direct convolution, one thread per output (the baseline any tiling must beat)
 //   variant 2: the library's SIMT FP32 implicit GEMM (64x64x16 tiles, register prefetch)
-//   variant 3: the library's TF32 tensor-core implicit GEMM (mma.sync m16n8k8), sm_80+
-// Passes: forward, backward-data and backward-weight (variants 2 and 3; split-K where the
-// output tiles alone would not fill the GPU).
+//   variant 3: the library's 64x64 TF32 tensor-core implicit GEMM (mma.sync m16n8k8), sm_80+
+//   variant 4: the 128x128 TF32 engine with the cp.async pipeline (conv_tc.cuh), rounded operands
+//   variant 5: variant 4 with truncated operands (no cvt.rna in the inner loop)
+// Passes: forward, backward-data and backward-weight (variants 2-5; split-K where the output
+// tiles alone would not fill the GPU). Variants 4 and 5 run only on GEMMs that engine takes.
 //
 // Build and run (from the repository root; any arch from 75 up):
 //   nvcc -std=c++17 -O3 -arch=sm_90 -Inative/include -Icuda cuda/dev/conv_fwd.cu cuda/conv_gemm.cu cuda/conv.cu \
@@ -22,6 +24,8 @@
 
 #include "cgk.h"
 #include "conv_gemm.cuh"
+#include "conv_index.cuh"
+#include "conv_tc.cuh"
 
 namespace {
 
@@ -125,6 +129,17 @@ double reference(const cgk_conv& p, Pass pass, const std::vector<float>& x, cons
 
 int failures = 0;
 
+// Whether the 128x128 engine runs this pass (else forcing it falls back to another engine).
+bool tc_takes(const cgk_conv& p, Pass pass) {
+  const cgk_cuda::ConvOp op = pass == Pass::Forward        ? cgk_cuda::ConvOp::Conv2dForward
+                              : pass == Pass::BackwardData ? cgk_cuda::ConvOp::Conv2dBackwardData
+                                                           : cgk_cuda::ConvOp::Conv2dBackwardWeight;
+  cgk_cuda::ConvKind kind;
+  cgk_cuda::ConvGeom g;
+  cgk_cuda::plan_conv(op, &p, &kind, &g);
+  return cgk_cuda::tc::tc_plan(kind, g, cgk_cuda::gemm_shape(kind, g), 132, true).eligible;
+}
+
 void run_variant(const Layer& L, Pass pass, int variant, const std::vector<float>& x, const std::vector<float>& w,
                  const std::vector<float>& dy, float* dx_, float* dw_, float* ddy, float* dout, int repeats) {
   const cgk_conv& p = L.p;
@@ -136,7 +151,7 @@ void run_variant(const Layer& L, Pass pass, int variant, const std::vector<float
       conv_direct_kernel<<<1024, 256, 0, cgk_cuda::stream()>>>(p, dx_, dw_, dout);
       return;
     }
-    cgk_cuda::conv_gemm_force_engine(variant == 2 ? 0 : 1);
+    cgk_cuda::conv_gemm_force_engine(variant - 2);
     if (pass == Pass::Forward) CHECK_CGK(cgk_conv2d_forward(&p, dx_, dw_, nullptr, dout));
     else if (pass == Pass::BackwardData) CHECK_CGK(cgk_conv2d_backward_data(&p, ddy, dw_, dout));
     else CHECK_CGK(cgk_conv2d_backward_weight(&p, dx_, ddy, dout));
@@ -157,7 +172,7 @@ void run_variant(const Layer& L, Pass pass, int variant, const std::vector<float
     scale = std::fmax(scale, std::fabs(r));
   }
   for (auto& [i, r] : refs) max_rel = std::fmax(max_rel, std::isnan(got[i]) ? INFINITY : std::fabs(got[i] - r) / scale);
-  const double bound = variant == 3 ? 5e-3 : 1e-4;
+  const double bound = variant >= 3 ? 5e-3 : 1e-4;
   const bool ok = max_rel <= bound;
   if (!ok) ++failures;
   cudaEvent_t start, stop;
@@ -194,6 +209,7 @@ int main(int argc, char** argv) {
       {"32px b128 down 3x3s2 64->128", conv(128, 64, 32, 128, 3, 2, 1)},
       {"32px b128 res 3x3 256", conv(128, 256, 10, 256, 3, 1, 0)},
       {"32px b128 D 4x4s2 3->64", conv(128, 3, 32, 64, 4, 2, 1)},
+      {"32px b128 D 4x4s2 64->128", conv(128, 64, 16, 128, 4, 2, 1)},
       {"32px b128 D 4x4s1 256->512", conv(128, 256, 4, 512, 4, 1, 1)},
       {"256px b1 stem 7x7 3->64", conv(1, 3, 262, 64, 7, 1, 0)},
       {"256px b1 down 3x3s2 64->128", conv(1, 64, 256, 128, 3, 2, 1)},
@@ -210,9 +226,10 @@ int main(int argc, char** argv) {
     const size_t out_max = std::max({dy.size(), x.size(), w.size()});
     float* dout = cgk_alloc(out_max);
     for (Pass pass : {Pass::Forward, Pass::BackwardData, Pass::BackwardWeight}) {
-      for (int variant = 1; variant <= 3; ++variant) {
+      for (int variant = 1; variant <= 5; ++variant) {
         if (variant == 1 && pass != Pass::Forward) continue;
-        if (variant == 3 && !tensor_cores) continue;
+        if (variant >= 3 && !tensor_cores) continue;
+        if (variant >= 4 && !tc_takes(p, pass)) continue;
         run_variant(L, pass, variant, x, w, dy, dx, dw, ddy, dout, repeats);
       }
     }

@@ -19,6 +19,22 @@ test('cgtrain bench --json reports speed, FLOP rate against peak, and memory', (
   assert.ok(Math.abs(result.gflops - result.gflopPerImage * result.imagesPerSec) < 1e-6 * result.gflops);
 });
 
+test('cgtrain bench --profile times every backend call of extra steps', () => {
+  const args = ['bench', '--device', 'cpu', '--threads', '1', '--ngf', '4', '--ndf', '4', '--batch-size', '2', '--steps', '1', '--warmup', '0', '--profile', '2', '--json'];
+  const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', timeout: 60_000 });
+  assert.equal(r.status, 0, r.stderr);
+  const { profile } = JSON.parse(r.stdout);
+  assert.equal(profile.steps, 2);
+  const fns = new Map<string, { callsPerStep: number; msPerStep: number }>(profile.byFunction.map((row: { op: string }) => [row.op, row]));
+  for (const fn of ['conv2dForward', 'conv2dBackward', 'convTranspose2dForward', 'adamStep', 'instanceNormForward']) assert.ok(fns.has(fn), `${fn} in ${[...fns.keys()]}`);
+  // Each function's calls are the sum of its per-shape rows; the stem is a reflect-padded 3->4 7x7 conv.
+  for (const [fn, row] of fns) {
+    const calls = profile.byCall.filter((c: { op: string }) => c.op.split(' ')[0] === fn).reduce((s: number, c: { callsPerStep: number }) => s + c.callsPerStep, 0);
+    assert.ok(Math.abs(calls - row.callsPerStep) < 1e-9, fn);
+  }
+  assert.ok(profile.byCall.some((c: { op: string }) => /^conv2dForward n\d+ 3->4 32x32->32x32 k7 s1 p3 reflect$/.test(c.op)), 'the stem conv row');
+});
+
 test('cgtrain bench rejects bad sizes and step counts', () => {
   const r = spawnSync(process.execPath, [cli, 'bench', '--steps', '0'], { encoding: 'utf8', timeout: 30_000 });
   assert.notEqual(r.status, 0);

@@ -6,6 +6,7 @@
 import { performance } from 'perf_hooks';
 import type { Argv, CommandModule } from 'yargs';
 import { convAlgoInEffect, loadBackend, type ConvAlgoName } from '../../backend/device';
+import { BindingProfiler, formatProfile, type ProfileRow } from '../../backend/profile';
 import { addOptions, OPTION_SPECS, resolveOptions, typedOptions, type TrainOptions } from '../../options';
 import { CycleGANModel } from '../../train/cyclegan';
 import { modelConfigOf } from '../../train/session';
@@ -22,6 +23,8 @@ export interface BenchConfig {
   size: number;
   steps: number;
   warmup: number;
+  /** extra steps to run with every backend call timed (0 or absent: none) */
+  profileSteps?: number;
 }
 
 export interface BenchResult {
@@ -49,6 +52,8 @@ export interface BenchResult {
   parameters: number;
   peakBackendMemoryMB: number;
   peakRssMB: number;
+  /** with profileSteps: time per backend function, and per function and conv shape */
+  profile?: { steps: number; byFunction: ProfileRow[]; byCall: ProfileRow[] };
 }
 
 function median(values: number[]): number {
@@ -74,7 +79,10 @@ export function benchOptions(config: BenchConfig): TrainOptions {
 
 export async function runBench(config: BenchConfig): Promise<BenchResult> {
   const options = benchOptions(config);
-  const backend = loadBackend(options.device, { threads: options.threads, quiet: true });
+  const profileSteps = config.profileSteps ?? 0;
+  const profiler = profileSteps > 0 ? new BindingProfiler() : null;
+  const loaded = loadBackend(options.device, { threads: options.threads, quiet: true });
+  const backend = profiler ? profiler.wrapBackend(loaded) : loaded;
   const binding = backend.binding;
   const rng = new Rng(options.seed);
   const model = new CycleGANModel(modelConfigOf(options), backend, rng);
@@ -104,7 +112,9 @@ export async function runBench(config: BenchConfig): Promise<BenchResult> {
   const flopsPerImage = model.flopsPerImage();
   const gflops = (flopsPerImage * n) / (ms / 1000) / 1e9;
   const peakGflops = Math.max(peakBefore, binding.peakGflops(0.25));
+  if (profiler) profiler.record(profileSteps, step);
   return {
+    ...(profiler ? { profile: { steps: profileSteps, byFunction: profiler.rows(true), byCall: profiler.rows(false) } } : {}),
     convAlgo: convAlgoInEffect(backend.kind, backend.info.simd, binding.convAlgo()),
     backend: backend.kind, device: String(backend.info.devices?.[0]?.name ?? backend.info.cpu?.model ?? backend.kind),
     simd: backend.info.simd, threads: binding.numThreads(), netG: options.netG, netD: options.netD, ngf: options.ngf, ndf: options.ndf,
@@ -123,6 +133,12 @@ export function formatBench(r: BenchResult): string {
     `  ${r.gflops.toFixed(1)} GFLOP/s achieved (${r.gflopPerImage.toFixed(3)} GFLOP/image), ${r.percentOfPeak.toFixed(1)}% of the measured peak ${r.peakGflops.toFixed(1)} GFLOP/s`,
     ...(r.convAlgo === 'direct' ? [] : [`  (3x3 convs: Winograd F(4x4,3x3) ${r.convAlgo === 'auto' ? 'where it pays' : 'always'}; GFLOP counts a direct convolution's multiply-adds, so % of peak can pass 100)`]),
     `  peak memory: backend ${r.peakBackendMemoryMB.toFixed(0)} MB, process RSS ${r.peakRssMB.toFixed(0)} MB`,
+    ...(r.profile
+      ? [
+          `profile over ${r.profile.steps} more steps, by function:`, formatProfile(r.profile.byFunction, 15),
+          'by function and convolution shape:', formatProfile(r.profile.byCall, 25),
+        ]
+      : []),
   ].join('\n');
 }
 
@@ -135,8 +151,10 @@ export const benchCommand: CommandModule<object, Record<string, unknown>> = {
       .option('steps', { type: 'number', describe: 'timed steps', defaultDescription: '10', requiresArg: true })
       .option('warmup', { type: 'number', describe: 'untimed steps first', defaultDescription: '2', requiresArg: true })
       .option('json', { type: 'boolean', describe: 'print one JSON object instead of text' })
+      .option('profile', { type: 'number', describe: 'then run N more steps timing every backend call (on CUDA each call waits for its kernels)', requiresArg: true })
       .example('$0 bench', '32x32 resnet_6blocks ngf 64, basic D, batch 16')
-      .example('$0 bench --batch-size 128 --json', 'the mnist2svhn batch size, as JSON') as Argv<Record<string, unknown>>,
+      .example('$0 bench --batch-size 128 --json', 'the mnist2svhn batch size, as JSON')
+      .example('$0 bench --profile 3', 'also time each backend call over 3 more steps') as Argv<Record<string, unknown>>,
   handler: async (argv) => {
     const int = (name: string, value: unknown, fallback: number, min: number): number => {
       const v = value === undefined ? fallback : value;
@@ -148,6 +166,7 @@ export const benchCommand: CommandModule<object, Record<string, unknown>> = {
       size: int('size', argv.size, 32, 8),
       steps: int('steps', argv.steps, 10, 1),
       warmup: int('warmup', argv.warmup, 2, 0),
+      profileSteps: int('profile', argv.profile, 0, 0),
     };
     const result = await runBench(config);
     process.stdout.write(argv.json ? `${JSON.stringify(result)}\n` : `${formatBench(result)}\n`);

@@ -1,0 +1,329 @@
+// The large-tile tensor-core engine of the implicit-GEMM convolution (see conv_gemm.cuh for the
+// three GEMMs it computes): 128x128 output tiles, BK = 32, 4 warps of 64x64, TF32 mma.sync
+// m16n8k8, and a STAGES-deep cp.async pipeline that gathers the next slices straight into shared
+// memory (zero fill for padding and tails) while the current one is multiplied.
+//
+// Shared-memory layouts, chosen so that both the gathers' stores and the fragment loads hit 32
+// distinct banks:
+//   A tile:  [128 rows m][32 k + 4]   loaded along k (contiguous in every A tensor)
+//   B tile:  Fwd/Dgrad [32 k][128 columns + 8], loaded along the columns (consecutive output
+//            pixels: contiguous input rows); Wgrad [128 columns][32 k + 4], loaded along k
+//            (consecutive pixels of one plane)
+// Each thread keeps its gather position across the reduction: Fwd/Dgrad threads own one column
+// and step (c, r, s) incrementally; Wgrad threads own one k per slice and read the block's
+// column table (c, r, s) from shared memory. So a gathered element costs a few integer ops, not
+// the divisions of the generic index math.
+//
+// Host side: tc_plan() says whether a GEMM can run here and with which grid; conv_gemm.cu
+// launches it. cuda/dev/emu/conv_tc_check.cc runs this same code on the CPU emulator.
+#pragma once
+
+#include <algorithm>
+
+#include "conv_index.cuh"
+#include "mma_sm80.cuh"
+
+namespace cgk_cuda {
+namespace tc {
+
+constexpr int kBM = 128, kBN = 128, kBK = 32, kThreads = 128;
+constexpr int kRowK = kBK + 4;     // floats per row of a [row][k] tile
+constexpr int kRowN = kBN + 8;     // floats per row of a [k][column] tile
+constexpr int kATile = kBM * kRowK;
+constexpr int kBTileKN = kBK * kRowN;
+constexpr int kBTileNK = kBN * kRowK;
+constexpr int kStageFloats = kATile + (kBTileKN > kBTileNK ? kBTileKN : kBTileNK);
+constexpr int kColumnTable = 2 * kBN;  // Wgrad: per column, its offset and (r << 16 | s)
+
+__host__ __device__ constexpr size_t smem_bytes(int stages) {
+  return sizeof(float) * ((size_t)stages * kStageFloats + kColumnTable);
+}
+
+// Adds the split partials [split][M][N] in split order and writes the tensor layout (with bias).
+template <ConvKind KIND>
+__global__ void finalize_kernel(ConvIndex g, GemmShape s, const float* __restrict__ partials, int splits,
+                                const float* __restrict__ bias, float* __restrict__ out) {
+  const size_t total = (size_t)s.M * s.N;
+  for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < total; i += (size_t)gridDim.x * blockDim.x) {
+    float v = 0.f;
+    for (int z = 0; z < splits; ++z) v += partials[(size_t)z * total + i];
+    const int m = (int)(i / s.N), col = (int)(i % s.N);
+    if (KIND != ConvKind::Wgrad && bias) v += bias[m];
+    out[output_offset(KIND, g, s, m, col)] = v;
+  }
+}
+
+template <ConvKind KIND, int STAGES, bool ROUND>
+__global__ void __launch_bounds__(kThreads) conv_tc_kernel(const ConvIndex g, const GemmShape s,
+                                                           const float* __restrict__ A, const float* __restrict__ in,
+                                                           const float* __restrict__ bias, float* __restrict__ out,
+                                                           int k_per_split, bool a_vec) {
+  CGK_DYNAMIC_SMEM(float, smem);
+  int* const col_table = reinterpret_cast<int*>(smem + STAGES * kStageFloats);
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const int m0 = blockIdx.y * kBM, n0 = blockIdx.x * kBN;
+  const int k_begin = blockIdx.z * k_per_split, k_end = min(s.K, k_begin + k_per_split);
+  const int n_slices = (k_end - k_begin + kBK - 1) / kBK;
+  const int khw = g.kh * g.kw, hw = g.Ho * g.Wo;
+
+  // ---- A: element (m, k) sits at A[a_base(k) + m * a_step] ----
+  const int a_step = KIND == ConvKind::Fwd ? s.K : KIND == ConvKind::Dgrad ? khw : hw;
+  auto a_base = [&](int k) -> int {
+    if (KIND == ConvKind::Fwd) return k;
+    if (KIND == ConvKind::Dgrad) {
+      const int c = g.by_khw.div(k);
+      return c * s.M * khw + (k - c * khw);
+    }
+    const int nb = g.by_hw.div(k);
+    return nb * s.M * hw + (k - nb * hw);
+  };
+  auto load_a = [&](float* tile, int k0) {
+    if (a_vec) {
+      // 16-byte chunks: thread takes chunk tid % 8 of rows tid / 8 + 16 i. The host allows this
+      // only when 4 consecutive k (from a multiple of 4) are contiguous and K % 4 == 0.
+      const int kc = tid & 7, k = k0 + 4 * kc;
+      const bool k_ok = k < k_end;
+      const int base = k_ok ? a_base(k) : 0;
+#pragma unroll
+      for (int i = 0; i < kBM / 16; ++i) {
+        const int row = (tid >> 3) + 16 * i, m = m0 + row;
+        const bool ok = k_ok && m < s.M;
+        cp_async_zfill<16>(tile + row * kRowK + 4 * kc, ok ? A + base + m * a_step : A, ok);
+      }
+    } else {
+      // One float each: lane = k, rows warp + 4 i.
+      const int k = k0 + lane;
+      const bool k_ok = k < k_end;
+      const int base = k_ok ? a_base(k) : 0;
+#pragma unroll 8
+      for (int i = 0; i < kBM / 4; ++i) {
+        const int row = warp + 4 * i, m = m0 + row;
+        const bool ok = k_ok && m < s.M;
+        cp_async_zfill<4>(tile + row * kRowK + lane, ok ? A + base + m * a_step : A, ok);
+      }
+    }
+  };
+
+  // ---- B for Fwd/Dgrad: the thread's column is output pixel n0 + tid ----
+  const Column cl = KIND == ConvKind::Wgrad ? Column{false, 0, 0, 0} : decode_column<KIND>(g, n0 + tid, s.N);
+  const float* const in_sample = in + (size_t)(cl.valid ? cl.a : 0) * g.C * g.Hi * g.Wi;
+  // Fwd: input row hi = h0 + r; Dgrad: hi = (h0 - r) / sh when exact.
+  const int h0 = KIND == ConvKind::Fwd ? cl.b * g.sh - g.ph : cl.b + g.ph;
+  const int w0 = KIND == ConvKind::Fwd ? cl.c * g.sw - g.pw : cl.c + g.pw;
+  const bool unit_stride = g.sh == 1 && g.sw == 1;
+  auto load_b_columns = [&](float* tile, int k0) {
+    int c = g.by_khw.div(k0);
+    const int rs = k0 - c * khw;
+    int r = g.by_kw.div(rs), q = rs - r * g.kw;
+#pragma unroll 8
+    for (int kk = 0; kk < kBK; ++kk) {
+      bool ok = cl.valid && k0 + kk < k_end;
+      int hi, wi;
+      if (KIND == ConvKind::Fwd) {
+        hi = h0 + r;
+        wi = w0 + q;
+      } else {
+        const int hn = h0 - r, wn = w0 - q;
+        if (unit_stride) {
+          hi = hn;
+          wi = wn;
+        } else {
+          ok = ok && hn >= 0 && wn >= 0;
+          hi = g.by_sh.div(max(hn, 0));
+          wi = g.by_sw.div(max(wn, 0));
+          ok = ok && hi * g.sh == hn && wi * g.sw == wn;
+        }
+      }
+      ok = ok && (unsigned)hi < (unsigned)g.Hi && (unsigned)wi < (unsigned)g.Wi;
+      cp_async_zfill<4>(tile + kk * kRowN + tid, ok ? in_sample + (c * g.Hi + hi) * g.Wi + wi : in, ok);
+      if (++q == g.kw) {
+        q = 0;
+        if (++r == g.kh) {
+          r = 0;
+          ++c;
+        }
+      }
+    }
+  };
+
+  // ---- B for Wgrad: columns (c, r, s) from the table; lane = k (a pixel of the gradient) ----
+  if (KIND == ConvKind::Wgrad) {
+    for (int j = tid; j < kBN; j += kThreads) {
+      const int col = n0 + j;
+      if (col < s.N) {
+        const int c = g.by_khw.div(col), rs = col - c * khw;
+        const int r = g.by_kw.div(rs), q = rs - r * g.kw;
+        col_table[j] = (c * g.Hi + r) * g.Wi + q;
+        col_table[kBN + j] = (r << 16) | q;
+      } else {
+        col_table[j] = -1;
+        col_table[kBN + j] = 0;
+      }
+    }
+    __syncthreads();
+  }
+  auto load_b_pixels = [&](float* tile, int k0) {
+    const int k = k0 + lane;
+    const bool k_ok = k < k_end;
+    int nb = 0, ho = 0, wo = 0;
+    if (k_ok) {
+      nb = g.by_hw.div(k);
+      const int p = k - nb * hw;
+      ho = g.by_wo.div(p);
+      wo = p - ho * g.Wo;
+    }
+    const int hb = ho * g.sh - g.ph, wb = wo * g.sw - g.pw;
+    const long long base = (long long)nb * g.C * g.Hi * g.Wi + (long long)hb * g.Wi + wb;
+#pragma unroll 8
+    for (int i = 0; i < kBN / 4; ++i) {
+      const int j = warp + 4 * i;
+      const int off = col_table[j], rq = col_table[kBN + j];
+      const bool ok = k_ok && off >= 0 && (unsigned)(hb + (rq >> 16)) < (unsigned)g.Hi &&
+                      (unsigned)(wb + (rq & 0xffff)) < (unsigned)g.Wi;
+      cp_async_zfill<4>(tile + j * kRowK + lane, ok ? in + (base + off) : in, ok);
+    }
+  };
+
+  auto load_slice = [&](int stage, int k0) {
+    float* tile = smem + stage * kStageFloats;
+    load_a(tile, k0);
+    if (KIND == ConvKind::Wgrad) load_b_pixels(tile + kATile, k0);
+    else load_b_columns(tile + kATile, k0);
+  };
+
+  // ---- the warp's 64x64 sub-tile: 4 x 8 mma tiles of 16x8 ----
+  const int wm = (warp >> 1) * 64, wn = (warp & 1) * 64;
+  const int gq = lane >> 2, tq = lane & 3;
+  float acc[4][8][4];
+#pragma unroll
+  for (int i = 0; i < 4; ++i)
+#pragma unroll
+    for (int j = 0; j < 8; ++j)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) acc[i][j][e] = 0.f;
+
+  auto multiply = [&](int stage) {
+    const float* As = smem + stage * kStageFloats;
+    const float* Bs = As + kATile;
+#pragma unroll
+    for (int ks = 0; ks < kBK; ks += 8) {
+      uint32_t af[4][4], bf[8][2];
+#pragma unroll
+      for (int mt = 0; mt < 4; ++mt) {
+        const float* p = As + (wm + mt * 16 + gq) * kRowK + ks + tq;
+        af[mt][0] = tf32_bits<ROUND>(p[0]);
+        af[mt][1] = tf32_bits<ROUND>(p[8 * kRowK]);
+        af[mt][2] = tf32_bits<ROUND>(p[4]);
+        af[mt][3] = tf32_bits<ROUND>(p[8 * kRowK + 4]);
+      }
+#pragma unroll
+      for (int nt = 0; nt < 8; ++nt) {
+        const int col = wn + nt * 8 + gq;
+        if (KIND == ConvKind::Wgrad) {
+          const float* p = Bs + col * kRowK + ks + tq;
+          bf[nt][0] = tf32_bits<ROUND>(p[0]);
+          bf[nt][1] = tf32_bits<ROUND>(p[4]);
+        } else {
+          const float* p = Bs + (ks + tq) * kRowN + col;
+          bf[nt][0] = tf32_bits<ROUND>(p[0]);
+          bf[nt][1] = tf32_bits<ROUND>(p[4 * kRowN]);
+        }
+      }
+#pragma unroll
+      for (int mt = 0; mt < 4; ++mt)
+#pragma unroll
+        for (int nt = 0; nt < 8; ++nt) mma_m16n8k8_tf32(acc[mt][nt], af[mt], bf[nt]);
+    }
+  };
+
+  // ---- the pipeline: STAGES - 1 slices in flight while one is multiplied ----
+#pragma unroll
+  for (int st = 0; st < STAGES - 1; ++st) {
+    if (st < n_slices) load_slice(st, k_begin + st * kBK);
+    cp_async_commit();
+  }
+  for (int t = 0; t < n_slices; ++t) {
+    cp_async_wait<STAGES - 2>();  // slice t has landed (for this thread) ...
+    __syncthreads();              // ... for every thread, and slice t - 1's buffer is free
+    const int next = t + STAGES - 1;
+    if (next < n_slices) load_slice(next % STAGES, k_begin + next * kBK);
+    cp_async_commit();
+    multiply(t % STAGES);
+  }
+  cp_async_wait<0>();
+
+  // ---- epilogue: raw partials [split][M][N], or the tensor layout with bias ----
+  const bool split = gridDim.z > 1;
+#pragma unroll
+  for (int nt = 0; nt < 8; ++nt)
+#pragma unroll
+    for (int e = 0; e < 2; ++e) {
+      const int col = n0 + wn + nt * 8 + 2 * tq + e;
+      if (col >= s.N) continue;
+      // Offset of (m = 0, col); rows step by hw (Fwd/Dgrad NCHW) or N (Wgrad, partials).
+      size_t col_off;
+      size_t row_step;
+      if (split) {
+        col_off = (size_t)blockIdx.z * s.M * s.N + col;
+        row_step = s.N;
+      } else if (KIND == ConvKind::Wgrad) {
+        col_off = col;
+        row_step = s.N;
+      } else {
+        const int nb = g.by_hw.div(col);
+        col_off = (size_t)nb * s.M * hw + (col - nb * hw);
+        row_step = hw;
+      }
+#pragma unroll
+      for (int mt = 0; mt < 4; ++mt)
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+          const int m = m0 + wm + mt * 16 + gq + 8 * h;
+          if (m >= s.M) continue;
+          float v = acc[mt][nt][2 * h + e];
+          if (!split && KIND != ConvKind::Wgrad && bias) v += __ldg(bias + m);
+          out[col_off + (size_t)m * row_step] = v;
+        }
+    }
+}
+
+// How one GEMM runs on this engine.
+struct Plan {
+  bool eligible = false;  // else use another engine
+  int splits = 1, k_per_split = 0;
+  unsigned gx = 0, gy = 0;
+  bool a_vec = false;
+};
+
+// sm_count: multiprocessors to fill; a_aligned16: A's address is a multiple of 16 bytes. The
+// engine keeps every element offset of A, of `in` and of `out` in int, so larger tensors go to
+// the generic engines.
+inline Plan tc_plan(ConvKind kind, const ConvGeom& g, const GemmShape& s, int sm_count, bool a_aligned16) {
+  Plan p;
+  const long long in_elems = (long long)g.n * g.C * g.Hi * g.Wi;
+  const long long out_elems = (long long)s.M * s.N;
+  const long long a_elems = kind == ConvKind::Wgrad ? (long long)g.n * g.M * g.Ho * g.Wo : (long long)s.M * s.K;
+  const long long limit = 0x7fffffffLL;
+  if (s.M < 64 || s.K < 1 || in_elems > limit || out_elems > limit || a_elems > limit) return p;
+  if ((long long)g.C * g.Hi * g.Wi > limit || g.kh >= (1 << 15) || g.kw >= (1 << 15)) return p;
+  p.eligible = true;
+  p.gx = (unsigned)((s.N + kBN - 1) / kBN);
+  p.gy = (unsigned)((s.M + kBM - 1) / kBM);
+  // Split the reduction when the tiles leave multiprocessors idle, keeping at least 8 slices of
+  // work per split.
+  const long long tiles = (long long)p.gx * p.gy;
+  int splits = 1;
+  if (tiles < sm_count) {
+    const long long by_fill = (sm_count + tiles - 1) / tiles;
+    const long long by_depth = std::max(1LL, (long long)s.K / (8LL * kBK));
+    splits = (int)std::min({by_fill, by_depth, 32LL});
+  }
+  p.k_per_split = ((s.K + splits - 1) / splits + kBK - 1) / kBK * kBK;
+  p.splits = (s.K + p.k_per_split - 1) / p.k_per_split;
+  p.a_vec = a_aligned16 &&
+            ((kind == ConvKind::Fwd && s.K % 4 == 0) || (kind == ConvKind::Wgrad && (g.Ho * g.Wo) % 4 == 0));
+  return p;
+}
+
+}  // namespace tc
+}  // namespace cgk_cuda

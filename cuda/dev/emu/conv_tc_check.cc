@@ -1,0 +1,181 @@
+// Runs the tensor-core convolution engine (cuda/conv_tc.cuh) on the CPU emulator of
+// cuda/dev/emu and checks every conv/conv-transpose op against the direct definitions, on
+// shapes that exercise partial tiles, strides, padding, the 16-byte and the 4-byte A paths, the
+// Wgrad column table, split-K with its finalize kernel, and both TF32 modes. The reference
+// multiplies the same TF32-rounded operands in double, so the bound is the FP32 accumulation's
+// (2e-5 of the sum of |terms|), and a single misplaced operand fails.
+//
+// Build and run (from the repository root; g++ and the CUDA headers, no GPU):
+//   g++ -std=c++17 -O2 -DCGK_CUDA_EMU -include cuda/dev/emu/cuda_emu.h -I/usr/local/cuda/include \
+//       -Inative/include -Icuda cuda/dev/emu/conv_tc_check.cc cuda/dev/emu/cuda_emu.cc -o /tmp/conv_tc_check
+//   /tmp/conv_tc_check
+// test/gpu/conv-emulator.test.ts does this in `npm test` where the CUDA headers are installed.
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "conv_tc.cuh"
+#include "dev/conv_reference.h"
+
+using namespace cgk_cuda;
+using namespace conv_ref;
+
+namespace {
+
+int failures = 0, runs = 0;
+
+float tf32(float x, bool round) {
+  uint32_t u;
+  std::memcpy(&u, &x, 4);
+  if (round) u += 0x1000u;
+  u &= 0xffffe000u;
+  std::memcpy(&x, &u, 4);
+  return x;
+}
+
+Vec rounded(const Vec& v, bool round) {
+  Vec r(v.size());
+  for (size_t i = 0; i < v.size(); ++i) r[i] = tf32(v[i], round);
+  return r;
+}
+
+template <ConvKind KIND, bool ROUND>
+void launch(const tc::Plan& plan, const ConvGeom& geom, const float* A, const float* in, const float* bias, float* out) {
+  const ConvIndex ix = make_index(geom);
+  const GemmShape s = gemm_shape(KIND, geom);
+  std::vector<float> partials;
+  float* target = out;
+  if (plan.splits > 1) {
+    partials.assign((size_t)plan.splits * s.M * s.N, NAN);
+    target = partials.data();
+  }
+  constexpr int kStages = 3;
+  emu::launch(dim3(plan.gx, plan.gy, plan.splits), dim3(tc::kThreads), tc::smem_bytes(kStages), [&] {
+    tc::conv_tc_kernel<KIND, kStages, ROUND>(ix, s, A, in, bias, target, plan.k_per_split, plan.a_vec);
+  });
+  if (plan.splits > 1)
+    emu::launch(dim3(3), dim3(64), 0, [&] { tc::finalize_kernel<KIND>(ix, s, partials.data(), plan.splits, bias, out); });
+}
+
+// Runs op through the engine; false when the engine does not take this GEMM.
+bool run_op(ConvOp op, const cgk_conv& p, const float* A, const float* in, const float* bias, float* out, bool round,
+            int sm_count, std::string* how) {
+  ConvKind kind;
+  ConvGeom g;
+  plan_conv(op, &p, &kind, &g);
+  const GemmShape s = gemm_shape(kind, g);
+  const tc::Plan plan = tc::tc_plan(kind, g, s, sm_count, /*a_aligned16=*/true);
+  if (!plan.eligible) return false;
+  char buf[160];
+  std::snprintf(buf, sizeof buf, "GEMM %dx%dx%d, grid %ux%ux%d, A %s, %s", s.M, s.N, s.K, plan.gx, plan.gy, plan.splits,
+                plan.a_vec ? "16B" : "4B", round ? "rna" : "trunc");
+  *how = buf;
+  auto go = [&](auto kind_tag) {
+    constexpr ConvKind K = decltype(kind_tag)::value;
+    if (round) launch<K, true>(plan, g, A, in, bias, out);
+    else launch<K, false>(plan, g, A, in, bias, out);
+  };
+  if (kind == ConvKind::Fwd) go(std::integral_constant<ConvKind, ConvKind::Fwd>{});
+  else if (kind == ConvKind::Dgrad) go(std::integral_constant<ConvKind, ConvKind::Dgrad>{});
+  else go(std::integral_constant<ConvKind, ConvKind::Wgrad>{});
+  return true;
+}
+
+void compare(const char* what, const cgk_conv& p, const std::string& how, const Vec& got,
+             const std::vector<double>& want, const std::vector<double>& magnitude) {
+  double worst = 0;
+  size_t bad = 0, first_bad = 0;
+  for (size_t i = 0; i < want.size(); ++i) {
+    const double err = std::isnan(got[i]) ? INFINITY : std::fabs(got[i] - want[i]);
+    const double bound = 2e-5 * magnitude[i] + 1e-30;
+    worst = std::fmax(worst, err / (magnitude[i] + 1e-30));
+    if (!(err <= bound) && bad++ == 0) first_bad = i;
+  }
+  ++runs;
+  if (bad) ++failures;
+  std::printf("%-4s %-32s n%d c%d->%d %dx%d k%dx%d s%d p%d  %s  err/sum|terms| %.1e", bad ? "FAIL" : "ok", what, p.n,
+              p.c_in, p.c_out, p.h_in, p.w_in, p.kh, p.kw, p.sh, p.ph, how.c_str(), worst);
+  if (bad) std::printf("  (%zu wrong; [%zu] = %g, expected %g)", bad, first_bad, got[first_bad], want[first_bad]);
+  std::printf("\n");
+  std::fflush(stdout);
+}
+
+void check(const cgk_conv& p, bool transpose, std::mt19937& rng) {
+  const size_t xn = (size_t)p.n * p.c_in * p.h_in * p.w_in, yn = (size_t)p.n * p.c_out * p.h_out * p.w_out;
+  const size_t wn = (size_t)p.c_out * p.c_in * p.kh * p.kw;
+  const Vec x = random_vec(xn, rng), w = random_vec(wn, rng), dy = random_vec(yn, rng);
+  const Vec bias_y = random_vec(p.c_out, rng);
+  struct Mode {
+    bool round;
+    int sm_count;  // 1: no split; 4096: split as deep as the plan allows
+  };
+  for (const Mode mode : {Mode{true, 1}, Mode{false, 1}, Mode{true, 4096}}) {
+    const Vec xr = rounded(x, mode.round), wr = rounded(w, mode.round), dyr = rounded(dy, mode.round);
+    std::vector<double> y(yn, 0), dx(xn, 0), dw(wn, 0), y_abs(yn, 0), dx_abs(xn, 0), dw_abs(wn, 0);
+    visit_terms(p, transpose, [&](size_t xi, size_t yi, size_t wi) {
+      y[yi] += (double)xr[xi] * wr[wi];
+      dx[xi] += (double)dyr[yi] * wr[wi];
+      dw[wi] += (double)dyr[yi] * xr[xi];
+      y_abs[yi] += std::fabs((double)xr[xi] * wr[wi]);
+      dx_abs[xi] += std::fabs((double)dyr[yi] * wr[wi]);
+      dw_abs[wi] += std::fabs((double)dyr[yi] * xr[xi]);
+    });
+    for (size_t i = 0; i < yn; ++i) {
+      const int co = (int)((i / ((size_t)p.h_out * p.w_out)) % p.c_out);
+      y[i] += bias_y[co];
+      y_abs[i] += std::fabs(bias_y[co]);
+    }
+    struct Op {
+      const char* name;
+      ConvOp op;
+      const Vec& A;
+      const Vec& in;
+      const float* bias;
+      const std::vector<double>& want;
+      const std::vector<double>& magnitude;
+    };
+    const Op ops[] = {
+        {"conv2d forward", ConvOp::Conv2dForward, w, x, bias_y.data(), y, y_abs},
+        {"conv2d backward-data", ConvOp::Conv2dBackwardData, w, dy, nullptr, dx, dx_abs},
+        {"conv2d backward-weight", ConvOp::Conv2dBackwardWeight, dy, x, nullptr, dw, dw_abs},
+        {"conv-transpose2d forward", ConvOp::ConvT2dForward, w, x, bias_y.data(), y, y_abs},
+        {"conv-transpose2d backward-data", ConvOp::ConvT2dBackwardData, w, dy, nullptr, dx, dx_abs},
+        {"conv-transpose2d backward-weight", ConvOp::ConvT2dBackwardWeight, x, dy, nullptr, dw, dw_abs},
+    };
+    for (const Op& op : ops) {
+      const bool is_t = op.op == ConvOp::ConvT2dForward || op.op == ConvOp::ConvT2dBackwardData ||
+                        op.op == ConvOp::ConvT2dBackwardWeight;
+      if (is_t != transpose) continue;
+      Vec got(op.want.size(), NAN);
+      std::string how;
+      if (!run_op(op.op, p, op.A.data(), op.in.data(), op.bias, got.data(), mode.round, mode.sm_count, &how)) continue;
+      compare(op.name, p, how, got, op.want, op.magnitude);
+    }
+  }
+}
+
+}  // namespace
+
+int main() {
+  std::mt19937 rng(2026);
+  // Residual 3x3 (16-byte A forward; partial row and column tiles).
+  check(conv(2, 64, 10, 10, 72, 3, 3, 1, 1, 0, 0), false, rng);
+  // Stride 2 with odd sizes (the Dgrad stride test), two row tiles for the forward.
+  check(conv(2, 64, 9, 8, 136, 3, 3, 2, 2, 1, 1), false, rng);
+  // 7x7 stem: K = 147 (4-byte A path, partial slice); its backward-data (M = 3) is not taken.
+  check(conv(1, 3, 14, 14, 64, 7, 7, 1, 1, 0, 0), false, rng);
+  // Discriminator 4x4 stride 2: Wgrad over 3x3 planes (4-byte A path).
+  check(conv(2, 64, 6, 6, 128, 4, 4, 2, 2, 1, 1), false, rng);
+  // Several column tiles whose pixels cross sample boundaries.
+  check(conv(3, 64, 12, 12, 64, 3, 3, 1, 1, 1, 1), false, rng);
+  // A reduction over 512 pixels, so the weight gradient splits too.
+  check(conv(8, 64, 8, 8, 64, 3, 3, 1, 1, 1, 1), false, rng);
+  // Conv-transpose with output padding (the generator's upsampling).
+  check(conv_t(2, 72, 4, 5, 64, 3, 3, 2, 2, 1, 1, 1, 1), true, rng);
+  std::printf("%s (%d runs)\n", failures ? "conv_tc emulator check FAILED" : "conv_tc emulator check passed", runs);
+  return failures ? 1 : 0;
+}

@@ -1,0 +1,222 @@
+// The fiber scheduler behind cuda_emu.h (see there for what is emulated and how).
+#include "cuda_emu.h"
+
+#include <ucontext.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <deque>
+#include <vector>
+
+namespace emu {
+
+uint3 thread_idx, block_idx;
+dim3 block_dim, grid_dim;
+
+namespace {
+
+constexpr size_t kStackBytes = 256 * 1024;
+
+struct Copy {
+  void* dst;
+  const void* src;
+  int bytes, src_bytes;
+};
+
+struct Fiber {
+  ucontext_t ctx;
+  std::vector<char> stack;
+  uint3 tid;
+  bool done = false;
+  std::vector<Copy> open;               // issued, not yet committed
+  std::deque<std::vector<Copy>> groups;  // committed, not yet retired
+};
+
+struct WarpSlot {
+  const uint32_t* a;
+  const uint32_t* b;
+  float* d;
+};
+
+struct Warp {
+  WarpSlot slot[32];
+  int arrived = 0, lanes = 0;
+  unsigned long generation = 0;
+};
+
+ucontext_t g_scheduler;
+std::vector<Fiber> g_fibers;
+std::vector<Warp> g_warps;
+int g_current = 0;
+int g_block_arrived = 0;
+unsigned long g_block_generation = 0;
+unsigned long g_progress = 0;  // bumped whenever some fiber gets further
+std::vector<unsigned char> g_smem;
+const std::function<void()>* g_body = nullptr;
+
+[[noreturn]] void die(const char* what) {
+  std::fprintf(stderr, "cuda emulator: %s (block %u,%u,%u thread %u,%u,%u)\n", what, block_idx.x, block_idx.y,
+               block_idx.z, thread_idx.x, thread_idx.y, thread_idx.z);
+  std::exit(3);
+}
+
+void yield() { swapcontext(&g_fibers[g_current].ctx, &g_scheduler); }
+
+void fiber_main() {
+  (*g_body)();
+  Fiber& f = g_fibers[g_current];
+  if (!f.open.empty() || !f.groups.empty()) {
+    // Legal in CUDA only if the data is never read; the emulator drops them, as a kernel that
+    // exits without waiting cannot rely on them.
+    f.open.clear();
+    f.groups.clear();
+  }
+  f.done = true;
+  ++g_progress;
+  swapcontext(&f.ctx, &g_scheduler);
+  die("a finished fiber was resumed");
+}
+
+int linear_tid() { return g_current; }
+
+float tf32_truncate(uint32_t bits) { return __uint_as_float(bits & 0xffffe000u); }
+
+}  // namespace
+
+void syncthreads() {
+  const unsigned long gen = g_block_generation;
+  ++g_progress;
+  if (++g_block_arrived == (int)g_fibers.size()) {
+    g_block_arrived = 0;
+    ++g_block_generation;
+    return;
+  }
+  while (g_block_generation == gen) yield();
+}
+
+void* dynamic_smem() { return g_smem.data(); }
+
+void mma_m16n8k8_tf32(float (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[2]) {
+  const int tid = linear_tid(), lane = tid % 32;
+  Warp& w = g_warps[tid / 32];
+  const unsigned long gen = w.generation;
+  w.slot[lane] = {a, b, d};
+  ++g_progress;
+  if (++w.arrived < w.lanes) {
+    while (w.generation == gen) yield();
+    return;
+  }
+  if (w.lanes != 32) die("mma.sync needs all 32 lanes of the warp");
+  // Gather the warp's matrices (PTX ISA, mma.m16n8k8 .tf32: g = lane / 4, t = lane % 4).
+  float A[16][8], B[8][8], C[16][8];
+  for (int l = 0; l < 32; ++l) {
+    const int g = l / 4, t = l % 4;
+    const WarpSlot& s = w.slot[l];
+    A[g][t] = tf32_truncate(s.a[0]);
+    A[g + 8][t] = tf32_truncate(s.a[1]);
+    A[g][t + 4] = tf32_truncate(s.a[2]);
+    A[g + 8][t + 4] = tf32_truncate(s.a[3]);
+    B[t][g] = tf32_truncate(s.b[0]);
+    B[t + 4][g] = tf32_truncate(s.b[1]);
+    C[g][2 * t] = s.d[0];
+    C[g][2 * t + 1] = s.d[1];
+    C[g + 8][2 * t] = s.d[2];
+    C[g + 8][2 * t + 1] = s.d[3];
+  }
+  for (int l = 0; l < 32; ++l) {
+    const int g = l / 4, t = l % 4;
+    auto dot = [&](int r, int c) {
+      double acc = C[r][c];
+      for (int k = 0; k < 8; ++k) acc += (double)A[r][k] * B[k][c];
+      return (float)acc;
+    };
+    float* out = w.slot[l].d;
+    out[0] = dot(g, 2 * t);
+    out[1] = dot(g, 2 * t + 1);
+    out[2] = dot(g + 8, 2 * t);
+    out[3] = dot(g + 8, 2 * t + 1);
+  }
+  w.arrived = 0;
+  ++w.generation;
+}
+
+void cp_async(void* dst, const void* src, int bytes, int src_bytes) {
+  if (bytes != 4 && bytes != 8 && bytes != 16) die("cp.async size must be 4, 8 or 16 bytes");
+  if (reinterpret_cast<uintptr_t>(dst) % bytes != 0) die("cp.async destination is not aligned to its size");
+  if (src_bytes > 0 && reinterpret_cast<uintptr_t>(src) % bytes != 0) die("cp.async source is not aligned to its size");
+  const auto* lo = g_smem.data();
+  const auto* p = static_cast<const unsigned char*>(dst);
+  if (p < lo || p + bytes > lo + g_smem.size()) die("cp.async destination is outside dynamic shared memory");
+  g_fibers[linear_tid()].open.push_back({dst, src, bytes, src_bytes});
+}
+
+void cp_async_commit() {
+  Fiber& f = g_fibers[linear_tid()];
+  f.groups.push_back(std::move(f.open));
+  f.open.clear();
+}
+
+void cp_async_wait(int pending) {
+  Fiber& f = g_fibers[linear_tid()];
+  while ((int)f.groups.size() > pending) {
+    for (const Copy& c : f.groups.front()) {
+      std::memset(c.dst, 0, c.bytes);
+      if (c.src_bytes > 0) std::memcpy(c.dst, c.src, c.src_bytes);
+    }
+    f.groups.pop_front();
+  }
+}
+
+void launch(dim3 grid, dim3 block, size_t smem_bytes, const std::function<void()>& body) {
+  const int threads = (int)(block.x * block.y * block.z);
+  if (threads < 1 || threads > 1024) die("block size must be 1..1024 threads");
+  grid_dim = grid;
+  block_dim = block;
+  g_body = &body;
+  g_fibers.resize(threads);
+  for (Fiber& f : g_fibers)
+    if (f.stack.empty()) f.stack.resize(kStackBytes);
+  g_warps.assign((threads + 31) / 32, Warp{});
+  for (int w = 0; w < (int)g_warps.size(); ++w) g_warps[w].lanes = std::min(32, threads - 32 * w);
+  g_smem.assign(smem_bytes, 0xff);
+  for (unsigned bz = 0; bz < grid.z; ++bz)
+    for (unsigned by = 0; by < grid.y; ++by)
+      for (unsigned bx = 0; bx < grid.x; ++bx) {
+        block_idx = {bx, by, bz};
+        std::fill(g_smem.begin(), g_smem.end(), 0xff);  // NaN in every float
+        g_block_arrived = 0;
+        for (int i = 0; i < threads; ++i) {
+          Fiber& f = g_fibers[i];
+          f.done = false;
+          f.open.clear();
+          f.groups.clear();
+          f.tid = {(unsigned)(i % block.x), (unsigned)((i / block.x) % block.y), (unsigned)(i / (block.x * block.y))};
+          getcontext(&f.ctx);
+          f.ctx.uc_stack.ss_sp = f.stack.data();
+          f.ctx.uc_stack.ss_size = f.stack.size();
+          f.ctx.uc_link = nullptr;
+          makecontext(&f.ctx, fiber_main, 0);
+        }
+        for (;;) {
+          int alive = 0;
+          const unsigned long before = g_progress;
+          for (int i = 0; i < threads; ++i) {
+            if (g_fibers[i].done) continue;
+            ++alive;
+            g_current = i;
+            thread_idx = g_fibers[i].tid;
+            swapcontext(&g_scheduler, &g_fibers[i].ctx);
+          }
+          if (alive == 0) break;
+          if (g_progress == before) {
+            g_current = 0;
+            thread_idx = g_fibers[0].tid;
+            die("deadlock: every live thread waits at a barrier that can never complete");
+          }
+        }
+        if (g_block_arrived != 0) die("threads exited while others waited at __syncthreads");
+      }
+}
+
+}  // namespace emu

@@ -1,0 +1,75 @@
+// A CPU emulator for the subset of CUDA that the tensor-core convolution kernels use, so their
+// tiling, cp.async pipeline and mma fragment layouts can be checked on a machine without a GPU.
+// Not a simulator of timing: a block's threads run as fibers on one OS thread, switching only
+// at the points where CUDA threads wait for each other:
+//   __syncthreads()      the block barrier
+//   mma_m16n8k8_tf32     warp-collective: the last lane to arrive computes all 32 lanes' results
+//                        from the fragments as the PTX ISA lays them out (operands truncated to
+//                        TF32, as the tensor cores read them)
+//   cp.async             deferred: a copy lands in shared memory only when cp.async.wait_group
+//                        retires its committed group, so a missing wait or commit reads stale or
+//                        poisoned data instead of passing by luck
+// Dynamic shared memory is poisoned with NaN at the start of every block.
+//
+// Compile the kernel source with g++ and -DCGK_CUDA_EMU -include cuda/dev/emu/cuda_emu.h, plus
+// cuda_emu.cc (see cuda/dev/emu/conv_tc_check.cc). Blocks run one after another, so a
+// function-local `static` array stands in for a __shared__ one.
+#pragma once
+
+#ifndef CGK_CUDA_EMU
+#error "cuda_emu.h is for the CPU emulation build (-DCGK_CUDA_EMU)"
+#endif
+
+#define __global__
+#define __device__
+#define __host__
+#define __shared__ static
+#define __launch_bounds__(...)
+
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <functional>
+
+using std::max;
+using std::min;
+
+namespace emu {
+
+extern uint3 thread_idx, block_idx;
+extern dim3 block_dim, grid_dim;
+
+void syncthreads();
+void* dynamic_smem();
+// D = A * B + D for one m16n8k8 TF32 tile; every lane of the warp passes its own fragments.
+void mma_m16n8k8_tf32(float (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[2]);
+void cp_async(void* dst, const void* src, int bytes, int src_bytes);
+void cp_async_commit();
+void cp_async_wait(int pending);
+// Runs body once per thread of every block of the grid; smem_bytes of dynamic shared memory.
+void launch(dim3 grid, dim3 block, size_t smem_bytes, const std::function<void()>& body);
+
+}  // namespace emu
+
+#define threadIdx (::emu::thread_idx)
+#define blockIdx (::emu::block_idx)
+#define blockDim (::emu::block_dim)
+#define gridDim (::emu::grid_dim)
+
+inline void __syncthreads() { emu::syncthreads(); }
+template <class T>
+inline T __ldg(const T* p) {
+  return *p;
+}
+inline unsigned __float_as_uint(float f) {
+  unsigned u;
+  std::memcpy(&u, &f, 4);
+  return u;
+}
+inline float __uint_as_float(unsigned u) {
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}

@@ -1,0 +1,73 @@
+/**
+ * The CUDA convolution code, checked on the CPU where the CUDA toolkit is installed (as on CI):
+ *  - cuda/dev/conv_index_check.cu (nvcc, host code): the implicit GEMM's index math against
+ *    direct convolutions;
+ *  - cuda/dev/emu/conv_tc_check.cc (g++ and the CUDA headers): the tensor-core engine's kernels
+ *    run on the CPU emulator of cuda/dev/emu (fibers for threads, warp-collective mma, deferred
+ *    cp.async) against direct convolutions, on every op, both TF32 modes and split-K.
+ * Skipped, with the reason, where nvcc or g++ is missing. No GPU involved.
+ */
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { packageRoot } from '../../src/backend/device';
+
+const root = packageRoot();
+
+function which(cmd: string): string | null {
+  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
+    const file = path.join(dir, cmd);
+    if (dir && fs.existsSync(file)) return file;
+  }
+  return null;
+}
+
+function findNvcc(): string | null {
+  if (process.env.CUDACXX) return fs.existsSync(process.env.CUDACXX) ? process.env.CUDACXX : null;
+  return which('nvcc') ?? (fs.existsSync('/usr/local/cuda/bin/nvcc') ? '/usr/local/cuda/bin/nvcc' : null);
+}
+
+const nvcc = findNvcc();
+// The toolkit's include directory: next to nvcc's bin/ (nvcc may be a link or wrapper elsewhere).
+const cudaInclude = nvcc
+  ? [process.env.CUDA_HOME, process.env.CUDA_PATH, path.dirname(path.dirname(fs.realpathSync(nvcc))), '/usr/local/cuda']
+      .filter((d): d is string => !!d)
+      .map((d) => path.join(d, 'include'))
+      .find((d) => fs.existsSync(path.join(d, 'cuda_runtime.h'))) ?? null
+  : null;
+const gxx = process.env.CXX ?? which('g++');
+const noNvcc = nvcc ? false : 'nvcc not found (CUDACXX, PATH, /usr/local/cuda/bin)';
+const noEmulator = noNvcc || (!gxx ? 'no C++ compiler (CXX or g++ on PATH)' : false) ||
+  (!cudaInclude ? 'no cuda_runtime.h in $CUDA_HOME, $CUDA_PATH, next to nvcc or in /usr/local/cuda' : false);
+
+function buildAndRun(compiler: string, args: string[], exe: string, passLine: RegExp): void {
+  const build = spawnSync(compiler, [...args, '-o', exe], { cwd: root, encoding: 'utf8', timeout: 300_000 });
+  assert.equal(build.status, 0, `${compiler} ${args.join(' ')}\n${build.stdout}${build.stderr}`);
+  const run = spawnSync(exe, [], { cwd: root, encoding: 'utf8', timeout: 600_000 });
+  const failed = run.stdout.split('\n').filter((l) => l.startsWith('FAIL'));
+  assert.equal(run.status, 0, `${exe} exited ${run.status}${run.signal ? ` (${run.signal})` : ''}:\n${failed.join('\n')}\n${run.stderr}`);
+  assert.match(run.stdout, passLine);
+}
+
+test('conv index math (cuda/dev/conv_index_check.cu) agrees with direct convolutions', { skip: noNvcc }, () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cgtrain-conv-index-'));
+  try {
+    buildAndRun(nvcc!, ['-std=c++17', '-O2', '-Inative/include', '-Icuda', 'cuda/dev/conv_index_check.cu'], path.join(dir, 'check'), /conv index check passed/);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('the tensor-core conv engine is right on the CUDA emulator (cuda/dev/emu/conv_tc_check.cc)', { skip: noEmulator }, () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cgtrain-conv-tc-'));
+  try {
+    const args = ['-std=c++17', '-O2', '-DCGK_CUDA_EMU', '-include', 'cuda/dev/emu/cuda_emu.h', `-I${cudaInclude}`, '-Inative/include', '-Icuda',
+      'cuda/dev/emu/conv_tc_check.cc', 'cuda/dev/emu/cuda_emu.cc'];
+    buildAndRun(gxx!, args, path.join(dir, 'check'), /conv_tc emulator check passed \(\d+ runs\)/);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
