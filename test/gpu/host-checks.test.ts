@@ -4,7 +4,9 @@
  *    direct convolutions;
  *  - cuda/dev/emu/conv_tc_check.cc (g++ and the CUDA headers): the tensor-core engine's kernels
  *    run on the CPU emulator of cuda/dev/emu (fibers for threads, warp-collective mma, deferred
- *    cp.async) against direct convolutions, on every op, both TF32 modes and split-K.
+ *    cp.async) against direct convolutions, on every op, both TF32 modes and split-K;
+ *  - cuda/dev/emu/norm_check.cc: the instance/batch norm group kernels on the emulator against
+ *    a double-precision reference, for every threads-per-group size.
  * Skipped, with the reason, where nvcc or g++ is missing. No GPU involved.
  */
 import { test } from 'node:test';
@@ -61,13 +63,21 @@ test('conv index math (cuda/dev/conv_index_check.cu) agrees with direct convolut
   }
 });
 
-test('the tensor-core conv engine is right on the CUDA emulator (cuda/dev/emu/conv_tc_check.cc)', { skip: noEmulator }, () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cgtrain-conv-tc-'));
+function emulatorCheck(source: string, passLine: RegExp): void {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cgtrain-emu-'));
   try {
     const args = ['-std=c++17', '-O2', '-DCGK_CUDA_EMU', '-include', 'cuda/dev/emu/cuda_emu.h', `-I${cudaInclude}`, '-Inative/include', '-Icuda',
-      'cuda/dev/emu/conv_tc_check.cc', 'cuda/dev/emu/cuda_emu.cc'];
-    buildAndRun(gxx!, args, path.join(dir, 'check'), /conv_tc emulator check passed \(\d+ runs\)/);
+      source, 'cuda/dev/emu/cuda_emu.cc'];
+    buildAndRun(gxx!, args, path.join(dir, 'check'), passLine);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
+}
+
+test('the tensor-core conv engine is right on the CUDA emulator (cuda/dev/emu/conv_tc_check.cc)', { skip: noEmulator }, () => {
+  emulatorCheck('cuda/dev/emu/conv_tc_check.cc', /conv_tc emulator check passed \(\d+ runs\)/);
+});
+
+test('the norm kernels are right on the CUDA emulator (cuda/dev/emu/norm_check.cc)', { skip: noEmulator }, () => {
+  emulatorCheck('cuda/dev/emu/norm_check.cc', /norm emulator check passed \(\d+ runs\)/);
 });
