@@ -11,7 +11,9 @@ __global__ void relu_forward_kernel(const float* x, float* y, size_t n) {
   CGK_GRID_STRIDE(i, n) y[i] = x[i] > 0.f ? x[i] : 0.f;
 }
 __global__ void relu_backward_kernel(const float* x, const float* dy, float* dx, size_t n) {
-  CGK_GRID_STRIDE(i, n) dx[i] = x[i] > 0.f ? dy[i] : 0.f;
+  // dy * 0 (not 0) where x <= 0, as the CPU's backward (leaky relu with slope 0): -0 for
+  // negative dy, bit for bit.
+  CGK_GRID_STRIDE(i, n) dx[i] = x[i] > 0.f ? dy[i] : __fmul_rn(dy[i], 0.f);
 }
 __global__ void leaky_relu_forward_kernel(const float* x, float slope, float* y, size_t n) {
   CGK_GRID_STRIDE(i, n) y[i] = x[i] > 0.f ? x[i] : x[i] * slope;

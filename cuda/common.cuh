@@ -63,6 +63,14 @@ inline unsigned grid_for(size_t n, int threads = 256) {
 
 }  // namespace cgk_cuda
 
+// A dynamically sized shared-memory array of `type` named `name` (16-byte aligned); the CPU
+// emulator of cuda/dev/emu hands out its per-block buffer instead.
+#ifdef CGK_CUDA_EMU
+#define CGK_DYNAMIC_SMEM(type, name) type* name = static_cast<type*>(::emu::dynamic_smem())
+#else
+#define CGK_DYNAMIC_SMEM(type, name) extern __shared__ __align__(16) type name[]
+#endif
+
 // Entry-point prologue: device ready, then argument checks in the body.
 #define CGK_READY(fn)                                    \
   do {                                                   \

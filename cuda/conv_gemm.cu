@@ -128,29 +128,7 @@ __global__ void __launch_bounds__(256) conv_gemm_simt_kernel(ConvIndex g, GemmSh
 
 constexpr int kMmaBM = 64, kMmaBN = 64, kMmaBK = 16, kMmaPad = 8;
 
-__device__ __forceinline__ float to_tf32(float x) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-  uint32_t r;
-  asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(r) : "f"(x));
-  return __uint_as_float(r);
-#else
-  return x;
-#endif
-}
-
-__device__ __forceinline__ void mma_tf32(float (&d)[4], const float (&a)[4], const float (&b)[2]) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-  asm volatile(
-      "mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-      "{%0,%1,%2,%3};\n"
-      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-      : "r"(__float_as_uint(a[0])), "r"(__float_as_uint(a[1])), "r"(__float_as_uint(a[2])),
-        "r"(__float_as_uint(a[3])), "r"(__float_as_uint(b[0])), "r"(__float_as_uint(b[1])));
-#else
-  // Never launched below sm_80 (the host checks); keeps older targets compiling.
-  (void)d; (void)a; (void)b;
-#endif
-}
+__device__ __forceinline__ float to_tf32(float x) { return __uint_as_float(tf32_bits<true>(x)); }
 
 template <ConvKind KIND>
 __global__ void __launch_bounds__(128) conv_gemm_tf32_kernel(ConvIndex g, GemmShape s, const float* __restrict__ A,
@@ -195,25 +173,25 @@ __global__ void __launch_bounds__(128) conv_gemm_tf32_kernel(ConvIndex g, GemmSh
     if (k0 + kMmaBK < k_end) fetch(k0 + kMmaBK);
 #pragma unroll
     for (int kk = 0; kk < kMmaBK; kk += 8) {
-      float af[2][4], bf[4][2];
+      uint32_t af[2][4], bf[4][2];
 #pragma unroll
       for (int mt = 0; mt < 2; ++mt) {
         const int r = wm + mt * 16 + gq;
-        af[mt][0] = As[kk + tq][r];
-        af[mt][1] = As[kk + tq][r + 8];
-        af[mt][2] = As[kk + tq + 4][r];
-        af[mt][3] = As[kk + tq + 4][r + 8];
+        af[mt][0] = __float_as_uint(As[kk + tq][r]);
+        af[mt][1] = __float_as_uint(As[kk + tq][r + 8]);
+        af[mt][2] = __float_as_uint(As[kk + tq + 4][r]);
+        af[mt][3] = __float_as_uint(As[kk + tq + 4][r + 8]);
       }
 #pragma unroll
       for (int nt = 0; nt < 4; ++nt) {
         const int c = wn + nt * 8 + gq;
-        bf[nt][0] = Bs[kk + tq][c];
-        bf[nt][1] = Bs[kk + tq + 4][c];
+        bf[nt][0] = __float_as_uint(Bs[kk + tq][c]);
+        bf[nt][1] = __float_as_uint(Bs[kk + tq + 4][c]);
       }
 #pragma unroll
       for (int mt = 0; mt < 2; ++mt)
 #pragma unroll
-        for (int nt = 0; nt < 4; ++nt) mma_tf32(acc[mt][nt], af[mt], bf[nt]);
+        for (int nt = 0; nt < 4; ++nt) mma_m16n8k8_tf32(acc[mt][nt], af[mt], bf[nt]);
     }
     __syncthreads();
   }
@@ -242,7 +220,8 @@ int run_tc(const char* fn, const tc::Plan& plan, const ConvGeom& g, const GemmSh
   static std::once_flag opted_in[2];
   static cudaError_t opt_in_status[2];
   std::call_once(opted_in[deep], [&] {
-    opt_in_status[deep] = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+    opt_in_status[deep] = cudaFuncSetAttribute(reinterpret_cast<const void*>(kernel),
+                                               cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
   });
   if (const cudaError_t attr_err = opt_in_status[deep])
     return fail(CGK_ERR_DEVICE, std::string(fn) + ": cannot give the convolution kernel " + std::to_string(smem) +

@@ -99,7 +99,7 @@ __device__ __forceinline__ int ghm_bin(float x, float t, int bins) {
 
 // Integer counts, so the atomics are exact and the result deterministic.
 __global__ void ghm_histogram_kernel(const float* x, const float* t, int bins, unsigned* counts, size_t n) {
-  extern __shared__ unsigned local_counts[];
+  CGK_DYNAMIC_SMEM(unsigned, local_counts);
   for (int b = threadIdx.x; b < bins; b += blockDim.x) local_counts[b] = 0;
   __syncthreads();
   CGK_GRID_STRIDE(i, n) atomicAdd(&local_counts[ghm_bin(x[i], t[i], bins)], 1u);

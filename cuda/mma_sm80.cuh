@@ -12,13 +12,6 @@ namespace cgk_cuda {
 #define CGK_SM80 1
 #endif
 
-// A dynamically sized shared-memory array of `type` named `name` (16-byte aligned).
-#ifdef CGK_CUDA_EMU
-#define CGK_DYNAMIC_SMEM(type, name) type* name = static_cast<type*>(::emu::dynamic_smem())
-#else
-#define CGK_DYNAMIC_SMEM(type, name) extern __shared__ __align__(16) type name[]
-#endif
-
 // Copies BYTES (4 or 16; both addresses aligned to it) from global to shared memory without
 // waiting; when !valid, writes BYTES zeros and reads nothing (src must still be a valid pointer).
 template <int BYTES>

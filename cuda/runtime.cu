@@ -115,7 +115,7 @@ int init_locked(int ordinal) {
   // A missing kernel image (an arch this build did not include and no PTX the driver can JIT)
   // shows up here rather than as a failure in the middle of training.
   cudaFuncAttributes attrs;
-  err = cudaFuncGetAttributes(&attrs, probe_kernel);
+  err = cudaFuncGetAttributes(&attrs, reinterpret_cast<const void*>(probe_kernel));
   if (err != cudaSuccess) {
     cudaGetLastError();
     g_rt.status = CGK_ERR_UNSUPPORTED;
@@ -177,7 +177,8 @@ void release_cache_locked() {
 
 std::string mib(size_t bytes) {
   char buf[32];
-  std::snprintf(buf, sizeof buf, "%.1f MiB", bytes / (1024.0 * 1024.0));
+  if (bytes < (size_t(1) << 20)) std::snprintf(buf, sizeof buf, "%.1f KiB", bytes / 1024.0);
+  else std::snprintf(buf, sizeof buf, "%.1f MiB", bytes / (1024.0 * 1024.0));
   return buf;
 }
 
@@ -291,6 +292,9 @@ const char* cgk_device_info(void) {
   if (driver > 0) json += ",\"driverVersion\":" + json_string(version_text(driver));
   json += ",\"runtimeVersion\":" + json_string(version_text(runtime));
   json += ",\"archs\":" + json_string(CGK_CUDA_ARCHS);
+#ifdef CGK_CUDA_EMU
+  json += ",\"emulated\":true";  // scripts/build-cuda-emu.js: kernels run on the CPU emulator
+#endif
   if (available) {
     json += ",\"device\":" + std::to_string(g_rt.device);
     json += std::string(",\"tf32\":") + (g_rt.tf32 ? "true" : "false");

@@ -106,6 +106,28 @@ function installSignals(trainer: Trainer, logger: RunLogger): () => void {
   };
 }
 
+/** A device (or host) allocation failed during training: says which settings and what to try. */
+export class OutOfMemoryError extends Error {
+  constructor(options: TrainOptions, device: string, cause: Error, checkpoint: string | null) {
+    const smaller = Math.max(1, Math.floor(options.batchSize / 2));
+    const size = modelImageSize(options);
+    const tries = [options.batchSize > 1 ? `--batch-size ${smaller}` : null, options.dataset === 'folder' && size > 64 ? 'a smaller --crop-size' : null,
+      options.ngf > 16 || options.ndf > 16 ? 'smaller --ngf/--ndf' : null].filter(Boolean);
+    super(
+      `the ${device} ran out of memory training with --batch-size ${options.batchSize} on ${size}x${size} images ` +
+        `(${options.netG} ngf ${options.ngf}, ${options.netD} ndf ${options.ndf}): ${cause.message.replace(/^cgtrain (cpu|cuda): /, '')}\n` +
+        `  Try ${tries.length ? tries.join(', or ') : 'a smaller model'}` +
+        `${options.continueTrain ? ' (a resumed run keeps its model options: start a new --name to change them)' : ''}.` +
+        `${checkpoint ? ` The last checkpoint, ${checkpoint}, is intact.` : ''}`,
+    );
+    this.name = 'OutOfMemoryError';
+  }
+}
+
+function isOutOfMemory(err: unknown): err is Error {
+  return err instanceof Error && /out of (device |host )?memory/i.test(err.message);
+}
+
 export async function runSession(session: SessionOptions): Promise<Session> {
   const { options, paths, resumedFrom } = prepareRun(session.given);
   createRunDirs(paths);
@@ -138,6 +160,11 @@ export async function runSession(session: SessionOptions): Promise<Session> {
     logger.close();
     logger.say(formatSummary(await loadRunSummary(paths.runDir)).trimEnd());
     return { options, runDir: paths.runDir, resumedFrom, result };
+  } catch (err) {
+    if (isOutOfMemory(err)) {
+      throw new OutOfMemoryError(options, backend.kind === 'cuda' ? 'GPU' : 'CPU', err, fs.existsSync(paths.latest) ? paths.latest : null);
+    }
+    throw err;
   } finally {
     for (const u of uninstall) u();
     logger.close();

@@ -476,7 +476,8 @@ test('CUDA memory: uploads through the pinned staging (chunked), offsets, stats,
     b.free(again);
     b.emptyCache();
     assert.equal(b.memoryStats().cached, 0);
-    assert.throws(() => b.alloc(2 ** 40), /CUDA out of memory allocating \d+(\.\d)? MiB \(in use [\d.]+ MiB, cached [\d.]+ MiB/);
-    assert.ok(b.peakGflops(0.2) > 100, 'the FMA-chain kernel measures a plausible peak');
+    assert.throws(() => b.alloc(2 ** 40), /CUDA out of memory allocating \d+(\.\d)? MiB \(in use [\d.]+ [KM]iB, cached [\d.]+ [KM]iB/);
+    // The CPU emulator (scripts/build-cuda-emu.js) runs kernels thousands of times slower.
+    if (device().info.emulated !== true) assert.ok(b.peakGflops(0.2) > 100, 'the FMA-chain kernel measures a plausible peak');
   }
 });

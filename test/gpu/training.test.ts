@@ -4,9 +4,13 @@
  * eight logged losses must agree. Skipped, with the reason, where CUDA cannot run.
  *
  * Bounds: the CPU and CUDA sum convolutions in different orders (and CUDA uses TF32 tensor
- * cores on sm_80+ unless CGTRAIN_CUDA_TF32=0), and Adam's first steps amplify tiny gradient
- * differences into lr-sized weight differences, so losses are compared to a relative 2e-3 (FP32)
- * or 2e-2 (TF32) after four steps.
+ * cores on sm_80+ unless CGTRAIN_CUDA_TF32=0). Step 1's losses all come from the initial weights,
+ * so they must agree to the arithmetic: a relative 1e-4 (FP32) or 1e-2 (TF32). After that, Adam's
+ * first steps (about lr times the sign of each gradient) turn rounding-level gradient differences
+ * into lr-sized weight differences: the CPU against itself with another summation order (scalar
+ * direct convolutions against AVX-512 Winograd) already differs by 4e-3 at step 3 and 3.1e-2 at
+ * step 4 on this model. So steps 2-4 only have to track within a relative 0.1: that catches a
+ * broken update or a diverging run, not rounding.
  */
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
@@ -51,7 +55,7 @@ for (const [label, given] of configs) {
   test(`a ${STEPS}-step training run on CUDA tracks the CPU run: ${label}`, { skip }, () => {
     const cpu = loadBackend('cpu', { quiet: true });
     const cuda = selftest ? cpu : loadBackend('cuda', { quiet: true });
-    const rtol = cuda.info.tf32 === true ? 2e-2 : 2e-3;
+    const firstStep = cuda.info.tf32 === true ? 1e-2 : 1e-4;
     const want = lossesOfRun(cpu, given);
     const got = lossesOfRun(cuda, given);
     for (let step = 0; step < STEPS; step++) {
@@ -59,6 +63,7 @@ for (const [label, given] of configs) {
         const a = got[step][name], b = want[step][name];
         assert.ok(Number.isFinite(a), `step ${step + 1} ${name}: CUDA loss ${a}`);
         const err = Math.abs(a - b);
+        const rtol = step === 0 ? firstStep : 0.1;
         assert.ok(err <= rtol * Math.abs(b) + 1e-5, `step ${step + 1} ${name}: CUDA ${a}, CPU ${b} (relative ${(err / Math.abs(b)).toExponential(2)} > ${rtol})`);
       }
     }

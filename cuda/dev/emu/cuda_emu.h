@@ -9,11 +9,20 @@
 //   cp.async             deferred: a copy lands in shared memory only when cp.async.wait_group
 //                        retires its committed group, so a missing wait or commit reads stale or
 //                        poisoned data instead of passing by luck
+//   __shfl_xor_sync      warp-collective, double-buffered so a fast lane cannot overwrite a value
+//                        a slow lane has yet to read
 // Dynamic shared memory is poisoned with NaN at the start of every block.
 //
 // Compile the kernel source with g++ and -DCGK_CUDA_EMU -include cuda/dev/emu/cuda_emu.h, plus
 // cuda_emu.cc (see cuda/dev/emu/conv_tc_check.cc). Blocks run one after another, so a
-// function-local `static` array stands in for a __shared__ one.
+// function-local `static` array stands in for a __shared__ one, and atomics are plain updates.
+// scripts/build-cuda-emu.js builds the whole CUDA addon this way (with cudart_emu.cc for the
+// runtime API and kernel<<<...>>>(...) rewritten into emu::launch_kernel), so the parity tests
+// can run every CUDA kernel on a machine without a GPU.
+//
+// Speed: a block's threads are fibers only while the kernel may need them: when block 0 of a
+// launch never waits at a barrier or a warp collective, the other blocks' threads run as plain
+// calls one after another (a kernel that waits in a later block only then stops with an error).
 #pragma once
 
 #ifndef CGK_CUDA_EMU
@@ -29,6 +38,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <functional>
@@ -50,6 +60,20 @@ void cp_async_commit();
 void cp_async_wait(int pending);
 // Runs body once per thread of every block of the grid; smem_bytes of dynamic shared memory.
 void launch(dim3 grid, dim3 block, size_t smem_bytes, const std::function<void()>& body);
+// The 8 bytes of `mine` from every lane of the warp; returns lane `src`'s.
+uint64_t shfl(uint64_t mine, int src_lane);
+int lane_id();
+
+// kernel<<<grid, block[, smem[, stream]]>>>(args...), as rewritten by scripts/build-cuda-emu.js.
+struct LaunchConfig {
+  dim3 grid, block;
+  size_t smem;
+  LaunchConfig(dim3 g, dim3 b, size_t s = 0, cudaStream_t = nullptr) : grid(g), block(b), smem(s) {}
+};
+template <class Kernel, class... Args>
+void launch_kernel(const LaunchConfig& cfg, Kernel kernel, Args... args) {
+  launch(cfg.grid, cfg.block, cfg.smem, [&] { kernel(args...); });
+}
 
 }  // namespace emu
 
@@ -73,3 +97,31 @@ inline float __uint_as_float(unsigned u) {
   std::memcpy(&f, &u, 4);
   return f;
 }
+
+template <class T>
+inline T __shfl_xor_sync(unsigned /*mask*/, T v, int lane_mask, int width = 32) {
+  static_assert(sizeof(T) <= 8, "shuffles move at most 8 bytes");
+  uint64_t bits = 0;
+  std::memcpy(&bits, &v, sizeof(T));
+  const int lane = emu::lane_id();
+  const int src = (lane & ~(width - 1)) | ((lane ^ lane_mask) & (width - 1));
+  bits = emu::shfl(bits, src);
+  T out;
+  std::memcpy(&out, &bits, sizeof(T));
+  return out;
+}
+
+// One OS thread runs every CUDA thread, one at a time: atomics are plain updates.
+template <class T>
+inline T atomicAdd(T* p, T v) {
+  const T old = *p;
+  *p = old + v;
+  return old;
+}
+
+// Round-to-nearest intrinsics: the host's IEEE operations (build with -ffp-contract=off).
+inline float __fadd_rn(float a, float b) { return a + b; }
+inline float __fsub_rn(float a, float b) { return a - b; }
+inline float __fmul_rn(float a, float b) { return a * b; }
+inline float __fdiv_rn(float a, float b) { return a / b; }
+inline float __fsqrt_rn(float a) { return std::sqrt(a); }

@@ -1,0 +1,107 @@
+/**
+ * Every CUDA kernel, run on the CPU: scripts/build-cuda-emu.js builds the CUDA addon with g++ for
+ * the emulator of cuda/dev/emu (threads as fibers, warp-collective mma and shuffles, deferred
+ * cp.async), and the parity tests (test/gpu/parity.test.ts: every op against the CPU backend,
+ * with guards and poisoned outputs) run against it, with the default TF32 convolution engines
+ * and with exact FP32. This catches kernel logic errors on machines without a GPU (CI); speed and
+ * the GPU's own arithmetic are for the real device (scripts/gpu-check.sh).
+ * Also on the emulator: the short training runs against the CPU (test/gpu/training.test.ts),
+ * checkpoints crossing devices (test/gpu/checkpoint.test.ts), and training on a device too small
+ * for the batch ($CGTRAIN_EMU_DEVICE_MB).
+ * Skipped, with the reason, where g++ or the CUDA headers are missing.
+ */
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { packageRoot } from '../../src/backend/device';
+import { tempDir, tinyArgs } from '../train/tiny';
+
+const root = packageRoot();
+const addon = path.join(root, 'build', 'cuda-emu', 'cgtrain_cuda_emu.node');
+
+let built: string | null = null;
+function build(): string | false {
+  if (built !== null) return built || false;
+  const r = spawnSync(process.execPath, [path.join(root, 'scripts', 'build-cuda-emu.js'), '--optional'], { cwd: root, encoding: 'utf8', timeout: 900_000 });
+  assert.equal(r.status, 0, `build-cuda-emu failed:\n${r.stdout}${r.stderr}`);
+  built = /skipping the emulated CUDA addon/.test(r.stdout) ? '' : addon;
+  return built || false;
+}
+
+/** The environment for a child `node --test`: without NODE_TEST_CONTEXT, which would make it report to us in the runner's internal protocol. */
+function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, ...extra, CGTRAIN_CUDA_ADDON: addon, CGTRAIN_REQUIRE_CUDA: '1' };
+  delete env.NODE_TEST_CONTEXT;
+  return env;
+}
+
+function parity(env: Record<string, string>): void {
+  const file = path.join(root, 'dist', 'test', 'gpu', 'parity.test.js');
+  const r = spawnSync(process.execPath, ['--test', '--test-reporter=spec', file], {
+    cwd: root, encoding: 'utf8', timeout: 900_000, env: childEnv(env),
+  });
+  const failed = r.stdout.split('\n').filter((l) => l.includes('✖')).slice(0, 20);
+  assert.equal(r.status, 0, `parity tests on the emulated CUDA addon failed:\n${failed.join('\n')}\n${r.stderr.slice(-2000)}`);
+  assert.match(r.stdout, /ℹ pass [1-9]\d*/);
+  assert.match(r.stdout, /ℹ fail 0/);
+}
+
+test('the emulated CUDA addon builds and reports itself as emulated', (t) => {
+  const file = build();
+  if (!file) return t.skip('no g++ or no CUDA headers: the emulated addon cannot be built here');
+  assert.ok(fs.existsSync(file));
+  const binding = require(file) as { deviceInfo(): string };
+  const info = JSON.parse(binding.deviceInfo());
+  assert.equal(info.available, true, info.reason);
+  assert.equal(info.emulated, true);
+  assert.match(info.devices[0].name, /emulator/);
+});
+
+test('every CUDA op matches the CPU on the emulator (TF32 convolutions, the default)', (t) => {
+  if (!build()) return t.skip('no g++ or no CUDA headers');
+  parity({});
+});
+
+test('every CUDA op matches the CPU on the emulator (exact FP32 convolutions)', (t) => {
+  if (!build()) return t.skip('no g++ or no CUDA headers');
+  parity({ CGTRAIN_CUDA_TF32: '0' });
+});
+
+test('every CUDA op matches the CPU on the emulator (the 64x64 TF32 engine)', (t) => {
+  if (!build()) return t.skip('no g++ or no CUDA headers');
+  parity({ CGTRAIN_CUDA_CONV: 'mma64' });
+});
+
+test('4-step CycleGAN runs on the emulated CUDA backend track the CPU runs', (t) => {
+  if (!build()) return t.skip('no g++ or no CUDA headers');
+  const file = path.join(root, 'dist', 'test', 'gpu', 'training.test.js');
+  const r = spawnSync(process.execPath, ['--test', '--test-reporter=spec', file], { cwd: root, encoding: 'utf8', timeout: 900_000, env: childEnv({}) });
+  assert.equal(r.status, 0, `${r.stdout.slice(-3000)}\n${r.stderr.slice(-2000)}`);
+  assert.match(r.stdout, /ℹ pass 3/);
+});
+
+test('a run stopped on CUDA resumes on the CPU and the reverse, on the emulator', (t) => {
+  if (!build()) return t.skip('no g++ or no CUDA headers');
+  const file = path.join(root, 'dist', 'test', 'gpu', 'checkpoint.test.js');
+  const r = spawnSync(process.execPath, ['--test', '--test-reporter=spec', file], {
+    cwd: root, encoding: 'utf8', timeout: 900_000, env: childEnv({}),
+  });
+  assert.equal(r.status, 0, `${r.stdout.slice(-3000)}\n${r.stderr.slice(-2000)}`);
+  assert.match(r.stdout, /ℹ pass 2/);
+});
+
+test('training on a GPU too small for the batch fails with the batch and image size and what to try', (t) => {
+  if (!build()) return t.skip('no g++ or no CUDA headers');
+  const dir = tempDir('oom');
+  const cli = path.join(root, 'dist', 'src', 'cli', 'main.js');
+  const r = spawnSync(process.execPath, [cli, 'train', ...tinyArgs(dir, { device: 'cuda', name: 'oom' })], {
+    cwd: root, encoding: 'utf8', timeout: 300_000, env: { ...process.env, CGTRAIN_CUDA_ADDON: addon, CGTRAIN_EMU_DEVICE_MB: '1' },
+  });
+  assert.equal(r.status, 1, r.stderr);
+  const size = '[\\d.]+ [KM]iB';
+  assert.match(r.stderr, new RegExp(`^cgtrain: the GPU ran out of memory training with --batch-size 2 on 32x32 images \\(resnet_6blocks ngf 4, basic ndf 4\\): ` +
+    `alloc: CUDA out of memory allocating ${size} \\(in use ${size}, cached ${size}, device free ${size} of 1\\.0 MiB\\)\n  Try --batch-size 1\\.$`, 'm'));
+  assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+});
