@@ -23,6 +23,7 @@ namespace {
 // Engines: -1 automatic, then the ConvEngine values.
 enum ConvEngine { kSimt = 0, kMma64 = 1, kTc = 2, kTcTrunc = 3 };
 std::atomic<int> g_forced_engine{-1};
+std::atomic<int> g_forced_splits{0};
 
 // $CGTRAIN_CUDA_CONV picks an engine for every convolution: auto (default), simt, mma64, tc,
 // tc-trunc. An engine that cannot take a GEMM (TF32 below sm_80, tc with fewer than 64 output
@@ -254,7 +255,8 @@ int run(const char* fn, const ConvGeom& g, const float* A, const float* in, cons
   const bool tf32 = forced >= 0 ? (forced != kSimt && tensor_cores) : tf32_enabled();
   if (tf32 && forced != kMma64) {
     const bool aligned = reinterpret_cast<uintptr_t>(A) % 16 == 0;
-    const tc::Plan plan = tc::tc_plan(KIND, g, s, device_props().multiProcessorCount, aligned);
+    tc::Plan plan = tc::tc_plan(KIND, g, s, device_props().multiProcessorCount, aligned);
+    if (const int forced_splits = g_forced_splits.load(); forced_splits > 0 && plan.eligible) plan = tc::with_splits(plan, s, forced_splits);
     if (plan.eligible && plan.gy <= 65535u) {
       if (forced == kTcTrunc) return run_tc<KIND, false>(fn, plan, g, s, A, in, bias, out);
       return run_tc<KIND, true>(fn, plan, g, s, A, in, bias, out);
@@ -305,6 +307,7 @@ int run(const char* fn, const ConvGeom& g, const float* A, const float* in, cons
 }  // namespace
 
 void conv_gemm_force_engine(int engine) { g_forced_engine.store(engine); }
+void conv_gemm_force_splits(int splits) { g_forced_splits.store(splits); }
 
 int conv_gemm(const char* fn, ConvKind kind, const ConvGeom& g, const float* A, const float* in, const float* bias,
               float* out) {

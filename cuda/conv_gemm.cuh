@@ -39,5 +39,8 @@ int conv_gemm(const char* fn, ConvKind kind, const ConvGeom& g, const float* A, 
 // truncated instead of rounded TF32 operands. Engines 2 and 3 fall back to automatic for GEMMs
 // they do not take.
 void conv_gemm_force_engine(int engine);
+// cuda/dev: the tc engine splits every reduction this many ways (as far as its depth allows);
+// 0 restores the automatic choice.
+void conv_gemm_force_splits(int splits);
 
 }  // namespace cgk_cuda

@@ -295,6 +295,13 @@ struct Plan {
   bool a_vec = false;
 };
 
+// The plan with the reduction cut into `splits` parts of whole slices (fewer if K is short).
+inline Plan with_splits(Plan p, const GemmShape& s, int splits) {
+  p.k_per_split = ((s.K + splits - 1) / splits + kBK - 1) / kBK * kBK;
+  p.splits = (s.K + p.k_per_split - 1) / p.k_per_split;
+  return p;
+}
+
 // sm_count: multiprocessors to fill; a_aligned16: A's address is a multiple of 16 bytes. The
 // engine keeps every element offset of A, of `in` and of `out` in int, so larger tensors go to
 // the generic engines.
@@ -318,8 +325,7 @@ inline Plan tc_plan(ConvKind kind, const ConvGeom& g, const GemmShape& s, int sm
     const long long by_depth = std::max(1LL, (long long)s.K / (8LL * kBK));
     splits = (int)std::min({by_fill, by_depth, 32LL});
   }
-  p.k_per_split = ((s.K + splits - 1) / splits + kBK - 1) / kBK * kBK;
-  p.splits = (s.K + p.k_per_split - 1) / p.k_per_split;
+  p = with_splits(p, s, splits);
   p.a_vec = a_aligned16 &&
             ((kind == ConvKind::Fwd && s.K % 4 == 0) || (kind == ConvKind::Wgrad && (g.Ho * g.Wo) % 4 == 0));
   return p;

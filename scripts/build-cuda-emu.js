@@ -13,6 +13,9 @@
  * cudart_emu.cc its functions). Needs g++ and the CUDA toolkit's headers (no GPU, no driver).
  * Exits 0 with one line when those are missing and --optional is given.
  *
+ * --program cuda/dev/<name>.cu builds that standalone program instead (the kernels and the
+ * emulator, no N-API glue) as build/cuda-emu/<name>, e.g. to check cuda/dev/conv_fwd.cu here.
+ *
  * Environment: CXX (default g++), CUDA_HOME / CUDA_PATH, CGTRAIN_BUILD_JOBS.
  */
 'use strict';
@@ -26,6 +29,12 @@ const out = path.join(root, 'build', 'cuda-emu');
 const srcOut = path.join(out, 'src');
 const objOut = path.join(out, 'obj');
 const optional = process.argv.includes('--optional');
+const programArg = process.argv.indexOf('--program');
+const program = programArg > 0 ? process.argv[programArg + 1] : null;
+if (programArg > 0 && !program) {
+  console.error('build-cuda-emu: --program needs a cuda/dev/<name>.cu file');
+  process.exit(2);
+}
 
 function which(cmd) {
   for (const dir of (process.env.PATH || '').split(path.delimiter)) {
@@ -147,9 +156,21 @@ async function main() {
   const jobs = [];
   for (const src of kernelSources) jobs.push({ src, flags: ['-x', 'c++', ...kernelFlags] });
   for (const name of ['cuda_emu.cc', 'cudart_emu.cc']) jobs.push({ src: path.join(emuDir, name), flags: kernelFlags });
-  for (const dir of ['addon', 'host']) {
-    for (const name of fs.readdirSync(path.join(root, 'native', dir)).sort()) {
-      if (name.endsWith('.cc')) jobs.push({ src: path.join(root, 'native', dir, name), flags: glueFlags });
+  if (program) {
+    const file = path.resolve(root, program);
+    const devOut = path.join(srcOut, 'dev');
+    fs.mkdirSync(devOut, { recursive: true });
+    for (const name of fs.readdirSync(path.dirname(file))) {
+      if (/\.(h|cuh)$/.test(name)) fs.copyFileSync(path.join(path.dirname(file), name), path.join(devOut, name));
+    }
+    const rewritten = path.join(devOut, path.basename(file));
+    fs.writeFileSync(rewritten, rewriteLaunches(fs.readFileSync(file, 'utf8'), program));
+    jobs.push({ src: rewritten, flags: ['-x', 'c++', ...kernelFlags] });
+  } else {
+    for (const dir of ['addon', 'host']) {
+      for (const name of fs.readdirSync(path.join(root, 'native', dir)).sort()) {
+        if (name.endsWith('.cc')) jobs.push({ src: path.join(root, 'native', dir, name), flags: glueFlags });
+      }
     }
   }
   const parallel = Number(process.env.CGTRAIN_BUILD_JOBS) || os.cpus().length;
@@ -166,9 +187,9 @@ async function main() {
     }
   };
   await Promise.all(Array.from({ length: parallel }, worker));
-  const target = path.join(out, 'cgtrain_cuda_emu.node');
+  const target = path.join(out, program ? path.basename(program).replace(/\.cu$/, '') : 'cgtrain_cuda_emu.node');
   const tmp = `${target}.tmp`;
-  const link = spawnSync(cxx, ['-shared', '-pthread', '-o', tmp, ...objects.sort()], { cwd: root, encoding: 'utf8' });
+  const link = spawnSync(cxx, [...(program ? [] : ['-shared']), '-pthread', '-o', tmp, ...objects.sort()], { cwd: root, encoding: 'utf8' });
   if (link.status !== 0) throw new Error(`link failed:\n${link.stderr}`);
   fs.renameSync(tmp, target);
   console.log(`cgtrain: built ${path.relative(root, target)} in ${Math.round((Date.now() - started) / 1000)} s`);

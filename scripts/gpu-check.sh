@@ -12,6 +12,12 @@
 # device.json, conv_dev.txt, parity.txt, bench.jsonl, profile.txt. Each step has its own time
 # limit and the whole script stops starting new steps after CHECK_BUDGET_S seconds (default
 # 480), so one hang cannot eat the lease.
+#
+# A dry run on a machine without a GPU checks the script itself against the emulated addon
+# (docs/cuda.md, "The CPU emulator"): GPU_CHECK_DRY_RUN=1 bash scripts/gpu-check.sh, after
+# `node scripts/build-cuda-emu.js` and `node scripts/build-cuda-emu.js --program
+# cuda/dev/conv_fwd.cu`. It uses those builds, a small conv_fwd and 32x32 batch-2 benches; the
+# PyTorch steps fail there (no GPU).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export OUT=${OUT:-$PWD/gpu-out}
@@ -19,6 +25,18 @@ export CGTRAIN_REQUIRE_CUDA=1  # the GPU tests fail instead of skipping when CUD
 mkdir -p "$OUT"
 LOG=$OUT/gpu-check.log
 BUDGET=${CHECK_BUDGET_S:-480}
+ADDON=./cuda/build/Release/cgtrain_cuda.node
+CONV_DEV=(.gpu/bin/conv_fwd 10)
+CONV_DEV_LIMIT=120
+BENCHES=("32 128 6" "256 1 9")  # size batch resnet-blocks [ngf=ndf]
+if [ "${GPU_CHECK_DRY_RUN:-0}" = 1 ]; then
+  ADDON=./build/cuda-emu/cgtrain_cuda_emu.node
+  export CGTRAIN_CUDA_ADDON=$PWD/build/cuda-emu/cgtrain_cuda_emu.node
+  CONV_DEV=(build/cuda-emu/conv_fwd 1 small)
+  CONV_DEV_LIMIT=600
+  BENCHES=("32 2 6 8")
+  BUDGET=${CHECK_BUDGET_S:-3600}
+fi
 START=$(date +%s)
 declare -A RESULT
 
@@ -57,24 +75,24 @@ if [ ! -d node_modules ]; then
 fi
 
 run device-info 30 node -e '
-  const b = require("./cuda/build/Release/cgtrain_cuda.node");
+  const b = require(process.argv[1]);
   const info = JSON.parse(b.deviceInfo());
   console.log(JSON.stringify(info));
   require("fs").writeFileSync(process.env.OUT + "/device.json", JSON.stringify(info, null, 1));
   if (!info.available) { console.error("CUDA not available: " + info.reason); process.exit(1); }
   b.init(0);
-  console.log("peak FP32 (FMA chain): " + b.peakGflops(0.5).toFixed(0) + " GFLOP/s");'
+  console.log("peak FP32 (FMA chain): " + b.peakGflops(0.5).toFixed(0) + " GFLOP/s");' "$ADDON"
 
 # The dev programs were built on the development machine; if this machine's libraries reject
 # them, build them here (about a minute).
-if ! .gpu/bin/conv_index_check >/dev/null 2>&1; then
+if [ "${GPU_CHECK_DRY_RUN:-0}" != 1 ] && ! .gpu/bin/conv_index_check >/dev/null 2>&1; then
   echo "the prebuilt cuda/dev programs do not run here; rebuilding them with nvcc"
   nvcc -std=c++17 -O2 -Inative/include -Icuda cuda/dev/conv_index_check.cu -o .gpu/bin/conv_index_check
   nvcc -std=c++17 -O3 -arch=sm_90 --expt-relaxed-constexpr -Inative/include -Icuda cuda/dev/conv_fwd.cu cuda/conv_gemm.cu cuda/conv.cu \
     cuda/runtime.cu cuda/reduce.cu cuda/elementwise.cu -o .gpu/bin/conv_fwd
 fi
-run conv-index-check 60 .gpu/bin/conv_index_check
-run conv-dev 120 bash -c "set -o pipefail; .gpu/bin/conv_fwd 10 | tee $OUT/conv_dev.txt"
+[ "${GPU_CHECK_DRY_RUN:-0}" = 1 ] || run conv-index-check 60 .gpu/bin/conv_index_check
+run conv-dev "$CONV_DEV_LIMIT" bash -c "set -o pipefail; ${CONV_DEV[*]} | tee $OUT/conv_dev.txt"
 
 run parity-tf32 120 bash -c "node --test --test-reporter=spec dist/test/gpu/parity.test.js 2>&1 | tee $OUT/parity.txt; exit \${PIPESTATUS[0]}"
 
@@ -84,24 +102,27 @@ run parity-tf32 120 bash -c "node --test --test-reporter=spec dist/test/gpu/pari
 : > "$OUT/bench.jsonl"
 : > "$OUT/profile.txt"
 bench() {
-  local size=$1 batch=$2 blocks=$3
+  local size=$1 batch=$2 blocks=$3 width=${4:-64}
   run "bench-cgtrain-${size}" 150 node -e '
-    const [size, batch, blocks] = process.argv.slice(1).map(Number);
+    const [size, batch, blocks, width] = process.argv.slice(1).map(Number);
     const fs = require("fs");
     const { runBench, formatBench } = require("./dist/src/cli/commands/bench");
-    runBench({ given: { device: "cuda", batchSize: batch, netG: `resnet_${blocks}blocks` }, size, steps: 10, warmup: 2, profileSteps: 3 })
+    const given = { device: "cuda", batchSize: batch, netG: `resnet_${blocks}blocks`, ngf: width, ndf: width };
+    runBench({ given, size, steps: 10, warmup: 2, profileSteps: 3 })
       .then((r) => {
         console.log(formatBench({ ...r, profile: undefined }));
         fs.appendFileSync(process.env.OUT + "/profile.txt", formatBench(r) + "\n\n");
         const { profile, ...summary } = r;
         fs.appendFileSync(process.env.OUT + "/bench.jsonl", JSON.stringify({ impl: "cgtrain", ...summary }) + "\n");
       })
-      .catch((e) => { console.error(e.stack); process.exit(1); });' "$size" "$batch" "$blocks"
+      .catch((e) => { console.error(e.stack); process.exit(1); });' "$size" "$batch" "$blocks" "$width"
   run "bench-torch-${size}" 120 bash -c "set -o pipefail; PYTHONUNBUFFERED=1 python3 .gpu/torch_cyclegan_step.py --device cuda --json --size $size \
     --batch $batch --blocks $blocks --steps 10 | tail -1 >> $OUT/bench.jsonl"
 }
-bench 32 128 6
-bench 256 1 9
+for b in "${BENCHES[@]}"; do
+  # shellcheck disable=SC2086
+  bench $b
+done
 
 run training 150 node --test --test-reporter=spec dist/test/gpu/training.test.js
 run parity-fp32 150 bash -c "CGTRAIN_CUDA_TF32=0 node --test --test-reporter=spec dist/test/gpu/parity.test.js 2>&1 | tee -a $OUT/parity.txt; exit \${PIPESTATUS[0]}"

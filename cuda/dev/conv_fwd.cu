@@ -9,6 +9,8 @@
 //   variant 5: variant 4 with truncated operands (no cvt.rna in the inner loop)
 // Passes: forward, backward-data and backward-weight (variants 2-5; split-K where the output
 // tiles alone would not fill the GPU). Variants 4 and 5 run only on GEMMs that engine takes.
+// Then a sweep of variant 4 over forced split-K counts (1, 2, 4, 8, 16), to tune the automatic
+// choice (conv_tc.cuh, tc_plan).
 //
 // Build and run (from the repository root; any arch from 75 up):
 //   nvcc -std=c++17 -O3 -arch=sm_90 -Inative/include -Icuda cuda/dev/conv_fwd.cu cuda/conv_gemm.cu cuda/conv.cu \
@@ -20,6 +22,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "cgk.h"
@@ -141,7 +144,8 @@ bool tc_takes(const cgk_conv& p, Pass pass) {
 }
 
 void run_variant(const Layer& L, Pass pass, int variant, const std::vector<float>& x, const std::vector<float>& w,
-                 const std::vector<float>& dy, float* dx_, float* dw_, float* ddy, float* dout, int repeats) {
+                 const std::vector<float>& dy, float* dx_, float* dw_, float* ddy, float* dout, int repeats,
+                 int splits = 0) {
   const cgk_conv& p = L.p;
   const size_t out_n = pass == Pass::Forward ? (size_t)p.n * p.c_out * p.h_out * p.w_out
                        : pass == Pass::BackwardData ? (size_t)p.n * p.c_in * p.h_in * p.w_in
@@ -152,6 +156,7 @@ void run_variant(const Layer& L, Pass pass, int variant, const std::vector<float
       return;
     }
     cgk_cuda::conv_gemm_force_engine(variant - 2);
+    cgk_cuda::conv_gemm_force_splits(splits);
     if (pass == Pass::Forward) CHECK_CGK(cgk_conv2d_forward(&p, dx_, dw_, nullptr, dout));
     else if (pass == Pass::BackwardData) CHECK_CGK(cgk_conv2d_backward_data(&p, ddy, dw_, dout));
     else CHECK_CGK(cgk_conv2d_backward_weight(&p, dx_, ddy, dout));
@@ -188,8 +193,11 @@ void run_variant(const Layer& L, Pass pass, int variant, const std::vector<float
   ms /= repeats;
   const double flops = 2.0 * p.n * p.c_out * p.h_out * p.w_out * (double)p.c_in * p.kh * p.kw;
   const char* pass_name = pass == Pass::Forward ? "fwd" : pass == Pass::BackwardData ? "bwd-data" : "bwd-weight";
-  std::printf("%-4s %-28s %-10s variant %d  %9.4f ms  %9.1f GFLOP/s  max err/max|ref| %.1e\n", ok ? "ok" : "FAIL", L.name,
-              pass_name, variant, ms, flops / (ms * 1e6), max_rel);
+  char label[32];
+  if (splits > 0) std::snprintf(label, sizeof label, "variant %d split %-2d", variant, splits);
+  else std::snprintf(label, sizeof label, "variant %d", variant);
+  std::printf("%-4s %-28s %-10s %-18s  %9.4f ms  %9.1f GFLOP/s  max err/max|ref| %.1e\n", ok ? "ok" : "FAIL", L.name,
+              pass_name, label, ms, flops / (ms * 1e6), max_rel);
   cudaEventDestroy(start);
   cudaEventDestroy(stop);
 }
@@ -198,6 +206,11 @@ void run_variant(const Layer& L, Pass pass, int variant, const std::vector<float
 
 int main(int argc, char** argv) {
   const int repeats = argc > 1 ? std::atoi(argv[1]) : 20;
+  // `small`: the same layers at batch 2 and 64px instead of 256px, for the CPU emulator
+  // (node scripts/build-cuda-emu.js --program cuda/dev/conv_fwd.cu), which checks this program
+  // itself before GPU time is spent on it.
+  const bool small = argc > 2 && std::string(argv[2]) == "small";
+  const int b32 = small ? 2 : 128, s256 = small ? 64 : 256;
   if (cgk_init(0) != CGK_OK) {
     std::fprintf(stderr, "conv_fwd: %s\n", cgk_last_error());
     return 2;
@@ -205,16 +218,16 @@ int main(int argc, char** argv) {
   const bool tensor_cores = cgk_cuda::device_props().major >= 8;
   std::printf("%s\n", cgk_device_info());
   const Layer layers[] = {
-      {"32px b128 stem 7x7 3->64", conv(128, 3, 38, 64, 7, 1, 0)},
-      {"32px b128 down 3x3s2 64->128", conv(128, 64, 32, 128, 3, 2, 1)},
-      {"32px b128 res 3x3 256", conv(128, 256, 10, 256, 3, 1, 0)},
-      {"32px b128 D 4x4s2 3->64", conv(128, 3, 32, 64, 4, 2, 1)},
-      {"32px b128 D 4x4s2 64->128", conv(128, 64, 16, 128, 4, 2, 1)},
-      {"32px b128 D 4x4s1 256->512", conv(128, 256, 4, 512, 4, 1, 1)},
-      {"256px b1 stem 7x7 3->64", conv(1, 3, 262, 64, 7, 1, 0)},
-      {"256px b1 down 3x3s2 64->128", conv(1, 64, 256, 128, 3, 2, 1)},
-      {"256px b1 res 3x3 256", conv(1, 256, 66, 256, 3, 1, 0)},
-      {"256px b1 D 4x4s1 512->1", conv(1, 512, 31, 1, 4, 1, 1)},
+      {"32px b128 stem 7x7 3->64", conv(b32, 3, 38, 64, 7, 1, 0)},
+      {"32px b128 down 3x3s2 64->128", conv(b32, 64, 32, 128, 3, 2, 1)},
+      {"32px b128 res 3x3 256", conv(b32, 256, 10, 256, 3, 1, 0)},
+      {"32px b128 D 4x4s2 3->64", conv(b32, 3, 32, 64, 4, 2, 1)},
+      {"32px b128 D 4x4s2 64->128", conv(b32, 64, 16, 128, 4, 2, 1)},
+      {"32px b128 D 4x4s1 256->512", conv(b32, 256, 4, 512, 4, 1, 1)},
+      {"256px b1 stem 7x7 3->64", conv(1, 3, s256 + 6, 64, 7, 1, 0)},
+      {"256px b1 down 3x3s2 64->128", conv(1, 64, s256, 128, 3, 2, 1)},
+      {"256px b1 res 3x3 256", conv(1, 256, s256 / 4 + 2, 256, 3, 1, 0)},
+      {"256px b1 D 4x4s1 512->1", conv(1, 512, s256 / 8 - 1, 1, 4, 1, 1)},
   };
   std::mt19937 rng(42);
   for (const Layer& L : layers) {
@@ -233,12 +246,18 @@ int main(int argc, char** argv) {
         run_variant(L, pass, variant, x, w, dy, dx, dw, ddy, dout, repeats);
       }
     }
+    if (tensor_cores)
+      for (Pass pass : {Pass::Forward, Pass::BackwardData, Pass::BackwardWeight}) {
+        if (!tc_takes(p, pass)) continue;
+        for (int splits : {1, 2, 4, 8, 16}) run_variant(L, pass, 4, x, w, dy, dx, dw, ddy, dout, repeats, splits);
+      }
     cgk_free(dx);
     cgk_free(dw);
     cgk_free(ddy);
     cgk_free(dout);
   }
   cgk_cuda::conv_gemm_force_engine(-1);
+  cgk_cuda::conv_gemm_force_splits(0);
   std::printf("%s\n", failures ? "conv_fwd: validation FAILED" : "conv_fwd: all variants validated");
   return failures ? 1 : 0;
 }
