@@ -21,13 +21,14 @@ namespace cgk_cuda {
 namespace {
 
 // Engines: -1 automatic, then the ConvEngine values.
-enum ConvEngine { kSimt = 0, kMma64 = 1, kTc = 2, kTcTrunc = 3 };
+enum ConvEngine { kSimt = 0, kMma64 = 1, kTc = 2, kTcTrunc = 3, kSkinny = 4 };
 std::atomic<int> g_forced_engine{-1};
 std::atomic<int> g_forced_splits{0};
 
 // $CGTRAIN_CUDA_CONV picks an engine for every convolution: auto (default), simt, mma64, tc,
-// tc-trunc. An engine that cannot take a GEMM (TF32 below sm_80, tc with fewer than 64 output
-// channels or very large tensors) falls back to the automatic choice.
+// tc-trunc, skinny. An engine that cannot take a GEMM (TF32 below sm_80, tc with fewer than 64
+// output channels or very large tensors, skinny with more than 8) falls back to the automatic
+// choice.
 int env_engine() {
   static const int engine = [] {
     const char* v = std::getenv("CGTRAIN_CUDA_CONV");
@@ -36,7 +37,8 @@ int env_engine() {
     if (!std::strcmp(v, "mma64")) return (int)kMma64;
     if (!std::strcmp(v, "tc")) return (int)kTc;
     if (!std::strcmp(v, "tc-trunc")) return (int)kTcTrunc;
-    std::fprintf(stderr, "cgtrain: CGTRAIN_CUDA_CONV=%s is not one of auto, simt, mma64, tc, tc-trunc; using auto\n", v);
+    if (!std::strcmp(v, "skinny")) return (int)kSkinny;
+    std::fprintf(stderr, "cgtrain: CGTRAIN_CUDA_CONV=%s is not one of auto, simt, mma64, tc, tc-trunc, skinny; using auto\n", v);
     return -1;
   }();
   return engine;
@@ -55,6 +57,27 @@ __device__ __forceinline__ void store_c(const ConvIndex& g, const GemmShape& s, 
     out[output_offset(KIND, g, s, m, col)] = v;
   }
 }
+
+// Where a GEMM's kernel writes: `out` itself, or for a split reduction a scratch buffer
+// [splits][M][N] whose partials finish() adds into `out` in split order (with the bias).
+template <ConvKind KIND>
+struct SplitOutput {
+  float* partials = nullptr;
+  float* target = nullptr;
+  int open(int splits, const GemmShape& s, float* out) {
+    target = out;
+    if (splits <= 1) return CGK_OK;
+    partials = scratch_alloc((size_t)splits * s.M * s.N);
+    if (!partials) return CGK_ERR_OOM;
+    target = partials;
+    return CGK_OK;
+  }
+  void finish(const ConvIndex& ix, const GemmShape& s, int splits, const float* bias, float* out) {
+    if (!partials) return;
+    tc::finalize_kernel<KIND><<<grid_for((size_t)s.M * s.N), 256, 0, stream()>>>(ix, s, partials, splits, bias, out);
+    scratch_free(partials);  // stream order keeps it alive for the kernels above
+  }
+};
 
 // ---- SIMT FP32 engine: 64x64 tile, BK 16, 256 threads, 4x4 outputs per thread ----------------
 
@@ -209,6 +232,67 @@ __global__ void __launch_bounds__(128) conv_gemm_tf32_kernel(ConvIndex g, GemmSh
     }
 }
 
+// ---- skinny engine: GEMMs of at most 8 rows (3-channel heads, 1-channel outputs) -------------
+//
+// A 64- or 128-row tile would spend 90% or more of its multiply-adds on padding rows. Here each
+// thread owns one column and keeps all MT rows in registers; the block stages a chunk of A's
+// rows in shared memory (read as broadcasts) and every thread gathers its own B elements, so the
+// work is the GEMM's own. Exact FP32 products, k in order within a split (deterministic).
+
+constexpr int kSkinnyThreads = 128, kSkinnyChunk = 128;
+
+template <ConvKind KIND, int MT>
+__global__ void __launch_bounds__(kSkinnyThreads) conv_skinny_kernel(ConvIndex g, GemmShape s, const float* __restrict__ A,
+                                                                     const float* __restrict__ in,
+                                                                     const float* __restrict__ bias,
+                                                                     float* __restrict__ out, int k_per_split) {
+  __shared__ float As[kSkinnyChunk][MT];
+  const int col = blockIdx.x * kSkinnyThreads + threadIdx.x;
+  const Column cl = decode_column<KIND>(g, col, s.N);
+  const int k_begin = blockIdx.z * k_per_split, k_end = min(s.K, k_begin + k_per_split);
+  float acc[MT];
+#pragma unroll
+  for (int m = 0; m < MT; ++m) acc[m] = 0.f;
+  for (int k0 = k_begin; k0 < k_end; k0 += kSkinnyChunk) {
+    const int len = min(kSkinnyChunk, k_end - k0);
+    __syncthreads();  // the previous chunk has been read
+    for (int i = threadIdx.x; i < kSkinnyChunk * MT; i += kSkinnyThreads) {
+      const int kk = i / MT, m = i % MT;
+      As[kk][m] = (m < s.M && kk < len) ? load_a<KIND>(g, A, m, k0 + kk, s.K) : 0.f;
+    }
+    __syncthreads();
+    if (!cl.valid) continue;
+    for (int kk = 0; kk < len; ++kk) {
+      const float b = load_b<KIND>(g, in, cl, k0 + kk);
+#pragma unroll
+      for (int m = 0; m < MT; ++m) acc[m] = fmaf(As[kk][m], b, acc[m]);
+    }
+  }
+  const bool split = gridDim.z > 1;
+#pragma unroll
+  for (int m = 0; m < MT; ++m) store_c<KIND>(g, s, out, bias, m, col, acc[m], split);
+}
+
+template <ConvKind KIND>
+int run_skinny(const char* fn, const ConvGeom& g, const GemmShape& s, const float* A, const float* in, const float* bias,
+               float* out) {
+  const unsigned gx = (unsigned)((s.N + kSkinnyThreads - 1) / kSkinnyThreads);
+  // Split the reduction until there are about 4 blocks per multiprocessor, keeping at least 4
+  // chunks of k per split.
+  int splits = split_count(gx, 4L * device_props().multiProcessorCount, s.K / (4L * kSkinnyChunk), 64);
+  const int k_per_split = (s.K + splits - 1) / splits;
+  splits = (s.K + k_per_split - 1) / k_per_split;
+  SplitOutput<KIND> o;
+  if (int st = o.open(splits, s, out)) return st;
+  const ConvIndex ix = make_index(g);
+  const dim3 grid(gx, 1, splits);
+  if (s.M <= 1) conv_skinny_kernel<KIND, 1><<<grid, kSkinnyThreads, 0, stream()>>>(ix, s, A, in, bias, o.target, k_per_split);
+  else if (s.M <= 4) conv_skinny_kernel<KIND, 4><<<grid, kSkinnyThreads, 0, stream()>>>(ix, s, A, in, bias, o.target, k_per_split);
+  else conv_skinny_kernel<KIND, 8><<<grid, kSkinnyThreads, 0, stream()>>>(ix, s, A, in, bias, o.target, k_per_split);
+  o.finish(ix, s, splits, bias, out);
+  return check_launch(fn);
+}
+
 // The tensor-core engine of conv_tc.cuh: STAGES-deep pipeline where the GPU's shared memory
 // allows it, else 2 stages.
 template <ConvKind KIND, bool ROUND>
@@ -227,20 +311,12 @@ int run_tc(const char* fn, const tc::Plan& plan, const ConvGeom& g, const GemmSh
   if (const cudaError_t attr_err = opt_in_status[deep])
     return fail(CGK_ERR_DEVICE, std::string(fn) + ": cannot give the convolution kernel " + std::to_string(smem) +
                                   " bytes of shared memory: " + cudaGetErrorString(attr_err));
-  float* partials = nullptr;
-  float* target_out = out;
-  if (plan.splits > 1) {
-    partials = scratch_alloc((size_t)plan.splits * s.M * s.N);
-    if (!partials) return CGK_ERR_OOM;
-    target_out = partials;
-  }
+  SplitOutput<KIND> o;
+  if (int st = o.open(plan.splits, s, out)) return st;
   const ConvIndex ix = make_index(g);
-  kernel<<<dim3(plan.gx, plan.gy, plan.splits), tc::kThreads, smem, stream()>>>(ix, s, A, in, bias, target_out,
+  kernel<<<dim3(plan.gx, plan.gy, plan.splits), tc::kThreads, smem, stream()>>>(ix, s, A, in, bias, o.target,
                                                                                 plan.k_per_split, plan.a_vec);
-  if (plan.splits > 1) {
-    tc::finalize_kernel<KIND><<<grid_for((size_t)s.M * s.N), 256, 0, stream()>>>(ix, s, partials, plan.splits, bias, out);
-    scratch_free(partials);  // stream order keeps it alive for the kernels above
-  }
+  o.finish(ix, s, plan.splits, bias, out);
   return check_launch(fn);
 }
 
@@ -250,6 +326,8 @@ int run(const char* fn, const ConvGeom& g, const float* A, const float* in, cons
   if (s.M == 0 || s.N == 0) return CGK_OK;
   const int forced = g_forced_engine.load() >= 0 ? g_forced_engine.load() : env_engine();
   const bool tensor_cores = device_props().major >= 8;
+  // At most 8 rows: the skinny engine, unless another engine is forced.
+  if (s.M <= 8 && (forced < 0 || forced == kSkinny)) return run_skinny<KIND>(fn, g, s, A, in, bias, out);
   // Automatic: the large-tile engine where it takes the GEMM, else the 64x64 one; exact FP32
   // when TF32 is off.
   const bool tf32 = forced >= 0 ? (forced != kSimt && tensor_cores) : tf32_enabled();
@@ -269,38 +347,19 @@ int run(const char* fn, const ConvGeom& g, const float* A, const float* in, cons
 
   // Split the reduction when the tiles alone would leave multiprocessors idle; each split keeps
   // at least 8 BK-slices of work so the partial traffic stays small next to the arithmetic.
-  const long tiles = (long)gx * gy;
-  const long target = 2L * device_props().multiProcessorCount;
-  int splits = 1;
-  if (s.K == 0) {
-    splits = 1;
-  } else if (tiles < target) {
-    const long by_fill = (target + tiles - 1) / tiles;
-    const long by_depth = std::max(1L, (long)s.K / (8L * bk));
-    splits = (int)std::min({by_fill, by_depth, 64L});
-  }
-  int k_per_split = ((s.K + splits - 1) / splits + bk - 1) / bk * bk;
-  if (k_per_split == 0) k_per_split = bk;
-  splits = s.K == 0 ? 1 : (s.K + k_per_split - 1) / k_per_split;
-
-  float* partials = nullptr;
-  float* target_out = out;
-  if (splits > 1) {
-    partials = scratch_alloc((size_t)splits * s.M * s.N);
-    if (!partials) return CGK_ERR_OOM;
-    target_out = partials;
-  }
+  int splits = split_count((long)gx * gy, 2L * device_props().multiProcessorCount, s.K / (8L * bk), 64);
+  const int k_per_split = ((s.K + splits - 1) / splits + bk - 1) / bk * bk;
+  splits = (s.K + k_per_split - 1) / k_per_split;
+  SplitOutput<KIND> o;
+  if (int st = o.open(splits, s, out)) return st;
   const dim3 grid(gx, gy, splits);
   const ConvIndex ix = make_index(g);
   if (mma) {
-    conv_gemm_tf32_kernel<KIND><<<grid, 128, 0, stream()>>>(ix, s, A, in, bias, target_out, k_per_split);
+    conv_gemm_tf32_kernel<KIND><<<grid, 128, 0, stream()>>>(ix, s, A, in, bias, o.target, k_per_split);
   } else {
-    conv_gemm_simt_kernel<KIND><<<grid, 256, 0, stream()>>>(ix, s, A, in, bias, target_out, k_per_split);
+    conv_gemm_simt_kernel<KIND><<<grid, 256, 0, stream()>>>(ix, s, A, in, bias, o.target, k_per_split);
   }
-  if (splits > 1) {
-    tc::finalize_kernel<KIND><<<grid_for((size_t)s.M * s.N), 256, 0, stream()>>>(ix, s, partials, splits, bias, out);
-    scratch_free(partials);  // stream order keeps it alive for the kernels above
-  }
+  o.finish(ix, s, splits, bias, out);
   return check_launch(fn);
 }
 

@@ -36,8 +36,9 @@ int conv_gemm(const char* fn, ConvKind kind, const ConvGeom& g, const float* A, 
 
 // Forces an engine for tests and cuda/dev: -1 automatic (or $CGTRAIN_CUDA_CONV), 0 SIMT FP32,
 // 1 TF32 mma 64x64 tiles, 2 TF32 mma 128x128 tiles with cp.async (conv_tc.cuh), 3 the same with
-// truncated instead of rounded TF32 operands. Engines 2 and 3 fall back to automatic for GEMMs
-// they do not take.
+// truncated instead of rounded TF32 operands, 4 the skinny SIMT engine for GEMMs of at most 8
+// rows (the automatic choice there). Engines 2-4 fall back to automatic for GEMMs they do not
+// take.
 void conv_gemm_force_engine(int engine);
 // cuda/dev: the tc engine splits every reduction this many ways (as far as its depth allows);
 // 0 restores the automatic choice.

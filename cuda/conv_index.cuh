@@ -151,6 +151,16 @@ __host__ __device__ __forceinline__ size_t output_offset(ConvKind kind, const Co
   return ((size_t)nb * g.M + m) * hw + p;
 }
 
+// How many ways to split a GEMM's reduction: enough that `blocks` output blocks become about
+// `target`, but no more than `depth_units` (K over the least depth a split should have) or `cap`.
+inline int split_count(long blocks, long target, long depth_units, long cap) {
+  if (blocks >= target) return 1;
+  const long by_fill = (target + blocks - 1) / blocks;
+  long n = by_fill < depth_units ? by_fill : depth_units;
+  if (n > cap) n = cap;
+  return n < 1 ? 1 : (int)n;
+}
+
 enum class ConvOp { Conv2dForward, Conv2dBackwardData, Conv2dBackwardWeight, ConvT2dForward, ConvT2dBackwardData, ConvT2dBackwardWeight };
 
 // Which implicit GEMM runs each op, over which geometry. The operands: forward and backward-data

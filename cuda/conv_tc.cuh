@@ -318,13 +318,7 @@ inline Plan tc_plan(ConvKind kind, const ConvGeom& g, const GemmShape& s, int sm
   p.gy = (unsigned)((s.M + kBM - 1) / kBM);
   // Split the reduction when the tiles leave multiprocessors idle, keeping at least 8 slices of
   // work per split.
-  const long long tiles = (long long)p.gx * p.gy;
-  int splits = 1;
-  if (tiles < sm_count) {
-    const long long by_fill = (sm_count + tiles - 1) / tiles;
-    const long long by_depth = std::max(1LL, (long long)s.K / (8LL * kBK));
-    splits = (int)std::min({by_fill, by_depth, 32LL});
-  }
+  const int splits = split_count((long)p.gx * p.gy, sm_count, s.K / (8L * kBK), 32);
   p = with_splits(p, s, splits);
   p.a_vec = a_aligned16 &&
             ((kind == ConvKind::Fwd && s.K % 4 == 0) || (kind == ConvKind::Wgrad && (g.Ho * g.Wo) % 4 == 0));

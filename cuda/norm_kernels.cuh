@@ -56,6 +56,18 @@ __device__ __forceinline__ void for_group(bool active, size_t base, int planes, 
   }
 }
 
+// The calling thread's group: active is false for the threads of a partial last block.
+struct Group {
+  int index, channel;
+  bool active;
+  size_t base, count;
+};
+template <int T>
+__device__ __forceinline__ Group group_of(int groups, int c, int hw, int planes) {
+  const int index = blockIdx.x * (block_threads(T) / T) + threadIdx.x / T;
+  return {index, index % c, index < groups, (size_t)index * hw, (size_t)planes * hw};
+}
+
 template <int T>
 __global__ void __launch_bounds__(block_threads(T))
     forward_kernel(const float* __restrict__ x, const float* __restrict__ gamma, const float* __restrict__ beta,
@@ -63,11 +75,10 @@ __global__ void __launch_bounds__(block_threads(T))
                    float* running_mean, float* running_var, int groups, int c, int hw, int planes,
                    size_t plane_stride, float eps, float momentum) {
   __shared__ double shared[block_threads(T)];
-  const int group = blockIdx.x * (block_threads(T) / T) + threadIdx.x / T;
-  const bool active = group < groups;
-  const int ch = group % c;
-  const size_t base = (size_t)group * hw;
-  const size_t count = (size_t)planes * hw;
+  const Group gr = group_of<T>(groups, c, hw, planes);
+  const int group = gr.index, ch = gr.channel;
+  const bool active = gr.active;
+  const size_t base = gr.base, count = gr.count;
 
   float acc = 0.f;
   for_group<T>(active, base, planes, plane_stride, hw, [&](size_t i) { acc += x[i]; });
@@ -102,11 +113,10 @@ __global__ void __launch_bounds__(block_threads(T))
                     const float* __restrict__ rstd, const float* __restrict__ gamma, float* __restrict__ dx,
                     double* group_dg, double* group_db, int groups, int c, int hw, int planes, size_t plane_stride) {
   __shared__ double shared[block_threads(T)];
-  const int group = blockIdx.x * (block_threads(T) / T) + threadIdx.x / T;
-  const bool active = group < groups;
-  const int ch = group % c;
-  const size_t base = (size_t)group * hw;
-  const size_t count = (size_t)planes * hw;
+  const Group gr = group_of<T>(groups, c, hw, planes);
+  const int group = gr.index, ch = gr.channel;
+  const bool active = gr.active;
+  const size_t base = gr.base, count = gr.count;
   const float m = active ? mean[group] : 0.f, r = active ? rstd[group] : 0.f;
   const float gm = active && gamma ? gamma[ch] : 1.0f;
 

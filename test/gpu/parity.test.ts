@@ -192,6 +192,8 @@ function convT(n: number, cIn: number, hIn: number, wIn: number, cOut: number, k
 function convCases(): Case[] {
   const geometries: [string, ConvParams][] = [
     ['7x7 stem (c7s1, after reflection pad)', conv(2, 3, 22, 22, 8, 7, 7, 1, 1, 0, 0)],
+    ['7x7 head to 3 channels', conv(2, 8, 22, 22, 3, 7, 7, 1, 1, 0, 0)],
+    ['2 output channels over 1600 pixels (split weight gradient)', conv(4, 4, 20, 20, 2, 3, 3, 1, 1, 1, 1)],
     ['3x3 stride-2 downsampling', conv(2, 8, 16, 16, 16, 3, 3, 2, 2, 1, 1)],
     ['3x3 residual block (64 channels, several tiles)', conv(2, 64, 18, 18, 64, 3, 3, 1, 1, 0, 0)],
     ['4x4 stride-2 PatchGAN layer', conv(2, 3, 16, 16, 8, 4, 4, 2, 2, 1, 1)],
