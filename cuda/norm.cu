@@ -28,19 +28,21 @@ int check_dims(const char* fn, int n, int c, int hw) {
   return CGK_OK;
 }
 
-int run_forward(const char* fn, const float* x, const float* gamma, const float* beta, float* y, float* mean, float* rstd,
-                float* running_mean, float* running_var, int groups, int c, int hw, int planes, size_t plane_stride,
-                float eps, float momentum) {
+int run_forward(const char* fn, bool relu, const float* x, const float* gamma, const float* beta, float* y, float* mean,
+                float* rstd, float* running_mean, float* running_var, int groups, int c, int hw, int planes,
+                size_t plane_stride, float eps, float momentum) {
   norm::with_group_threads((size_t)planes * hw, [&](auto t) {
     constexpr int T = decltype(t)::value;
-    norm::forward_kernel<T><<<norm::group_blocks(groups, T), norm::block_threads(T), 0, stream()>>>(
+    auto kernel = relu ? norm::forward_kernel<T, true> : norm::forward_kernel<T, false>;
+    kernel<<<norm::group_blocks(groups, T), norm::block_threads(T), 0, stream()>>>(
         x, gamma, beta, y, mean, rstd, running_mean, running_var, groups, c, hw, planes, plane_stride, eps, momentum);
   });
   return check_launch(fn);
 }
 
-int run_backward(const char* fn, const float* dy, const float* x, const float* mean, const float* rstd,
-                 const float* gamma, float* dx, float* dgamma, float* dbeta, int n, int c, int hw, bool batch) {
+int run_backward(const char* fn, bool relu, const float* dy, const float* x, const float* mean, const float* rstd,
+                 const float* gamma, const float* beta, float* dx, float* dgamma, float* dbeta, int n, int c, int hw,
+                 bool batch) {
   const int groups = batch ? c : n * c, planes = batch ? n : 1;
   double* sums = nullptr;
   float* scratch = scratch_alloc((size_t)groups * 4);  // two doubles per group
@@ -48,13 +50,33 @@ int run_backward(const char* fn, const float* dy, const float* x, const float* m
   sums = reinterpret_cast<double*>(scratch);
   norm::with_group_threads((size_t)planes * hw, [&](auto t) {
     constexpr int T = decltype(t)::value;
-    norm::backward_kernel<T><<<norm::group_blocks(groups, T), norm::block_threads(T), 0, stream()>>>(
-        dy, x, mean, rstd, gamma, dx, sums, sums + groups, groups, c, hw, planes, (size_t)c * hw);
+    auto kernel = relu ? norm::backward_kernel<T, true> : norm::backward_kernel<T, false>;
+    kernel<<<norm::group_blocks(groups, T), norm::block_threads(T), 0, stream()>>>(
+        dy, x, mean, rstd, gamma, beta, dx, sums, sums + groups, groups, c, hw, planes, (size_t)c * hw);
   });
   if (dgamma || dbeta)
     norm::param_grads_kernel<<<(c + 127) / 128, 128, 0, stream()>>>(sums, sums + groups, groups, c, dgamma, dbeta);
   scratch_free(scratch);  // stream order keeps it alive for the kernels above
   return check_launch(fn);
+}
+
+int instance_forward(const char* fn, bool relu, const float* x, const float* gamma, const float* beta, float* y,
+                     float* mean, float* rstd, int n, int c, int hw, float eps) {
+  CGK_READY(fn);
+  if (int st = check_dims(fn, n, c, hw)) return st;
+  CGK_REQUIRE(eps >= 0.0f, fn, strf("eps = %g, expected >= 0", eps));
+  CGK_REQUIRE(x && y && mean && rstd, fn, "NULL buffer");
+  if ((double)n * c > 2147483647.0) return fail_arg(fn, "n * c must stay below 2^31");
+  return run_forward(fn, relu, x, gamma, beta, y, mean, rstd, nullptr, nullptr, n * c, c, hw, 1, 0, eps, 0.f);
+}
+
+int instance_backward(const char* fn, bool relu, const float* dy, const float* x, const float* mean, const float* rstd,
+                      const float* gamma, const float* beta, float* dx, float* dgamma, float* dbeta, int n, int c, int hw) {
+  CGK_READY(fn);
+  if (int st = check_dims(fn, n, c, hw)) return st;
+  CGK_REQUIRE(dy && x && mean && rstd && dx, fn, "NULL buffer");
+  CGK_REQUIRE(gamma || (!dgamma && !dbeta), fn, "dgamma/dbeta given without gamma");
+  return run_backward(fn, relu, dy, x, mean, rstd, gamma, beta, dx, dgamma, dbeta, n, c, hw, false);
 }
 
 }  // namespace
@@ -63,23 +85,26 @@ extern "C" {
 
 int cgk_instance_norm_forward(const float* x, const float* gamma, const float* beta, float* y, float* mean, float* rstd,
                               int n, int c, int hw, float eps) {
-  const char* fn = "cgk_instance_norm_forward";
-  CGK_READY(fn);
-  if (int st = check_dims(fn, n, c, hw)) return st;
-  CGK_REQUIRE(eps >= 0.0f, fn, strf("eps = %g, expected >= 0", eps));
-  CGK_REQUIRE(x && y && mean && rstd, fn, "NULL buffer");
-  if ((double)n * c > 2147483647.0) return fail_arg(fn, "n * c must stay below 2^31");
-  return run_forward(fn, x, gamma, beta, y, mean, rstd, nullptr, nullptr, n * c, c, hw, 1, 0, eps, 0.f);
+  return instance_forward("cgk_instance_norm_forward", false, x, gamma, beta, y, mean, rstd, n, c, hw, eps);
 }
 
 int cgk_instance_norm_backward(const float* dy, const float* x, const float* mean, const float* rstd, const float* gamma,
                                float* dx, float* dgamma, float* dbeta, int n, int c, int hw) {
-  const char* fn = "cgk_instance_norm_backward";
-  CGK_READY(fn);
-  if (int st = check_dims(fn, n, c, hw)) return st;
-  CGK_REQUIRE(dy && x && mean && rstd && dx, fn, "NULL buffer");
-  CGK_REQUIRE(gamma || (!dgamma && !dbeta), fn, "dgamma/dbeta given without gamma");
-  return run_backward(fn, dy, x, mean, rstd, gamma, dx, dgamma, dbeta, n, c, hw, false);
+  return instance_backward("cgk_instance_norm_backward", false, dy, x, mean, rstd, gamma, nullptr, dx, dgamma, dbeta, n, c,
+                           hw);
+}
+
+int cgk_instance_norm_relu_forward(const float* x, const float* gamma, const float* beta, float* y, float* mean,
+                                   float* rstd, int n, int c, int hw, float eps) {
+  return instance_forward("cgk_instance_norm_relu_forward", true, x, gamma, beta, y, mean, rstd, n, c, hw, eps);
+}
+
+int cgk_instance_norm_relu_backward(const float* dy, const float* x, const float* mean, const float* rstd,
+                                    const float* gamma, const float* beta, float* dx, float* dgamma, float* dbeta, int n,
+                                    int c, int hw) {
+  const char* fn = "cgk_instance_norm_relu_backward";
+  CGK_REQUIRE((gamma == nullptr) == (beta == nullptr), fn, "gamma and beta must both be given or both be NULL");
+  return instance_backward(fn, true, dy, x, mean, rstd, gamma, beta, dx, dgamma, dbeta, n, c, hw);
 }
 
 int cgk_batch_norm_forward_train(const float* x, const float* gamma, const float* beta, float* y, float* mean, float* rstd,
@@ -91,8 +116,8 @@ int cgk_batch_norm_forward_train(const float* x, const float* gamma, const float
   CGK_REQUIRE(momentum >= 0.0f && momentum <= 1.0f, fn, strf("momentum = %g, expected 0..1", momentum));
   CGK_REQUIRE((size_t)n * hw >= 2, fn, strf("needs more than 1 value per channel, got n*hw = %zu", (size_t)n * hw));
   CGK_REQUIRE(x && y && mean && rstd, fn, "NULL buffer");
-  return run_forward(fn, x, gamma, beta, y, mean, rstd, running_mean, running_var, c, c, hw, n, (size_t)c * hw, eps,
-                     momentum);
+  return run_forward(fn, false, x, gamma, beta, y, mean, rstd, running_mean, running_var, c, c, hw, n, (size_t)c * hw,
+                     eps, momentum);
 }
 
 int cgk_batch_norm_forward_eval(const float* x, const float* gamma, const float* beta, float* y, const float* running_mean,
@@ -113,7 +138,7 @@ int cgk_batch_norm_backward(const float* dy, const float* x, const float* mean, 
   if (int st = check_dims(fn, n, c, hw)) return st;
   CGK_REQUIRE(dy && x && mean && rstd && dx, fn, "NULL buffer");
   CGK_REQUIRE(gamma || (!dgamma && !dbeta), fn, "dgamma/dbeta given without gamma");
-  return run_backward(fn, dy, x, mean, rstd, gamma, dx, dgamma, dbeta, n, c, hw, true);
+  return run_backward(fn, false, dy, x, mean, rstd, gamma, nullptr, dx, dgamma, dbeta, n, c, hw, true);
 }
 
 }  // extern "C"

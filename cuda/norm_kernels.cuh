@@ -68,7 +68,8 @@ __device__ __forceinline__ Group group_of(int groups, int c, int hw, int planes)
   return {index, index % c, index < groups, (size_t)index * hw, (size_t)planes * hw};
 }
 
-template <int T>
+// RELU: y = max(IN(x), 0) (instance norm + ReLU in one pass, as the CPU's fused kernel).
+template <int T, bool RELU>
 __global__ void __launch_bounds__(block_threads(T))
     forward_kernel(const float* __restrict__ x, const float* __restrict__ gamma, const float* __restrict__ beta,
                    float* __restrict__ y, float* __restrict__ mean_out, float* __restrict__ rstd_out,
@@ -102,16 +103,22 @@ __global__ void __launch_bounds__(block_threads(T))
     if (running_var) running_var[ch] = (1.0f - momentum) * running_var[ch] + momentum * (float)(sq / ((double)count - 1));
   }
   const float scale = r * (gamma ? gamma[ch] : 1.0f), shift = beta ? beta[ch] : 0.0f;
-  for_group<T>(true, base, planes, plane_stride, hw, [&](size_t i) { y[i] = fmaf(x[i] - mf, scale, shift); });
+  for_group<T>(true, base, planes, plane_stride, hw, [&](size_t i) {
+    const float v = fmaf(x[i] - mf, scale, shift);
+    y[i] = RELU ? (v > 0.f ? v : 0.f) : v;
+  });
 }
 
 // dx = g rstd (dy - mean(dy) - xhat mean(dy xhat)); the group's sum(dy) and sum(dy xhat) go to
-// group_db / group_dg (double) for the parameter gradients.
-template <int T>
+// group_db / group_dg (double) for the parameter gradients. RELU: dy is the gradient of
+// max(IN(x), 0), masked where the normalised x (recomputed from x, mean, rstd, gamma and beta as
+// the forward computed it) is not positive.
+template <int T, bool RELU>
 __global__ void __launch_bounds__(block_threads(T))
     backward_kernel(const float* __restrict__ dy, const float* __restrict__ x, const float* __restrict__ mean,
-                    const float* __restrict__ rstd, const float* __restrict__ gamma, float* __restrict__ dx,
-                    double* group_dg, double* group_db, int groups, int c, int hw, int planes, size_t plane_stride) {
+                    const float* __restrict__ rstd, const float* __restrict__ gamma, const float* __restrict__ beta,
+                    float* __restrict__ dx, double* group_dg, double* group_db, int groups, int c, int hw, int planes,
+                    size_t plane_stride) {
   __shared__ double shared[block_threads(T)];
   const Group gr = group_of<T>(groups, c, hw, planes);
   const int group = gr.index, ch = gr.channel;
@@ -119,10 +126,13 @@ __global__ void __launch_bounds__(block_threads(T))
   const size_t base = gr.base, count = gr.count;
   const float m = active ? mean[group] : 0.f, r = active ? rstd[group] : 0.f;
   const float gm = active && gamma ? gamma[ch] : 1.0f;
+  const float mask_scale = r * gm, mask_shift = active && beta ? beta[ch] : 0.0f;
+  // The gradient reaching the norm: dy, or dy where the ReLU passed its input.
+  auto grad = [&](size_t i) { return !RELU || fmaf(x[i] - m, mask_scale, mask_shift) > 0.f ? dy[i] : 0.f; };
 
   float a1 = 0.f, a2 = 0.f;
   for_group<T>(active, base, planes, plane_stride, hw, [&](size_t i) {
-    const float d = dy[i];
+    const float d = grad(i);
     a1 += d;
     a2 = fmaf(d, x[i] - m, a2);
   });
@@ -133,7 +143,7 @@ __global__ void __launch_bounds__(block_threads(T))
   const float k_dy = gm * r;
   const float k_x = (float)(-(double)gm * r * r * r * sum_dy_xm / n);
   const float k_0 = (float)(-(double)gm * r * sum_dy / n);
-  for_group<T>(true, base, planes, plane_stride, hw, [&](size_t i) { dx[i] = fmaf(x[i] - m, k_x, fmaf(dy[i], k_dy, k_0)); });
+  for_group<T>(true, base, planes, plane_stride, hw, [&](size_t i) { dx[i] = fmaf(x[i] - m, k_x, fmaf(grad(i), k_dy, k_0)); });
   if (threadIdx.x % T == 0) {
     group_dg[group] = sum_dy_xm * r;
     group_db[group] = sum_dy;

@@ -55,9 +55,7 @@ Napi::Value instance_norm_forward(Args& a) {
   return a.done();
 }
 
-#ifdef CGK_BACKEND_CPU
 const InstanceForwardKernel kInstanceReluForward = cgk_instance_norm_relu_forward;
-#endif
 
 // batchNormForwardTrain(x, gamma, beta, y, mean, rstd, runningMean, runningVar, n, c, hw, eps, momentum)
 Napi::Value batch_norm_forward_train(Args& a) {
@@ -130,9 +128,7 @@ const NormBackwardOp kBatchBackward = {
       return cgk_batch_norm_backward(dy, x, mean, rstd, gamma, dx, dgamma, dbeta, n, c, hw);
     },
     false, false};
-#ifdef CGK_BACKEND_CPU
 const NormBackwardOp kInstanceReluBackward = {cgk_instance_norm_relu_backward, true, true};
-#endif
 
 Napi::Value norm_backward(Args& a) {
   const NormBackwardOp* op = static_cast<const NormBackwardOp*>(a.data());
@@ -167,11 +163,9 @@ Napi::Value norm_backward(Args& a) {
 
 void register_norm(Napi::Object exports) {
   define(exports, "instanceNormForward", instance_norm_forward, &kInstanceForward);
-#ifdef CGK_BACKEND_CPU
-  // Instance norm + ReLU in one pass each way: CPU only (the CUDA addon lacks these functions).
+  // Instance norm + ReLU in one pass each way.
   define(exports, "instanceNormReluForward", instance_norm_forward, &kInstanceReluForward);
   define(exports, "instanceNormReluBackward", norm_backward, &kInstanceReluBackward);
-#endif
   define(exports, "instanceNormBackward", norm_backward, &kInstanceBackward);
   define(exports, "batchNormForwardTrain", batch_norm_forward_train);
   define(exports, "batchNormForwardEval", batch_norm_forward_eval);

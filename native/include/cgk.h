@@ -177,7 +177,7 @@ int cgk_instance_norm_backward(const float* dy, const float* x, const float* mea
                                int n, int c, int hw);
 /* Instance norm followed by ReLU, y = max(IN(x), 0), one pass each way: the backward takes the
  * gradient of y and recomputes the ReLU's mask from x, mean, rstd, gamma and beta, so only x is
- * kept. CPU backend only (the CUDA backend runs the two ops). */
+ * kept. */
 int cgk_instance_norm_relu_forward(const float* x, const float* gamma, const float* beta, float* y, float* mean,
                                    float* rstd, int n, int c, int hw, float eps);
 int cgk_instance_norm_relu_backward(const float* dy, const float* x, const float* mean, const float* rstd,

@@ -33,13 +33,13 @@ export function instanceNorm(x: Tensor, gamma: Tensor | null = null, beta: Tenso
   }, [mean, rstd]);
 }
 
-/** Whether this tensor's backend has the fused instanceNormRelu kernels (the CPU addon). */
+/** Whether this tensor's backend has the fused instanceNormRelu kernels (both addons; another build may lack them). */
 export function hasInstanceNormRelu(x: Tensor): boolean {
   return typeof x.binding.instanceNormReluForward === 'function' && typeof x.binding.instanceNormReluBackward === 'function';
 }
 
 /**
- * relu(instanceNorm(x, gamma, beta)) in one kernel each way (CPU backend): no normalised
+ * relu(instanceNorm(x, gamma, beta)) in one kernel each way: no normalised
  * activation is stored, and the backward recomputes the ReLU's mask from x and the statistics.
  */
 export function instanceNormRelu(x: Tensor, gamma: Tensor | null = null, beta: Tensor | null = null, eps = 1e-5): Tensor {

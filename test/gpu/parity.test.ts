@@ -296,6 +296,30 @@ function normCases(): Case[] {
       check: { dx: NORM },
     },
     {
+      name: 'instance norm + ReLU forward (affine)',
+      bufs: { x, gamma, beta, y: x.length, mean: n * c, rstd: n * c },
+      run: (b, t) => b.instanceNormReluForward!(t.x, t.gamma, t.beta, t.y, t.mean, t.rstd, n, c, hw, 1e-5),
+      check: { y: NORM, mean: NORM, rstd: NORM },
+    },
+    {
+      name: 'instance norm + ReLU forward (no affine)',
+      bufs: { x, y: x.length, mean: n * c, rstd: n * c },
+      run: (b, t) => b.instanceNormReluForward!(t.x, null, null, t.y, t.mean, t.rstd, n, c, hw, 1e-5),
+      check: { y: NORM, mean: NORM, rstd: NORM },
+    },
+    {
+      name: 'instance norm + ReLU backward (affine: the mask from gamma and beta)',
+      bufs: { dy, x, mean, rstd, gamma, beta, dx: x.length, dgamma: c, dbeta: c },
+      run: (b, t) => b.instanceNormReluBackward!(t.dy, t.x, t.mean, t.rstd, t.gamma, t.beta, t.dx, t.dgamma, t.dbeta, n, c, hw),
+      check: { dx: NORM, dgamma: NORM, dbeta: NORM },
+    },
+    {
+      name: 'instance norm + ReLU backward (no affine)',
+      bufs: { dy, x, mean, rstd, dx: x.length },
+      run: (b, t) => b.instanceNormReluBackward!(t.dy, t.x, t.mean, t.rstd, null, null, t.dx, null, null, n, c, hw),
+      check: { dx: NORM },
+    },
+    {
       name: 'batch norm forward, training (running statistics updated)',
       bufs: { x: xb, gamma, beta, y: xb.length, mean: cb, rstd: cb, runningMean: rnd(cb), runningVar: rnd(cb, 0.5, 2) },
       run: (b, t) => b.batchNormForwardTrain(t.x, t.gamma, t.beta, t.y, t.mean, t.rstd, t.runningMean, t.runningVar, nb, cb, hwb, 1e-5, 0.1),

@@ -94,12 +94,12 @@ void check(int n, int c, int hw, bool batch, bool affine, std::mt19937& rng) {
     constexpr int T = decltype(tag)::value;
     const dim3 grid(norm::group_blocks(groups, T)), block(norm::block_threads(T));
     emu::launch(grid, block, 0, [&] {
-      norm::forward_kernel<T>(x.data(), affine ? gamma.data() : nullptr, affine ? beta.data() : nullptr, y.data(),
+      norm::forward_kernel<T, false>(x.data(), affine ? gamma.data() : nullptr, affine ? beta.data() : nullptr, y.data(),
                               mean.data(), rstd.data(), batch ? run_mean.data() : nullptr,
                               batch ? run_var.data() : nullptr, groups, c, hw, planes, plane_stride, eps, momentum);
     });
     emu::launch(grid, block, 0, [&] {
-      norm::backward_kernel<T>(dy.data(), x.data(), mean.data(), rstd.data(), affine ? gamma.data() : nullptr, dx.data(),
+      norm::backward_kernel<T, false>(dy.data(), x.data(), mean.data(), rstd.data(), affine ? gamma.data() : nullptr, nullptr, dx.data(),
                                sums.data(), sums.data() + groups, groups, c, hw, planes, plane_stride);
     });
   });
