@@ -53,7 +53,7 @@ export interface BenchResult {
   peakBackendMemoryMB: number;
   peakRssMB: number;
   /** with profileSteps: time per backend function, and per function and conv shape */
-  profile?: { steps: number; byFunction: ProfileRow[]; byCall: ProfileRow[] };
+  profile?: { steps: number; syncMs: number; byFunction: ProfileRow[]; byCall: ProfileRow[] };
 }
 
 function median(values: number[]): number {
@@ -114,7 +114,7 @@ export async function runBench(config: BenchConfig): Promise<BenchResult> {
   const peakGflops = Math.max(peakBefore, binding.peakGflops(0.25));
   if (profiler) profiler.record(profileSteps, step);
   return {
-    ...(profiler ? { profile: { steps: profileSteps, byFunction: profiler.rows(true), byCall: profiler.rows(false) } } : {}),
+    ...(profiler ? { profile: { steps: profileSteps, syncMs: profiler.syncMs, byFunction: profiler.rows(true), byCall: profiler.rows(false) } } : {}),
     convAlgo: convAlgoInEffect(backend.kind, backend.info.simd, binding.convAlgo()),
     backend: backend.kind, device: String(backend.info.devices?.[0]?.name ?? backend.info.cpu?.model ?? backend.kind),
     simd: backend.info.simd, threads: binding.numThreads(), netG: options.netG, netD: options.netD, ngf: options.ngf, ndf: options.ndf,
@@ -135,8 +135,8 @@ export function formatBench(r: BenchResult): string {
     `  peak memory: backend ${r.peakBackendMemoryMB.toFixed(0)} MB, process RSS ${r.peakRssMB.toFixed(0)} MB`,
     ...(r.profile
       ? [
-          `profile over ${r.profile.steps} more steps, by function:`, formatProfile(r.profile.byFunction, 15),
-          'by function and convolution shape:', formatProfile(r.profile.byCall, 25),
+          `profile over ${r.profile.steps} more steps, by function:`, formatProfile(r.profile.byFunction, 15, r.profile.syncMs),
+          'by function and convolution shape:', formatProfile(r.profile.byCall, 25, r.profile.syncMs),
         ]
       : []),
   ].join('\n');
