@@ -293,14 +293,14 @@ int run_skinny(const char* fn, const ConvGeom& g, const GemmShape& s, const floa
   return check_launch(fn);
 }
 
-// The tensor-core engine of conv_tc.cuh: STAGES-deep pipeline where the GPU's shared memory
-// allows it, else 2 stages.
-template <ConvKind KIND, bool ROUND>
+// The tensor-core engine of conv_tc.cuh with BM-row tiles: STAGES-deep pipeline where the GPU's
+// shared memory allows it, else 2 stages.
+template <ConvKind KIND, bool ROUND, int BM>
 int run_tc(const char* fn, const tc::Plan& plan, const ConvGeom& g, const GemmShape& s, const float* A,
            const float* in, const float* bias, float* out) {
-  const bool deep = device_props().sharedMemPerBlockOptin >= tc::smem_bytes(3);
-  const size_t smem = tc::smem_bytes(deep ? 3 : 2);
-  auto kernel = deep ? tc::conv_tc_kernel<KIND, 3, ROUND> : tc::conv_tc_kernel<KIND, 2, ROUND>;
+  const bool deep = device_props().sharedMemPerBlockOptin >= tc::smem_bytes(3, BM);
+  const size_t smem = tc::smem_bytes(deep ? 3 : 2, BM);
+  auto kernel = deep ? tc::conv_tc_kernel<KIND, 3, ROUND, BM> : tc::conv_tc_kernel<KIND, 2, ROUND, BM>;
   // Above 48 KiB of dynamic shared memory a kernel has to opt in, once per kernel.
   static std::once_flag opted_in[2];
   static cudaError_t opt_in_status[2];
@@ -336,8 +336,13 @@ int run(const char* fn, const ConvGeom& g, const float* A, const float* in, cons
     tc::Plan plan = tc::tc_plan(KIND, g, s, device_props().multiProcessorCount, aligned);
     if (const int forced_splits = g_forced_splits.load(); forced_splits > 0 && plan.eligible) plan = tc::with_splits(plan, s, forced_splits);
     if (plan.eligible && plan.gy <= 65535u) {
-      if (forced == kTcTrunc) return run_tc<KIND, false>(fn, plan, g, s, A, in, bias, out);
-      return run_tc<KIND, true>(fn, plan, g, s, A, in, bias, out);
+      const bool round = forced != kTcTrunc;
+      if (plan.bm == 64) {
+        return round ? run_tc<KIND, true, 64>(fn, plan, g, s, A, in, bias, out)
+                     : run_tc<KIND, false, 64>(fn, plan, g, s, A, in, bias, out);
+      }
+      return round ? run_tc<KIND, true, 128>(fn, plan, g, s, A, in, bias, out)
+                   : run_tc<KIND, false, 128>(fn, plan, g, s, A, in, bias, out);
     }
   }
   const bool mma = tf32;

@@ -1,7 +1,8 @@
 // The large-tile tensor-core engine of the implicit-GEMM convolution (see conv_gemm.cuh for the
-// three GEMMs it computes): 128x128 output tiles, BK = 32, 4 warps of 64x64, TF32 mma.sync
-// m16n8k8, and a STAGES-deep cp.async pipeline that gathers the next slices straight into shared
-// memory (zero fill for padding and tails) while the current one is multiplied.
+// three GEMMs it computes): 128x128 output tiles (64x128 for GEMMs of 64 rows and the like),
+// BK = 32, 4 warps of 64x64 (32x64), TF32 mma.sync m16n8k8, and a STAGES-deep cp.async
+// pipeline that gathers the next slices straight into shared memory (zero fill for padding and
+// tails) while the current one is multiplied.
 //
 // Shared-memory layouts, chosen so that both the gathers' stores and the fragment loads hit 32
 // distinct banks:
@@ -26,17 +27,20 @@
 namespace cgk_cuda {
 namespace tc {
 
-constexpr int kBM = 128, kBN = 128, kBK = 32, kThreads = 128;
+// BM (the tile's rows) is 128, or 64 for GEMMs whose rows would leave half a 128-row tile idle
+// (the 64-channel layers); the 4 warps then hold 32x64 each.
+constexpr int kBN = 128, kBK = 32, kThreads = 128;
 constexpr int kRowK = kBK + 4;     // floats per row of a [row][k] tile
 constexpr int kRowN = kBN + 8;     // floats per row of a [k][column] tile
-constexpr int kATile = kBM * kRowK;
 constexpr int kBTileKN = kBK * kRowN;
 constexpr int kBTileNK = kBN * kRowK;
-constexpr int kStageFloats = kATile + (kBTileKN > kBTileNK ? kBTileKN : kBTileNK);
+constexpr int kBTile = kBTileKN > kBTileNK ? kBTileKN : kBTileNK;
 constexpr int kColumnTable = 2 * kBN;  // Wgrad: per column, its offset and (r << 16 | s)
 
-__host__ __device__ constexpr size_t smem_bytes(int stages) {
-  return sizeof(float) * ((size_t)stages * kStageFloats + kColumnTable);
+__host__ __device__ constexpr int a_tile_floats(int bm) { return bm * kRowK; }
+__host__ __device__ constexpr int stage_floats(int bm) { return a_tile_floats(bm) + kBTile; }
+__host__ __device__ constexpr size_t smem_bytes(int stages, int bm) {
+  return sizeof(float) * ((size_t)stages * stage_floats(bm) + kColumnTable);
 }
 
 // Adds the split partials [split][M][N] in split order and writes the tensor layout (with bias).
@@ -53,15 +57,18 @@ __global__ void finalize_kernel(ConvIndex g, GemmShape s, const float* __restric
   }
 }
 
-template <ConvKind KIND, int STAGES, bool ROUND>
+template <ConvKind KIND, int STAGES, bool ROUND, int BM>
 __global__ void __launch_bounds__(kThreads) conv_tc_kernel(const ConvIndex g, const GemmShape s,
                                                            const float* __restrict__ A, const float* __restrict__ in,
                                                            const float* __restrict__ bias, float* __restrict__ out,
                                                            int k_per_split, bool a_vec) {
+  static_assert(BM == 128 || BM == 64, "tiles of 128 or 64 rows");
+  constexpr int kStage = stage_floats(BM), kATile = a_tile_floats(BM);
+  constexpr int MT = BM / 32;  // m16 tiles per warp (2 x 2 warps)
   CGK_DYNAMIC_SMEM(float, smem);
-  int* const col_table = reinterpret_cast<int*>(smem + STAGES * kStageFloats);
+  int* const col_table = reinterpret_cast<int*>(smem + STAGES * kStage);
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-  const int m0 = blockIdx.y * kBM, n0 = blockIdx.x * kBN;
+  const int m0 = blockIdx.y * BM, n0 = blockIdx.x * kBN;
   const int k_begin = blockIdx.z * k_per_split, k_end = min(s.K, k_begin + k_per_split);
   const int n_slices = (k_end - k_begin + kBK - 1) / kBK;
   const int khw = g.kh * g.kw, hw = g.Ho * g.Wo;
@@ -85,7 +92,7 @@ __global__ void __launch_bounds__(kThreads) conv_tc_kernel(const ConvIndex g, co
       const bool k_ok = k < k_end;
       const int base = k_ok ? a_base(k) : 0;
 #pragma unroll
-      for (int i = 0; i < kBM / 16; ++i) {
+      for (int i = 0; i < BM / 16; ++i) {
         const int row = (tid >> 3) + 16 * i, m = m0 + row;
         const bool ok = k_ok && m < s.M;
         cp_async_zfill<16>(tile + row * kRowK + 4 * kc, ok ? A + base + m * a_step : A, ok);
@@ -96,7 +103,7 @@ __global__ void __launch_bounds__(kThreads) conv_tc_kernel(const ConvIndex g, co
       const bool k_ok = k < k_end;
       const int base = k_ok ? a_base(k) : 0;
 #pragma unroll 8
-      for (int i = 0; i < kBM / 4; ++i) {
+      for (int i = 0; i < BM / 4; ++i) {
         const int row = warp + 4 * i, m = m0 + row;
         const bool ok = k_ok && m < s.M;
         cp_async_zfill<4>(tile + row * kRowK + lane, ok ? A + base + m * a_step : A, ok);
@@ -185,31 +192,31 @@ __global__ void __launch_bounds__(kThreads) conv_tc_kernel(const ConvIndex g, co
   };
 
   auto load_slice = [&](int stage, int k0) {
-    float* tile = smem + stage * kStageFloats;
+    float* tile = smem + stage * kStage;
     load_a(tile, k0);
     if (KIND == ConvKind::Wgrad) load_b_pixels(tile + kATile, k0);
     else load_b_columns(tile + kATile, k0);
   };
 
-  // ---- the warp's 64x64 sub-tile: 4 x 8 mma tiles of 16x8 ----
-  const int wm = (warp >> 1) * 64, wn = (warp & 1) * 64;
+  // ---- the warp's (BM/2)x64 sub-tile: MT x 8 mma tiles of 16x8 ----
+  const int wm = (warp >> 1) * (BM / 2), wn = (warp & 1) * 64;
   const int gq = lane >> 2, tq = lane & 3;
-  float acc[4][8][4];
+  float acc[MT][8][4];
 #pragma unroll
-  for (int i = 0; i < 4; ++i)
+  for (int i = 0; i < MT; ++i)
 #pragma unroll
     for (int j = 0; j < 8; ++j)
 #pragma unroll
       for (int e = 0; e < 4; ++e) acc[i][j][e] = 0.f;
 
   auto multiply = [&](int stage) {
-    const float* As = smem + stage * kStageFloats;
+    const float* As = smem + stage * kStage;
     const float* Bs = As + kATile;
 #pragma unroll
     for (int ks = 0; ks < kBK; ks += 8) {
-      uint32_t af[4][4], bf[8][2];
+      uint32_t af[MT][4], bf[8][2];
 #pragma unroll
-      for (int mt = 0; mt < 4; ++mt) {
+      for (int mt = 0; mt < MT; ++mt) {
         const float* p = As + (wm + mt * 16 + gq) * kRowK + ks + tq;
         af[mt][0] = tf32_bits<ROUND>(p[0]);
         af[mt][1] = tf32_bits<ROUND>(p[8 * kRowK]);
@@ -230,7 +237,7 @@ __global__ void __launch_bounds__(kThreads) conv_tc_kernel(const ConvIndex g, co
         }
       }
 #pragma unroll
-      for (int mt = 0; mt < 4; ++mt)
+      for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
         for (int nt = 0; nt < 8; ++nt) mma_m16n8k8_tf32(acc[mt][nt], af[mt], bf[nt]);
     }
@@ -275,7 +282,7 @@ __global__ void __launch_bounds__(kThreads) conv_tc_kernel(const ConvIndex g, co
         row_step = hw;
       }
 #pragma unroll
-      for (int mt = 0; mt < 4; ++mt)
+      for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
         for (int h = 0; h < 2; ++h) {
           const int m = m0 + wm + mt * 16 + gq + 8 * h;
@@ -292,6 +299,7 @@ struct Plan {
   bool eligible = false;  // else use another engine
   int splits = 1, k_per_split = 0;
   unsigned gx = 0, gy = 0;
+  int bm = 128;  // tile rows
   bool a_vec = false;
 };
 
@@ -315,7 +323,10 @@ inline Plan tc_plan(ConvKind kind, const ConvGeom& g, const GemmShape& s, int sm
   if ((long long)g.C * g.Hi * g.Wi > limit || g.kh >= (1 << 15) || g.kw >= (1 << 15)) return p;
   p.eligible = true;
   p.gx = (unsigned)((s.N + kBN - 1) / kBN);
-  p.gy = (unsigned)((s.M + kBM - 1) / kBM);
+  // 64-row tiles where 128-row ones would leave half a tile idle: M <= 64, or a last tile of at
+  // most 64 rows (M = 192: three 64-row tiles instead of two 128-row ones).
+  p.bm = s.M % 128 != 0 && s.M % 128 <= 64 ? 64 : 128;
+  p.gy = (unsigned)((s.M + p.bm - 1) / p.bm);
   // Split the reduction when the tiles leave multiprocessors idle, keeping at least 8 slices of
   // work per split.
   const int splits = split_count((long)p.gx * p.gy, sm_count, s.K / (8L * kBK), 32);

@@ -43,7 +43,7 @@ Vec rounded(const Vec& v, bool round) {
   return r;
 }
 
-template <ConvKind KIND, bool ROUND>
+template <ConvKind KIND, bool ROUND, int BM>
 void launch(const tc::Plan& plan, const ConvGeom& geom, const float* A, const float* in, const float* bias, float* out) {
   const ConvIndex ix = make_index(geom);
   const GemmShape s = gemm_shape(KIND, geom);
@@ -54,8 +54,8 @@ void launch(const tc::Plan& plan, const ConvGeom& geom, const float* A, const fl
     target = partials.data();
   }
   constexpr int kStages = 3;
-  emu::launch(dim3(plan.gx, plan.gy, plan.splits), dim3(tc::kThreads), tc::smem_bytes(kStages), [&] {
-    tc::conv_tc_kernel<KIND, kStages, ROUND>(ix, s, A, in, bias, target, plan.k_per_split, plan.a_vec);
+  emu::launch(dim3(plan.gx, plan.gy, plan.splits), dim3(tc::kThreads), tc::smem_bytes(kStages, BM), [&] {
+    tc::conv_tc_kernel<KIND, kStages, ROUND, BM>(ix, s, A, in, bias, target, plan.k_per_split, plan.a_vec);
   });
   if (plan.splits > 1)
     emu::launch(dim3(3), dim3(64), 0, [&] { tc::finalize_kernel<KIND>(ix, s, partials.data(), plan.splits, bias, out); });
@@ -71,13 +71,18 @@ bool run_op(ConvOp op, const cgk_conv& p, const float* A, const float* in, const
   const tc::Plan plan = tc::tc_plan(kind, g, s, sm_count, /*a_aligned16=*/true);
   if (!plan.eligible) return false;
   char buf[160];
-  std::snprintf(buf, sizeof buf, "GEMM %dx%dx%d, grid %ux%ux%d, A %s, %s", s.M, s.N, s.K, plan.gx, plan.gy, plan.splits,
-                plan.a_vec ? "16B" : "4B", round ? "rna" : "trunc");
+  std::snprintf(buf, sizeof buf, "GEMM %dx%dx%d, %d-row tiles %ux%ux%d, A %s, %s", s.M, s.N, s.K, plan.bm, plan.gx, plan.gy,
+                plan.splits, plan.a_vec ? "16B" : "4B", round ? "rna" : "trunc");
   *how = buf;
   auto go = [&](auto kind_tag) {
     constexpr ConvKind K = decltype(kind_tag)::value;
-    if (round) launch<K, true>(plan, g, A, in, bias, out);
-    else launch<K, false>(plan, g, A, in, bias, out);
+    if (plan.bm == 64) {
+      if (round) launch<K, true, 64>(plan, g, A, in, bias, out);
+      else launch<K, false, 64>(plan, g, A, in, bias, out);
+    } else {
+      if (round) launch<K, true, 128>(plan, g, A, in, bias, out);
+      else launch<K, false, 128>(plan, g, A, in, bias, out);
+    }
   };
   if (kind == ConvKind::Fwd) go(std::integral_constant<ConvKind, ConvKind::Fwd>{});
   else if (kind == ConvKind::Dgrad) go(std::integral_constant<ConvKind, ConvKind::Dgrad>{});
@@ -162,9 +167,9 @@ void check(const cgk_conv& p, bool transpose, std::mt19937& rng) {
 
 int main() {
   std::mt19937 rng(2026);
-  // Residual 3x3 (16-byte A forward; partial row and column tiles).
+  // Residual 3x3 (16-byte A forward; partial row and column tiles; 72 rows: one 128-row tile).
   check(conv(2, 64, 10, 10, 72, 3, 3, 1, 1, 0, 0), false, rng);
-  // Stride 2 with odd sizes (the Dgrad stride test), two row tiles for the forward.
+  // Stride 2 with odd sizes (the Dgrad stride test); the forward's 136 rows as three 64-row tiles.
   check(conv(2, 64, 9, 8, 136, 3, 3, 2, 2, 1, 1), false, rng);
   // 7x7 stem: K = 147 (4-byte A path, partial slice); its backward-data (M = 3) is not taken.
   check(conv(1, 3, 14, 14, 64, 7, 7, 1, 1, 0, 0), false, rng);
@@ -172,7 +177,7 @@ int main() {
   check(conv(2, 64, 6, 6, 128, 4, 4, 2, 2, 1, 1), false, rng);
   // Several column tiles whose pixels cross sample boundaries.
   check(conv(3, 64, 12, 12, 64, 3, 3, 1, 1, 1, 1), false, rng);
-  // A reduction over 512 pixels, so the weight gradient splits too.
+  // A reduction over 512 pixels, so the weight gradient splits too; 64 rows: 64-row tiles.
   check(conv(8, 64, 8, 8, 64, 3, 3, 1, 1, 1, 1), false, rng);
   // Conv-transpose with output padding (the generator's upsampling).
   check(conv_t(2, 72, 4, 5, 64, 3, 3, 2, 2, 1, 1, 1, 1), true, rng);
