@@ -35,9 +35,9 @@ inline std::string strf(const char* fmt, ...) {
 int ensure_ready(const char* fn);
 cudaStream_t stream();
 const cudaDeviceProp& device_props();
-// true on sm_80+ unless CGTRAIN_CUDA_TF32=0: tensor-core TF32 convolution is allowed, as PyTorch
-// allows it for cuDNN convolutions by default.
-bool tf32_enabled();
+// The GEMM operand precision in effect (CGK_PRECISION_*; see cgk_set_precision): TF32 by default
+// on sm_80+, as PyTorch allows for cuDNN convolutions.
+int precision();
 
 // Internal allocations (workspaces) through the caching allocator; NULL on failure with the
 // message already set.

@@ -21,14 +21,15 @@ namespace cgk_cuda {
 namespace {
 
 // Engines: -1 automatic, then the ConvEngine values.
-enum ConvEngine { kSimt = 0, kMma64 = 1, kTc = 2, kTcTrunc = 3, kSkinny = 4 };
+enum ConvEngine { kSimt = 0, kMma64 = 1, kTc = 2, kTcTrunc = 3, kSkinny = 4, kTcBf16 = 5 };
 std::atomic<int> g_forced_engine{-1};
 std::atomic<int> g_forced_splits{0};
 
 // $CGTRAIN_CUDA_CONV picks an engine for every convolution: auto (default), simt, mma64, tc,
-// tc-trunc, skinny. An engine that cannot take a GEMM (TF32 below sm_80, tc with fewer than 64
-// output channels or very large tensors, skinny with more than 8) falls back to the automatic
-// choice.
+// tc-trunc, tc-bf16, skinny. An engine that cannot take a GEMM (tensor cores below sm_80, tc with
+// fewer than 64 output channels or very large tensors, skinny with more than 8) falls back to the
+// automatic choice. Forcing a tensor-core engine implies its operand format whatever the
+// precision setting (tc and mma64: TF32).
 int env_engine() {
   static const int engine = [] {
     const char* v = std::getenv("CGTRAIN_CUDA_CONV");
@@ -38,7 +39,8 @@ int env_engine() {
     if (!std::strcmp(v, "tc")) return (int)kTc;
     if (!std::strcmp(v, "tc-trunc")) return (int)kTcTrunc;
     if (!std::strcmp(v, "skinny")) return (int)kSkinny;
-    std::fprintf(stderr, "cgtrain: CGTRAIN_CUDA_CONV=%s is not one of auto, simt, mma64, tc, tc-trunc, skinny; using auto\n", v);
+    if (!std::strcmp(v, "tc-bf16")) return (int)kTcBf16;
+    std::fprintf(stderr, "cgtrain: CGTRAIN_CUDA_CONV=%s is not one of auto, simt, mma64, tc, tc-trunc, tc-bf16, skinny; using auto\n", v);
     return -1;
   }();
   return engine;
@@ -293,14 +295,14 @@ int run_skinny(const char* fn, const ConvGeom& g, const GemmShape& s, const floa
   return check_launch(fn);
 }
 
-// The tensor-core engine of conv_tc.cuh with BM-row tiles: STAGES-deep pipeline where the GPU's
-// shared memory allows it, else 2 stages.
-template <ConvKind KIND, bool ROUND, int BM>
+// The tensor-core engine of conv_tc.cuh with BM-row tiles and PREC operands: STAGES-deep
+// pipeline where the GPU's shared memory allows it, else 2 stages.
+template <ConvKind KIND, int PREC, int BM>
 int run_tc(const char* fn, const tc::Plan& plan, const ConvGeom& g, const GemmShape& s, const float* A,
            const float* in, const float* bias, float* out) {
   const bool deep = device_props().sharedMemPerBlockOptin >= tc::smem_bytes(3, BM);
   const size_t smem = tc::smem_bytes(deep ? 3 : 2, BM);
-  auto kernel = deep ? tc::conv_tc_kernel<KIND, 3, ROUND, BM> : tc::conv_tc_kernel<KIND, 2, ROUND, BM>;
+  auto kernel = deep ? tc::conv_tc_kernel<KIND, 3, PREC, BM> : tc::conv_tc_kernel<KIND, 2, PREC, BM>;
   // Above 48 KiB of dynamic shared memory a kernel has to opt in, once per kernel.
   static std::once_flag opted_in[2];
   static cudaError_t opt_in_status[2];
@@ -328,21 +330,27 @@ int run(const char* fn, const ConvGeom& g, const float* A, const float* in, cons
   const bool tensor_cores = device_props().major >= 8;
   // At most 8 rows: the skinny engine, unless another engine is forced.
   if (s.M <= 8 && (forced < 0 || forced == kSkinny)) return run_skinny<KIND>(fn, g, s, A, in, bias, out);
-  // Automatic: the large-tile engine where it takes the GEMM, else the 64x64 one; exact FP32
-  // when TF32 is off.
-  const bool tf32 = forced >= 0 ? (forced != kSimt && tensor_cores) : tf32_enabled();
+  // Automatic: the large-tile engine where it takes the GEMM, with the precision in effect; else
+  // the 64x64 one (TF32, also under BF16); exact FP32 when the precision is fp32.
+  const int prec = forced >= 0 ? (forced == kSimt || !tensor_cores ? CGK_PRECISION_FP32
+                                  : forced == kTcBf16               ? CGK_PRECISION_BF16
+                                                                    : CGK_PRECISION_TF32)
+                               : precision();
+  const bool tf32 = prec != CGK_PRECISION_FP32;
   if (tf32 && forced != kMma64) {
     const bool aligned = reinterpret_cast<uintptr_t>(A) % 16 == 0;
     tc::Plan plan = tc::tc_plan(KIND, g, s, device_props().multiProcessorCount, aligned);
     if (const int forced_splits = g_forced_splits.load(); forced_splits > 0 && plan.eligible) plan = tc::with_splits(plan, s, forced_splits);
     if (plan.eligible && plan.gy <= 65535u) {
-      const bool round = forced != kTcTrunc;
+      const int operands = prec == CGK_PRECISION_BF16 ? tc::kBf16 : forced == kTcTrunc ? tc::kTf32Trunc : tc::kTf32;
       if (plan.bm == 64) {
-        return round ? run_tc<KIND, true, 64>(fn, plan, g, s, A, in, bias, out)
-                     : run_tc<KIND, false, 64>(fn, plan, g, s, A, in, bias, out);
+        if (operands == tc::kBf16) return run_tc<KIND, tc::kBf16, 64>(fn, plan, g, s, A, in, bias, out);
+        if (operands == tc::kTf32Trunc) return run_tc<KIND, tc::kTf32Trunc, 64>(fn, plan, g, s, A, in, bias, out);
+        return run_tc<KIND, tc::kTf32, 64>(fn, plan, g, s, A, in, bias, out);
       }
-      return round ? run_tc<KIND, true, 128>(fn, plan, g, s, A, in, bias, out)
-                   : run_tc<KIND, false, 128>(fn, plan, g, s, A, in, bias, out);
+      if (operands == tc::kBf16) return run_tc<KIND, tc::kBf16, 128>(fn, plan, g, s, A, in, bias, out);
+      if (operands == tc::kTf32Trunc) return run_tc<KIND, tc::kTf32Trunc, 128>(fn, plan, g, s, A, in, bias, out);
+      return run_tc<KIND, tc::kTf32, 128>(fn, plan, g, s, A, in, bias, out);
     }
   }
   const bool mma = tf32;

@@ -1,8 +1,13 @@
 // The large-tile tensor-core engine of the implicit-GEMM convolution (see conv_gemm.cuh for the
 // three GEMMs it computes): 128x128 output tiles (64x128 for GEMMs of 64 rows and the like),
-// BK = 32, 4 warps of 64x64 (32x64), TF32 mma.sync m16n8k8, and a STAGES-deep cp.async
-// pipeline that gathers the next slices straight into shared memory (zero fill for padding and
-// tails) while the current one is multiplied.
+// BK = 32, 4 warps of 64x64 (32x64), and a STAGES-deep cp.async pipeline that gathers the next
+// slices straight into shared memory (zero fill for padding and tails) while the current one is
+// multiplied. The operands stay float32 in shared memory; the fragment loads turn them into the
+// tensor cores' operands, by precision (PREC):
+//   kTf32      TF32 rounded to nearest (cvt.rna), mma.sync m16n8k8: the default, as PyTorch's
+//   kTf32Trunc TF32 as stored (the tensor cores drop the low 13 bits), m16n8k8
+//   kBf16      BF16 rounded to nearest even (cvt.rn.bf16x2), mma.sync m16n8k16 at twice the
+//              TF32 rate; products accumulate in float32 (--precision bf16)
 //
 // Shared-memory layouts, chosen so that both the gathers' stores and the fragment loads hit 32
 // distinct banks:
@@ -10,6 +15,10 @@
 //   B tile:  Fwd/Dgrad [32 k][128 columns + 8], loaded along the columns (consecutive output
 //            pixels: contiguous input rows); Wgrad [128 columns][32 k + 4], loaded along k
 //            (consecutive pixels of one plane)
+// BF16 fragments hold two k per register (k 2t and 2t+1 of a 16-k step); since the reduction
+// may visit k in any order as long as A and B agree, lane t packs the floats at positions t and
+// t+4 (and t+8, t+12) instead, so BF16 reads exactly the TF32 positions: the same layouts, the
+// same conflict-free loads, the same shared memory (2 blocks a multiprocessor on sm_90).
 // Each thread keeps its gather position across the reduction: Fwd/Dgrad threads own one column
 // and step (c, r, s) incrementally; Wgrad threads own one k per slice and read the block's
 // column table (c, r, s) from shared memory. So a gathered element costs a few integer ops, not
@@ -30,12 +39,16 @@ namespace tc {
 // BM (the tile's rows) is 128, or 64 for GEMMs whose rows would leave half a 128-row tile idle
 // (the 64-channel layers); the 4 warps then hold 32x64 each.
 constexpr int kBN = 128, kBK = 32, kThreads = 128;
+constexpr int kColumnTable = 2 * kBN;  // Wgrad: per column, its offset and (r << 16 | s)
+
 constexpr int kRowK = kBK + 4;     // floats per row of a [row][k] tile
 constexpr int kRowN = kBN + 8;     // floats per row of a [k][column] tile
 constexpr int kBTileKN = kBK * kRowN;
 constexpr int kBTileNK = kBN * kRowK;
 constexpr int kBTile = kBTileKN > kBTileNK ? kBTileKN : kBTileNK;
-constexpr int kColumnTable = 2 * kBN;  // Wgrad: per column, its offset and (r << 16 | s)
+
+// The tensor cores' operand formats (see the top of this file).
+enum Prec { kTf32 = 0, kTf32Trunc = 1, kBf16 = 2 };
 
 __host__ __device__ constexpr int a_tile_floats(int bm) { return bm * kRowK; }
 __host__ __device__ constexpr int stage_floats(int bm) { return a_tile_floats(bm) + kBTile; }
@@ -57,7 +70,7 @@ __global__ void finalize_kernel(ConvIndex g, GemmShape s, const float* __restric
   }
 }
 
-template <ConvKind KIND, int STAGES, bool ROUND, int BM>
+template <ConvKind KIND, int STAGES, int PREC, int BM>
 __global__ void __launch_bounds__(kThreads) conv_tc_kernel(const ConvIndex g, const GemmShape s,
                                                            const float* __restrict__ A, const float* __restrict__ in,
                                                            const float* __restrict__ bias, float* __restrict__ out,
@@ -212,34 +225,69 @@ __global__ void __launch_bounds__(kThreads) conv_tc_kernel(const ConvIndex g, co
   auto multiply = [&](int stage) {
     const float* As = smem + stage * kStage;
     const float* Bs = As + kATile;
+    if constexpr (PREC == kBf16) {
+      // Logical k (2t, 2t+1, 2t+8, 2t+9) of the 16-k step sits at positions (t, t+4, t+8, t+12).
 #pragma unroll
-    for (int ks = 0; ks < kBK; ks += 8) {
-      uint32_t af[MT][4], bf[8][2];
+      for (int ks = 0; ks < kBK; ks += 16) {
+        uint32_t af[MT][4], bf[8][2];
 #pragma unroll
-      for (int mt = 0; mt < MT; ++mt) {
-        const float* p = As + (wm + mt * 16 + gq) * kRowK + ks + tq;
-        af[mt][0] = tf32_bits<ROUND>(p[0]);
-        af[mt][1] = tf32_bits<ROUND>(p[8 * kRowK]);
-        af[mt][2] = tf32_bits<ROUND>(p[4]);
-        af[mt][3] = tf32_bits<ROUND>(p[8 * kRowK + 4]);
-      }
-#pragma unroll
-      for (int nt = 0; nt < 8; ++nt) {
-        const int col = wn + nt * 8 + gq;
-        if (KIND == ConvKind::Wgrad) {
-          const float* p = Bs + col * kRowK + ks + tq;
-          bf[nt][0] = tf32_bits<ROUND>(p[0]);
-          bf[nt][1] = tf32_bits<ROUND>(p[4]);
-        } else {
-          const float* p = Bs + (ks + tq) * kRowN + col;
-          bf[nt][0] = tf32_bits<ROUND>(p[0]);
-          bf[nt][1] = tf32_bits<ROUND>(p[4 * kRowN]);
+        for (int mt = 0; mt < MT; ++mt) {
+          const float* p = As + (wm + mt * 16 + gq) * kRowK + ks + tq;
+          const float* q = p + 8 * kRowK;
+          af[mt][0] = bf16x2_bits(p[0], p[4]);
+          af[mt][1] = bf16x2_bits(q[0], q[4]);
+          af[mt][2] = bf16x2_bits(p[8], p[12]);
+          af[mt][3] = bf16x2_bits(q[8], q[12]);
         }
+#pragma unroll
+        for (int nt = 0; nt < 8; ++nt) {
+          const int col = wn + nt * 8 + gq;
+          if (KIND == ConvKind::Wgrad) {
+            const float* p = Bs + col * kRowK + ks + tq;
+            bf[nt][0] = bf16x2_bits(p[0], p[4]);
+            bf[nt][1] = bf16x2_bits(p[8], p[12]);
+          } else {
+            const float* p = Bs + (ks + tq) * kRowN + col;
+            bf[nt][0] = bf16x2_bits(p[0], p[4 * kRowN]);
+            bf[nt][1] = bf16x2_bits(p[8 * kRowN], p[12 * kRowN]);
+          }
+        }
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+          for (int nt = 0; nt < 8; ++nt) mma_m16n8k16_bf16(acc[mt][nt], af[mt], bf[nt]);
       }
+    } else {
+      constexpr bool kRound = PREC == kTf32;
 #pragma unroll
-      for (int mt = 0; mt < MT; ++mt)
+      for (int ks = 0; ks < kBK; ks += 8) {
+        uint32_t af[MT][4], bf[8][2];
 #pragma unroll
-        for (int nt = 0; nt < 8; ++nt) mma_m16n8k8_tf32(acc[mt][nt], af[mt], bf[nt]);
+        for (int mt = 0; mt < MT; ++mt) {
+          const float* p = As + (wm + mt * 16 + gq) * kRowK + ks + tq;
+          af[mt][0] = tf32_bits<kRound>(p[0]);
+          af[mt][1] = tf32_bits<kRound>(p[8 * kRowK]);
+          af[mt][2] = tf32_bits<kRound>(p[4]);
+          af[mt][3] = tf32_bits<kRound>(p[8 * kRowK + 4]);
+        }
+#pragma unroll
+        for (int nt = 0; nt < 8; ++nt) {
+          const int col = wn + nt * 8 + gq;
+          if (KIND == ConvKind::Wgrad) {
+            const float* p = Bs + col * kRowK + ks + tq;
+            bf[nt][0] = tf32_bits<kRound>(p[0]);
+            bf[nt][1] = tf32_bits<kRound>(p[4]);
+          } else {
+            const float* p = Bs + (ks + tq) * kRowN + col;
+            bf[nt][0] = tf32_bits<kRound>(p[0]);
+            bf[nt][1] = tf32_bits<kRound>(p[4 * kRowN]);
+          }
+        }
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+          for (int nt = 0; nt < 8; ++nt) mma_m16n8k8_tf32(acc[mt][nt], af[mt], bf[nt]);
+      }
     }
   };
 

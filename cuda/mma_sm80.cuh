@@ -1,5 +1,5 @@
 // The sm_80+ primitives of the tensor-core convolution (conv_tc.cuh): asynchronous global ->
-// shared copies with zero fill, and the TF32 mma.sync m16n8k8. Below sm_80 they compile to
+// shared copies with zero fill, the TF32 mma.sync m16n8k8 and the BF16 mma.sync m16n8k16. Below sm_80 they compile to
 // nothing (the host never launches those kernels there). With -DCGK_CUDA_EMU they call the CPU
 // emulator of cuda/dev/emu, which checks the kernels on a machine without a GPU.
 #pragma once
@@ -82,6 +82,41 @@ __device__ __forceinline__ void mma_m16n8k8_tf32(float (&d)[4], const uint32_t (
 #elif defined(CGK_SM80)
   asm volatile(
       "mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+      "{%0,%1,%2,%3};\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+#else
+  (void)d; (void)a; (void)b;
+#endif
+}
+
+// Two floats as a pair of BF16 operands, rounded to nearest even (cvt.rn.bf16x2.f32): lo in bits
+// 0-15 (the lower k index of a fragment register), hi in bits 16-31.
+__device__ __forceinline__ uint32_t bf16x2_bits(float lo, float hi) {
+#if defined(CGK_SM80) && !defined(CGK_CUDA_EMU)
+  uint32_t r;
+  asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));
+  return r;
+#else
+  auto round = [](float x) -> uint32_t {
+    const uint32_t u = __float_as_uint(x);
+    if ((u & 0x7f800000u) == 0x7f800000u) return (u >> 16) | ((u & 0xffffu) ? 0x40u : 0u);  // inf, quiet NaN
+    return (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+  };
+  return round(lo) | (round(hi) << 16);
+#endif
+}
+
+// d += a * b for one 16x8x16 tile of BF16 operands, FP32 accumulation (row-major A, column-major
+// B; fragments as the PTX ISA lays them out for .bf16, two k per register, lower k in the low
+// half: with g = lane / 4, t = lane % 4, a = {(g, 2t..2t+1), (g+8, 2t..2t+1), (g, 2t+8..2t+9),
+// (g+8, 2t+8..2t+9)}, b = {(k = 2t..2t+1, n = g), (k = 2t+8..2t+9, n = g)}, d as for m16n8k8).
+__device__ __forceinline__ void mma_m16n8k16_bf16(float (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[2]) {
+#ifdef CGK_CUDA_EMU
+  ::emu::mma_m16n8k16_bf16(d, a, b);
+#elif defined(CGK_SM80)
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
       "{%0,%1,%2,%3};\n"
       : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));

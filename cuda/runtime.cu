@@ -35,7 +35,7 @@ struct Runtime {
   cudaStream_t stream = nullptr;
   cudaDeviceProp props{};
   double* partials = nullptr;
-  bool tf32 = false;
+  int precision = CGK_PRECISION_FP32;  // cgk_set_precision
 };
 // Never destroyed: buffer finalizers may still call cgk_free while the process exits, after
 // static destructors would have run.
@@ -76,6 +76,28 @@ std::string probe_reason(int* device_count) {
 
 __global__ void probe_kernel(int* p) {
   if (p) *p = 1;
+}
+
+const char* precision_name(int p) { return p == CGK_PRECISION_BF16 ? "bf16" : p == CGK_PRECISION_TF32 ? "tf32" : "fp32"; }
+
+// The precision a device starts at: TF32 where tensor cores take it (as PyTorch's cuDNN default),
+// else FP32; $CGTRAIN_CUDA_PRECISION (fp32, tf32, bf16) or $CGTRAIN_CUDA_TF32=0 (fp32) override
+// it. A reduced precision the device cannot run falls back to FP32 with a warning.
+int default_precision(bool tensor_cores) {
+  int p = tensor_cores ? CGK_PRECISION_TF32 : CGK_PRECISION_FP32;
+  const char* tf32_env = std::getenv("CGTRAIN_CUDA_TF32");
+  if (tf32_env && std::strcmp(tf32_env, "0") == 0) p = CGK_PRECISION_FP32;
+  if (const char* env = std::getenv("CGTRAIN_CUDA_PRECISION"); env && *env) {
+    if (!std::strcmp(env, "fp32")) p = CGK_PRECISION_FP32;
+    else if (!std::strcmp(env, "tf32")) p = CGK_PRECISION_TF32;
+    else if (!std::strcmp(env, "bf16")) p = CGK_PRECISION_BF16;
+    else std::fprintf(stderr, "cgtrain: CGTRAIN_CUDA_PRECISION=%s is not one of fp32, tf32, bf16; using %s\n", env, precision_name(p));
+  }
+  if (p != CGK_PRECISION_FP32 && !tensor_cores) {
+    std::fprintf(stderr, "cgtrain: %s needs compute capability 8.0 or newer; using fp32\n", precision_name(p));
+    p = CGK_PRECISION_FP32;
+  }
+  return p;
 }
 
 int init_locked(int ordinal) {
@@ -133,8 +155,7 @@ int init_locked(int ordinal) {
     g_rt.reason = "cannot set up CUDA device " + std::to_string(ordinal) + " (" + error_text(err) + ")";
     return fail(CGK_ERR_DEVICE, g_rt.reason);
   }
-  const char* tf32_env = std::getenv("CGTRAIN_CUDA_TF32");
-  g_rt.tf32 = g_rt.props.major >= 8 && !(tf32_env && std::strcmp(tf32_env, "0") == 0);
+  g_rt.precision = default_precision(g_rt.props.major >= 8);
   g_rt.device = ordinal;
   g_rt.status = CGK_OK;
   g_rt.reason.clear();
@@ -225,7 +246,7 @@ int ensure_ready(const char* fn) {
 
 cudaStream_t stream() { return g_rt.stream; }
 const cudaDeviceProp& device_props() { return g_rt.props; }
-bool tf32_enabled() { return g_rt.tf32; }
+int precision() { return g_rt.precision; }
 double* reduction_partials() { return g_rt.partials; }
 
 int check_launch(const char* fn) {
@@ -297,7 +318,7 @@ const char* cgk_device_info(void) {
 #endif
   if (available) {
     json += ",\"device\":" + std::to_string(g_rt.device);
-    json += std::string(",\"tf32\":") + (g_rt.tf32 ? "true" : "false");
+    json += std::string(",\"precision\":\"") + precision_name(g_rt.precision) + "\"";
   }
   json += ",\"devices\":[";
   for (int i = 0; i < count; ++i) {
@@ -336,6 +357,23 @@ int cgk_set_conv_algo(int algo) {
 }
 
 int cgk_conv_algo(void) { return g_conv_algo; }
+
+int cgk_set_precision(int p) {
+  if (p != -1 && p != CGK_PRECISION_FP32 && p != CGK_PRECISION_TF32 && p != CGK_PRECISION_BF16)
+    return fail(CGK_ERR_ARG, "cgk_set_precision: precision = " + std::to_string(p) +
+                                 ", expected -1 (default), 0 (fp32), 1 (tf32) or 2 (bf16)");
+  if (int st = ensure_ready("cgk_set_precision")) return st;
+  if (p == -1) p = default_precision(g_rt.props.major >= 8);
+  if (p != CGK_PRECISION_FP32 && g_rt.props.major < 8) {
+    return fail(CGK_ERR_UNSUPPORTED, std::string("cgk_set_precision: ") + precision_name(p) + " needs tensor cores of compute capability 8.0 or newer; " +
+                                         g_rt.props.name + " has " + std::to_string(g_rt.props.major) + "." +
+                                         std::to_string(g_rt.props.minor) + " (use fp32)");
+  }
+  g_rt.precision = p;
+  return CGK_OK;
+}
+
+int cgk_precision(void) { return ensure_ready("cgk_precision") == CGK_OK ? g_rt.precision : CGK_PRECISION_FP32; }
 
 // Eight independent FMA chains per thread keep the pipelines full (FMA latency is 4 cycles, and
 // a multiprocessor issues for several warps); the result is written only when impossible so the

@@ -3,9 +3,10 @@
 #   1. the conv index check (host) and the cuda/dev kernel variants (validated, then timed)
 #   2. the parity tests with the default (TF32) convolutions, every op on CUDA vs the CPU
 #   3. `cgtrain bench --device cuda` (its runBench, with a per-call profile) against PyTorch at
-#      32x32 resnet_6blocks batch 128 and 256x256 resnet_9blocks batch 1
-#   4. the short training-run comparison, the parity tests with exact-FP32 convolutions, the
-#      addon test
+#      32x32 resnet_6blocks batch 128 and 256x256 resnet_9blocks batch 1; then ours again with
+#      --precision bf16
+#   4. the short training-run comparison, the parity tests with exact-FP32 and with BF16
+#      convolutions, the addon test
 # Prepare with scripts/gpu-prepare.sh here, then on the device:
 #   source .gpu/on-gpu.sh; bash scripts/gpu-check.sh
 # Everything goes to $OUT (at most 8 files come back): gpu-check.log (all output), summary.json,
@@ -101,21 +102,29 @@ run parity-tf32 120 bash -c "node --test --test-reporter=spec dist/test/gpu/pari
 # command and with them onnxruntime-node, which is too large to carry here.
 : > "$OUT/bench.jsonl"
 : > "$OUT/profile.txt"
-bench() {
-  local size=$1 batch=$2 blocks=$3 width=${4:-64}
-  run "bench-cgtrain-${size}" 150 node -e '
-    const [size, batch, blocks, width] = process.argv.slice(1).map(Number);
+# bench_cgtrain PRECISION PROFILE_STEPS SIZE BATCH BLOCKS [WIDTH]
+bench_cgtrain() {
+  local precision=$1 profile=$2 size=$3 batch=$4 blocks=$5 width=${6:-64}
+  local name="bench-cgtrain-${size}" impl=cgtrain
+  [ "$precision" = auto ] || { name="$name-$precision"; impl="cgtrain-$precision"; }
+  run "$name" 150 node -e '
+    const [precision, impl] = process.argv.slice(1, 3);
+    const [profileSteps, size, batch, blocks, width] = process.argv.slice(3).map(Number);
     const fs = require("fs");
     const { runBench, formatBench } = require("./dist/src/cli/commands/bench");
-    const given = { device: "cuda", batchSize: batch, netG: `resnet_${blocks}blocks`, ngf: width, ndf: width };
-    runBench({ given, size, steps: 10, warmup: 2, profileSteps: 3 })
+    const given = { device: "cuda", precision, batchSize: batch, netG: `resnet_${blocks}blocks`, ngf: width, ndf: width };
+    runBench({ given, size, steps: 10, warmup: 2, profileSteps })
       .then((r) => {
         console.log(formatBench({ ...r, profile: undefined }));
-        fs.appendFileSync(process.env.OUT + "/profile.txt", formatBench(r) + "\n\n");
+        if (r.profile) fs.appendFileSync(process.env.OUT + "/profile.txt", formatBench(r) + "\n\n");
         const { profile, ...summary } = r;
-        fs.appendFileSync(process.env.OUT + "/bench.jsonl", JSON.stringify({ impl: "cgtrain", ...summary }) + "\n");
+        fs.appendFileSync(process.env.OUT + "/bench.jsonl", JSON.stringify({ impl, ...summary }) + "\n");
       })
-      .catch((e) => { console.error(e.stack); process.exit(1); });' "$size" "$batch" "$blocks" "$width"
+      .catch((e) => { console.error(e.stack); process.exit(1); });' "$precision" "$impl" "$profile" "$size" "$batch" "$blocks" "$width"
+}
+bench() {
+  local size=$1 batch=$2 blocks=$3
+  bench_cgtrain auto 3 "$@"
   run "bench-torch-${size}" 120 bash -c "set -o pipefail; PYTHONUNBUFFERED=1 python3 .gpu/torch_cyclegan_step.py --device cuda --json --size $size \
     --batch $batch --blocks $blocks --steps 10 | tail -1 >> $OUT/bench.jsonl"
 }
@@ -123,9 +132,14 @@ for b in "${BENCHES[@]}"; do
   # shellcheck disable=SC2086
   bench $b
 done
+for b in "${BENCHES[@]}"; do
+  # shellcheck disable=SC2086
+  bench_cgtrain bf16 0 $b
+done
 
 run training 150 node --test --test-reporter=spec dist/test/gpu/training.test.js
 run parity-fp32 150 bash -c "CGTRAIN_CUDA_TF32=0 node --test --test-reporter=spec dist/test/gpu/parity.test.js 2>&1 | tee -a $OUT/parity.txt; exit \${PIPESTATUS[0]}"
+run parity-bf16 150 bash -c "CGTRAIN_CUDA_PRECISION=bf16 node --test --test-reporter=spec dist/test/gpu/parity.test.js 2>&1 | tee -a $OUT/parity.txt; exit \${PIPESTATUS[0]}"
 run addon 60 node --test --test-reporter=spec dist/test/gpu/cuda-addon.test.js
 
 # Summary: step results and the images/s table.

@@ -38,8 +38,9 @@ step "node for the GPU machine"
 
 step "runtime npm packages the bench and the GPU tests load"
 # Trace which packages loading the bench command and the GPU tests' imports pulls in, then pack
-# exactly those. Not the whole CLI: its entry loads every command, and translate/export load
-# onnxruntime-node (290 MB, over the 64 MiB a device run carries) at start.
+# exactly those. Not the whole CLI: its entry loads every command, and with them sharp and
+# @napi-rs/canvas (54 MB; onnxruntime-node, 290 MB, only on first use), over what a device run
+# carries next to .gpu.
 modules=$(node -e '
   const Module = require("module"); const path = require("path");
   const seen = new Set(); const orig = Module._resolveFilename;

@@ -39,6 +39,8 @@ export interface TrainOptions extends Omit<ModelConfig, 'imageSize'> {
   name: string;
   preset: PresetName;
   device: 'auto' | 'cpu' | 'cuda';
+  /** operand precision of convolutions and linear layers (src/backend/device.ts, PRECISIONS) */
+  precision: 'auto' | 'fp32' | 'tf32' | 'bf16';
   threads: number;
   runsDir: string;
   // model, losses and optimiser: the CycleGAN model's own configuration (src/train/cyclegan.ts)
@@ -85,6 +87,7 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   { flag: 'name', key: 'name', type: 'string', default: undefined, group: G.run, help: 'run name: results go to <runs-dir>/<name>/ (default: the preset name)' },
   { flag: 'preset', key: 'preset', type: 'string', default: 'quick', choices: PRESET_NAMES, group: G.run, help: 'a set of defaults: quick (a small CPU demo, minutes) or mnist2svhn (the full 32x32 MNIST -> SVHN setup); explicit options override it' },
   { flag: 'device', key: 'device', type: 'string', default: 'auto', choices: ['auto', 'cpu', 'cuda'], group: G.run, help: 'where tensors live: auto uses CUDA when it can run' },
+  { flag: 'precision', key: 'precision', type: 'string', default: 'auto', choices: ['auto', 'fp32', 'tf32', 'bf16'], group: G.run, help: 'operand precision of convolutions and linear layers: auto (tf32 on CUDA GPUs with tensor cores, as PyTorch; fp32 on the CPU), fp32, tf32, or bf16 (CUDA, compute capability 8.0+); weights, activations, sums and Adam stay float32' },
   { flag: 'threads', key: 'threads', type: 'integer', default: 0, min: 0, max: 1024, group: G.run, help: 'CPU threads (0 = all cores or $CGTRAIN_THREADS)' },
   { flag: 'runs-dir', key: 'runsDir', type: 'string', default: 'runs', group: G.run, help: 'directory holding one sub-directory per run' },
 
@@ -255,6 +258,9 @@ export function checkValue(spec: OptionSpec, value: unknown): void {
 
 /** Relations between options that no single range can express. */
 function checkConsistency(o: TrainOptions): void {
+  if (o.device === 'cpu' && (o.precision === 'tf32' || o.precision === 'bf16')) {
+    throw new OptionsError(`--precision ${o.precision}: the CPU backend computes in fp32; use --precision fp32 (or auto), or --device cuda on an NVIDIA GPU of compute capability 8.0+`);
+  }
   for (const [flag, channels] of [['input-nc', o.inputNc], ['output-nc', o.outputNc]] as const) {
     if (channels !== 1 && channels !== 3) throw new OptionsError(`--${flag}: expected 1 (gray) or 3 (RGB), got ${channels}`);
   }
@@ -320,6 +326,6 @@ export function modelImageSize(o: Pick<TrainOptions, 'dataset' | 'cropSize' | 'l
 
 /** Options that may differ between a run and its resumption without changing the model. */
 export const RESUMABLE_CHANGES: ReadonlySet<keyof TrainOptions> = new Set<keyof TrainOptions>([
-  'name', 'device', 'threads', 'runsDir', 'continueTrain', 'checkpoint', 'nEpochs', 'nEpochsDecay', 'epochCount',
+  'name', 'device', 'precision', 'threads', 'runsDir', 'continueTrain', 'checkpoint', 'nEpochs', 'nEpochsDecay', 'epochCount',
   'saveEpochFreq', 'saveLatestFreq', 'displayFreq', 'printFreq', 'evalFreq', 'evalSamples', 'inception', 'export', 'dataDir', 'mnist', 'svhn', 'dataroot',
 ]);

@@ -27,6 +27,13 @@ Napi::Value set_conv_algo(Args& a) {
   return a.done();
 }
 
+Napi::Value precision(Args& a) { return Napi::Number::New(a.env(), cgk_precision()); }
+
+Napi::Value set_precision(Args& a) {
+  a.status(cgk_set_precision(a.dim(0, "precision", -1)));
+  return a.done();
+}
+
 Napi::Value peak_gflops(Args& a) {
   double seconds = a.number_in(0, "seconds", 0.001, 60);
   double gflops = 0;
@@ -121,6 +128,8 @@ void register_runtime(Napi::Object exports) {
   define(exports, "setSimd", set_simd);
   define(exports, "convAlgo", conv_algo);
   define(exports, "setConvAlgo", set_conv_algo);
+  define(exports, "precision", precision);
+  define(exports, "setPrecision", set_precision);
   define(exports, "peakGflops", peak_gflops);
   define(exports, "alloc", alloc);
   define(exports, "free", free_buf);

@@ -152,11 +152,25 @@ int cgk_set_simd(int level) {
   return CGK_OK;
 }
 
+// The CPU kernels multiply in float32; there is nothing to round to.
+int cgk_set_precision(int precision) {
+  if (precision == CGK_PRECISION_FP32 || precision == -1) return CGK_OK;
+  if (precision == CGK_PRECISION_TF32 || precision == CGK_PRECISION_BF16) {
+    return cgk_set_error_code(CGK_ERR_UNSUPPORTED,
+                              "cgk_set_precision: the CPU backend computes in fp32 only (asked for %s); tf32 and bf16 "
+                              "need the CUDA backend on a GPU of compute capability 8.0 or newer",
+                              precision == CGK_PRECISION_TF32 ? "tf32" : "bf16");
+  }
+  return cgk_set_error("cgk_set_precision: precision = %d, expected -1 (default), 0 (fp32), 1 (tf32) or 2 (bf16)", precision);
+}
+
+int cgk_precision(void) { return CGK_PRECISION_FP32; }
+
 const char* cgk_device_info(void) {
   thread_local std::string json;
   json = "{\"backend\":\"cpu\",\"available\":true,\"reason\":null,\"threads\":" + std::to_string(cgk::num_threads()) +
          ",\"simd\":\"" + simd_name(cgk::simd()) + "\",\"simdBest\":\"" + simd_name(cgk::detect_simd_level()) +
-         "\",\"cpu\":{\"model\":\"" + json_escape(cpu_model()) + "\",\"features\":" + cpu_features_json() + "}}";
+         "\",\"precision\":\"fp32\",\"cpu\":{\"model\":\"" + json_escape(cpu_model()) + "\",\"features\":" + cpu_features_json() + "}}";
   return json.c_str();
 }
 

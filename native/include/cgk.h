@@ -57,6 +57,24 @@ const char* cgk_device_info(void);
 int cgk_simd_level(void);
 int cgk_set_simd(int level);
 
+/* Operand precision of the convolution and linear-layer GEMMs. Products always accumulate in
+ * float32 and every tensor, weight and optimizer state stays float32 (the float32 master copy);
+ * only the multiplier inputs are rounded.
+ *   CGK_PRECISION_FP32  exact float32 products
+ *   CGK_PRECISION_TF32  operands rounded to TF32 (10-bit mantissa) for the tensor cores, as
+ *                       PyTorch allows for cuDNN convolutions by default
+ *   CGK_PRECISION_BF16  operands rounded to bfloat16 (7-bit mantissa), tensor cores at twice the
+ *                       TF32 rate
+ * The CPU backend computes in FP32 and refuses the others (CGK_ERR_UNSUPPORTED). CUDA starts at
+ * TF32 on compute capability 8.0+ and FP32 below; $CGTRAIN_CUDA_PRECISION=fp32|tf32|bf16 changes
+ * that default ($CGTRAIN_CUDA_TF32=0 means fp32); cgk_set_precision(-1) restores it. TF32 and BF16
+ * need 8.0+. GEMMs the tensor-core
+ * engines do not take (at most 8 rows: exact FP32; 9-63 rows under BF16: TF32) say so in
+ * docs/cuda.md. */
+enum cgk_precision_id { CGK_PRECISION_FP32 = 0, CGK_PRECISION_TF32 = 1, CGK_PRECISION_BF16 = 2 };
+int cgk_set_precision(int precision);
+int cgk_precision(void);
+
 /* Measured FP32 FMA peak of this machine/device in GFLOP/s (register-only FMA loop on every
  * thread for the CPU; an FMA-chain kernel for CUDA), run for about `seconds`. */
 int cgk_peak_gflops(double seconds, double* out);

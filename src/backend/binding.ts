@@ -56,6 +56,9 @@ export interface Binding {
   /** 3x3 stride-1 convolution algorithm: 0 direct, 1 auto (Winograd where it pays), 2 Winograd. */
   convAlgo(): number;
   setConvAlgo(algo: number): void;
+  /** GEMM operand precision (cgk_set_precision): 0 fp32, 1 tf32, 2 bf16. The CPU takes only 0. */
+  precision(): number;
+  setPrecision(precision: number): void;
   peakGflops(seconds: number): number;
 
   alloc(nFloats: number): Buf;

@@ -20,6 +20,8 @@ export interface DeviceInfo {
   driverVersion?: number | string;
   runtimeVersion?: number | string;
   devices?: { name: string; totalMemory: number; computeCapability: string }[];
+  /** the operand precision of convolutions and linear layers in effect */
+  precision?: PrecisionName;
   [key: string]: unknown;
 }
 
@@ -36,6 +38,40 @@ export interface LoadOptions {
   device?: number;
   /** suppress the one-line notice `auto` prints on stderr */
   quiet?: boolean;
+  /**
+   * Operand precision of convolutions and linear layers (--precision). `auto` (default) keeps
+   * the backend's own: fp32 on the CPU, tf32 on CUDA GPUs with tensor cores.
+   */
+  precision?: PrecisionName | 'auto';
+}
+
+/** The --precision names and their cgk_precision_id values (see native/include/cgk.h). */
+export const PRECISIONS = { fp32: 0, tf32: 1, bf16: 2 } as const;
+export type PrecisionName = keyof typeof PRECISIONS;
+export const PRECISION_CHOICES = ['auto', 'fp32', 'tf32', 'bf16'] as const;
+
+/** Applies options.precision to a freshly loaded backend; the error names the option and the fix. */
+function applyPrecision(kind: BackendKind, binding: Binding, precision: LoadOptions['precision']): void {
+  // An addon built before --precision existed ($CGTRAIN_CPU_ADDON may point at one) has its own.
+  const settable = typeof binding.setPrecision === 'function';
+  // -1: the backend's default (another load in this process may have changed it).
+  if (precision === undefined || precision === 'auto') {
+    if (settable) binding.setPrecision(-1);
+    return;
+  }
+  if (!settable) throw new Error(`cgtrain: --precision ${precision}: this ${kind} addon build predates --precision; rebuild it or use --precision auto`);
+  if (!(precision in PRECISIONS)) {
+    throw new Error(`cgtrain: unknown precision '${String(precision)}', expected ${PRECISION_CHOICES.join(', ')}`);
+  }
+  try {
+    binding.setPrecision(PRECISIONS[precision]);
+  } catch (err) {
+    const fix = kind === 'cpu'
+      ? 'use --precision fp32 (or auto) on the CPU, or --device cuda on an NVIDIA GPU of compute capability 8.0 or newer'
+      : 'use --precision fp32 (or auto) on this GPU';
+    const reason = (err as Error).message.replace(/^cgtrain \w+: setPrecision: (cgk_set_precision: )?/, '');
+    throw new Error(`cgtrain: --precision ${precision} cannot run on ${kind === 'cpu' ? 'the CPU' : 'this CUDA device'}: ${reason}.\n  Fix: ${fix}.`);
+  }
 }
 
 /** The directory holding cgtrain's package.json, found by walking up from this file. */
@@ -100,6 +136,7 @@ function loadCpu(options: LoadOptions): Backend {
     initialised.add(binding);
   }
   binding.setConvAlgo(convAlgoFromEnv());
+  applyPrecision('cpu', binding, options.precision);
   return { kind: 'cpu', binding, info: parseInfo(binding) };
 }
 
@@ -186,6 +223,7 @@ function loadCuda(options: LoadOptions): Backend {
     throw new Error(`cgtrain: CUDA device must be a non-negative integer, got ${ordinal}`);
   }
   binding.init(ordinal);
+  applyPrecision('cuda', binding, options.precision);
   return { kind: 'cuda', binding, info: parseInfo(binding) };
 }
 

@@ -42,7 +42,7 @@ function machineOf(backend: Backend): Record<string, unknown> {
   const info = backend.info;
   return {
     cpu: info.cpu?.model, threads: info.threads, simd: info.simd, device: backend.kind,
-    deviceName: info.devices?.[0]?.name ?? info.cpu?.model,
+    deviceName: info.devices?.[0]?.name ?? info.cpu?.model, precision: info.precision,
   };
 }
 
@@ -132,7 +132,7 @@ export async function runSession(session: SessionOptions): Promise<Session> {
   const { options, paths, resumedFrom } = prepareRun(session.given);
   createRunDirs(paths);
   const logger = new RunLogger(paths.runDir, { interactive: session.interactive, quiet: session.quiet });
-  const backend = loadBackend(options.device, { threads: options.threads, quiet: session.quiet });
+  const backend = loadBackend(options.device, { threads: options.threads, quiet: session.quiet, precision: options.precision });
   const loader = await openUnalignedLoader(dataOptionsOf(options), (line) => logger.say(`cgtrain: ${line}`));
   const uninstall: Array<() => void> = [];
   let cycleGan: CycleGANModel | undefined;
@@ -150,7 +150,7 @@ export async function runSession(session: SessionOptions): Promise<Session> {
       `cgtrain: run '${options.name}' in ${paths.runDir} (${resumedFrom ? `resuming epoch ${p.epoch} batch ${p.batch} from ${resumedFrom}` : 'new run'})\n` +
         `  data: ${loader.epochSize} images/epoch, ${loader.batchesPerEpoch} batches of ${options.batchSize}\n` +
         `  model: ${options.netG} / ${options.netD}, ngf ${options.ngf} ndf ${options.ndf}, ${(model.parameterCount() / 1e6).toFixed(2)} M parameters, ` +
-        `${(model.flopsPerImage() / 1e9).toFixed(2)} GFLOP/image per step; ${backend.kind} (${String(machine.deviceName ?? '')})`,
+        `${(model.flopsPerImage() / 1e9).toFixed(2)} GFLOP/image per step; ${backend.kind} (${String(machine.deviceName ?? '')}, ${String(machine.precision ?? 'fp32')})`,
     );
     if (p.epoch > options.nEpochs + options.nEpochsDecay) {
       logger.say(`cgtrain: run '${options.name}' already finished epoch ${p.epoch - 1} of ${options.nEpochs + options.nEpochsDecay}; raise --n-epochs or --n-epochs-decay to train further`);

@@ -58,6 +58,7 @@ test('deviceInfo is JSON in the documented shape, with the reason when CUDA cann
   assert.ok(Array.isArray(info.devices));
   if (info.available) {
     assert.equal(info.reason, null);
+    assert.ok(['fp32', 'tf32', 'bf16'].includes(String(info.precision)), `precision ${info.precision}`);
     assert.ok(info.devices!.length > 0);
     for (const d of info.devices!) {
       assert.equal(typeof d.name, 'string');
@@ -86,6 +87,7 @@ test('without a usable GPU every call fails with the reason instead of crashing'
   assert.throws(() => cuda.init(0), (err: Error) => err.message.includes(info.reason!));
   assert.throws(() => cuda.sync(), /CUDA is not available/);
   assert.throws(() => cuda.peakGflops(0.1), /CUDA is not available/);
+  assert.throws(() => cuda.setPrecision(2), /setPrecision: (cgk_set_precision: )?CUDA is not available/);
   // Bookkeeping that needs no device still answers.
   assert.deepEqual(cuda.memoryStats(), { inUse: 0, cached: 0, peak: 0 });
   assert.doesNotThrow(() => cuda.emptyCache());

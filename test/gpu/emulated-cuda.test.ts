@@ -2,8 +2,8 @@
  * Every CUDA kernel, run on the CPU: scripts/build-cuda-emu.js builds the CUDA addon with g++ for
  * the emulator of cuda/dev/emu (threads as fibers, warp-collective mma and shuffles, deferred
  * cp.async), and the parity tests (test/gpu/parity.test.ts: every op against the CPU backend,
- * with guards and poisoned outputs) run against it, with the default TF32 convolution engines
- * and with exact FP32. This catches kernel logic errors on machines without a GPU (CI); speed and
+ * with guards and poisoned outputs) run against it, with the default TF32 convolution engines,
+ * with exact FP32 and with BF16 operands (--precision bf16). This catches kernel logic errors on machines without a GPU (CI); speed and
  * the GPU's own arithmetic are for the real device (scripts/gpu-check.sh).
  * Also on the emulator: the short training runs against the CPU (test/gpu/training.test.ts),
  * checkpoints crossing devices (test/gpu/checkpoint.test.ts), and training on a device too small
@@ -59,6 +59,30 @@ test('the emulated CUDA addon builds and reports itself as emulated', (t) => {
   assert.match(info.devices[0].name, /emulator/);
 });
 
+test('the emulated sm_90 starts at tf32; setPrecision switches, -1 restores the default, bad values are refused', (t) => {
+  const file = build();
+  if (!file) return t.skip('no g++ or no CUDA headers');
+  // A child process: the precision is per process, and the emulated addon's default reads the environment.
+  const script = `
+    const b = require(${JSON.stringify(file)});
+    const info = () => JSON.parse(b.deviceInfo()).precision;
+    const out = [b.precision(), info()];
+    b.setPrecision(2); out.push(b.precision(), info());
+    b.setPrecision(0); out.push(b.precision(), info());
+    b.setPrecision(-1); out.push(b.precision(), info());
+    try { b.setPrecision(7); } catch (e) { out.push(e.message); }
+    console.log(JSON.stringify(out));`;
+  const env = { ...process.env };
+  delete env.CGTRAIN_CUDA_PRECISION;
+  delete env.CGTRAIN_CUDA_TF32;
+  const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', env });
+  assert.equal(r.status, 0, r.stderr);
+  assert.deepEqual(JSON.parse(r.stdout), [1, 'tf32', 2, 'bf16', 0, 'fp32', 1, 'tf32',
+    'cgtrain cuda: setPrecision: precision = 7, expected -1 (default), 0 (fp32), 1 (tf32) or 2 (bf16)']);
+  const bf16 = spawnSync(process.execPath, ['-e', `console.log(require(${JSON.stringify(file)}).precision())`], { encoding: 'utf8', env: { ...env, CGTRAIN_CUDA_PRECISION: 'bf16' } });
+  assert.equal(bf16.stdout.trim(), '2');
+});
+
 test('every CUDA op matches the CPU on the emulator (TF32 convolutions, the default)', (t) => {
   if (!build()) return t.skip('no g++ or no CUDA headers');
   parity({});
@@ -74,12 +98,41 @@ test('every CUDA op matches the CPU on the emulator (the 64x64 TF32 engine)', (t
   parity({ CGTRAIN_CUDA_CONV: 'mma64' });
 });
 
+test('every CUDA op matches the CPU on the emulator (BF16 operands)', (t) => {
+  if (!build()) return t.skip('no g++ or no CUDA headers');
+  parity({ CGTRAIN_CUDA_PRECISION: 'bf16' });
+});
+
+function training(env: Record<string, string>, extraArgs: string[], passes: number): void {
+  const file = path.join(root, 'dist', 'test', 'gpu', 'training.test.js');
+  const r = spawnSync(process.execPath, ['--test', '--test-reporter=spec', ...extraArgs, file], { cwd: root, encoding: 'utf8', timeout: 900_000, env: childEnv(env) });
+  assert.equal(r.status, 0, `${r.stdout.slice(-3000)}\n${r.stderr.slice(-2000)}`);
+  assert.match(r.stdout, new RegExp(`ℹ pass ${passes}\n`));
+}
+
 test('4-step CycleGAN runs on the emulated CUDA backend track the CPU runs', (t) => {
   if (!build()) return t.skip('no g++ or no CUDA headers');
-  const file = path.join(root, 'dist', 'test', 'gpu', 'training.test.js');
-  const r = spawnSync(process.execPath, ['--test', '--test-reporter=spec', file], { cwd: root, encoding: 'utf8', timeout: 900_000, env: childEnv({}) });
-  assert.equal(r.status, 0, `${r.stdout.slice(-3000)}\n${r.stderr.slice(-2000)}`);
-  assert.match(r.stdout, /ℹ pass 3/);
+  training({}, [], 3);
+});
+
+test('a 4-step CycleGAN run with BF16 operands on the emulated CUDA backend tracks the CPU run', (t) => {
+  if (!build()) return t.skip('no g++ or no CUDA headers');
+  training({ CGTRAIN_CUDA_PRECISION: 'bf16' }, ['--test-name-pattern', 'instance norm, LSGAN'], 1);
+});
+
+test('`cgtrain bench --device cuda --precision bf16` runs and reports the precision; the CPU refuses bf16', (t) => {
+  if (!build()) return t.skip('no g++ or no CUDA headers');
+  const cli = path.join(root, 'dist', 'src', 'cli', 'main.js');
+  const args = ['bench', '--ngf', '4', '--ndf', '4', '--batch-size', '1', '--steps', '1', '--warmup', '0', '--json'];
+  const r = spawnSync(process.execPath, [cli, ...args, '--device', 'cuda', '--precision', 'bf16'], { cwd: root, encoding: 'utf8', timeout: 300_000, env: childEnv({}) });
+  assert.equal(r.status, 0, r.stderr);
+  const result = JSON.parse(r.stdout);
+  assert.equal(result.backend, 'cuda');
+  assert.equal(result.precision, 'bf16');
+  assert.ok(result.imagesPerSec > 0);
+  const cpuRun = spawnSync(process.execPath, [cli, ...args, '--device', 'cpu', '--precision', 'bf16'], { cwd: root, encoding: 'utf8', timeout: 300_000 });
+  assert.equal(cpuRun.status, 1);
+  assert.match(cpuRun.stderr, /--precision bf16: the CPU backend computes in fp32; use --precision fp32 \(or auto\), or --device cuda/);
 });
 
 test('a run stopped on CUDA resumes on the CPU and the reverse, on the emulator', (t) => {

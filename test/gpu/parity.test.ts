@@ -7,8 +7,8 @@
  * CGTRAIN_PARITY_SELFTEST=1 runs the same cases CPU against CPU, so the harness itself can be
  * checked on a machine without a GPU.
  * CGTRAIN_REQUIRE_CUDA=1 (set by scripts/gpu-check.sh) turns the skip into a failure.
- * CGTRAIN_CUDA_TF32=0 makes the CUDA backend use its exact-FP32 convolution engine; the bounds
- * for convolutions and linear layers tighten accordingly (deviceInfo reports "tf32").
+ * CGTRAIN_CUDA_PRECISION=fp32|tf32|bf16 (or CGTRAIN_CUDA_TF32=0 for fp32) sets the operand
+ * precision of convolutions and linear layers; their bounds follow deviceInfo's "precision".
  */
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
@@ -30,7 +30,7 @@ function device(): { b: Binding; info: DeviceInfo } {
   }
   return deviceCache;
 }
-const tf32 = (): boolean => device().info.tf32 === true;
+const precision = (): string => device().info.precision ?? 'fp32';
 
 /** err_i <= atol * max|ref| + rtol * |ref_i| for every element; 'exact' = bitwise equal. */
 type Tol = { rtol: number; atol: number } | 'exact';
@@ -39,7 +39,9 @@ const ELEMENTWISE: Tol = { rtol: 1e-6, atol: 1e-7 };
 const TRANSCENDENTAL: Tol = { rtol: 2e-6, atol: 2e-7 };
 const REDUCTION: Tol = { rtol: 1e-5, atol: 1e-6 };
 const NORM: Tol = { rtol: 2e-5, atol: 2e-5 };
-const gemmTol = (): Tol => (tf32() ? { rtol: 0, atol: 4e-3 } : { rtol: 0, atol: 2e-5 });
+// Operands rounded to TF32 (10 mantissa bits) or BF16 (7 bits: 8x the rounding); FP32 sums only.
+const GEMM_TOL: Record<string, Tol> = { fp32: { rtol: 0, atol: 2e-5 }, tf32: { rtol: 0, atol: 4e-3 }, bf16: { rtol: 0, atol: 1e-2 } };
+const gemmTol = (): Tol => GEMM_TOL[precision()];
 
 const GUARD = 17;
 const SENTINEL = -12345.678;

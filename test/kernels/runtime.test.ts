@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { cpu, cpuBackend, freeAll, fromBuf, randomArray, toBuf, zerosBuf } from '../util/native';
-import { cpuAddonPath } from '../../src/backend/device';
+import { cpuAddonPath, loadBackend } from '../../src/backend/device';
 
 const b = cpu();
 
@@ -33,6 +33,20 @@ test('setSimd switches the level, refuses levels above the machine, -1 restores 
   assert.throws(() => b.setSimd(3), /setSimd: level = 3/);
   b.setSimd(-1);
   assert.equal(b.simdLevel(), best);
+});
+
+test('the CPU computes in fp32: setPrecision takes fp32 and -1, refuses tf32 and bf16 with the fix', () => {
+  assert.equal(b.precision(), 0);
+  assert.equal(JSON.parse(b.deviceInfo()).precision, 'fp32');
+  b.setPrecision(0);
+  b.setPrecision(-1);
+  assert.throws(() => b.setPrecision(2), /the CPU backend computes in fp32 only \(asked for bf16\); tf32 and bf16 need the CUDA backend/);
+  assert.throws(() => b.setPrecision(1), /asked for tf32/);
+  assert.throws(() => b.setPrecision(3), /precision = 3, expected -1 \(default\), 0 \(fp32\), 1 \(tf32\) or 2 \(bf16\)/);
+  assert.equal(b.precision(), 0);
+  // Through loadBackend: the option's name and the fix.
+  assert.throws(() => loadBackend('cpu', { quiet: true, precision: 'bf16' }), /--precision bf16 cannot run on the CPU: .*\n  Fix: use --precision fp32 \(or auto\) on the CPU, or --device cuda/s);
+  assert.equal(loadBackend('cpu', { quiet: true, precision: 'fp32' }).info.precision, 'fp32');
 });
 
 test('the thread pool resizes and gives the same results at 1 and n threads', () => {
@@ -155,7 +169,7 @@ test('buffers: size, freed handles, offsets of upload/download', () => {
 test('wrong argument kinds throw errors everywhere instead of crashing', () => {
   // Call every function with junk: each must throw an Error (or, for argument-free ones, return).
   const junk: unknown[] = [undefined, null, 'x', {}, -2, 1.5, [1]];
-  const noArgs = new Set(['backendName', 'numThreads', 'deviceInfo', 'simdLevel', 'convAlgo', 'sync', 'memoryStats', 'emptyCache']);
+  const noArgs = new Set(['backendName', 'numThreads', 'deviceInfo', 'simdLevel', 'convAlgo', 'precision', 'sync', 'memoryStats', 'emptyCache']);
   for (const [name, fn] of Object.entries(b as unknown as Record<string, (...a: unknown[]) => unknown>)) {
     if (noArgs.has(name)) continue;
     for (const value of junk) {

@@ -49,6 +49,9 @@ test('out-of-range and malformed values name the option and the expectation', ()
     [{ name: '../x' }, /--name: expected letters/],
     [{ inputNc: 1, outputNc: 3 }, /--lambda-identity: needs --input-nc == --output-nc/],
     [{ netG: 'unet_256' }, /unet_256: needs an image size divisible by 256, got 32/],
+    [{ precision: 'fp16' }, /--precision: expected one of auto, fp32, tf32, bf16, got 'fp16'/],
+    [{ device: 'cpu', precision: 'bf16' }, /--precision bf16: the CPU backend computes in fp32; use --precision fp32 \(or auto\), or --device cuda/],
+    [{ device: 'cpu', precision: 'tf32' }, /--precision tf32: the CPU backend/],
   ];
   for (const [given, message] of cases) {
     assert.throws(() => resolveOptions(given), (err: Error) => err instanceof OptionsError && message.test(err.message), JSON.stringify(given));

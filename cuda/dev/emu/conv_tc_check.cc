@@ -1,9 +1,10 @@
 // Runs the tensor-core convolution engine (cuda/conv_tc.cuh) on the CPU emulator of
 // cuda/dev/emu and checks every conv/conv-transpose op against the direct definitions, on
 // shapes that exercise partial tiles, strides, padding, the 16-byte and the 4-byte A paths, the
-// Wgrad column table, split-K with its finalize kernel, and both TF32 modes. The reference
-// multiplies the same TF32-rounded operands in double, so the bound is the FP32 accumulation's
-// (2e-5 of the sum of |terms|), and a single misplaced operand fails.
+// Wgrad column table, split-K with its finalize kernel, both TF32 modes and BF16 operands
+// (m16n8k16 fragments). The reference multiplies the same rounded operands in double, so the
+// bound is the FP32 accumulation's (2e-5 of the sum of |terms|), and a single misplaced operand
+// fails.
 //
 // Build and run (from the repository root; g++ and the CUDA headers, no GPU):
 //   g++ -std=c++17 -O2 -DCGK_CUDA_EMU -include cuda/dev/emu/cuda_emu.h -I/usr/local/cuda/include \
@@ -28,22 +29,30 @@ namespace {
 
 int failures = 0, runs = 0;
 
-float tf32(float x, bool round) {
+// x as the tensor cores see it: TF32 rounded (ties away) or truncated, or BF16 rounded to
+// nearest even (finite inputs).
+float operand(float x, int prec) {
   uint32_t u;
   std::memcpy(&u, &x, 4);
-  if (round) u += 0x1000u;
-  u &= 0xffffe000u;
+  if (prec == tc::kBf16) {
+    u = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
+  } else {
+    if (prec == tc::kTf32) u += 0x1000u;
+    u &= 0xffffe000u;
+  }
   std::memcpy(&x, &u, 4);
   return x;
 }
 
-Vec rounded(const Vec& v, bool round) {
+const char* prec_name(int prec) { return prec == tc::kBf16 ? "bf16" : prec == tc::kTf32 ? "rna" : "trunc"; }
+
+Vec rounded(const Vec& v, int prec) {
   Vec r(v.size());
-  for (size_t i = 0; i < v.size(); ++i) r[i] = tf32(v[i], round);
+  for (size_t i = 0; i < v.size(); ++i) r[i] = operand(v[i], prec);
   return r;
 }
 
-template <ConvKind KIND, bool ROUND, int BM>
+template <ConvKind KIND, int PREC, int BM>
 void launch(const tc::Plan& plan, const ConvGeom& geom, const float* A, const float* in, const float* bias, float* out) {
   const ConvIndex ix = make_index(geom);
   const GemmShape s = gemm_shape(KIND, geom);
@@ -55,14 +64,14 @@ void launch(const tc::Plan& plan, const ConvGeom& geom, const float* A, const fl
   }
   constexpr int kStages = 3;
   emu::launch(dim3(plan.gx, plan.gy, plan.splits), dim3(tc::kThreads), tc::smem_bytes(kStages, BM), [&] {
-    tc::conv_tc_kernel<KIND, kStages, ROUND, BM>(ix, s, A, in, bias, target, plan.k_per_split, plan.a_vec);
+    tc::conv_tc_kernel<KIND, kStages, PREC, BM>(ix, s, A, in, bias, target, plan.k_per_split, plan.a_vec);
   });
   if (plan.splits > 1)
     emu::launch(dim3(3), dim3(64), 0, [&] { tc::finalize_kernel<KIND>(ix, s, partials.data(), plan.splits, bias, out); });
 }
 
 // Runs op through the engine; false when the engine does not take this GEMM.
-bool run_op(ConvOp op, const cgk_conv& p, const float* A, const float* in, const float* bias, float* out, bool round,
+bool run_op(ConvOp op, const cgk_conv& p, const float* A, const float* in, const float* bias, float* out, int prec,
             int sm_count, std::string* how) {
   ConvKind kind;
   ConvGeom g;
@@ -72,17 +81,18 @@ bool run_op(ConvOp op, const cgk_conv& p, const float* A, const float* in, const
   if (!plan.eligible) return false;
   char buf[160];
   std::snprintf(buf, sizeof buf, "GEMM %dx%dx%d, %d-row tiles %ux%ux%d, A %s, %s", s.M, s.N, s.K, plan.bm, plan.gx, plan.gy,
-                plan.splits, plan.a_vec ? "16B" : "4B", round ? "rna" : "trunc");
+                plan.splits, plan.a_vec ? "16B" : "4B", prec_name(prec));
   *how = buf;
   auto go = [&](auto kind_tag) {
     constexpr ConvKind K = decltype(kind_tag)::value;
-    if (plan.bm == 64) {
-      if (round) launch<K, true, 64>(plan, g, A, in, bias, out);
-      else launch<K, false, 64>(plan, g, A, in, bias, out);
-    } else {
-      if (round) launch<K, true, 128>(plan, g, A, in, bias, out);
-      else launch<K, false, 128>(plan, g, A, in, bias, out);
-    }
+    auto with_bm = [&](auto bm_tag) {
+      constexpr int BM = decltype(bm_tag)::value;
+      if (prec == tc::kBf16) launch<K, tc::kBf16, BM>(plan, g, A, in, bias, out);
+      else if (prec == tc::kTf32) launch<K, tc::kTf32, BM>(plan, g, A, in, bias, out);
+      else launch<K, tc::kTf32Trunc, BM>(plan, g, A, in, bias, out);
+    };
+    if (plan.bm == 64) with_bm(std::integral_constant<int, 64>{});
+    else with_bm(std::integral_constant<int, 128>{});
   };
   if (kind == ConvKind::Fwd) go(std::integral_constant<ConvKind, ConvKind::Fwd>{});
   else if (kind == ConvKind::Dgrad) go(std::integral_constant<ConvKind, ConvKind::Dgrad>{});
@@ -115,11 +125,12 @@ void check(const cgk_conv& p, bool transpose, std::mt19937& rng) {
   const Vec x = random_vec(xn, rng), w = random_vec(wn, rng), dy = random_vec(yn, rng);
   const Vec bias_y = random_vec(p.c_out, rng);
   struct Mode {
-    bool round;
+    int prec;      // tc::Prec
     int sm_count;  // 1: no split; 4096: split as deep as the plan allows
   };
-  for (const Mode mode : {Mode{true, 1}, Mode{false, 1}, Mode{true, 4096}}) {
-    const Vec xr = rounded(x, mode.round), wr = rounded(w, mode.round), dyr = rounded(dy, mode.round);
+  for (const Mode mode : {Mode{tc::kTf32, 1}, Mode{tc::kTf32Trunc, 1}, Mode{tc::kTf32, 4096}, Mode{tc::kBf16, 1},
+                          Mode{tc::kBf16, 4096}}) {
+    const Vec xr = rounded(x, mode.prec), wr = rounded(w, mode.prec), dyr = rounded(dy, mode.prec);
     std::vector<double> y(yn, 0), dx(xn, 0), dw(wn, 0), y_abs(yn, 0), dx_abs(xn, 0), dw_abs(wn, 0);
     visit_terms(p, transpose, [&](size_t xi, size_t yi, size_t wi) {
       y[yi] += (double)xr[xi] * wr[wi];
@@ -157,7 +168,7 @@ void check(const cgk_conv& p, bool transpose, std::mt19937& rng) {
       if (is_t != transpose) continue;
       Vec got(op.want.size(), NAN);
       std::string how;
-      if (!run_op(op.op, p, op.A.data(), op.in.data(), op.bias, got.data(), mode.round, mode.sm_count, &how)) continue;
+      if (!run_op(op.op, p, op.A.data(), op.in.data(), op.bias, got.data(), mode.prec, mode.sm_count, &how)) continue;
       compare(op.name, p, how, got, op.want, op.magnitude);
     }
   }

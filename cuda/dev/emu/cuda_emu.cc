@@ -178,8 +178,17 @@ void syncthreads() {
 
 void* dynamic_smem() { return g_smem.data(); }
 
-void mma_m16n8k8_tf32(float (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[2]) {
-  collective("mma.sync");
+namespace {
+
+float bf16_value(uint32_t bits16) { return __uint_as_float(bits16 << 16); }
+
+// One warp-collective mma.sync m16n8kK: every lane parks its fragments; the last to arrive
+// unpacks the warp's A (16xK) and B (Kx8) with `unpack(lane, slot, A, B)`, computes D = A B + C
+// in double (the tensor cores' products of these operands are exact; the sum is rounded once)
+// and hands every lane its four results.
+template <int K, class Unpack>
+void warp_mma(const char* what, float (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[2], Unpack unpack) {
+  collective(what);
   const int tid = linear_tid(), lane = tid % 32;
   Warp& w = g_warps[tid / 32];
   const unsigned long gen = w.generation;
@@ -190,17 +199,11 @@ void mma_m16n8k8_tf32(float (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)
     return;
   }
   if (w.lanes != 32) die("mma.sync needs all 32 lanes of the warp");
-  // Gather the warp's matrices (PTX ISA, mma.m16n8k8 .tf32: g = lane / 4, t = lane % 4).
-  float A[16][8], B[8][8], C[16][8];
+  float A[16][K], B[K][8], C[16][8];
   for (int l = 0; l < 32; ++l) {
     const int g = l / 4, t = l % 4;
     const WarpSlot& s = w.slot[l];
-    A[g][t] = tf32_truncate(s.a[0]);
-    A[g + 8][t] = tf32_truncate(s.a[1]);
-    A[g][t + 4] = tf32_truncate(s.a[2]);
-    A[g + 8][t + 4] = tf32_truncate(s.a[3]);
-    B[t][g] = tf32_truncate(s.b[0]);
-    B[t + 4][g] = tf32_truncate(s.b[1]);
+    unpack(g, t, s, A, B);
     C[g][2 * t] = s.d[0];
     C[g][2 * t + 1] = s.d[1];
     C[g + 8][2 * t] = s.d[2];
@@ -210,7 +213,7 @@ void mma_m16n8k8_tf32(float (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)
     const int g = l / 4, t = l % 4;
     auto dot = [&](int r, int c) {
       double acc = C[r][c];
-      for (int k = 0; k < 8; ++k) acc += (double)A[r][k] * B[k][c];
+      for (int k = 0; k < K; ++k) acc += (double)A[r][k] * B[k][c];
       return (float)acc;
     };
     float* out = w.slot[l].d;
@@ -221,6 +224,35 @@ void mma_m16n8k8_tf32(float (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)
   }
   w.arrived = 0;
   ++w.generation;
+}
+
+}  // namespace
+
+void mma_m16n8k8_tf32(float (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[2]) {
+  // PTX ISA, mma.m16n8k8 .tf32: g = lane / 4, t = lane % 4.
+  warp_mma<8>("mma.sync", d, a, b, [](int g, int t, const WarpSlot& s, float (&A)[16][8], float (&B)[8][8]) {
+    A[g][t] = tf32_truncate(s.a[0]);
+    A[g + 8][t] = tf32_truncate(s.a[1]);
+    A[g][t + 4] = tf32_truncate(s.a[2]);
+    A[g + 8][t + 4] = tf32_truncate(s.a[3]);
+    B[t][g] = tf32_truncate(s.b[0]);
+    B[t + 4][g] = tf32_truncate(s.b[1]);
+  });
+}
+
+void mma_m16n8k16_bf16(float (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[2]) {
+  // PTX ISA, mma.m16n8k16 .bf16: two k per register, the lower k in bits 0-15.
+  warp_mma<16>("mma.sync", d, a, b, [](int g, int t, const WarpSlot& s, float (&A)[16][16], float (&B)[16][8]) {
+    for (int h = 0; h < 2; ++h) {
+      const int k = 2 * t + h, shift = 16 * h;
+      A[g][k] = bf16_value((s.a[0] >> shift) & 0xffffu);
+      A[g + 8][k] = bf16_value((s.a[1] >> shift) & 0xffffu);
+      A[g][k + 8] = bf16_value((s.a[2] >> shift) & 0xffffu);
+      A[g + 8][k + 8] = bf16_value((s.a[3] >> shift) & 0xffffu);
+      B[k][g] = bf16_value((s.b[0] >> shift) & 0xffffu);
+      B[k + 8][g] = bf16_value((s.b[1] >> shift) & 0xffffu);
+    }
+  });
 }
 
 int lane_id() { return linear_tid() % 32; }

@@ -4,8 +4,8 @@
 // at the points where CUDA threads wait for each other:
 //   __syncthreads()      the block barrier
 //   mma_m16n8k8_tf32     warp-collective: the last lane to arrive computes all 32 lanes' results
-//                        from the fragments as the PTX ISA lays them out (operands truncated to
-//                        TF32, as the tensor cores read them)
+//   mma_m16n8k16_bf16    from the fragments as the PTX ISA lays them out (TF32 operands truncated
+//                        as the tensor cores read them; BF16 operands as packed)
 //   cp.async             deferred: a copy lands in shared memory only when cp.async.wait_group
 //                        retires its committed group, so a missing wait or commit reads stale or
 //                        poisoned data instead of passing by luck
@@ -55,6 +55,8 @@ void syncthreads();
 void* dynamic_smem();
 // D = A * B + D for one m16n8k8 TF32 tile; every lane of the warp passes its own fragments.
 void mma_m16n8k8_tf32(float (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[2]);
+// D = A * B + D for one m16n8k16 tile of BF16 operands (two per register, lower k in bits 0-15).
+void mma_m16n8k16_bf16(float (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[2]);
 void cp_async(void* dst, const void* src, int bytes, int src_bytes);
 void cp_async_commit();
 void cp_async_wait(int pending);

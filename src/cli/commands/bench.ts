@@ -14,7 +14,7 @@ import { Rng } from '../../util/rng';
 
 /** The training options bench exposes; the rest keep their training defaults. */
 const BENCH_KEYS = new Set<keyof TrainOptions>([
-  'device', 'threads', 'netG', 'netD', 'nLayersD', 'ngf', 'ndf', 'norm', 'ganMode', 'dLoss', 'lambdaIdentity', 'batchSize', 'upsample', 'seed',
+  'device', 'precision', 'threads', 'netG', 'netD', 'nLayersD', 'ngf', 'ndf', 'norm', 'ganMode', 'dLoss', 'lambdaIdentity', 'batchSize', 'upsample', 'seed',
 ]);
 const BENCH_SPECS = OPTION_SPECS.filter((s) => BENCH_KEYS.has(s.key));
 
@@ -32,6 +32,8 @@ export interface BenchResult {
   device: string;
   simd?: string;
   threads?: number;
+  /** operand precision of the convolutions (fp32, tf32, bf16) */
+  precision: string;
   netG: string;
   netD: string;
   ngf: number;
@@ -81,7 +83,7 @@ export async function runBench(config: BenchConfig): Promise<BenchResult> {
   const options = benchOptions(config);
   const profileSteps = config.profileSteps ?? 0;
   const profiler = profileSteps > 0 ? new BindingProfiler() : null;
-  const loaded = loadBackend(options.device, { threads: options.threads, quiet: true });
+  const loaded = loadBackend(options.device, { threads: options.threads, quiet: true, precision: options.precision });
   const backend = profiler ? profiler.wrapBackend(loaded) : loaded;
   const binding = backend.binding;
   const rng = new Rng(options.seed);
@@ -117,7 +119,7 @@ export async function runBench(config: BenchConfig): Promise<BenchResult> {
     ...(profiler ? { profile: { steps: profileSteps, syncMs: profiler.syncMs, byFunction: profiler.rows(true), byCall: profiler.rows(false) } } : {}),
     convAlgo: convAlgoInEffect(backend.kind, backend.info.simd, binding.convAlgo()),
     backend: backend.kind, device: String(backend.info.devices?.[0]?.name ?? backend.info.cpu?.model ?? backend.kind),
-    simd: backend.info.simd, threads: binding.numThreads(), netG: options.netG, netD: options.netD, ngf: options.ngf, ndf: options.ndf,
+    simd: backend.info.simd, threads: binding.numThreads(), precision: String(backend.info.precision ?? 'fp32'), netG: options.netG, netD: options.netD, ngf: options.ngf, ndf: options.ndf,
     norm: options.norm, size: config.size, batch: n, steps: config.steps, msPerStep: ms, msPerStepMin: Math.min(...times),
     imagesPerSec: n / (ms / 1000), gflopPerImage: flopsPerImage / 1e9, gflops, peakGflops, percentOfPeak: (100 * gflops) / peakGflops,
     parameters: model.parameterCount(), peakBackendMemoryMB: binding.memoryStats().peak / 2 ** 20,
@@ -127,7 +129,7 @@ export async function runBench(config: BenchConfig): Promise<BenchResult> {
 
 export function formatBench(r: BenchResult): string {
   return [
-    `cgtrain bench: ${r.backend} (${r.device}${r.simd ? `, ${r.simd}` : ''}${r.backend === 'cpu' ? `, ${r.threads} threads` : ''})`,
+    `cgtrain bench: ${r.backend} (${r.device}${r.simd ? `, ${r.simd}` : ''}${r.backend === 'cpu' ? `, ${r.threads} threads` : ''}, ${r.precision})`,
     `  model: ${r.netG} ngf ${r.ngf} / ${r.netD} ndf ${r.ndf}, ${r.norm} norm, ${(r.parameters / 1e6).toFixed(2)} M parameters; ${r.size}x${r.size}, batch ${r.batch}, ${r.steps} timed steps`,
     `  ${r.msPerStep.toFixed(1)} ms/step (median; best ${r.msPerStepMin.toFixed(1)}), ${r.imagesPerSec.toFixed(2)} images/s`,
     `  ${r.gflops.toFixed(1)} GFLOP/s achieved (${r.gflopPerImage.toFixed(3)} GFLOP/image), ${r.percentOfPeak.toFixed(1)}% of the measured peak ${r.peakGflops.toFixed(1)} GFLOP/s`,
@@ -154,7 +156,8 @@ export const benchCommand: CommandModule<object, Record<string, unknown>> = {
       .option('profile', { type: 'number', describe: 'then run N more steps timing every backend call (on CUDA each call waits for its kernels)', requiresArg: true })
       .example('$0 bench', '32x32 resnet_6blocks ngf 64, basic D, batch 16')
       .example('$0 bench --batch-size 128 --json', 'the mnist2svhn batch size, as JSON')
-      .example('$0 bench --profile 3', 'also time each backend call over 3 more steps') as Argv<Record<string, unknown>>,
+      .example('$0 bench --profile 3', 'also time each backend call over 3 more steps')
+      .example('$0 bench --device cuda --precision bf16', 'BF16 tensor-core convolutions') as Argv<Record<string, unknown>>,
   handler: async (argv) => {
     const int = (name: string, value: unknown, fallback: number, min: number): number => {
       const v = value === undefined ? fallback : value;
