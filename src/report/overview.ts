@@ -96,7 +96,9 @@ export function deviceOf(run: RunLog): string | undefined {
   if (!machine) return typeof run.options.device === 'string' ? run.options.device : undefined;
   const name = typeof machine.deviceName === 'string' ? machine.deviceName : undefined;
   const device = typeof machine.device === 'string' ? machine.device : undefined;
-  if (device && name && !name.toLowerCase().includes(device.toLowerCase())) return `${device} (${name})`;
+  // The GPU's operand precision (the CPU is always fp32, and says nothing).
+  const precision = typeof machine.precision === 'string' && machine.precision !== 'fp32' ? `, ${machine.precision}` : '';
+  if (device && name && !name.toLowerCase().includes(device.toLowerCase())) return `${device} (${name}${precision})`;
   return name ?? device;
 }
 

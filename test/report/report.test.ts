@@ -90,7 +90,7 @@ describe('buildReport', () => {
     const step = (images: number, time: number): string => JSON.stringify({ type: 'step', epoch: 2, iter: images / 4, images, time, lr: 1e-4, imagesPerSec: 40, losses: { G_A: 0.5 } });
     const resumeAt = START_MS + 3_600_000;
     await fs.appendFile(path.join(runDir, 'log.jsonl'), [
-      JSON.stringify({ type: 'start', time: resumeAt, options: { name: 'resumed', nEpochs: 3 }, machine: { device: 'cuda', deviceName: 'NVIDIA H100' } }),
+      JSON.stringify({ type: 'start', time: resumeAt, options: { name: 'resumed', nEpochs: 3 }, machine: { device: 'cuda', deviceName: 'NVIDIA H100', precision: 'bf16' } }),
       step(28, resumeAt + 1000), step(32, resumeAt + 2000), step(48, resumeAt + 6000),
       JSON.stringify({ type: 'end', time: resumeAt + 7000, epochs: 3, imagesPerSec: 50, reason: 'completed' }),
     ].join('\n') + '\n');
@@ -99,7 +99,7 @@ describe('buildReport', () => {
     const summary = await loadRunSummary(runDir);
     assert.equal(summary.overview.status, 'finished');
     assert.equal(summary.overview.durationMs, 10_000 + 7_000, 'first session 10 s, second 7 s');
-    assert.equal(summary.overview.device, 'cuda (NVIDIA H100)');
+    assert.equal(summary.overview.device, 'cuda (NVIDIA H100, bf16)');
     assert.equal(summary.overview.epochsTotal, 3);
   });
 
