@@ -14,22 +14,22 @@
 
 #include "conv_gemm.cuh"
 #include "conv_index.cuh"
-#include "conv_tc.cuh"
+#include "conv_bf16.cuh"
 
 namespace cgk_cuda {
 
 namespace {
 
 // Engines: -1 automatic, then the ConvEngine values.
-enum ConvEngine { kSimt = 0, kMma64 = 1, kTc = 2, kTcTrunc = 3, kSkinny = 4, kTcBf16 = 5 };
+enum ConvEngine { kSimt = 0, kMma64 = 1, kTc = 2, kTcTrunc = 3, kSkinny = 4, kTcBf16 = 5, kBf16 = 6 };
 std::atomic<int> g_forced_engine{-1};
 std::atomic<int> g_forced_splits{0};
 
 // $CGTRAIN_CUDA_CONV picks an engine for every convolution: auto (default), simt, mma64, tc,
-// tc-trunc, tc-bf16, skinny. An engine that cannot take a GEMM (tensor cores below sm_80, tc with
+// tc-trunc, tc-bf16, bf16, skinny. An engine that cannot take a GEMM (tensor cores below sm_80, tc with
 // fewer than 64 output channels or very large tensors, skinny with more than 8) falls back to the
 // automatic choice. Forcing a tensor-core engine implies its operand format whatever the
-// precision setting (tc and mma64: TF32).
+// precision setting (tc and mma64: TF32; tc-bf16 and bf16: BF16).
 int env_engine() {
   static const int engine = [] {
     const char* v = std::getenv("CGTRAIN_CUDA_CONV");
@@ -40,7 +40,8 @@ int env_engine() {
     if (!std::strcmp(v, "tc-trunc")) return (int)kTcTrunc;
     if (!std::strcmp(v, "skinny")) return (int)kSkinny;
     if (!std::strcmp(v, "tc-bf16")) return (int)kTcBf16;
-    std::fprintf(stderr, "cgtrain: CGTRAIN_CUDA_CONV=%s is not one of auto, simt, mma64, tc, tc-trunc, tc-bf16, skinny; using auto\n", v);
+    if (!std::strcmp(v, "bf16")) return (int)kBf16;
+    std::fprintf(stderr, "cgtrain: CGTRAIN_CUDA_CONV=%s is not one of auto, simt, mma64, tc, tc-trunc, tc-bf16, bf16, skinny; using auto\n", v);
     return -1;
   }();
   return engine;
@@ -322,6 +323,19 @@ int run_tc(const char* fn, const tc::Plan& plan, const ConvGeom& g, const GemmSh
   return check_launch(fn);
 }
 
+// The BF16 engine of conv_bf16.cuh (packed pairs in shared memory; 41 KiB, no opt-in needed).
+template <ConvKind KIND, int BM>
+int run_bf16(const char* fn, const tc::Plan& plan, const ConvGeom& g, const GemmShape& s, const float* A,
+             const float* in, const float* bias, float* out) {
+  SplitOutput<KIND> o;
+  if (int st = o.open(plan.splits, s, out)) return st;
+  const ConvIndex ix = make_index(g);
+  bf::conv_bf16_kernel<KIND, BM><<<dim3(plan.gx, plan.gy, plan.splits), bf::kThreads, bf::smem_bytes(BM), stream()>>>(
+      ix, s, A, in, bias, o.target, plan.k_per_split, plan.a_vec);
+  o.finish(ix, s, plan.splits, bias, out);
+  return check_launch(fn);
+}
+
 template <ConvKind KIND>
 int run(const char* fn, const ConvGeom& g, const float* A, const float* in, const float* bias, float* out) {
   const GemmShape s = gemm_shape(KIND, g);
@@ -330,17 +344,22 @@ int run(const char* fn, const ConvGeom& g, const float* A, const float* in, cons
   const bool tensor_cores = device_props().major >= 8;
   // At most 8 rows: the skinny engine, unless another engine is forced.
   if (s.M <= 8 && (forced < 0 || forced == kSkinny)) return run_skinny<KIND>(fn, g, s, A, in, bias, out);
-  // Automatic: the large-tile engine where it takes the GEMM, with the precision in effect; else
-  // the 64x64 one (TF32, also under BF16); exact FP32 when the precision is fp32.
-  const int prec = forced >= 0 ? (forced == kSimt || !tensor_cores ? CGK_PRECISION_FP32
-                                  : forced == kTcBf16               ? CGK_PRECISION_BF16
-                                                                    : CGK_PRECISION_TF32)
+  // Automatic: the large-tile engines where they take the GEMM, with the precision in effect
+  // (tc for TF32, bf16 for BF16); else the 64x64 one (TF32, also under BF16); exact FP32 when
+  // the precision is fp32.
+  const int prec = forced >= 0 ? (forced == kSimt || !tensor_cores             ? CGK_PRECISION_FP32
+                                  : forced == kTcBf16 || forced == kBf16        ? CGK_PRECISION_BF16
+                                                                                : CGK_PRECISION_TF32)
                                : precision();
   const bool tf32 = prec != CGK_PRECISION_FP32;
   if (tf32 && forced != kMma64) {
     const bool aligned = reinterpret_cast<uintptr_t>(A) % 16 == 0;
     tc::Plan plan = tc::tc_plan(KIND, g, s, device_props().multiProcessorCount, aligned);
     if (const int forced_splits = g_forced_splits.load(); forced_splits > 0 && plan.eligible) plan = tc::with_splits(plan, s, forced_splits);
+    if (plan.eligible && plan.gy <= 65535u && prec == CGK_PRECISION_BF16 && forced != kTcBf16) {
+      return plan.bm == 64 ? run_bf16<KIND, 64>(fn, plan, g, s, A, in, bias, out)
+                           : run_bf16<KIND, 128>(fn, plan, g, s, A, in, bias, out);
+    }
     if (plan.eligible && plan.gy <= 65535u) {
       const int operands = prec == CGK_PRECISION_BF16 ? tc::kBf16 : forced == kTcTrunc ? tc::kTf32Trunc : tc::kTf32;
       if (plan.bm == 64) {

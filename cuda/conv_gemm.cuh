@@ -10,9 +10,11 @@
 //   Wgrad: out[M, C, kh, kw] = sum_{j=(n,ho,wo)} A[n, m, ho, wo] * in[n, c, ho*sh-ph+r, wo*sw-pw+s]
 //          A = the gradient-side tensor             (conv2d and conv-transpose backward-weight)
 //
-// Three engines compute the tiles: a SIMT FP32 kernel (any arch, exact FP32 products), a 64x64
-// TF32 tensor-core kernel (mma.sync m16n8k8, sm_80+), and the 128x128 TF32 kernel of
-// conv_tc.cuh with a cp.async pipeline, the default on sm_80+ for GEMMs of 64 rows or more. When a GEMM has too few output tiles to fill
+// Engines compute the tiles (conv_gemm.cu picks one): a SIMT FP32 kernel (any arch, exact FP32
+// products), a skinny SIMT kernel for at most 8 rows, a 64x64 TF32 tensor-core kernel (mma.sync
+// m16n8k8, sm_80+), the 128x128 TF32 kernel of conv_tc.cuh with a cp.async pipeline (the
+// default on sm_80+ for GEMMs of 64 rows or more), and under --precision bf16 the BF16 kernel of
+// conv_bf16.cuh. When a GEMM has too few output tiles to fill
 // the GPU (weight gradients, small late layers) the reduction is split: each split writes a
 // partial tile and a finalize kernel adds the partials in split order, so results stay
 // deterministic.

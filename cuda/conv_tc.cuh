@@ -70,6 +70,48 @@ __global__ void finalize_kernel(ConvIndex g, GemmShape s, const float* __restric
   }
 }
 
+// The epilogue of a warp's (16 MT)x64 sub-tile at (row0, col0): raw partials [split][M][N]
+// (gridDim.z > 1), or the tensor layout with bias. acc holds the mma.sync accumulator fragments
+// (per 16x8 tile: (g, 2t), (g, 2t+1), (g+8, 2t), (g+8, 2t+1)).
+template <ConvKind KIND, int MT>
+__device__ __forceinline__ void store_tile(const ConvIndex& g, const GemmShape& s, const float (&acc)[MT][8][4],
+                                           const float* __restrict__ bias, float* __restrict__ out, int row0, int col0,
+                                           int gq, int tq) {
+  const bool split = gridDim.z > 1;
+  const int hw = g.Ho * g.Wo;
+#pragma unroll
+  for (int nt = 0; nt < 8; ++nt)
+#pragma unroll
+    for (int e = 0; e < 2; ++e) {
+      const int col = col0 + nt * 8 + 2 * tq + e;
+      if (col >= s.N) continue;
+      // Offset of (m = 0, col); rows step by hw (Fwd/Dgrad NCHW) or N (Wgrad, partials).
+      size_t col_off;
+      size_t row_step;
+      if (split) {
+        col_off = (size_t)blockIdx.z * s.M * s.N + col;
+        row_step = s.N;
+      } else if (KIND == ConvKind::Wgrad) {
+        col_off = col;
+        row_step = s.N;
+      } else {
+        const int nb = g.by_hw.div(col);
+        col_off = (size_t)nb * s.M * hw + (col - nb * hw);
+        row_step = hw;
+      }
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+          const int m = row0 + mt * 16 + gq + 8 * h;
+          if (m >= s.M) continue;
+          float v = acc[mt][nt][2 * h + e];
+          if (!split && KIND != ConvKind::Wgrad && bias) v += __ldg(bias + m);
+          out[col_off + (size_t)m * row_step] = v;
+        }
+    }
+}
+
 template <ConvKind KIND, int STAGES, int PREC, int BM>
 __global__ void __launch_bounds__(kThreads) conv_tc_kernel(const ConvIndex g, const GemmShape s,
                                                            const float* __restrict__ A, const float* __restrict__ in,
@@ -307,39 +349,7 @@ __global__ void __launch_bounds__(kThreads) conv_tc_kernel(const ConvIndex g, co
   }
   cp_async_wait<0>();
 
-  // ---- epilogue: raw partials [split][M][N], or the tensor layout with bias ----
-  const bool split = gridDim.z > 1;
-#pragma unroll
-  for (int nt = 0; nt < 8; ++nt)
-#pragma unroll
-    for (int e = 0; e < 2; ++e) {
-      const int col = n0 + wn + nt * 8 + 2 * tq + e;
-      if (col >= s.N) continue;
-      // Offset of (m = 0, col); rows step by hw (Fwd/Dgrad NCHW) or N (Wgrad, partials).
-      size_t col_off;
-      size_t row_step;
-      if (split) {
-        col_off = (size_t)blockIdx.z * s.M * s.N + col;
-        row_step = s.N;
-      } else if (KIND == ConvKind::Wgrad) {
-        col_off = col;
-        row_step = s.N;
-      } else {
-        const int nb = g.by_hw.div(col);
-        col_off = (size_t)nb * s.M * hw + (col - nb * hw);
-        row_step = hw;
-      }
-#pragma unroll
-      for (int mt = 0; mt < MT; ++mt)
-#pragma unroll
-        for (int h = 0; h < 2; ++h) {
-          const int m = m0 + wm + mt * 16 + gq + 8 * h;
-          if (m >= s.M) continue;
-          float v = acc[mt][nt][2 * h + e];
-          if (!split && KIND != ConvKind::Wgrad && bias) v += __ldg(bias + m);
-          out[col_off + (size_t)m * row_step] = v;
-        }
-    }
+  store_tile<KIND, MT>(g, s, acc, bias, out, m0 + wm, n0 + wn, gq, tq);
 }
 
 // How one GEMM runs on this engine.

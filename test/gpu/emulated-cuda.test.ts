@@ -98,9 +98,14 @@ test('every CUDA op matches the CPU on the emulator (the 64x64 TF32 engine)', (t
   parity({ CGTRAIN_CUDA_CONV: 'mma64' });
 });
 
-test('every CUDA op matches the CPU on the emulator (BF16 operands)', (t) => {
+test('every CUDA op matches the CPU on the emulator (BF16 operands: the bf16 engine, the default there)', (t) => {
   if (!build()) return t.skip('no g++ or no CUDA headers');
   parity({ CGTRAIN_CUDA_PRECISION: 'bf16' });
+});
+
+test('every CUDA op matches the CPU on the emulator (BF16 operands on the tc engine)', (t) => {
+  if (!build()) return t.skip('no g++ or no CUDA headers');
+  parity({ CGTRAIN_CUDA_PRECISION: 'bf16', CGTRAIN_CUDA_CONV: 'tc-bf16' });
 });
 
 function training(env: Record<string, string>, extraArgs: string[], passes: number): void {

@@ -2,9 +2,10 @@
 // cuda/dev/emu and checks every conv/conv-transpose op against the direct definitions, on
 // shapes that exercise partial tiles, strides, padding, the 16-byte and the 4-byte A paths, the
 // Wgrad column table, split-K with its finalize kernel, both TF32 modes and BF16 operands
-// (m16n8k16 fragments). The reference multiplies the same rounded operands in double, so the
-// bound is the FP32 accumulation's (2e-5 of the sum of |terms|), and a single misplaced operand
-// fails.
+// (m16n8k16 fragments); and the BF16 engine of conv_bf16.cuh (packed pairs in shared memory,
+// register-staged gathers) on the same cases. The reference multiplies the same rounded operands
+// in double, so the bound is the FP32 accumulation's (2e-5 of the sum of |terms|), and a single
+// misplaced operand fails.
 //
 // Build and run (from the repository root; g++ and the CUDA headers, no GPU):
 //   g++ -std=c++17 -O2 -DCGK_CUDA_EMU -include cuda/dev/emu/cuda_emu.h -I/usr/local/cuda/include \
@@ -19,7 +20,7 @@
 #include <string>
 #include <vector>
 
-#include "conv_tc.cuh"
+#include "conv_bf16.cuh"
 #include "dev/conv_reference.h"
 
 using namespace cgk_cuda;
@@ -29,12 +30,15 @@ namespace {
 
 int failures = 0, runs = 0;
 
+// The packed BF16 engine (conv_bf16.cuh): BF16 operands like tc::kBf16.
+constexpr int kPacked = 3;
+
 // x as the tensor cores see it: TF32 rounded (ties away) or truncated, or BF16 rounded to
 // nearest even (finite inputs).
 float operand(float x, int prec) {
   uint32_t u;
   std::memcpy(&u, &x, 4);
-  if (prec == tc::kBf16) {
+  if (prec == tc::kBf16 || prec == kPacked) {
     u = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
   } else {
     if (prec == tc::kTf32) u += 0x1000u;
@@ -44,7 +48,9 @@ float operand(float x, int prec) {
   return x;
 }
 
-const char* prec_name(int prec) { return prec == tc::kBf16 ? "bf16" : prec == tc::kTf32 ? "rna" : "trunc"; }
+const char* prec_name(int prec) {
+  return prec == kPacked ? "bf16 packed" : prec == tc::kBf16 ? "bf16" : prec == tc::kTf32 ? "rna" : "trunc";
+}
 
 Vec rounded(const Vec& v, int prec) {
   Vec r(v.size());
@@ -63,9 +69,15 @@ void launch(const tc::Plan& plan, const ConvGeom& geom, const float* A, const fl
     target = partials.data();
   }
   constexpr int kStages = 3;
-  emu::launch(dim3(plan.gx, plan.gy, plan.splits), dim3(tc::kThreads), tc::smem_bytes(kStages, BM), [&] {
-    tc::conv_tc_kernel<KIND, kStages, PREC, BM>(ix, s, A, in, bias, target, plan.k_per_split, plan.a_vec);
-  });
+  if constexpr (PREC == kPacked) {
+    emu::launch(dim3(plan.gx, plan.gy, plan.splits), dim3(bf::kThreads), bf::smem_bytes(BM), [&] {
+      bf::conv_bf16_kernel<KIND, BM>(ix, s, A, in, bias, target, plan.k_per_split, plan.a_vec);
+    });
+  } else {
+    emu::launch(dim3(plan.gx, plan.gy, plan.splits), dim3(tc::kThreads), tc::smem_bytes(kStages, BM), [&] {
+      tc::conv_tc_kernel<KIND, kStages, PREC, BM>(ix, s, A, in, bias, target, plan.k_per_split, plan.a_vec);
+    });
+  }
   if (plan.splits > 1)
     emu::launch(dim3(3), dim3(64), 0, [&] { tc::finalize_kernel<KIND>(ix, s, partials.data(), plan.splits, bias, out); });
 }
@@ -87,7 +99,8 @@ bool run_op(ConvOp op, const cgk_conv& p, const float* A, const float* in, const
     constexpr ConvKind K = decltype(kind_tag)::value;
     auto with_bm = [&](auto bm_tag) {
       constexpr int BM = decltype(bm_tag)::value;
-      if (prec == tc::kBf16) launch<K, tc::kBf16, BM>(plan, g, A, in, bias, out);
+      if (prec == kPacked) launch<K, kPacked, BM>(plan, g, A, in, bias, out);
+      else if (prec == tc::kBf16) launch<K, tc::kBf16, BM>(plan, g, A, in, bias, out);
       else if (prec == tc::kTf32) launch<K, tc::kTf32, BM>(plan, g, A, in, bias, out);
       else launch<K, tc::kTf32Trunc, BM>(plan, g, A, in, bias, out);
     };
@@ -129,7 +142,7 @@ void check(const cgk_conv& p, bool transpose, std::mt19937& rng) {
     int sm_count;  // 1: no split; 4096: split as deep as the plan allows
   };
   for (const Mode mode : {Mode{tc::kTf32, 1}, Mode{tc::kTf32Trunc, 1}, Mode{tc::kTf32, 4096}, Mode{tc::kBf16, 1},
-                          Mode{tc::kBf16, 4096}}) {
+                          Mode{tc::kBf16, 4096}, Mode{kPacked, 1}, Mode{kPacked, 4096}}) {
     const Vec xr = rounded(x, mode.prec), wr = rounded(w, mode.prec), dyr = rounded(dy, mode.prec);
     std::vector<double> y(yn, 0), dx(xn, 0), dw(wn, 0), y_abs(yn, 0), dx_abs(xn, 0), dw_abs(wn, 0);
     visit_terms(p, transpose, [&](size_t xi, size_t yi, size_t wi) {
