@@ -5,6 +5,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
+import { PRECISIONS, type Backend } from '../backend/device';
 import type { TrainOptions } from '../options';
 import { modelImageSize } from '../options';
 import type { Module } from '../nn/module';
@@ -23,8 +24,9 @@ export interface GeneratorPair {
 export const GENERATOR_FILES: Record<Direction, string> = { AtoB: 'G_A.onnx', BtoA: 'G_B.onnx' };
 
 /**
- * Beyond this max abs difference the graph is wrong, not rounded differently. Our CPU forward
- * agrees to ~1e-5; a CUDA model may run TF32 convolutions, hence the margin.
+ * Beyond this max abs difference the graph is wrong, not rounded differently. Our forward runs
+ * in fp32 for the check, whatever --precision the model trained with, and agrees to ~1e-5; the
+ * margin covers a GPU's own transcendental functions.
  */
 export const EXPORT_CHECK_TOLERANCE = 1e-2;
 
@@ -92,11 +94,27 @@ export function forwardEval(generator: Module, data: Float32Array, shape: readon
   }
 }
 
+/**
+ * Runs fn with the backend's convolutions in fp32, then restores its precision: the export check
+ * compares two graphs, and TF32 or BF16 operands (--precision) would blur a real difference.
+ */
+export function inFp32<T>(backend: Backend, fn: () => T): T {
+  const b = backend.binding;
+  if (typeof b.precision !== 'function' || b.precision() === PRECISIONS.fp32) return fn();
+  const before = b.precision();
+  b.setPrecision(PRECISIONS.fp32);
+  try {
+    return fn();
+  } finally {
+    b.setPrecision(before);
+  }
+}
+
 async function checkAgainstForward(file: string, generator: Module, g: GeneratorDescription): Promise<number> {
   const size = Math.max(g.imageSize, sizeConstraint(g.netG, g.imageSize).multiple);
   const shape: [number, number, number, number] = [1, g.inputChannels, size, size];
   const input = checkInput(g.inputChannels, size);
-  const ours = forwardEval(generator, input, shape).data;
+  const ours = inFp32(generator.backend, () => forwardEval(generator, input, shape).data);
   const session = await OnnxGeneratorSession.open(file);
   try {
     const theirs = (await session.run({ data: input, shape })).data;
