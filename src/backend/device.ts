@@ -74,6 +74,37 @@ function applyPrecision(kind: BackendKind, binding: Binding, precision: LoadOpti
   }
 }
 
+/**
+ * Runs fn with the backend's convolutions and linear layers in fp32, then restores the
+ * precision in effect. For work that measures rather than trains: the export check compares two
+ * graphs, and evaluation computes features and the dot products behind KID and PRDC, which TF32
+ * or BF16 operands would blur (and make a GPU's metrics differ from the CPU's).
+ */
+export function inFp32<T>(backend: Backend, fn: () => T): T {
+  const b = backend.binding;
+  if (typeof b.precision !== 'function' || b.precision() === PRECISIONS.fp32) return fn();
+  const before = b.precision();
+  b.setPrecision(PRECISIONS.fp32);
+  try {
+    return fn();
+  } finally {
+    b.setPrecision(before);
+  }
+}
+
+/** inFp32 for asynchronous work; nothing else may use the backend meanwhile (the precision is per process). */
+export async function inFp32Async<T>(backend: Backend, fn: () => Promise<T>): Promise<T> {
+  const b = backend.binding;
+  if (typeof b.precision !== 'function' || b.precision() === PRECISIONS.fp32) return fn();
+  const before = b.precision();
+  b.setPrecision(PRECISIONS.fp32);
+  try {
+    return await fn();
+  } finally {
+    b.setPrecision(before);
+  }
+}
+
 /** The directory holding cgtrain's package.json, found by walking up from this file. */
 export function packageRoot(): string {
   let dir = __dirname;

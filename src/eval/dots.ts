@@ -6,7 +6,7 @@
  *    products that the callers then combine in double precision.
  * Callers ask for one block of rows at a time, so memory stays at rows x m values.
  */
-import type { Backend } from '../backend/device';
+import { inFp32, type Backend } from '../backend/device';
 import { Tensor, noGrad, tidy } from '../tensor';
 import * as F from '../ops';
 import type { FeatureMatrix } from './linalg';
@@ -55,7 +55,8 @@ export function backendDots(backend: Backend): DotProducts & { dispose(): void }
     block(x, start, count, y) {
       const w = yTensor(y);
       const rows = toFloat32(x.data.subarray(start * x.d, (start + count) * x.d));
-      return noGrad(() => tidy(() => F.linear(Tensor.fromArray(rows, [count, x.d], backend), w).toFloat32Array()));
+      // float32 products even where the backend's GEMMs default to TF32 (CUDA) or run BF16.
+      return inFp32(backend, () => noGrad(() => tidy(() => F.linear(Tensor.fromArray(rows, [count, x.d], backend), w).toFloat32Array())));
     },
     dispose() {
       cachedY?.tensor.dispose();

@@ -14,7 +14,7 @@
  * With an Inception-v3 ONNX file: FID_<dir>, KID_<dir>, IS_<dir> (standard, pool3 features).
  * Folder datasets have no digit labels: only the Inception metrics apply.
  */
-import type { Backend } from '../backend/device';
+import { inFp32Async, type Backend } from '../backend/device';
 import { defaultDataDir, loadDomain, type DataOptions, type LoadedDomain } from '../data';
 import { forwardEval } from '../export/export';
 import type { Module } from '../nn/module';
@@ -169,8 +169,16 @@ function evalDataOptions(o: TrainOptions): DataOptions {
   };
 }
 
-/** Evaluates the generators on the run's test sets; see the file comment for the metrics. */
+/**
+ * Evaluates the generators on the run's test sets; see the file comment for the metrics. Runs
+ * in fp32 whatever --precision the run trains with, so metrics compare across precisions and
+ * devices (the exported ONNX model computes in fp32 too).
+ */
 export async function evaluateTranslation(req: EvaluationRequest): Promise<EvalMetrics> {
+  return inFp32Async(req.backend, () => evaluateInFp32(req));
+}
+
+async function evaluateInFp32(req: EvaluationRequest): Promise<EvalMetrics> {
   const log = req.log ?? (() => {});
   const s = settingsWithDefaults(req.settings);
   if (!(Number.isInteger(s.samples) && s.samples >= 2)) throw new Error(`evaluation: samples must be an integer >= 2, got ${s.samples}`);

@@ -5,7 +5,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { PRECISIONS, type Backend } from '../backend/device';
+import { inFp32 } from '../backend/device';
 import type { TrainOptions } from '../options';
 import { modelImageSize } from '../options';
 import type { Module } from '../nn/module';
@@ -91,22 +91,6 @@ export function forwardEval(generator: Module, data: Float32Array, shape: readon
     );
   } finally {
     generator.train(wasTraining);
-  }
-}
-
-/**
- * Runs fn with the backend's convolutions in fp32, then restores its precision: the export check
- * compares two graphs, and TF32 or BF16 operands (--precision) would blur a real difference.
- */
-export function inFp32<T>(backend: Backend, fn: () => T): T {
-  const b = backend.binding;
-  if (typeof b.precision !== 'function' || b.precision() === PRECISIONS.fp32) return fn();
-  const before = b.precision();
-  b.setPrecision(PRECISIONS.fp32);
-  try {
-    return fn();
-  } finally {
-    b.setPrecision(before);
   }
 }
 

@@ -6,8 +6,8 @@
  * with exact FP32 and with BF16 operands (--precision bf16). This catches kernel logic errors on machines without a GPU (CI); speed and
  * the GPU's own arithmetic are for the real device (scripts/gpu-check.sh).
  * Also on the emulator: the short training runs against the CPU (test/gpu/training.test.ts),
- * checkpoints crossing devices (test/gpu/checkpoint.test.ts), the export check of a BF16 model
- * (test/gpu/export-precision.test.ts), and training on a device too small for the batch
+ * checkpoints crossing devices (test/gpu/checkpoint.test.ts), the fp32 export check and metrics
+ * of a BF16 backend (test/gpu/fp32-scopes.test.ts), and training on a device too small for the batch
  * ($CGTRAIN_EMU_DEVICE_MB).
  * Skipped, with the reason, where g++ or the CUDA headers are missing.
  */
@@ -126,12 +126,12 @@ test('a 4-step CycleGAN run with BF16 operands on the emulated CUDA backend trac
   training({ CGTRAIN_CUDA_PRECISION: 'bf16' }, ['--test-name-pattern', 'instance norm, LSGAN'], 1);
 });
 
-test('a generator trained with BF16 exports with an fp32 check, on the emulator', (t) => {
+test('the export check and the metrics run in fp32 on a BF16 backend, on the emulator', (t) => {
   if (!build()) return t.skip('no g++ or no CUDA headers');
-  const file = path.join(root, 'dist', 'test', 'gpu', 'export-precision.test.js');
+  const file = path.join(root, 'dist', 'test', 'gpu', 'fp32-scopes.test.js');
   const r = spawnSync(process.execPath, ['--test', '--test-reporter=spec', file], { cwd: root, encoding: 'utf8', timeout: 300_000, env: childEnv({}) });
   assert.equal(r.status, 0, `${r.stdout.slice(-3000)}\n${r.stderr.slice(-2000)}`);
-  assert.match(r.stdout, /ℹ pass 1\n/);
+  assert.match(r.stdout, /ℹ pass 2\n/);
 });
 
 test('`cgtrain bench --device cuda --precision bf16` runs and reports the precision; the CPU refuses bf16', (t) => {
