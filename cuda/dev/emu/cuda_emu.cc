@@ -257,6 +257,8 @@ void mma_m16n8k16_bf16(float (&d)[4], const uint32_t (&a)[4], const uint32_t (&b
 
 int lane_id() { return linear_tid() % 32; }
 
+void fatal(const char* what) { die(what); }
+
 uint64_t shfl(uint64_t mine, int src_lane) {
   collective("__shfl_xor_sync");
   const int tid = linear_tid(), lane = tid % 32;

@@ -65,6 +65,8 @@ void launch(dim3 grid, dim3 block, size_t smem_bytes, const std::function<void()
 // The 8 bytes of `mine` from every lane of the warp; returns lane `src`'s.
 uint64_t shfl(uint64_t mine, int src_lane);
 int lane_id();
+// Stops the program with the message and the current block and thread (a GPU would fault).
+[[noreturn]] void fatal(const char* what);
 
 // kernel<<<grid, block[, smem[, stream]]>>>(args...), as rewritten by scripts/build-cuda-emu.js.
 struct LaunchConfig {
@@ -85,8 +87,10 @@ void launch_kernel(const LaunchConfig& cfg, Kernel kernel, Args... args) {
 #define gridDim (::emu::grid_dim)
 
 inline void __syncthreads() { emu::syncthreads(); }
+// A GPU faults on a load that is not aligned to its size (a float4 needs 16 bytes).
 template <class T>
 inline T __ldg(const T* p) {
+  if (reinterpret_cast<uintptr_t>(p) % alignof(T) != 0) emu::fatal("__ldg address is not aligned to its type");
   return *p;
 }
 inline unsigned __float_as_uint(float f) {
