@@ -6,7 +6,7 @@
 #      32x32 resnet_6blocks batch 128 and 256x256 resnet_9blocks batch 1; then ours again with
 #      --precision bf16
 #   4. the short training-run comparison, the parity tests with exact-FP32 and with BF16
-#      convolutions, the addon test
+#      convolutions, one training run with BF16, the addon test
 # Prepare with scripts/gpu-prepare.sh here, then on the device:
 #   source .gpu/on-gpu.sh; bash scripts/gpu-check.sh
 # Everything goes to $OUT (at most 8 files come back): gpu-check.log (all output), summary.json,
@@ -140,6 +140,7 @@ done
 run training 150 node --test --test-reporter=spec dist/test/gpu/training.test.js
 run parity-fp32 150 bash -c "CGTRAIN_CUDA_TF32=0 node --test --test-reporter=spec dist/test/gpu/parity.test.js 2>&1 | tee -a $OUT/parity.txt; exit \${PIPESTATUS[0]}"
 run parity-bf16 150 bash -c "CGTRAIN_CUDA_PRECISION=bf16 node --test --test-reporter=spec dist/test/gpu/parity.test.js 2>&1 | tee -a $OUT/parity.txt; exit \${PIPESTATUS[0]}"
+run training-bf16 90 env CGTRAIN_CUDA_PRECISION=bf16 node --test --test-reporter=spec --test-name-pattern 'instance norm, LSGAN' dist/test/gpu/training.test.js
 run addon 60 node --test --test-reporter=spec dist/test/gpu/cuda-addon.test.js
 
 # Summary: step results and the images/s table.
