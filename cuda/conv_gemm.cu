@@ -15,21 +15,23 @@
 #include "conv_gemm.cuh"
 #include "conv_index.cuh"
 #include "conv_bf16.cuh"
+#include "conv_wgmma.cuh"
 
 namespace cgk_cuda {
 
 namespace {
 
 // Engines: -1 automatic, then the ConvEngine values.
-enum ConvEngine { kSimt = 0, kMma64 = 1, kTc = 2, kTcTrunc = 3, kSkinny = 4, kTcBf16 = 5, kBf16 = 6 };
+enum ConvEngine { kSimt = 0, kMma64 = 1, kTc = 2, kTcTrunc = 3, kSkinny = 4, kTcBf16 = 5, kBf16 = 6, kWgmma = 7 };
 std::atomic<int> g_forced_engine{-1};
 std::atomic<int> g_forced_splits{0};
 
 // $CGTRAIN_CUDA_CONV picks an engine for every convolution: auto (default), simt, mma64, tc,
-// tc-trunc, tc-bf16, bf16, skinny. An engine that cannot take a GEMM (tensor cores below sm_80, tc with
+// tc-trunc, tc-bf16, bf16, wgmma, skinny. An engine that cannot take a GEMM (tensor cores below sm_80, tc with
 // fewer than 64 output channels or very large tensors, skinny with more than 8) falls back to the
 // automatic choice. Forcing a tensor-core engine implies its operand format whatever the
-// precision setting (tc and mma64: TF32; tc-bf16 and bf16: BF16).
+// precision setting (tc and mma64: TF32; tc-bf16 and bf16: BF16; wgmma: TF32 as stored, on
+// compute capability 9.0 only, opt-in until a GPU run has validated it).
 int env_engine() {
   static const int engine = [] {
     const char* v = std::getenv("CGTRAIN_CUDA_CONV");
@@ -41,7 +43,8 @@ int env_engine() {
     if (!std::strcmp(v, "skinny")) return (int)kSkinny;
     if (!std::strcmp(v, "tc-bf16")) return (int)kTcBf16;
     if (!std::strcmp(v, "bf16")) return (int)kBf16;
-    std::fprintf(stderr, "cgtrain: CGTRAIN_CUDA_CONV=%s is not one of auto, simt, mma64, tc, tc-trunc, tc-bf16, bf16, skinny; using auto\n", v);
+    if (!std::strcmp(v, "wgmma")) return (int)kWgmma;
+    std::fprintf(stderr, "cgtrain: CGTRAIN_CUDA_CONV=%s is not one of auto, simt, mma64, tc, tc-trunc, tc-bf16, bf16, wgmma, skinny; using auto\n", v);
     return -1;
   }();
   return engine;
@@ -356,6 +359,16 @@ int run(const char* fn, const ConvGeom& g, const float* A, const float* in, cons
     const bool aligned = reinterpret_cast<uintptr_t>(A) % 16 == 0;
     tc::Plan plan = tc::tc_plan(KIND, g, s, device_props().multiProcessorCount, aligned);
     if (const int forced_splits = g_forced_splits.load(); forced_splits > 0 && plan.eligible) plan = tc::with_splits(plan, s, forced_splits);
+    const bool hopper = forced == kWgmma && wg::available();
+    const unsigned wg_gy = (unsigned)((s.M + wg::kBM - 1) / wg::kBM);
+    if (plan.eligible && forced == kWgmma && hopper && wg_gy <= 65535u) {
+      SplitOutput<KIND> o;
+      if (int st = o.open(plan.splits, s, out)) return st;
+      const ConvIndex ix = make_index(g);
+      if (int st = wg::launch(KIND, ix, s, A, in, bias, o.target, plan.gx, wg_gy, plan.splits, plan.k_per_split, plan.a_vec)) return st;
+      o.finish(ix, s, plan.splits, bias, out);
+      return check_launch(fn);
+    }
     if (plan.eligible && plan.gy <= 65535u && prec == CGK_PRECISION_BF16 && forced != kTcBf16) {
       return plan.bm == 64 ? run_bf16<KIND, 64>(fn, plan, g, s, A, in, bias, out)
                            : run_bf16<KIND, 128>(fn, plan, g, s, A, in, bias, out);

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The ONE script a session with a lent GPU runs (see docs/cuda.md, "The GPU session"):
 #   1. the conv index check (host) and the cuda/dev kernel variants (validated, then timed)
-#   2. the parity tests with the default (TF32) convolutions, every op on CUDA vs the CPU
+#   2. the parity tests with the default (TF32) convolutions, every op on CUDA vs the CPU, and
+#      again with the opt-in Hopper wgmma engine
 #   3. `cgtrain bench --device cuda` (its runBench, with a per-call profile) against PyTorch at
 #      32x32 resnet_6blocks batch 128 and 256x256 resnet_9blocks batch 1; then ours again with
-#      --precision bf16
+#      --precision bf16, and with the wgmma engine where its parity passed
 #   4. the short training-run comparison, the parity tests with exact-FP32 and with BF16
 #      convolutions, one training run with BF16, the addon test
 # Prepare with scripts/gpu-prepare.sh here, then on the device:
@@ -89,25 +90,27 @@ run device-info 30 node -e '
 if [ "${GPU_CHECK_DRY_RUN:-0}" != 1 ] && ! .gpu/bin/conv_index_check >/dev/null 2>&1; then
   echo "the prebuilt cuda/dev programs do not run here; rebuilding them with nvcc"
   nvcc -std=c++17 -O2 -Inative/include -Icuda cuda/dev/conv_index_check.cu -o .gpu/bin/conv_index_check
-  nvcc -std=c++17 -O3 -arch=sm_90 --expt-relaxed-constexpr -Inative/include -Icuda cuda/dev/conv_fwd.cu cuda/conv_gemm.cu cuda/conv.cu \
-    cuda/runtime.cu cuda/reduce.cu cuda/elementwise.cu -o .gpu/bin/conv_fwd
+  nvcc -std=c++17 -O3 -arch=sm_90a --expt-relaxed-constexpr -Inative/include -Icuda cuda/dev/conv_fwd.cu cuda/conv_gemm.cu cuda/conv.cu \
+    cuda/conv_wgmma.cu cuda/runtime.cu cuda/reduce.cu cuda/elementwise.cu -o .gpu/bin/conv_fwd
 fi
 [ "${GPU_CHECK_DRY_RUN:-0}" = 1 ] || run conv-index-check 60 .gpu/bin/conv_index_check
 run conv-dev "$CONV_DEV_LIMIT" bash -c "set -o pipefail; ${CONV_DEV[*]} | tee $OUT/conv_dev.txt"
 
 run parity-tf32 120 bash -c "node --test --test-reporter=spec dist/test/gpu/parity.test.js 2>&1 | tee $OUT/parity.txt; exit \${PIPESTATUS[0]}"
+run parity-wgmma 120 bash -c "CGTRAIN_CUDA_CONV=wgmma node --test --test-reporter=spec dist/test/gpu/parity.test.js 2>&1 | tee -a $OUT/parity.txt; exit \${PIPESTATUS[0]}"
 
 # Benchmarks: ours and PyTorch's on the same configurations, one JSON line each. Ours runs
 # runBench, the code of `cgtrain bench --device cuda --json`, directly: the CLI entry loads every
 # command and with them onnxruntime-node, which is too large to carry here.
 : > "$OUT/bench.jsonl"
 : > "$OUT/profile.txt"
-# bench_cgtrain PRECISION PROFILE_STEPS SIZE BATCH BLOCKS [WIDTH]
+# bench_cgtrain PRECISION PROFILE_STEPS SIZE BATCH BLOCKS [WIDTH]; $ENGINE forces a conv engine.
 bench_cgtrain() {
   local precision=$1 profile=$2 size=$3 batch=$4 blocks=$5 width=${6:-64}
   local name="bench-cgtrain-${size}" impl=cgtrain
   [ "$precision" = auto ] || { name="$name-$precision"; impl="cgtrain-$precision"; }
-  run "$name" 150 node -e '
+  [ -z "${ENGINE:-}" ] || { name="$name-$ENGINE"; impl="$impl-$ENGINE"; }
+  run "$name" 150 env CGTRAIN_CUDA_CONV="${ENGINE:-auto}" node -e '
     const [precision, impl] = process.argv.slice(1, 3);
     const [profileSteps, size, batch, blocks, width] = process.argv.slice(3).map(Number);
     const fs = require("fs");
@@ -136,6 +139,13 @@ for b in "${BENCHES[@]}"; do
   # shellcheck disable=SC2086
   bench_cgtrain bf16 0 $b
 done
+# The Hopper engine, opt-in until this run validates it (parity-wgmma above).
+if [ "${RESULT[parity-wgmma]:-}" = pass ]; then
+  for b in "${BENCHES[@]}"; do
+    # shellcheck disable=SC2086
+    ENGINE=wgmma bench_cgtrain auto 0 $b
+  done
+fi
 
 run training 150 node --test --test-reporter=spec dist/test/gpu/training.test.js
 run parity-fp32 150 bash -c "CGTRAIN_CUDA_TF32=0 node --test --test-reporter=spec dist/test/gpu/parity.test.js 2>&1 | tee -a $OUT/parity.txt; exit \${PIPESTATUS[0]}"

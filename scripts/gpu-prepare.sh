@@ -66,8 +66,11 @@ step "cuda/dev programs for sm_$archs"
 mkdir -p .gpu/bin
 nvcc -std=c++17 -O2 -Inative/include -Icuda cuda/dev/conv_index_check.cu -o .gpu/bin/conv_index_check
 .gpu/bin/conv_index_check | tail -1
-nvcc -std=c++17 -O3 -arch=sm_"$archs" --expt-relaxed-constexpr -Inative/include -Icuda cuda/dev/conv_fwd.cu cuda/conv_gemm.cu cuda/conv.cu \
-  cuda/runtime.cu cuda/reduce.cu cuda/elementwise.cu -o .gpu/bin/conv_fwd
+# sm_90 builds as sm_90a, so conv_fwd's variant 9 (the wgmma engine) exists on Hopper.
+dev_arch=sm_$archs
+[ "$archs" = 90 ] && dev_arch=sm_90a
+nvcc -std=c++17 -O3 -arch="$dev_arch" --expt-relaxed-constexpr -Inative/include -Icuda cuda/dev/conv_fwd.cu cuda/conv_gemm.cu cuda/conv.cu \
+  cuda/conv_wgmma.cu cuda/runtime.cu cuda/reduce.cu cuda/elementwise.cu -o .gpu/bin/conv_fwd
 
 cp ../shared/reference/torch_cyclegan_step.py .gpu/torch_cyclegan_step.py
 du -sh .gpu dist build/Release/cgtrain_cpu.node cuda/build/Release/cgtrain_cuda.node

@@ -104,6 +104,11 @@ test('every CUDA op matches the CPU on the emulator (BF16 operands: the bf16 eng
   parity({ CGTRAIN_CUDA_PRECISION: 'bf16' });
 });
 
+test('every CUDA op matches the CPU on the emulator (the Hopper wgmma engine)', (t) => {
+  if (!build()) return t.skip('no g++ or no CUDA headers');
+  parity({ CGTRAIN_CUDA_CONV: 'wgmma' });
+});
+
 test('every CUDA op matches the CPU on the emulator (BF16 operands on the tc engine)', (t) => {
   if (!build()) return t.skip('no g++ or no CUDA headers');
   parity({ CGTRAIN_CUDA_PRECISION: 'bf16', CGTRAIN_CUDA_CONV: 'tc-bf16' });

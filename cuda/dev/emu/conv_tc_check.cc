@@ -3,7 +3,8 @@
 // shapes that exercise partial tiles, strides, padding, the 16-byte and the 4-byte A paths, the
 // Wgrad column table, split-K with its finalize kernel, both TF32 modes and BF16 operands
 // (m16n8k16 fragments); and the BF16 engine of conv_bf16.cuh (packed pairs in shared memory,
-// register-staged gathers) on the same cases. The reference multiplies the same rounded operands
+// register-staged gathers) and the Hopper engine of conv_wgmma.cuh (warpgroup MMAs from
+// shared-memory descriptors) on the same cases. The reference multiplies the same rounded operands
 // in double, so the bound is the FP32 accumulation's (2e-5 of the sum of |terms|), and a single
 // misplaced operand fails.
 //
@@ -21,6 +22,7 @@
 #include <vector>
 
 #include "conv_bf16.cuh"
+#include "conv_wgmma.cuh"
 #include "dev/conv_reference.h"
 
 using namespace cgk_cuda;
@@ -32,6 +34,8 @@ int failures = 0, runs = 0;
 
 // The packed BF16 engine (conv_bf16.cuh): BF16 operands like tc::kBf16.
 constexpr int kPacked = 3;
+// The wgmma engine (conv_wgmma.cuh): TF32 operands as stored (truncated), 64-row tiles.
+constexpr int kWgmma = 4;
 
 // x as the tensor cores see it: TF32 rounded (ties away) or truncated, or BF16 rounded to
 // nearest even (finite inputs).
@@ -49,7 +53,11 @@ float operand(float x, int prec) {
 }
 
 const char* prec_name(int prec) {
-  return prec == kPacked ? "bf16 packed" : prec == tc::kBf16 ? "bf16" : prec == tc::kTf32 ? "rna" : "trunc";
+  return prec == kWgmma    ? "wgmma trunc"
+         : prec == kPacked ? "bf16 packed"
+         : prec == tc::kBf16 ? "bf16"
+         : prec == tc::kTf32 ? "rna"
+                             : "trunc";
 }
 
 Vec rounded(const Vec& v, int prec) {
@@ -69,7 +77,11 @@ void launch(const tc::Plan& plan, const ConvGeom& geom, const float* A, const fl
     target = partials.data();
   }
   constexpr int kStages = 3;
-  if constexpr (PREC == kPacked) {
+  if constexpr (PREC == kWgmma) {
+    emu::launch(dim3(plan.gx, (s.M + wg::kBM - 1) / wg::kBM, plan.splits), dim3(wg::kThreads), wg::kSmemBytes, [&] {
+      wg::conv_wgmma_kernel<KIND>(ix, s, A, in, bias, target, plan.k_per_split, plan.a_vec);
+    });
+  } else if constexpr (PREC == kPacked) {
     emu::launch(dim3(plan.gx, plan.gy, plan.splits), dim3(bf::kThreads), bf::smem_bytes(BM), [&] {
       bf::conv_bf16_kernel<KIND, BM>(ix, s, A, in, bias, target, plan.k_per_split, plan.a_vec);
     });
@@ -99,7 +111,8 @@ bool run_op(ConvOp op, const cgk_conv& p, const float* A, const float* in, const
     constexpr ConvKind K = decltype(kind_tag)::value;
     auto with_bm = [&](auto bm_tag) {
       constexpr int BM = decltype(bm_tag)::value;
-      if (prec == kPacked) launch<K, kPacked, BM>(plan, g, A, in, bias, out);
+      if (prec == kWgmma) launch<K, kWgmma, BM>(plan, g, A, in, bias, out);
+      else if (prec == kPacked) launch<K, kPacked, BM>(plan, g, A, in, bias, out);
       else if (prec == tc::kBf16) launch<K, tc::kBf16, BM>(plan, g, A, in, bias, out);
       else if (prec == tc::kTf32) launch<K, tc::kTf32, BM>(plan, g, A, in, bias, out);
       else launch<K, tc::kTf32Trunc, BM>(plan, g, A, in, bias, out);
@@ -142,7 +155,8 @@ void check(const cgk_conv& p, bool transpose, std::mt19937& rng) {
     int sm_count;  // 1: no split; 4096: split as deep as the plan allows
   };
   for (const Mode mode : {Mode{tc::kTf32, 1}, Mode{tc::kTf32Trunc, 1}, Mode{tc::kTf32, 4096}, Mode{tc::kBf16, 1},
-                          Mode{tc::kBf16, 4096}, Mode{kPacked, 1}, Mode{kPacked, 4096}}) {
+                          Mode{tc::kBf16, 4096}, Mode{kPacked, 1}, Mode{kPacked, 4096}, Mode{kWgmma, 1},
+                          Mode{kWgmma, 4096}}) {
     const Vec xr = rounded(x, mode.prec), wr = rounded(w, mode.prec), dyr = rounded(dy, mode.prec);
     std::vector<double> y(yn, 0), dx(xn, 0), dw(wn, 0), y_abs(yn, 0), dx_abs(xn, 0), dw_abs(wn, 0);
     visit_terms(p, transpose, [&](size_t xi, size_t yi, size_t wi) {

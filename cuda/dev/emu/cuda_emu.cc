@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <deque>
+#include <utility>
 #include <vector>
 
 namespace emu {
@@ -259,6 +260,140 @@ int lane_id() { return linear_tid() % 32; }
 
 void fatal(const char* what) { die(what); }
 
+// ---- warpgroup MMA ----------------------------------------------------------------------------
+
+namespace {
+
+struct WgmmaOp {
+  uint64_t da, db;
+  float* d[128];
+};
+std::vector<WgmmaOp> g_wg_open;                // issued since the last commit
+std::deque<std::vector<WgmmaOp>> g_wg_groups;  // committed, not yet retired
+float* g_wg_slot[128];
+uint64_t g_wg_desc[128][2];
+int g_wg_arrived = 0;
+unsigned long g_wg_generation = 0;
+
+// Every thread of the block (one warpgroup) arrives; the last runs `last`, the others wait.
+template <class Last>
+void warpgroup_collective(const char* what, Last last) {
+  collective(what);
+  if (g_fibers.size() != 128) die("wgmma needs blocks of exactly one warpgroup (128 threads)");
+  const unsigned long gen = g_wg_generation;
+  ++g_progress;
+  if (++g_wg_arrived < 128) {
+    while (g_wg_generation == gen) yield();
+    return;
+  }
+  last();
+  g_wg_arrived = 0;
+  ++g_wg_generation;
+}
+
+// Element (row, k) of a K-major, no-swizzle operand: 8-row x 16-byte core matrices.
+float operand_at(uint64_t desc, int row, int k) {
+  if ((desc >> 62) != 0) die("wgmma: the emulator reads only descriptors without swizzle");
+  const size_t start = (desc & 0x3FFF) << 4, lbo = ((desc >> 16) & 0x3FFF) << 4, sbo = ((desc >> 32) & 0x3FFF) << 4;
+  const size_t byte = start + (row / 8) * sbo + (k / 4) * lbo + (row % 8) * 16 + (k % 4) * 4;
+  if (byte + 4 > g_smem.size()) die("wgmma: an operand reaches past dynamic shared memory");
+  uint32_t bits;
+  std::memcpy(&bits, g_smem.data() + byte, 4);
+  return tf32_truncate(bits);
+}
+
+// The bytes an operand of `rows` x 8 reads: from its start to the end of its last core matrix.
+std::pair<size_t, size_t> operand_bytes(uint64_t desc, int rows) {
+  const size_t start = (desc & 0x3FFF) << 4, lbo = ((desc >> 16) & 0x3FFF) << 4, sbo = ((desc >> 32) & 0x3FFF) << 4;
+  return {start, start + (rows / 8 - 1) * sbo + lbo + 128};
+}
+
+// On a GPU a cp.async may land at any time before its wait: one still pending into the bytes an
+// MMA reads means the kernel refilled a stage before the MMA reading it completed.
+void check_no_refill(uint64_t desc, int rows) {
+  const auto [lo, hi] = operand_bytes(desc, rows);
+  const unsigned char* base = g_smem.data();
+  auto hits = [&](const Copy& c) {
+    const size_t at = static_cast<const unsigned char*>(c.dst) - base;
+    return at < hi && at + c.bytes > lo;
+  };
+  for (const Fiber& f : g_fibers) {
+    for (const Copy& c : f.open)
+      if (hits(c)) die("wgmma: a cp.async into the shared memory an unfinished wgmma reads (wait for the wgmma before refilling its stage)");
+    for (const auto& group : f.groups)
+      for (const Copy& c : group)
+        if (hits(c)) die("wgmma: a cp.async into the shared memory an unfinished wgmma reads (wait for the wgmma before refilling its stage)");
+  }
+}
+
+void run_wgmma(const WgmmaOp& op) {
+  check_no_refill(op.da, 64);
+  check_no_refill(op.db, 128);
+  float A[64][8], B[128][8];
+  for (int m = 0; m < 64; ++m)
+    for (int k = 0; k < 8; ++k) A[m][k] = operand_at(op.da, m, k);
+  for (int n = 0; n < 128; ++n)
+    for (int k = 0; k < 8; ++k) B[n][k] = operand_at(op.db, n, k);
+  for (int t = 0; t < 128; ++t) {
+    const int w = t / 32, l = t % 32;
+    for (int r = 0; r < 64; ++r) {
+      const int m = 16 * w + l / 4 + 8 * ((r / 2) % 2), n = 2 * (l % 4) + r % 2 + 8 * (r / 4);
+      double acc = op.d[t][r];
+      for (int k = 0; k < 8; ++k) acc += (double)A[m][k] * B[n][k];
+      op.d[t][r] = (float)acc;
+    }
+  }
+}
+
+}  // namespace
+
+uint64_t smem_offset(const void* p) {
+  const auto* q = static_cast<const unsigned char*>(p);
+  if (q < g_smem.data() || q >= g_smem.data() + g_smem.size()) die("wgmma: a descriptor points outside dynamic shared memory");
+  if ((q - g_smem.data()) % 16 != 0) die("wgmma: a descriptor address is not a multiple of 16 bytes");
+  return (uint64_t)(q - g_smem.data());
+}
+
+void wgmma_fence() { warpgroup_collective("wgmma.fence", [] {}); }
+
+void wgmma_m64n128k8_tf32(float (&d)[64], uint64_t da, uint64_t db) {
+  const int tid = linear_tid();
+  g_wg_slot[tid] = d;
+  g_wg_desc[tid][0] = da;
+  g_wg_desc[tid][1] = db;
+  warpgroup_collective("wgmma.mma_async", [] {
+    WgmmaOp op;
+    op.da = g_wg_desc[0][0];
+    op.db = g_wg_desc[0][1];
+    for (int t = 0; t < 128; ++t) {
+      if (g_wg_desc[t][0] != op.da || g_wg_desc[t][1] != op.db) die("wgmma: the threads of a warpgroup passed different descriptors");
+      op.d[t] = g_wg_slot[t];
+    }
+    g_wg_open.push_back(op);
+  });
+}
+
+void wgmma_commit() {
+  warpgroup_collective("wgmma.commit_group", [] {
+    g_wg_groups.push_back(std::move(g_wg_open));
+    g_wg_open.clear();
+  });
+}
+
+void wgmma_wait(int pending) {
+  warpgroup_collective("wgmma.wait_group", [pending] {
+    while ((int)g_wg_groups.size() > pending) {
+      for (const WgmmaOp& op : g_wg_groups.front()) run_wgmma(op);
+      g_wg_groups.pop_front();
+    }
+  });
+}
+
+void wgmma_block_end() {
+  if (!g_wg_open.empty() || !g_wg_groups.empty()) die("a block ended with wgmma not waited for");
+  g_wg_arrived = 0;
+}
+
 uint64_t shfl(uint64_t mine, int src_lane) {
   collective("__shfl_xor_sync");
   const int tid = linear_tid(), lane = tid % 32;
@@ -326,6 +461,9 @@ void launch(dim3 grid, dim3 block, size_t smem_bytes, const std::function<void()
         block_idx = {bx, by, bz};
         std::fill(g_smem.begin(), g_smem.end(), 0xff);  // NaN in every float
         g_block_arrived = 0;
+        g_wg_open.clear();
+        g_wg_groups.clear();
+        g_wg_arrived = 0;
         for (int i = 0; i < threads; ++i) {
           Fiber& f = g_fibers[i];
           f.done = false;
@@ -367,6 +505,7 @@ void launch(dim3 grid, dim3 block, size_t smem_bytes, const std::function<void()
           }
         }
         if (g_block_arrived != 0) die("threads exited while others waited at __syncthreads");
+        wgmma_block_end();
       }
   g_direct = false;
 }

@@ -11,6 +11,7 @@
 //                        poisoned data instead of passing by luck
 //   __shfl_xor_sync      warp-collective, double-buffered so a fast lane cannot overwrite a value
 //                        a slow lane has yet to read
+//   wgmma (sm_90a)       warpgroup-collective; computed at the wait that retires its group
 // Dynamic shared memory is poisoned with NaN at the start of every block.
 //
 // Compile the kernel source with g++ and -DCGK_CUDA_EMU -include cuda/dev/emu/cuda_emu.h, plus
@@ -65,6 +66,15 @@ void launch(dim3 grid, dim3 block, size_t smem_bytes, const std::function<void()
 // The 8 bytes of `mine` from every lane of the warp; returns lane `src`'s.
 uint64_t shfl(uint64_t mine, int src_lane);
 int lane_id();
+// Warpgroup MMA (sm_90a), for blocks of exactly one warpgroup (128 threads). Descriptors hold
+// shared-memory offsets (smem_offset) as on the GPU. An MMA is recorded when issued and computed
+// at the wgmma_wait that completes its group, reading shared memory then, so a kernel that
+// refills a stage before waiting reads the new data, as it could on the GPU.
+uint64_t smem_offset(const void* p);
+void wgmma_fence();
+void wgmma_commit();
+void wgmma_wait(int pending);
+void wgmma_m64n128k8_tf32(float (&d)[64], uint64_t da, uint64_t db);
 // Stops the program with the message and the current block and thread (a GPU would fault).
 [[noreturn]] void fatal(const char* what);
 

@@ -1,0 +1,232 @@
+// The Hopper engine of the implicit-GEMM convolution (see conv_gemm.cuh for the three GEMMs):
+// one warpgroup (128 threads) per 64x128 tile, BK = 32, wgmma.mma_async m64n128k8 with TF32
+// operands read by the tensor cores straight from shared memory (no fragment loads through
+// registers, which bound the mma.sync engines on sm_90: docs/cuda.md, "Precision"), and the
+// 3-stage cp.async pipeline and gathers of conv_tc.cuh.
+//
+// TF32 wgmma takes K-major operands only: both tiles are [row or column][k], in the no-swizzle
+// canonical layout of 8-row x 16-byte core matrices (128 contiguous bytes each): element
+// (row, k) of a tile sits at float ((row / 8) * 8 + k / 4) * 32 + (row % 8) * 4 + k % 4. A k8
+// step is two core matrices along k (LBO = 128 bytes apart); the next 8 rows are SBO = 1024
+// bytes on.
+//
+// Opt-in (CGTRAIN_CUDA_CONV=wgmma) until a GPU run has validated it; built for sm_90a only
+// (conv_wgmma.cu) and launched only on compute capability 9.0. cuda/dev/emu/conv_tc_check.cc
+// runs it on the CPU emulator, whose warpgroup MMA reads shared memory at the wait that
+// completes it, so a stage refilled too early gives wrong numbers there too.
+#pragma once
+
+#include "conv_tc.cuh"
+#include "mma_sm90.cuh"
+
+namespace cgk_cuda {
+namespace wg {
+
+constexpr int kBM = 64, kBN = 128, kBK = 32, kThreads = 128, kStages = 3;
+constexpr int kATile = kBM * kBK, kBTile = kBN * kBK, kStage = kATile + kBTile;
+constexpr int kColumnTable = tc::kColumnTable;
+constexpr uint32_t kLbo = 128, kSbo = 8 * 128;
+constexpr size_t kSmemBytes = sizeof(float) * ((size_t)kStages * kStage + kColumnTable);
+
+// Float index of (row, k) in a tile of the canonical layout.
+__host__ __device__ constexpr int at(int row, int k) { return ((row >> 3) * (kBK / 4) + (k >> 2)) * 32 + (row & 7) * 4 + (k & 3); }
+
+template <ConvKind KIND>
+__global__ void __launch_bounds__(kThreads) conv_wgmma_kernel(const ConvIndex g, const GemmShape s,
+                                                              const float* __restrict__ A,
+                                                              const float* __restrict__ in,
+                                                              const float* __restrict__ bias, float* __restrict__ out,
+                                                              int k_per_split, bool a_vec) {
+  CGK_DYNAMIC_SMEM(float, smem);
+  int* const col_table = reinterpret_cast<int*>(smem + kStages * kStage);
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const int m0 = blockIdx.y * kBM, n0 = blockIdx.x * kBN;
+  const int k_begin = blockIdx.z * k_per_split, k_end = min(s.K, k_begin + k_per_split);
+  const int n_slices = (k_end - k_begin + kBK - 1) / kBK;
+  const int khw = g.kh * g.kw, hw = g.Ho * g.Wo;
+
+  // ---- A: element (m, k) sits at A[a_base(k) + m * a_step] (as in conv_tc.cuh) ----
+  const int a_step = KIND == ConvKind::Fwd ? s.K : KIND == ConvKind::Dgrad ? khw : hw;
+  auto a_base = [&](int k) -> int {
+    if (KIND == ConvKind::Fwd) return k;
+    if (KIND == ConvKind::Dgrad) {
+      const int c = g.by_khw.div(k);
+      return c * s.M * khw + (k - c * khw);
+    }
+    const int nb = g.by_hw.div(k);
+    return nb * s.M * hw + (k - nb * hw);
+  };
+  auto load_a = [&](float* tile, int k0) {
+    if (a_vec) {
+      // 16-byte chunks: chunk tid % 8 (k 4 kc .. 4 kc + 3) of rows tid / 8 + 16 i: one core-matrix row each.
+      const int kc = tid & 7, k = k0 + 4 * kc;
+      const bool k_ok = k < k_end;
+      const int base = k_ok ? a_base(k) : 0;
+#pragma unroll
+      for (int i = 0; i < kBM / 16; ++i) {
+        const int row = (tid >> 3) + 16 * i, m = m0 + row;
+        const bool ok = k_ok && m < s.M;
+        cp_async_zfill<16>(tile + at(row, 4 * kc), ok ? A + base + m * a_step : A, ok);
+      }
+    } else {
+      const int k = k0 + lane;
+      const bool k_ok = k < k_end;
+      const int base = k_ok ? a_base(k) : 0;
+#pragma unroll 8
+      for (int i = 0; i < kBM / 4; ++i) {
+        const int row = warp + 4 * i, m = m0 + row;
+        const bool ok = k_ok && m < s.M;
+        cp_async_zfill<4>(tile + at(row, lane), ok ? A + base + m * a_step : A, ok);
+      }
+    }
+  };
+
+  // ---- B for Fwd/Dgrad: the thread's column is output pixel n0 + tid; it walks (c, r, s) ----
+  const Column cl = KIND == ConvKind::Wgrad ? Column{false, 0, 0, 0} : decode_column<KIND>(g, n0 + tid, s.N);
+  const float* const in_sample = in + (size_t)(cl.valid ? cl.a : 0) * g.C * g.Hi * g.Wi;
+  const int h0 = KIND == ConvKind::Fwd ? cl.b * g.sh - g.ph : cl.b + g.ph;
+  const int w0 = KIND == ConvKind::Fwd ? cl.c * g.sw - g.pw : cl.c + g.pw;
+  const bool unit_stride = g.sh == 1 && g.sw == 1;
+  auto load_b_columns = [&](float* tile, int k0) {
+    int c = g.by_khw.div(k0);
+    const int rs = k0 - c * khw;
+    int r = g.by_kw.div(rs), q = rs - r * g.kw;
+#pragma unroll 8
+    for (int kk = 0; kk < kBK; ++kk) {
+      bool ok = cl.valid && k0 + kk < k_end;
+      int hi, wi;
+      if (KIND == ConvKind::Fwd) {
+        hi = h0 + r;
+        wi = w0 + q;
+      } else {
+        const int hn = h0 - r, wn = w0 - q;
+        if (unit_stride) {
+          hi = hn;
+          wi = wn;
+        } else {
+          ok = ok && hn >= 0 && wn >= 0;
+          hi = g.by_sh.div(max(hn, 0));
+          wi = g.by_sw.div(max(wn, 0));
+          ok = ok && hi * g.sh == hn && wi * g.sw == wn;
+        }
+      }
+      ok = ok && (unsigned)hi < (unsigned)g.Hi && (unsigned)wi < (unsigned)g.Wi;
+      cp_async_zfill<4>(tile + at(tid, kk), ok ? in_sample + (c * g.Hi + hi) * g.Wi + wi : in, ok);
+      if (++q == g.kw) {
+        q = 0;
+        if (++r == g.kh) {
+          r = 0;
+          ++c;
+        }
+      }
+    }
+  };
+
+  // ---- B for Wgrad: columns (c, r, s) from the table; lane = k (a pixel of the gradient) ----
+  if (KIND == ConvKind::Wgrad) {
+    for (int j = tid; j < kBN; j += kThreads) {
+      const int col = n0 + j;
+      if (col < s.N) {
+        const int c = g.by_khw.div(col), rs = col - c * khw;
+        const int r = g.by_kw.div(rs), q = rs - r * g.kw;
+        col_table[j] = (c * g.Hi + r) * g.Wi + q;
+        col_table[kBN + j] = (r << 16) | q;
+      } else {
+        col_table[j] = -1;
+        col_table[kBN + j] = 0;
+      }
+    }
+    __syncthreads();
+  }
+  auto load_b_pixels = [&](float* tile, int k0) {
+    const int k = k0 + lane;
+    const bool k_ok = k < k_end;
+    int nb = 0, ho = 0, wo = 0;
+    if (k_ok) {
+      nb = g.by_hw.div(k);
+      const int p = k - nb * hw;
+      ho = g.by_wo.div(p);
+      wo = p - ho * g.Wo;
+    }
+    const int hb = ho * g.sh - g.ph, wb = wo * g.sw - g.pw;
+    const long long base = (long long)nb * g.C * g.Hi * g.Wi + (long long)hb * g.Wi + wb;
+#pragma unroll 8
+    for (int i = 0; i < kBN / 4; ++i) {
+      const int j = warp + 4 * i;
+      const int off = col_table[j], rq = col_table[kBN + j];
+      const bool ok = k_ok && off >= 0 && (unsigned)(hb + (rq >> 16)) < (unsigned)g.Hi &&
+                      (unsigned)(wb + (rq & 0xffff)) < (unsigned)g.Wi;
+      cp_async_zfill<4>(tile + at(j, lane), ok ? in + (base + off) : in, ok);
+    }
+  };
+
+  auto load_slice = [&](int stage, int k0) {
+    float* tile = smem + stage * kStage;
+    load_a(tile, k0);
+    if (KIND == ConvKind::Wgrad) load_b_pixels(tile + kATile, k0);
+    else load_b_columns(tile + kATile, k0);
+  };
+
+  float acc[64];
+#pragma unroll
+  for (int r = 0; r < 64; ++r) acc[r] = 0.f;
+
+  // ---- the pipeline: 2 slices in flight while the tensor cores work on one ----
+#pragma unroll
+  for (int st = 0; st < kStages - 1; ++st) {
+    if (st < n_slices) load_slice(st, k_begin + st * kBK);
+    cp_async_commit();
+  }
+  for (int t = 0; t < n_slices; ++t) {
+    cp_async_wait<kStages - 2>();  // slice t has landed (for this thread) ...
+    fence_proxy_async();           // ... and is visible to the tensor cores ...
+    __syncthreads();               // ... for every thread
+    const float* As = smem + (t % kStages) * kStage;
+    const float* Bs = As + kATile;
+#pragma unroll
+    for (int r = 0; r < 64; ++r) fence_operand(acc[r]);
+    wgmma_fence();
+#pragma unroll
+    for (int ks = 0; ks < kBK / 8; ++ks) {
+      // k8 step ks: core matrices 2 ks and 2 ks + 1 along k, 64 floats further on.
+      wgmma_m64n128k8_tf32(acc, smem_desc(As + 64 * ks, kLbo, kSbo), smem_desc(Bs + 64 * ks, kLbo, kSbo));
+    }
+    wgmma_commit();
+    // Slice t - 1's MMAs are done: its stage, (t + 2) % 3, can be refilled.
+    wgmma_wait<1>();
+#pragma unroll
+    for (int r = 0; r < 64; ++r) fence_operand(acc[r]);
+    const int next = t + kStages - 1;
+    if (next < n_slices) load_slice(next % kStages, k_begin + next * kBK);
+    cp_async_commit();
+  }
+  wgmma_wait<0>();
+#pragma unroll
+  for (int r = 0; r < 64; ++r) fence_operand(acc[r]);
+  cp_async_wait<0>();
+
+  // ---- epilogue: accumulator r is (16 warp + l / 4 + 8 ((r / 2) % 2), 2 (l % 4) + r % 2 + 8 (r / 4)),
+  // the layout tc::store_tile takes for one m16 tile and eight n8 tiles, twice ----
+  const int gq = lane >> 2, tq = lane & 3;
+#pragma unroll
+  for (int half = 0; half < 2; ++half) {
+    float part[1][8][4];
+#pragma unroll
+    for (int nt = 0; nt < 8; ++nt)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) part[0][nt][e] = acc[4 * (8 * half + nt) + e];
+    tc::store_tile<KIND, 1>(g, s, part, bias, out, m0 + 16 * warp, n0 + 64 * half, gq, tq);
+  }
+}
+
+// True when this device runs the engine: compute capability 9.0 and the kernels were built
+// with wgmma (sm_90a, or the CPU emulator). Asked of the device once, then remembered.
+bool available();
+
+// Launches the kernel for one GEMM (conv_wgmma.cu, built for sm_90a): grid (ceil(N / 128),
+// ceil(M / 64), splits) writing `target` (the output, or the split partials).
+int launch(ConvKind kind, const ConvIndex& ix, const GemmShape& s, const float* A, const float* in, const float* bias,
+           float* target, unsigned gx, unsigned gy, int splits, int k_per_split, bool a_vec);
+
+}  // namespace wg
+}  // namespace cgk_cuda
