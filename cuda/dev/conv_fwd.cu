@@ -298,24 +298,26 @@ int main(int argc, char** argv) {
   cgk_cuda::conv_gemm_force_engine(-1);
   cgk_cuda::conv_gemm_force_splits(0);
   // Per layer and pass: the fastest validated run, and the TF32 default (variant 4, automatic
-  // splits) and the BF16 default (variant 8) against it.
-  std::printf("\nfastest per layer and pass (validated runs; tc = variant 4, bf16 = variant 8):\n");
+  // splits), the BF16 default (variant 8) and the Hopper engine (variant 9) against it.
+  std::printf("\nfastest per layer and pass (validated runs; tc = variant 4, bf16 = variant 8, wgmma = variant 9):\n");
   for (size_t i = 0; i < timings.size(); ++i) {
     bool first = true;
     for (size_t j = 0; j < i; ++j) first = first && !(timings[j].layer == timings[i].layer && timings[j].pass == timings[i].pass);
     if (!first) continue;
     const Timing* best = nullptr;
-    double tc_ms = 0, bf16_ms = 0;
+    double tc_ms = 0, bf16_ms = 0, wgmma_ms = 0;
     for (const Timing& t : timings) {
       if (t.layer != timings[i].layer || t.pass != timings[i].pass) continue;
       if (!best || t.ms < best->ms) best = &t;
       if (t.label == "variant 4") tc_ms = t.ms;
       if (t.label == "variant 8") bf16_ms = t.ms;
+      if (t.label == "variant 9") wgmma_ms = t.ms;
     }
     std::printf("  %-28s %-10s %-18s %9.4f ms %9.1f GFLOP/s", best->layer.c_str(), best->pass.c_str(), best->label.c_str(),
                 best->ms, best->gflops);
     if (tc_ms > 0) std::printf("   tc %.2fx", tc_ms / best->ms);
     if (bf16_ms > 0) std::printf("   bf16 %.2fx", bf16_ms / best->ms);
+    if (wgmma_ms > 0) std::printf("   wgmma %.2fx", wgmma_ms / best->ms);
     std::printf("\n");
   }
   std::printf("%s\n", failures ? "conv_fwd: validation FAILED" : "conv_fwd: all variants validated");
