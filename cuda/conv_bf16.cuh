@@ -56,19 +56,7 @@ __global__ void __launch_bounds__(kThreads) conv_bf16_kernel(const ConvIndex g, 
   const int m0 = blockIdx.y * BM, n0 = blockIdx.x * kBN;
   const int k_begin = blockIdx.z * k_per_split, k_end = min(s.K, k_begin + k_per_split);
   const int n_slices = (k_end - k_begin + kBK - 1) / kBK;
-  const int khw = g.kh * g.kw, hw = g.Ho * g.Wo;
 
-  // ---- A: element (m, k) sits at A[a_base(k) + m * a_step] (as in conv_tc.cuh) ----
-  const int a_step = KIND == ConvKind::Fwd ? s.K : KIND == ConvKind::Dgrad ? khw : hw;
-  auto a_base = [&](int k) -> int {
-    if (KIND == ConvKind::Fwd) return k;
-    if (KIND == ConvKind::Dgrad) {
-      const int c = g.by_khw.div(k);
-      return c * s.M * khw + (k - c * khw);
-    }
-    const int nb = g.by_hw.div(k);
-    return nb * s.M * hw + (k - nb * hw);
-  };
   // The next slice's A: 16-byte path, chunk tid % 8 (k 4 kc .. 4 kc + 3) of rows tid / 8 + 16 i;
   // else one value each, lane = k, rows warp + 4 i.
   float ra[kAOne];
@@ -76,12 +64,12 @@ __global__ void __launch_bounds__(kThreads) conv_bf16_kernel(const ConvIndex g, 
     if (a_vec) {
       const int kc = tid & 7, k = k0 + 4 * kc;
       const bool k_ok = k < k_end;  // the host allows this path only when K % 4 == 0
-      const int base = k_ok ? a_base(k) : 0;
+      const int base = k_ok ? tc::a_base<KIND>(g, s, k) : 0;
 #pragma unroll
       for (int i = 0; i < kAVec; ++i) {
         const int m = m0 + (tid >> 3) + 16 * i;
         float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
-        if (k_ok && m < s.M) v = __ldg(reinterpret_cast<const float4*>(A + base + m * a_step));
+        if (k_ok && m < s.M) v = __ldg(reinterpret_cast<const float4*>(A + base + m * tc::a_step<KIND>(g, s)));
         ra[4 * i] = v.x;
         ra[4 * i + 1] = v.y;
         ra[4 * i + 2] = v.z;
@@ -90,11 +78,11 @@ __global__ void __launch_bounds__(kThreads) conv_bf16_kernel(const ConvIndex g, 
     } else {
       const int k = k0 + lane;
       const bool k_ok = k < k_end;
-      const int base = k_ok ? a_base(k) : 0;
+      const int base = k_ok ? tc::a_base<KIND>(g, s, k) : 0;
 #pragma unroll
       for (int i = 0; i < kAOne; ++i) {
         const int m = m0 + warp + 4 * i;
-        ra[i] = k_ok && m < s.M ? __ldg(A + base + m * a_step) : 0.f;
+        ra[i] = k_ok && m < s.M ? __ldg(A + base + m * tc::a_step<KIND>(g, s)) : 0.f;
       }
     }
   };
@@ -118,43 +106,14 @@ __global__ void __launch_bounds__(kThreads) conv_bf16_kernel(const ConvIndex g, 
 
   // ---- B for Fwd/Dgrad: the thread's column is output pixel n0 + tid; it walks (c, r, s) ----
   float rb[kBK];
-  const Column cl = KIND == ConvKind::Wgrad ? Column{false, 0, 0, 0} : decode_column<KIND>(g, n0 + tid, s.N);
-  const float* const in_sample = in + (size_t)(cl.valid ? cl.a : 0) * g.C * g.Hi * g.Wi;
-  const int h0 = KIND == ConvKind::Fwd ? cl.b * g.sh - g.ph : cl.b + g.ph;
-  const int w0 = KIND == ConvKind::Fwd ? cl.c * g.sw - g.pw : cl.c + g.pw;
-  const bool unit_stride = g.sh == 1 && g.sw == 1;
+  tc::ColumnGather<KIND> column(g, in, n0 + tid, s.N);
   auto fetch_b_columns = [&](int k0) {
-    int c = g.by_khw.div(k0);
-    const int rs = k0 - c * khw;
-    int r = g.by_kw.div(rs), q = rs - r * g.kw;
+    column.seek(g, k0);
 #pragma unroll
     for (int kk = 0; kk < kBK; ++kk) {
-      bool ok = cl.valid && k0 + kk < k_end;
-      int hi, wi;
-      if (KIND == ConvKind::Fwd) {
-        hi = h0 + r;
-        wi = w0 + q;
-      } else {
-        const int hn = h0 - r, wn = w0 - q;
-        if (unit_stride) {
-          hi = hn;
-          wi = wn;
-        } else {
-          ok = ok && hn >= 0 && wn >= 0;
-          hi = g.by_sh.div(max(hn, 0));
-          wi = g.by_sw.div(max(wn, 0));
-          ok = ok && hi * g.sh == hn && wi * g.sw == wn;
-        }
-      }
-      ok = ok && (unsigned)hi < (unsigned)g.Hi && (unsigned)wi < (unsigned)g.Wi;
-      rb[kk] = ok ? __ldg(in_sample + (c * g.Hi + hi) * g.Wi + wi) : 0.f;
-      if (++q == g.kw) {
-        q = 0;
-        if (++r == g.kh) {
-          r = 0;
-          ++c;
-        }
-      }
+      bool ok;
+      const float* src = column.next(g, k0 + kk < k_end, ok);
+      rb[kk] = ok ? __ldg(src) : 0.f;
     }
   };
   auto store_b_columns = [&](uint32_t* tile) {
@@ -163,40 +122,13 @@ __global__ void __launch_bounds__(kThreads) conv_bf16_kernel(const ConvIndex g, 
   };
 
   // ---- B for Wgrad: columns (c, r, s) from the table; lane = k (a pixel of the gradient) ----
-  if (KIND == ConvKind::Wgrad) {
-    for (int j = tid; j < kBN; j += kThreads) {
-      const int col = n0 + j;
-      if (col < s.N) {
-        const int c = g.by_khw.div(col), rs = col - c * khw;
-        const int r = g.by_kw.div(rs), q = rs - r * g.kw;
-        col_table[j] = (c * g.Hi + r) * g.Wi + q;
-        col_table[kBN + j] = (r << 16) | q;
-      } else {
-        col_table[j] = -1;
-        col_table[kBN + j] = 0;
-      }
-    }
-    __syncthreads();
-  }
+  if (KIND == ConvKind::Wgrad) tc::fill_column_table(g, s.N, n0, col_table);
   auto fetch_b_pixels = [&](int k0) {
-    const int k = k0 + lane;
-    const bool k_ok = k < k_end;
-    int nb = 0, ho = 0, wo = 0;
-    if (k_ok) {
-      nb = g.by_hw.div(k);
-      const int p = k - nb * hw;
-      ho = g.by_wo.div(p);
-      wo = p - ho * g.Wo;
-    }
-    const int hb = ho * g.sh - g.ph, wb = wo * g.sw - g.pw;
-    const long long base = (long long)nb * g.C * g.Hi * g.Wi + (long long)hb * g.Wi + wb;
+    const tc::PixelGather px(g, k0 + lane, k_end);
 #pragma unroll
     for (int i = 0; i < kBN / 4; ++i) {
-      const int j = warp + 4 * i;
-      const int off = col_table[j], rq = col_table[kBN + j];
-      const bool ok = k_ok && off >= 0 && (unsigned)(hb + (rq >> 16)) < (unsigned)g.Hi &&
-                      (unsigned)(wb + (rq & 0xffff)) < (unsigned)g.Wi;
-      rb[i] = ok ? __ldg(in + (base + off)) : 0.f;
+      long long off;
+      rb[i] = px.at(g, col_table, warp + 4 * i, off) ? __ldg(in + off) : 0.f;
     }
   };
   auto store_b_pixels = [&](uint32_t* tile) {

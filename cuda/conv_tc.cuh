@@ -70,6 +70,127 @@ __global__ void finalize_kernel(ConvIndex g, GemmShape s, const float* __restric
   }
 }
 
+// ---- The gathers of the three large-tile engines (this file, conv_bf16.cuh, conv_wgmma.cuh) ----
+//
+// Each engine stores what these find in its own layout (cp.async into float tiles, or registers
+// packed into bfloat16 pairs); the index math lives here once.
+
+// Where A's element (m, k) sits: A[a_base(k) + m * a_step], contiguous along k.
+template <ConvKind KIND>
+__device__ __forceinline__ int a_step(const ConvIndex& g, const GemmShape& s) {
+  return KIND == ConvKind::Fwd ? s.K : KIND == ConvKind::Dgrad ? g.kh * g.kw : g.Ho * g.Wo;
+}
+template <ConvKind KIND>
+__device__ __forceinline__ int a_base(const ConvIndex& g, const GemmShape& s, int k) {
+  if (KIND == ConvKind::Fwd) return k;
+  if (KIND == ConvKind::Dgrad) {
+    const int khw = g.kh * g.kw, c = g.by_khw.div(k);
+    return c * s.M * khw + (k - c * khw);
+  }
+  const int hw = g.Ho * g.Wo, nb = g.by_hw.div(k);
+  return nb * s.M * hw + (k - nb * hw);
+}
+
+// Fwd/Dgrad: the gathered elements of one GEMM column (output pixel `col`), walked along
+// k = (c, r, s) with a few integer ops per element instead of the generic index math's divisions.
+template <ConvKind KIND>
+struct ColumnGather {
+  bool valid;
+  const float* sample;
+  int h0, w0;  // Fwd: input row hi = h0 + r; Dgrad: hi = (h0 - r) / sh when exact
+  int c = 0, r = 0, q = 0;
+  __device__ ColumnGather(const ConvIndex& g, const float* in, int col, int ncols) {
+    const Column cl = KIND == ConvKind::Wgrad ? Column{false, 0, 0, 0} : decode_column<KIND>(g, col, ncols);
+    valid = cl.valid;
+    sample = in + (size_t)(cl.valid ? cl.a : 0) * g.C * g.Hi * g.Wi;
+    h0 = KIND == ConvKind::Fwd ? cl.b * g.sh - g.ph : cl.b + g.ph;
+    w0 = KIND == ConvKind::Fwd ? cl.c * g.sw - g.pw : cl.c + g.pw;
+  }
+  __device__ void seek(const ConvIndex& g, int k) {
+    c = g.by_khw.div(k);
+    const int rs = k - c * (g.kh * g.kw);
+    r = g.by_kw.div(rs);
+    q = rs - r * g.kw;
+  }
+  // The element at the current k and whether it exists (not padding, a stride hole, or
+  // !in_range; src is only meaningful when ok); then steps to k + 1.
+  __device__ const float* next(const ConvIndex& g, bool in_range, bool& ok) {
+    ok = valid && in_range;
+    int hi, wi;
+    if (KIND == ConvKind::Fwd) {
+      hi = h0 + r;
+      wi = w0 + q;
+    } else {
+      const int hn = h0 - r, wn = w0 - q;
+      if (g.sh == 1 && g.sw == 1) {
+        hi = hn;
+        wi = wn;
+      } else {
+        ok = ok && hn >= 0 && wn >= 0;
+        hi = g.by_sh.div(max(hn, 0));
+        wi = g.by_sw.div(max(wn, 0));
+        ok = ok && hi * g.sh == hn && wi * g.sw == wn;
+      }
+    }
+    ok = ok && (unsigned)hi < (unsigned)g.Hi && (unsigned)wi < (unsigned)g.Wi;
+    const float* src = sample + (c * g.Hi + hi) * g.Wi + wi;
+    if (++q == g.kw) {
+      q = 0;
+      if (++r == g.kh) {
+        r = 0;
+        ++c;
+      }
+    }
+    return src;
+  }
+};
+
+// Wgrad: the block's kBN columns (c, r, s) as a table in shared memory: per column its offset
+// (c * Hi + r) * Wi + s, or -1 past the GEMM, and (r << 16) | s. Ends with a barrier.
+__device__ __forceinline__ void fill_column_table(const ConvIndex& g, int ncols, int n0, int* table) {
+  const int khw = g.kh * g.kw;
+  for (int j = threadIdx.x; j < kBN; j += blockDim.x) {
+    const int col = n0 + j;
+    if (col < ncols) {
+      const int c = g.by_khw.div(col), rs = col - c * khw;
+      const int r = g.by_kw.div(rs), q = rs - r * g.kw;
+      table[j] = (c * g.Hi + r) * g.Wi + q;
+      table[kBN + j] = (r << 16) | q;
+    } else {
+      table[j] = -1;
+      table[kBN + j] = 0;
+    }
+  }
+  __syncthreads();
+}
+
+// Wgrad: the gathered elements of one k, a pixel (n, ho, wo) of the gradient, for the table's
+// columns.
+struct PixelGather {
+  long long base = 0;
+  int hb, wb;
+  bool k_ok;
+  __device__ PixelGather(const ConvIndex& g, int k, int k_end) : k_ok(k < k_end) {
+    int nb = 0, ho = 0, wo = 0;
+    if (k_ok) {
+      const int hw = g.Ho * g.Wo;
+      nb = g.by_hw.div(k);
+      const int p = k - nb * hw;
+      ho = g.by_wo.div(p);
+      wo = p - ho * g.Wo;
+    }
+    hb = ho * g.sh - g.ph;
+    wb = wo * g.sw - g.pw;
+    base = (long long)nb * g.C * g.Hi * g.Wi + (long long)hb * g.Wi + wb;
+  }
+  // Whether column j of the table has an element here, and its offset in `in`.
+  __device__ bool at(const ConvIndex& g, const int* table, int j, long long& offset) const {
+    const int off = table[j], rq = table[kBN + j];
+    offset = base + off;
+    return k_ok && off >= 0 && (unsigned)(hb + (rq >> 16)) < (unsigned)g.Hi && (unsigned)(wb + (rq & 0xffff)) < (unsigned)g.Wi;
+  }
+};
+
 // The epilogue of a warp's (16 MT)x64 sub-tile at (row0, col0): raw partials [split][M][N]
 // (gridDim.z > 1), or the tensor layout with bias. acc holds the mma.sync accumulator fragments
 // (per 16x8 tile: (g, 2t), (g, 2t+1), (g+8, 2t), (g+8, 2t+1)).
@@ -126,123 +247,56 @@ __global__ void __launch_bounds__(kThreads) conv_tc_kernel(const ConvIndex g, co
   const int m0 = blockIdx.y * BM, n0 = blockIdx.x * kBN;
   const int k_begin = blockIdx.z * k_per_split, k_end = min(s.K, k_begin + k_per_split);
   const int n_slices = (k_end - k_begin + kBK - 1) / kBK;
-  const int khw = g.kh * g.kw, hw = g.Ho * g.Wo;
 
-  // ---- A: element (m, k) sits at A[a_base(k) + m * a_step] ----
-  const int a_step = KIND == ConvKind::Fwd ? s.K : KIND == ConvKind::Dgrad ? khw : hw;
-  auto a_base = [&](int k) -> int {
-    if (KIND == ConvKind::Fwd) return k;
-    if (KIND == ConvKind::Dgrad) {
-      const int c = g.by_khw.div(k);
-      return c * s.M * khw + (k - c * khw);
-    }
-    const int nb = g.by_hw.div(k);
-    return nb * s.M * hw + (k - nb * hw);
-  };
+  // ---- A: 16-byte chunks (tid % 8 of rows tid / 8 + 16 i; the host allows this only when 4
+  // consecutive k from a multiple of 4 are contiguous and K % 4 == 0), or one float each
+  // (lane = k, rows warp + 4 i) ----
   auto load_a = [&](float* tile, int k0) {
     if (a_vec) {
-      // 16-byte chunks: thread takes chunk tid % 8 of rows tid / 8 + 16 i. The host allows this
-      // only when 4 consecutive k (from a multiple of 4) are contiguous and K % 4 == 0.
       const int kc = tid & 7, k = k0 + 4 * kc;
       const bool k_ok = k < k_end;
-      const int base = k_ok ? a_base(k) : 0;
+      const int base = k_ok ? a_base<KIND>(g, s, k) : 0;
 #pragma unroll
       for (int i = 0; i < BM / 16; ++i) {
         const int row = (tid >> 3) + 16 * i, m = m0 + row;
         const bool ok = k_ok && m < s.M;
-        cp_async_zfill<16>(tile + row * kRowK + 4 * kc, ok ? A + base + m * a_step : A, ok);
+        cp_async_zfill<16>(tile + row * kRowK + 4 * kc, ok ? A + base + m * a_step<KIND>(g, s) : A, ok);
       }
     } else {
-      // One float each: lane = k, rows warp + 4 i.
       const int k = k0 + lane;
       const bool k_ok = k < k_end;
-      const int base = k_ok ? a_base(k) : 0;
+      const int base = k_ok ? a_base<KIND>(g, s, k) : 0;
 #pragma unroll 8
       for (int i = 0; i < BM / 4; ++i) {
         const int row = warp + 4 * i, m = m0 + row;
         const bool ok = k_ok && m < s.M;
-        cp_async_zfill<4>(tile + row * kRowK + lane, ok ? A + base + m * a_step : A, ok);
+        cp_async_zfill<4>(tile + row * kRowK + lane, ok ? A + base + m * a_step<KIND>(g, s) : A, ok);
       }
     }
   };
 
   // ---- B for Fwd/Dgrad: the thread's column is output pixel n0 + tid ----
-  const Column cl = KIND == ConvKind::Wgrad ? Column{false, 0, 0, 0} : decode_column<KIND>(g, n0 + tid, s.N);
-  const float* const in_sample = in + (size_t)(cl.valid ? cl.a : 0) * g.C * g.Hi * g.Wi;
-  // Fwd: input row hi = h0 + r; Dgrad: hi = (h0 - r) / sh when exact.
-  const int h0 = KIND == ConvKind::Fwd ? cl.b * g.sh - g.ph : cl.b + g.ph;
-  const int w0 = KIND == ConvKind::Fwd ? cl.c * g.sw - g.pw : cl.c + g.pw;
-  const bool unit_stride = g.sh == 1 && g.sw == 1;
+  ColumnGather<KIND> column(g, in, n0 + tid, s.N);
   auto load_b_columns = [&](float* tile, int k0) {
-    int c = g.by_khw.div(k0);
-    const int rs = k0 - c * khw;
-    int r = g.by_kw.div(rs), q = rs - r * g.kw;
+    column.seek(g, k0);
 #pragma unroll 8
     for (int kk = 0; kk < kBK; ++kk) {
-      bool ok = cl.valid && k0 + kk < k_end;
-      int hi, wi;
-      if (KIND == ConvKind::Fwd) {
-        hi = h0 + r;
-        wi = w0 + q;
-      } else {
-        const int hn = h0 - r, wn = w0 - q;
-        if (unit_stride) {
-          hi = hn;
-          wi = wn;
-        } else {
-          ok = ok && hn >= 0 && wn >= 0;
-          hi = g.by_sh.div(max(hn, 0));
-          wi = g.by_sw.div(max(wn, 0));
-          ok = ok && hi * g.sh == hn && wi * g.sw == wn;
-        }
-      }
-      ok = ok && (unsigned)hi < (unsigned)g.Hi && (unsigned)wi < (unsigned)g.Wi;
-      cp_async_zfill<4>(tile + kk * kRowN + tid, ok ? in_sample + (c * g.Hi + hi) * g.Wi + wi : in, ok);
-      if (++q == g.kw) {
-        q = 0;
-        if (++r == g.kh) {
-          r = 0;
-          ++c;
-        }
-      }
+      bool ok;
+      const float* src = column.next(g, k0 + kk < k_end, ok);
+      cp_async_zfill<4>(tile + kk * kRowN + tid, ok ? src : in, ok);
     }
   };
 
   // ---- B for Wgrad: columns (c, r, s) from the table; lane = k (a pixel of the gradient) ----
-  if (KIND == ConvKind::Wgrad) {
-    for (int j = tid; j < kBN; j += kThreads) {
-      const int col = n0 + j;
-      if (col < s.N) {
-        const int c = g.by_khw.div(col), rs = col - c * khw;
-        const int r = g.by_kw.div(rs), q = rs - r * g.kw;
-        col_table[j] = (c * g.Hi + r) * g.Wi + q;
-        col_table[kBN + j] = (r << 16) | q;
-      } else {
-        col_table[j] = -1;
-        col_table[kBN + j] = 0;
-      }
-    }
-    __syncthreads();
-  }
+  if (KIND == ConvKind::Wgrad) fill_column_table(g, s.N, n0, col_table);
   auto load_b_pixels = [&](float* tile, int k0) {
-    const int k = k0 + lane;
-    const bool k_ok = k < k_end;
-    int nb = 0, ho = 0, wo = 0;
-    if (k_ok) {
-      nb = g.by_hw.div(k);
-      const int p = k - nb * hw;
-      ho = g.by_wo.div(p);
-      wo = p - ho * g.Wo;
-    }
-    const int hb = ho * g.sh - g.ph, wb = wo * g.sw - g.pw;
-    const long long base = (long long)nb * g.C * g.Hi * g.Wi + (long long)hb * g.Wi + wb;
+    const PixelGather px(g, k0 + lane, k_end);
 #pragma unroll 8
     for (int i = 0; i < kBN / 4; ++i) {
       const int j = warp + 4 * i;
-      const int off = col_table[j], rq = col_table[kBN + j];
-      const bool ok = k_ok && off >= 0 && (unsigned)(hb + (rq >> 16)) < (unsigned)g.Hi &&
-                      (unsigned)(wb + (rq & 0xffff)) < (unsigned)g.Wi;
-      cp_async_zfill<4>(tile + j * kRowK + lane, ok ? in + (base + off) : in, ok);
+      long long off;
+      const bool ok = px.at(g, col_table, j, off);
+      cp_async_zfill<4>(tile + j * kRowK + lane, ok ? in + off : in, ok);
     }
   };
 

@@ -43,120 +43,54 @@ __global__ void __launch_bounds__(kThreads) conv_wgmma_kernel(const ConvIndex g,
   const int m0 = blockIdx.y * kBM, n0 = blockIdx.x * kBN;
   const int k_begin = blockIdx.z * k_per_split, k_end = min(s.K, k_begin + k_per_split);
   const int n_slices = (k_end - k_begin + kBK - 1) / kBK;
-  const int khw = g.kh * g.kw, hw = g.Ho * g.Wo;
 
-  // ---- A: element (m, k) sits at A[a_base(k) + m * a_step] (as in conv_tc.cuh) ----
-  const int a_step = KIND == ConvKind::Fwd ? s.K : KIND == ConvKind::Dgrad ? khw : hw;
-  auto a_base = [&](int k) -> int {
-    if (KIND == ConvKind::Fwd) return k;
-    if (KIND == ConvKind::Dgrad) {
-      const int c = g.by_khw.div(k);
-      return c * s.M * khw + (k - c * khw);
-    }
-    const int nb = g.by_hw.div(k);
-    return nb * s.M * hw + (k - nb * hw);
-  };
   auto load_a = [&](float* tile, int k0) {
     if (a_vec) {
       // 16-byte chunks: chunk tid % 8 (k 4 kc .. 4 kc + 3) of rows tid / 8 + 16 i: one core-matrix row each.
       const int kc = tid & 7, k = k0 + 4 * kc;
       const bool k_ok = k < k_end;
-      const int base = k_ok ? a_base(k) : 0;
+      const int base = k_ok ? tc::a_base<KIND>(g, s, k) : 0;
 #pragma unroll
       for (int i = 0; i < kBM / 16; ++i) {
         const int row = (tid >> 3) + 16 * i, m = m0 + row;
         const bool ok = k_ok && m < s.M;
-        cp_async_zfill<16>(tile + at(row, 4 * kc), ok ? A + base + m * a_step : A, ok);
+        cp_async_zfill<16>(tile + at(row, 4 * kc), ok ? A + base + m * tc::a_step<KIND>(g, s) : A, ok);
       }
     } else {
       const int k = k0 + lane;
       const bool k_ok = k < k_end;
-      const int base = k_ok ? a_base(k) : 0;
+      const int base = k_ok ? tc::a_base<KIND>(g, s, k) : 0;
 #pragma unroll 8
       for (int i = 0; i < kBM / 4; ++i) {
         const int row = warp + 4 * i, m = m0 + row;
         const bool ok = k_ok && m < s.M;
-        cp_async_zfill<4>(tile + at(row, lane), ok ? A + base + m * a_step : A, ok);
+        cp_async_zfill<4>(tile + at(row, lane), ok ? A + base + m * tc::a_step<KIND>(g, s) : A, ok);
       }
     }
   };
 
   // ---- B for Fwd/Dgrad: the thread's column is output pixel n0 + tid; it walks (c, r, s) ----
-  const Column cl = KIND == ConvKind::Wgrad ? Column{false, 0, 0, 0} : decode_column<KIND>(g, n0 + tid, s.N);
-  const float* const in_sample = in + (size_t)(cl.valid ? cl.a : 0) * g.C * g.Hi * g.Wi;
-  const int h0 = KIND == ConvKind::Fwd ? cl.b * g.sh - g.ph : cl.b + g.ph;
-  const int w0 = KIND == ConvKind::Fwd ? cl.c * g.sw - g.pw : cl.c + g.pw;
-  const bool unit_stride = g.sh == 1 && g.sw == 1;
+  tc::ColumnGather<KIND> column(g, in, n0 + tid, s.N);
   auto load_b_columns = [&](float* tile, int k0) {
-    int c = g.by_khw.div(k0);
-    const int rs = k0 - c * khw;
-    int r = g.by_kw.div(rs), q = rs - r * g.kw;
+    column.seek(g, k0);
 #pragma unroll 8
     for (int kk = 0; kk < kBK; ++kk) {
-      bool ok = cl.valid && k0 + kk < k_end;
-      int hi, wi;
-      if (KIND == ConvKind::Fwd) {
-        hi = h0 + r;
-        wi = w0 + q;
-      } else {
-        const int hn = h0 - r, wn = w0 - q;
-        if (unit_stride) {
-          hi = hn;
-          wi = wn;
-        } else {
-          ok = ok && hn >= 0 && wn >= 0;
-          hi = g.by_sh.div(max(hn, 0));
-          wi = g.by_sw.div(max(wn, 0));
-          ok = ok && hi * g.sh == hn && wi * g.sw == wn;
-        }
-      }
-      ok = ok && (unsigned)hi < (unsigned)g.Hi && (unsigned)wi < (unsigned)g.Wi;
-      cp_async_zfill<4>(tile + at(tid, kk), ok ? in_sample + (c * g.Hi + hi) * g.Wi + wi : in, ok);
-      if (++q == g.kw) {
-        q = 0;
-        if (++r == g.kh) {
-          r = 0;
-          ++c;
-        }
-      }
+      bool ok;
+      const float* src = column.next(g, k0 + kk < k_end, ok);
+      cp_async_zfill<4>(tile + at(tid, kk), ok ? src : in, ok);
     }
   };
 
   // ---- B for Wgrad: columns (c, r, s) from the table; lane = k (a pixel of the gradient) ----
-  if (KIND == ConvKind::Wgrad) {
-    for (int j = tid; j < kBN; j += kThreads) {
-      const int col = n0 + j;
-      if (col < s.N) {
-        const int c = g.by_khw.div(col), rs = col - c * khw;
-        const int r = g.by_kw.div(rs), q = rs - r * g.kw;
-        col_table[j] = (c * g.Hi + r) * g.Wi + q;
-        col_table[kBN + j] = (r << 16) | q;
-      } else {
-        col_table[j] = -1;
-        col_table[kBN + j] = 0;
-      }
-    }
-    __syncthreads();
-  }
+  if (KIND == ConvKind::Wgrad) tc::fill_column_table(g, s.N, n0, col_table);
   auto load_b_pixels = [&](float* tile, int k0) {
-    const int k = k0 + lane;
-    const bool k_ok = k < k_end;
-    int nb = 0, ho = 0, wo = 0;
-    if (k_ok) {
-      nb = g.by_hw.div(k);
-      const int p = k - nb * hw;
-      ho = g.by_wo.div(p);
-      wo = p - ho * g.Wo;
-    }
-    const int hb = ho * g.sh - g.ph, wb = wo * g.sw - g.pw;
-    const long long base = (long long)nb * g.C * g.Hi * g.Wi + (long long)hb * g.Wi + wb;
+    const tc::PixelGather px(g, k0 + lane, k_end);
 #pragma unroll 8
     for (int i = 0; i < kBN / 4; ++i) {
       const int j = warp + 4 * i;
-      const int off = col_table[j], rq = col_table[kBN + j];
-      const bool ok = k_ok && off >= 0 && (unsigned)(hb + (rq >> 16)) < (unsigned)g.Hi &&
-                      (unsigned)(wb + (rq & 0xffff)) < (unsigned)g.Wi;
-      cp_async_zfill<4>(tile + at(j, lane), ok ? in + (base + off) : in, ok);
+      long long off;
+      const bool ok = px.at(g, col_table, j, off);
+      cp_async_zfill<4>(tile + at(j, lane), ok ? in + off : in, ok);
     }
   };
 
