@@ -81,28 +81,31 @@ function applyPrecision(kind: BackendKind, binding: Binding, precision: LoadOpti
  * or BF16 operands would blur (and make a GPU's metrics differ from the CPU's).
  */
 export function inFp32<T>(backend: Backend, fn: () => T): T {
-  const b = backend.binding;
-  if (typeof b.precision !== 'function' || b.precision() === PRECISIONS.fp32) return fn();
-  const before = b.precision();
-  b.setPrecision(PRECISIONS.fp32);
+  const restore = switchToFp32(backend);
   try {
     return fn();
   } finally {
-    b.setPrecision(before);
+    restore();
   }
 }
 
 /** inFp32 for asynchronous work; nothing else may use the backend meanwhile (the precision is per process). */
 export async function inFp32Async<T>(backend: Backend, fn: () => Promise<T>): Promise<T> {
-  const b = backend.binding;
-  if (typeof b.precision !== 'function' || b.precision() === PRECISIONS.fp32) return fn();
-  const before = b.precision();
-  b.setPrecision(PRECISIONS.fp32);
+  const restore = switchToFp32(backend);
   try {
     return await fn();
   } finally {
-    b.setPrecision(before);
+    restore();
   }
+}
+
+/** Sets fp32 and returns what puts the previous precision back (nothing to do where it already was fp32). */
+function switchToFp32(backend: Backend): () => void {
+  const b = backend.binding;
+  if (typeof b.precision !== 'function' || b.precision() === PRECISIONS.fp32) return () => {};
+  const before = b.precision();
+  b.setPrecision(PRECISIONS.fp32);
+  return () => b.setPrecision(before);
 }
 
 /** The directory holding cgtrain's package.json, found by walking up from this file. */
