@@ -15,6 +15,7 @@
 #include "conv_gemm.cuh"
 #include "conv_index.cuh"
 #include "conv_bf16.cuh"
+#include "conv_tune.cuh"
 #include "conv_wgmma.cuh"
 
 namespace cgk_cuda {
@@ -339,60 +340,13 @@ int run_bf16(const char* fn, const tc::Plan& plan, const ConvGeom& g, const Gemm
   return check_launch(fn);
 }
 
+// The 64x64 engines (SIMT FP32, or TF32 mma.sync), with `splits` reduction splits.
 template <ConvKind KIND>
-int run(const char* fn, const ConvGeom& g, const float* A, const float* in, const float* bias, float* out) {
-  const GemmShape s = gemm_shape(KIND, g);
-  if (s.M == 0 || s.N == 0) return CGK_OK;
-  const int forced = g_forced_engine.load() >= 0 ? g_forced_engine.load() : env_engine();
-  const bool tensor_cores = device_props().major >= 8;
-  // At most 8 rows: the skinny engine, unless another engine is forced.
-  if (s.M <= 8 && (forced < 0 || forced == kSkinny)) return run_skinny<KIND>(fn, g, s, A, in, bias, out);
-  // Automatic: the large-tile engines where they take the GEMM, with the precision in effect
-  // (tc for TF32, bf16 for BF16); else the 64x64 one (TF32, also under BF16); exact FP32 when
-  // the precision is fp32.
-  const int prec = forced >= 0 ? (forced == kSimt || !tensor_cores             ? CGK_PRECISION_FP32
-                                  : forced == kTcBf16 || forced == kBf16        ? CGK_PRECISION_BF16
-                                                                                : CGK_PRECISION_TF32)
-                               : precision();
-  const bool tf32 = prec != CGK_PRECISION_FP32;
-  if (tf32 && forced != kMma64) {
-    const bool aligned = reinterpret_cast<uintptr_t>(A) % 16 == 0;
-    tc::Plan plan = tc::tc_plan(KIND, g, s, device_props().multiProcessorCount, aligned);
-    if (const int forced_splits = g_forced_splits.load(); forced_splits > 0 && plan.eligible) plan = tc::with_splits(plan, s, forced_splits);
-    const bool hopper = forced == kWgmma && wg::available();
-    const unsigned wg_gy = (unsigned)((s.M + wg::kBM - 1) / wg::kBM);
-    if (plan.eligible && forced == kWgmma && hopper && wg_gy <= 65535u) {
-      SplitOutput<KIND> o;
-      if (int st = o.open(plan.splits, s, out)) return st;
-      const ConvIndex ix = make_index(g);
-      if (int st = wg::launch(KIND, ix, s, A, in, bias, o.target, plan.gx, wg_gy, plan.splits, plan.k_per_split, plan.a_vec)) return st;
-      o.finish(ix, s, plan.splits, bias, out);
-      return check_launch(fn);
-    }
-    if (plan.eligible && plan.gy <= 65535u && prec == CGK_PRECISION_BF16 && forced != kTcBf16) {
-      return plan.bm == 64 ? run_bf16<KIND, 64>(fn, plan, g, s, A, in, bias, out)
-                           : run_bf16<KIND, 128>(fn, plan, g, s, A, in, bias, out);
-    }
-    if (plan.eligible && plan.gy <= 65535u) {
-      const int operands = prec == CGK_PRECISION_BF16 ? tc::kBf16 : forced == kTcTrunc ? tc::kTf32Trunc : tc::kTf32;
-      if (plan.bm == 64) {
-        if (operands == tc::kBf16) return run_tc<KIND, tc::kBf16, 64>(fn, plan, g, s, A, in, bias, out);
-        if (operands == tc::kTf32Trunc) return run_tc<KIND, tc::kTf32Trunc, 64>(fn, plan, g, s, A, in, bias, out);
-        return run_tc<KIND, tc::kTf32, 64>(fn, plan, g, s, A, in, bias, out);
-      }
-      if (operands == tc::kBf16) return run_tc<KIND, tc::kBf16, 128>(fn, plan, g, s, A, in, bias, out);
-      if (operands == tc::kTf32Trunc) return run_tc<KIND, tc::kTf32Trunc, 128>(fn, plan, g, s, A, in, bias, out);
-      return run_tc<KIND, tc::kTf32, 128>(fn, plan, g, s, A, in, bias, out);
-    }
-  }
-  const bool mma = tf32;
+int run_small_tiles(const char* fn, bool mma, int splits, const ConvGeom& g, const GemmShape& s, const float* A,
+                    const float* in, const float* bias, float* out) {
   const int bm = mma ? kMmaBM : kSimtBM, bn = mma ? kMmaBN : kSimtBN, bk = mma ? kMmaBK : kSimtBK;
   const unsigned gx = (s.N + bn - 1) / bn, gy = (s.M + bm - 1) / bm;
   if (gy > 65535u) return fail_arg(fn, "too many output channels for one launch (" + std::to_string(s.M) + ")");
-
-  // Split the reduction when the tiles alone would leave multiprocessors idle; each split keeps
-  // at least 8 BK-slices of work so the partial traffic stays small next to the arithmetic.
-  int splits = split_count((long)gx * gy, 2L * device_props().multiProcessorCount, s.K / (8L * bk), 64);
   const int k_per_split = ((s.K + splits - 1) / splits + bk - 1) / bk * bk;
   splits = (s.K + k_per_split - 1) / k_per_split;
   SplitOutput<KIND> o;
@@ -408,7 +362,147 @@ int run(const char* fn, const ConvGeom& g, const float* A, const float* in, cons
   return check_launch(fn);
 }
 
+// The small-tile engines split the reduction when their tiles alone would leave multiprocessors
+// idle; each split keeps at least 8 BK-slices of work so the partial traffic stays small next
+// to the arithmetic.
+int small_tile_splits(const GemmShape& s, bool mma) {
+  const int bm = mma ? kMmaBM : kSimtBM, bn = mma ? kMmaBN : kSimtBN, bk = mma ? kMmaBK : kSimtBK;
+  const long tiles = (long)((s.N + bn - 1) / bn) * ((s.M + bm - 1) / bm);
+  return split_count(tiles, 2L * device_props().multiProcessorCount, s.K / (8L * bk), 64);
+}
+
+// The large-tile plan for a choice's tile height and splits.
+tc::Plan plan_for(tc::Plan p, const GemmShape& s, int bm, int splits) {
+  p.bm = bm;
+  p.gy = (unsigned)((s.M + bm - 1) / bm);
+  return tc::with_splits(p, s, splits);
+}
+
+// Runs one choice. `plan` is the large-tile plan of this GEMM (eligible when the choice is a
+// large-tile engine).
+template <ConvKind KIND>
+int launch_choice(const char* fn, const ConvChoice& c, const tc::Plan& plan, const ConvGeom& g, const GemmShape& s,
+                  const float* A, const float* in, const float* bias, float* out) {
+  switch (c.engine) {
+    case kSkinny: return run_skinny<KIND>(fn, g, s, A, in, bias, out);
+    case kSimt: return run_small_tiles<KIND>(fn, false, c.splits, g, s, A, in, bias, out);
+    case kMma64: return run_small_tiles<KIND>(fn, true, c.splits, g, s, A, in, bias, out);
+  }
+  const tc::Plan p = plan_for(plan, s, c.bm, c.splits);
+  switch (c.engine) {
+    case kWgmma: {
+      SplitOutput<KIND> o;
+      if (int st = o.open(p.splits, s, out)) return st;
+      const ConvIndex ix = make_index(g);
+      if (int st = wg::launch(KIND, ix, s, A, in, bias, o.target, p.gx, p.gy, p.splits, p.k_per_split, p.a_vec)) return st;
+      o.finish(ix, s, p.splits, bias, out);
+      return check_launch(fn);
+    }
+    case kBf16:
+      return c.bm == 64 ? run_bf16<KIND, 64>(fn, p, g, s, A, in, bias, out) : run_bf16<KIND, 128>(fn, p, g, s, A, in, bias, out);
+    case kTcBf16:
+      return c.bm == 64 ? run_tc<KIND, tc::kBf16, 64>(fn, p, g, s, A, in, bias, out)
+                        : run_tc<KIND, tc::kBf16, 128>(fn, p, g, s, A, in, bias, out);
+    case kTcTrunc:
+      return c.bm == 64 ? run_tc<KIND, tc::kTf32Trunc, 64>(fn, p, g, s, A, in, bias, out)
+                        : run_tc<KIND, tc::kTf32Trunc, 128>(fn, p, g, s, A, in, bias, out);
+    default:
+      return c.bm == 64 ? run_tc<KIND, tc::kTf32, 64>(fn, p, g, s, A, in, bias, out)
+                        : run_tc<KIND, tc::kTf32, 128>(fn, p, g, s, A, in, bias, out);
+  }
+}
+
+// Whether the wgmma engine may be tuned in: on compute capability 9.0 when
+// $CGTRAIN_CUDA_WGMMA=1 (opt-in until a GPU run has validated it).
+bool wgmma_tunable() {
+  static const bool opted_in = [] {
+    const char* v = std::getenv("CGTRAIN_CUDA_WGMMA");
+    return v && !std::strcmp(v, "1");
+  }();
+  return opted_in && wg::available();
+}
+
+// Without tuning: the large-tile engines where they take the GEMM, with the precision in effect
+// (tc for TF32, bf16 for BF16); else the 64x64 one (TF32, also under BF16); exact FP32 when the
+// precision is fp32. A forced engine that cannot take the GEMM falls back to that choice.
+ConvChoice heuristic_choice(int forced, int prec, const tc::Plan& plan, const GemmShape& s) {
+  const bool tf32 = prec != CGK_PRECISION_FP32;
+  if (tf32 && forced != kMma64 && plan.eligible) {
+    if (forced == kWgmma && wg::available()) {
+      if (plan_for(plan, s, wg::kBM, plan.splits).gy <= 65535u) return {kWgmma, wg::kBM, plan.splits};
+    }
+    if (plan.gy <= 65535u) {
+      const int engine = prec == CGK_PRECISION_BF16 ? (forced == kTcBf16 ? kTcBf16 : kBf16) : forced == kTcTrunc ? kTcTrunc : kTc;
+      return {engine, plan.bm, plan.splits};
+    }
+  }
+  return {tf32 ? kMma64 : kSimt, 0, small_tile_splits(s, tf32)};
+}
+
+// What tuning times for a GEMM the large-tile engines take: the engine of the precision with
+// both tile heights and a range of splits, the other BF16 engine under BF16, the 64x64 engine,
+// and under TF32 the wgmma engine where it may run.
+std::vector<ConvChoice> tuning_candidates(int prec, const tc::Plan& plan, const GemmShape& s, const ConvChoice& heuristic) {
+  std::vector<ConvChoice> list{heuristic};
+  const long sms = device_props().multiProcessorCount;
+  auto add = [&](int engine, int bm, int splits) {
+    const tc::Plan p = plan_for(plan, s, bm, splits);
+    const ConvChoice c{engine, bm, p.splits};
+    if (p.gy > 65535u || (long)p.gx * p.gy * p.splits > 16 * sms) return;  // past 16 blocks per SM splits only add traffic
+    if (std::find(list.begin(), list.end(), c) == list.end()) list.push_back(c);
+  };
+  const int splits[] = {plan.splits, 1, 2, 4, 8};
+  const int large = prec == CGK_PRECISION_BF16 ? kBf16 : kTc;
+  for (int bm : {128, 64}) {
+    if (bm == 128 && s.M <= 64) continue;
+    for (int sp : splits) add(large, bm, sp);
+  }
+  if (prec == CGK_PRECISION_BF16) add(kTcBf16, plan.bm, plan.splits);
+  if (prec == CGK_PRECISION_TF32 && wgmma_tunable())
+    for (int sp : splits) add(kWgmma, wg::kBM, sp);
+  const ConvChoice small{kMma64, 0, small_tile_splits(s, true)};
+  if (std::find(list.begin(), list.end(), small) == list.end()) list.push_back(small);
+  return list;
+}
+
+template <ConvKind KIND>
+int run(const char* fn, const ConvGeom& g, const float* A, const float* in, const float* bias, float* out) {
+  const GemmShape s = gemm_shape(KIND, g);
+  if (s.M == 0 || s.N == 0) return CGK_OK;
+  const int forced = g_forced_engine.load() >= 0 ? g_forced_engine.load() : env_engine();
+  const int forced_splits = g_forced_splits.load();
+  const bool tensor_cores = device_props().major >= 8;
+  // At most 8 rows: the skinny engine, unless another engine is forced.
+  if (s.M <= 8 && (forced < 0 || forced == kSkinny)) return run_skinny<KIND>(fn, g, s, A, in, bias, out);
+  // A forced engine implies its operand format.
+  const int prec = forced >= 0 ? (forced == kSimt || !tensor_cores             ? CGK_PRECISION_FP32
+                                  : forced == kTcBf16 || forced == kBf16        ? CGK_PRECISION_BF16
+                                                                                : CGK_PRECISION_TF32)
+                               : precision();
+  const bool aligned = reinterpret_cast<uintptr_t>(A) % 16 == 0;
+  tc::Plan plan;
+  if (prec != CGK_PRECISION_FP32) plan = tc::tc_plan(KIND, g, s, device_props().multiProcessorCount, aligned);
+  if (forced_splits > 0 && plan.eligible) plan = tc::with_splits(plan, s, forced_splits);
+  ConvChoice choice = heuristic_choice(forced, prec, plan, s);
+  auto launch = [&](const ConvChoice& c) { return launch_choice<KIND>(fn, c, plan, g, s, A, in, bias, out); };
+  // Tuning picks among the ways of one precision; forcing an engine or splits bypasses it.
+  if (plan.eligible && forced < 0 && forced_splits == 0 && conv_tuning_on()) {
+    const ConvTuneKey key{KIND, g, prec, aligned};
+    if (const ConvChoice* tuned = conv_tuned(key)) {
+      choice = *tuned;
+    } else {
+      if (int st = conv_tune(key, tuning_candidates(prec, plan, s, choice), choice, launch, &choice)) return st;
+    }
+  }
+  return launch(choice);
+}
+
 }  // namespace
+
+const char* engine_name(int engine) {
+  static const char* const names[] = {"simt", "mma64", "tc", "tc-trunc", "skinny", "tc-bf16", "bf16", "wgmma"};
+  return engine >= 0 && engine < (int)(sizeof names / sizeof *names) ? names[engine] : "?";
+}
 
 void conv_gemm_force_engine(int engine) { g_forced_engine.store(engine); }
 void conv_gemm_force_splits(int splits) { g_forced_splits.store(splits); }

@@ -319,6 +319,7 @@ const char* cgk_device_info(void) {
   if (available) {
     json += ",\"device\":" + std::to_string(g_rt.device);
     json += std::string(",\"precision\":\"") + precision_name(g_rt.precision) + "\"";
+    json += std::string(",\"convTuning\":") + (cgk_conv_tuning() ? "true" : "false");
   }
   json += ",\"devices\":[";
   for (int i = 0; i < count; ++i) {

@@ -3,11 +3,12 @@
 #   1. the conv index check (host) and the cuda/dev kernel variants (validated, then timed)
 #   2. the parity tests with the default (TF32) convolutions, every op on CUDA vs the CPU, and
 #      again with the opt-in Hopper wgmma engine
-#   3. `cgtrain bench --device cuda` (its runBench, with a per-call profile) against PyTorch at
-#      32x32 resnet_6blocks batch 128 and 256x256 resnet_9blocks batch 1; then ours again with
-#      --precision bf16, and with the wgmma engine where its parity passed
-#   4. the short training-run comparison, the parity tests with exact-FP32 and with BF16
-#      convolutions, one training run with BF16, the addon test
+#   3. `cgtrain bench --device cuda` (its runBench, with a per-call profile and the table of what
+#      convolution tuning kept per GEMM shape) against PyTorch at 32x32 resnet_6blocks batch 128
+#      and 256x256 resnet_9blocks batch 1; then ours again with --precision bf16, and with the
+#      wgmma engine among the tuning candidates where its parity passed
+#   4. the tuning test, the short training-run comparison, the parity tests with exact-FP32 and
+#      with BF16 convolutions, one training run with BF16, the addon test
 # Prepare with scripts/gpu-prepare.sh here, then on the device:
 #   source .gpu/on-gpu.sh; bash scripts/gpu-check.sh
 # Everything goes to $OUT (at most 8 files come back): gpu-check.log (all output), summary.json,
@@ -91,7 +92,7 @@ if [ "${GPU_CHECK_DRY_RUN:-0}" != 1 ] && ! .gpu/bin/conv_index_check >/dev/null 
   echo "the prebuilt cuda/dev programs do not run here; rebuilding them with nvcc"
   nvcc -std=c++17 -O2 -Inative/include -Icuda cuda/dev/conv_index_check.cu -o .gpu/bin/conv_index_check
   nvcc -std=c++17 -O3 -arch=sm_90a --expt-relaxed-constexpr -Inative/include -Icuda cuda/dev/conv_fwd.cu cuda/conv_gemm.cu cuda/conv.cu \
-    cuda/conv_wgmma.cu cuda/runtime.cu cuda/reduce.cu cuda/elementwise.cu -o .gpu/bin/conv_fwd
+    cuda/conv_wgmma.cu cuda/conv_tune.cu cuda/runtime.cu cuda/reduce.cu cuda/elementwise.cu -o .gpu/bin/conv_fwd
 fi
 [ "${GPU_CHECK_DRY_RUN:-0}" = 1 ] || run conv-index-check 60 .gpu/bin/conv_index_check
 run conv-dev "$CONV_DEV_LIMIT" bash -c "set -o pipefail; ${CONV_DEV[*]} | tee $OUT/conv_dev.txt"
@@ -104,13 +105,14 @@ run parity-wgmma 120 bash -c "CGTRAIN_CUDA_CONV=wgmma node --test --test-reporte
 # command and with them onnxruntime-node, which is too large to carry here.
 : > "$OUT/bench.jsonl"
 : > "$OUT/profile.txt"
-# bench_cgtrain PRECISION PROFILE_STEPS SIZE BATCH BLOCKS [WIDTH]; $ENGINE forces a conv engine.
+# bench_cgtrain PRECISION PROFILE_STEPS SIZE BATCH BLOCKS [WIDTH]; $WGMMA=1 lets tuning try the
+# Hopper engine too.
 bench_cgtrain() {
   local precision=$1 profile=$2 size=$3 batch=$4 blocks=$5 width=${6:-64}
   local name="bench-cgtrain-${size}" impl=cgtrain
   [ "$precision" = auto ] || { name="$name-$precision"; impl="cgtrain-$precision"; }
-  [ -z "${ENGINE:-}" ] || { name="$name-$ENGINE"; impl="$impl-$ENGINE"; }
-  run "$name" 150 env CGTRAIN_CUDA_CONV="${ENGINE:-auto}" node -e '
+  [ "${WGMMA:-0}" = 0 ] || { name="$name-wgmma"; impl="$impl-wgmma"; }
+  run "$name" 150 env CGTRAIN_CUDA_WGMMA="${WGMMA:-0}" node -e '
     const [precision, impl] = process.argv.slice(1, 3);
     const [profileSteps, size, batch, blocks, width] = process.argv.slice(3).map(Number);
     const fs = require("fs");
@@ -120,7 +122,7 @@ bench_cgtrain() {
       .then((r) => {
         console.log(formatBench({ ...r, profile: undefined }));
         if (r.profile) fs.appendFileSync(process.env.OUT + "/profile.txt", formatBench(r) + "\n\n");
-        const { profile, ...summary } = r;
+        const { profile, tunedGemms, ...summary } = r;
         fs.appendFileSync(process.env.OUT + "/bench.jsonl", JSON.stringify({ impl, ...summary }) + "\n");
       })
       .catch((e) => { console.error(e.stack); process.exit(1); });' "$precision" "$impl" "$profile" "$size" "$batch" "$blocks" "$width"
@@ -139,14 +141,16 @@ for b in "${BENCHES[@]}"; do
   # shellcheck disable=SC2086
   bench_cgtrain bf16 0 $b
 done
-# The Hopper engine, opt-in until this run validates it (parity-wgmma above).
+# The Hopper engine, opt-in until this run validates it (parity-wgmma above): tuning may pick it
+# shape by shape (each bench's "conv tuning" line says how often it did).
 if [ "${RESULT[parity-wgmma]:-}" = pass ]; then
   for b in "${BENCHES[@]}"; do
     # shellcheck disable=SC2086
-    ENGINE=wgmma bench_cgtrain auto 0 $b
+    WGMMA=1 bench_cgtrain auto 0 $b
   done
 fi
 
+run tuning 90 node --test --test-reporter=spec dist/test/gpu/tuning.test.js
 run training 150 node --test --test-reporter=spec dist/test/gpu/training.test.js
 run parity-fp32 150 bash -c "CGTRAIN_CUDA_TF32=0 node --test --test-reporter=spec dist/test/gpu/parity.test.js 2>&1 | tee -a $OUT/parity.txt; exit \${PIPESTATUS[0]}"
 run parity-bf16 150 bash -c "CGTRAIN_CUDA_PRECISION=bf16 node --test --test-reporter=spec dist/test/gpu/parity.test.js 2>&1 | tee -a $OUT/parity.txt; exit \${PIPESTATUS[0]}"
@@ -160,12 +164,16 @@ node -e '
   const out = process.env.OUT;
   const steps = JSON.parse("{" + process.argv[1].replace(/,$/, "") + "}");
   const bench = fs.readFileSync(out + "/bench.jsonl", "utf8").split("\n").filter(Boolean).map((l) => { try { return JSON.parse(l); } catch { return { unparsed: l }; } });
-  const rows = bench.map((b) => ({ impl: b.impl, size: b.size, batch: b.batch, imagesPerSec: b.imagesPerSec ?? b.images_per_s, msPerStep: b.msPerStep ?? b.ms_per_step, device: b.device ?? b.gpu }));
+  const rows = bench.map((b) => ({ impl: b.impl, size: b.size, batch: b.batch, imagesPerSec: b.imagesPerSec ?? b.images_per_s, msPerStep: b.msPerStep ?? b.ms_per_step, device: b.device ?? b.gpu, convTuning: b.convTuning }));
   let device = null;
   try { device = JSON.parse(fs.readFileSync(out + "/device.json", "utf8")); } catch {}
   fs.writeFileSync(out + "/summary.json", JSON.stringify({ device, steps, bench: rows, seconds: Number(process.argv[2]) }, null, 1));
   console.log("\n== summary (" + (device?.devices?.[0]?.name ?? "no device") + ")");
   for (const [k, v] of Object.entries(steps).sort()) console.log(("  " + k).padEnd(26) + v);
-  for (const r of rows) console.log(`  ${String(r.impl).padEnd(24)} ${r.size}px batch ${r.batch}: ${Number(r.imagesPerSec).toFixed(1)} images/s, ${Number(r.msPerStep).toFixed(1)} ms/step`);
+  for (const r of rows) {
+    const t = r.convTuning;
+    const tuning = t ? `; tuned ${t.changed}/${t.gemms} GEMMs away from the rule, ${t.chosenMs.toFixed(2)} vs ${t.heuristicMs.toFixed(2)} ms (${JSON.stringify(t.engines)})` : "";
+    console.log(`  ${String(r.impl).padEnd(24)} ${r.size}px batch ${r.batch}: ${Number(r.imagesPerSec).toFixed(1)} images/s, ${Number(r.msPerStep).toFixed(1)} ms/step${tuning}`);
+  }
 ' "$results_json" "$(elapsed)"
 echo "== done in $(elapsed)s"

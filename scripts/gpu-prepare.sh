@@ -70,7 +70,7 @@ nvcc -std=c++17 -O2 -Inative/include -Icuda cuda/dev/conv_index_check.cu -o .gpu
 dev_arch=sm_$archs
 [ "$archs" = 90 ] && dev_arch=sm_90a
 nvcc -std=c++17 -O3 -arch="$dev_arch" --expt-relaxed-constexpr -Inative/include -Icuda cuda/dev/conv_fwd.cu cuda/conv_gemm.cu cuda/conv.cu \
-  cuda/conv_wgmma.cu cuda/runtime.cu cuda/reduce.cu cuda/elementwise.cu -o .gpu/bin/conv_fwd
+  cuda/conv_wgmma.cu cuda/conv_tune.cu cuda/runtime.cu cuda/reduce.cu cuda/elementwise.cu -o .gpu/bin/conv_fwd
 
 cp ../shared/reference/torch_cyclegan_step.py .gpu/torch_cyclegan_step.py
 du -sh .gpu dist build/Release/cgtrain_cpu.node cuda/build/Release/cgtrain_cuda.node

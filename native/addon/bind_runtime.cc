@@ -34,6 +34,15 @@ Napi::Value set_precision(Args& a) {
   return a.done();
 }
 
+Napi::Value conv_tuning(Args& a) { return Napi::Number::New(a.env(), cgk_conv_tuning()); }
+
+Napi::Value set_conv_tuning(Args& a) {
+  a.status(cgk_set_conv_tuning(a.dim(0, "on", -1)));
+  return a.done();
+}
+
+Napi::Value conv_tuning_report(Args& a) { return Napi::String::New(a.env(), cgk_conv_tuning_report()); }
+
 Napi::Value peak_gflops(Args& a) {
   double seconds = a.number_in(0, "seconds", 0.001, 60);
   double gflops = 0;
@@ -130,6 +139,9 @@ void register_runtime(Napi::Object exports) {
   define(exports, "setConvAlgo", set_conv_algo);
   define(exports, "precision", precision);
   define(exports, "setPrecision", set_precision);
+  define(exports, "convTuning", conv_tuning);
+  define(exports, "setConvTuning", set_conv_tuning);
+  define(exports, "convTuningReport", conv_tuning_report);
   define(exports, "peakGflops", peak_gflops);
   define(exports, "alloc", alloc);
   define(exports, "free", free_buf);

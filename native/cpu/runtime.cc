@@ -166,6 +166,20 @@ int cgk_set_precision(int precision) {
 
 int cgk_precision(void) { return CGK_PRECISION_FP32; }
 
+// The CPU has one kernel per case, chosen by rule: nothing to time.
+int cgk_set_conv_tuning(int on) {
+  if (on == -1 || on == 0) return CGK_OK;
+  if (on == 1)
+    return cgk_set_error_code(CGK_ERR_UNSUPPORTED,
+                              "cgk_set_conv_tuning: the CPU backend picks its convolution kernels by rule "
+                              "(cgk_set_conv_algo); tuning is the CUDA backend's");
+  return cgk_set_error("cgk_set_conv_tuning: on = %d, expected -1 (default), 0 (off) or 1 (on)", on);
+}
+
+int cgk_conv_tuning(void) { return 0; }
+
+const char* cgk_conv_tuning_report(void) { return "[]"; }
+
 const char* cgk_device_info(void) {
   thread_local std::string json;
   json = "{\"backend\":\"cpu\",\"available\":true,\"reason\":null,\"threads\":" + std::to_string(cgk::num_threads()) +

@@ -162,6 +162,19 @@ enum cgk_conv_algo_id { CGK_CONV_DIRECT = 0, CGK_CONV_AUTO = 1, CGK_CONV_WINOGRA
 int cgk_set_conv_algo(int algo);
 int cgk_conv_algo(void);
 
+/* Convolution tuning, as cudnn.benchmark does it (CUDA): the first time a convolution GEMM of a
+ * given kind, geometry and precision runs, every engine, tile height and reduction split that
+ * computes it at that precision is timed on the real operands, and the fastest is kept for the
+ * rest of the process. The candidates differ only in the order of the float32 sums. On by
+ * default ($CGTRAIN_CUDA_TUNE=0 turns the default off, for bitwise-repeatable runs); -1 restores
+ * the default. $CGTRAIN_CUDA_CONV (a forced engine) bypasses it. cgk_conv_tuning_report returns
+ * a JSON array, one object per tuned GEMM: kind, precision, M/N/K, geometry, chosen and
+ * heuristic ({engine, bm, splits, ms}) and every candidate's time. The CPU backend picks its
+ * kernels by rule: it refuses 1, reports 0 and []. */
+int cgk_set_conv_tuning(int on);
+int cgk_conv_tuning(void);
+const char* cgk_conv_tuning_report(void);
+
 /* bias may be NULL. */
 int cgk_conv2d_forward(const cgk_conv* p, const float* x, const float* w, const float* bias, float* y);
 int cgk_conv2d_backward_data(const cgk_conv* p, const float* dy, const float* w, float* dx);

@@ -59,6 +59,11 @@ export interface Binding {
   /** GEMM operand precision (cgk_set_precision): 0 fp32, 1 tf32, 2 bf16. The CPU takes only 0. */
   precision(): number;
   setPrecision(precision: number): void;
+  /** CUDA convolution tuning per GEMM shape (cgk_set_conv_tuning): 1 on, 0 off, -1 the default. The CPU takes only 0 and -1. */
+  convTuning(): number;
+  setConvTuning(on: number): void;
+  /** JSON array of the tuned GEMMs (see cgk_conv_tuning_report and backend/tuning.ts). */
+  convTuningReport(): string;
   peakGflops(seconds: number): number;
 
   alloc(nFloats: number): Buf;

@@ -22,6 +22,8 @@ export interface DeviceInfo {
   devices?: { name: string; totalMemory: number; computeCapability: string }[];
   /** the operand precision of convolutions and linear layers in effect */
   precision?: PrecisionName;
+  /** CUDA: whether convolution GEMMs are tuned per shape (cgk_set_conv_tuning) */
+  convTuning?: boolean;
   [key: string]: unknown;
 }
 

@@ -125,6 +125,9 @@ function cudaLines(cuda: DoctorData['cuda']): string[] {
   if (cuda.peakGflops !== undefined) lines.push(`  fp32 peak:    ${cuda.peakGflops.toFixed(1)} GFLOP/s (measured FMA chain)`);
   if (info?.precision !== undefined) {
     lines.push(`  convs:        ${info.precision} operands by default (--precision; tensor cores take tf32 and bf16 on compute capability 8.0+)`);
+    if (info.convTuning !== undefined) {
+      lines.push(`  conv engines: ${info.convTuning ? 'timed per shape on first use, the fastest kept ($CGTRAIN_CUDA_TUNE=0: by rule)' : 'chosen by rule ($CGTRAIN_CUDA_TUNE=0)'}`);
+    }
   }
   lines.push(cuda.available ? '  status:       available' : `  status:       unavailable: ${cuda.reason ?? 'unknown reason'}`);
   return lines;

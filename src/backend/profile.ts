@@ -20,7 +20,7 @@ export interface ProfileRow {
 }
 
 /** Functions that are bookkeeping, not work, and stay out of the table. */
-const UNTIMED = new Set(['sync', 'memoryStats', 'numThreads', 'backendName', 'deviceInfo', 'simdLevel', 'convAlgo', 'precision']);
+const UNTIMED = new Set(['sync', 'memoryStats', 'numThreads', 'backendName', 'deviceInfo', 'simdLevel', 'convAlgo', 'precision', 'convTuning', 'convTuningReport']);
 
 function convKey(name: string, p: ConvParams): string {
   const pad = p.padMode === 1 ? ' reflect' : '';

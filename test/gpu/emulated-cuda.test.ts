@@ -7,8 +7,8 @@
  * the GPU's own arithmetic are for the real device (scripts/gpu-check.sh).
  * Also on the emulator: the short training runs against the CPU (test/gpu/training.test.ts),
  * checkpoints crossing devices (test/gpu/checkpoint.test.ts), the fp32 export check and metrics
- * of a BF16 backend (test/gpu/fp32-scopes.test.ts), and training on a device too small for the batch
- * ($CGTRAIN_EMU_DEVICE_MB).
+ * of a BF16 backend (test/gpu/fp32-scopes.test.ts), convolution tuning (test/gpu/tuning.test.ts),
+ * and training on a device too small for the batch ($CGTRAIN_EMU_DEVICE_MB).
  * Skipped, with the reason, where g++ or the CUDA headers are missing.
  */
 import { test } from 'node:test';
@@ -31,9 +31,14 @@ function build(): string | false {
   return built || false;
 }
 
-/** The environment for a child `node --test`: without NODE_TEST_CONTEXT, which would make it report to us in the runner's internal protocol. */
+/**
+ * The environment for a child `node --test`: without NODE_TEST_CONTEXT, which would make it
+ * report to us in the runner's internal protocol. Convolution tuning is off unless asked for: on
+ * the emulator it would time a dozen engines for every new shape (about a second each), and
+ * each engine has its own parity run here; tuning itself has its own test.
+ */
 function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, ...extra, CGTRAIN_CUDA_ADDON: addon, CGTRAIN_REQUIRE_CUDA: '1' };
+  const env: NodeJS.ProcessEnv = { ...process.env, CGTRAIN_CUDA_TUNE: '0', ...extra, CGTRAIN_CUDA_ADDON: addon, CGTRAIN_REQUIRE_CUDA: '1' };
   delete env.NODE_TEST_CONTEXT;
   return env;
 }
@@ -84,7 +89,12 @@ test('the emulated sm_90 starts at tf32; setPrecision switches, -1 restores the 
   assert.equal(bf16.stdout.trim(), '2');
 });
 
-test('every CUDA op matches the CPU on the emulator (TF32 convolutions, the default)', (t) => {
+test('every CUDA op matches the CPU on the emulator (TF32 convolutions and tuning, the default)', (t) => {
+  if (!build()) return t.skip('no g++ or no CUDA headers');
+  parity({ CGTRAIN_CUDA_TUNE: '1' });
+});
+
+test('every CUDA op matches the CPU on the emulator (TF32 convolutions by rule, the tc engine)', (t) => {
   if (!build()) return t.skip('no g++ or no CUDA headers');
   parity({});
 });
@@ -99,7 +109,12 @@ test('every CUDA op matches the CPU on the emulator (the 64x64 TF32 engine)', (t
   parity({ CGTRAIN_CUDA_CONV: 'mma64' });
 });
 
-test('every CUDA op matches the CPU on the emulator (BF16 operands: the bf16 engine, the default there)', (t) => {
+test('every CUDA op matches the CPU on the emulator (BF16 operands, tuned: the bf16 engines)', (t) => {
+  if (!build()) return t.skip('no g++ or no CUDA headers');
+  parity({ CGTRAIN_CUDA_PRECISION: 'bf16', CGTRAIN_CUDA_TUNE: '1' });
+});
+
+test('every CUDA op matches the CPU on the emulator (BF16 operands, untuned: the bf16 engine)', (t) => {
   if (!build()) return t.skip('no g++ or no CUDA headers');
   parity({ CGTRAIN_CUDA_PRECISION: 'bf16' });
 });
@@ -112,6 +127,14 @@ test('every CUDA op matches the CPU on the emulator (the Hopper wgmma engine)', 
 test('every CUDA op matches the CPU on the emulator (BF16 operands on the tc engine)', (t) => {
   if (!build()) return t.skip('no g++ or no CUDA headers');
   parity({ CGTRAIN_CUDA_PRECISION: 'bf16', CGTRAIN_CUDA_CONV: 'tc-bf16' });
+});
+
+test('convolution tuning on the emulator: each shape timed once, the fastest kept, results as the CPU', (t) => {
+  if (!build()) return t.skip('no g++ or no CUDA headers');
+  const file = path.join(root, 'dist', 'test', 'gpu', 'tuning.test.js');
+  const r = spawnSync(process.execPath, ['--test', '--test-reporter=spec', file], { cwd: root, encoding: 'utf8', timeout: 300_000, env: childEnv({ CGTRAIN_CUDA_TUNE: '1', CGTRAIN_CUDA_WGMMA: '1' }) });
+  assert.equal(r.status, 0, `${r.stdout.slice(-3000)}\n${r.stderr.slice(-2000)}`);
+  assert.match(r.stdout, /ℹ pass 4\n/);
 });
 
 function training(env: Record<string, string>, extraArgs: string[], passes: number): void {

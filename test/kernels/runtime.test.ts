@@ -169,7 +169,7 @@ test('buffers: size, freed handles, offsets of upload/download', () => {
 test('wrong argument kinds throw errors everywhere instead of crashing', () => {
   // Call every function with junk: each must throw an Error (or, for argument-free ones, return).
   const junk: unknown[] = [undefined, null, 'x', {}, -2, 1.5, [1]];
-  const noArgs = new Set(['backendName', 'numThreads', 'deviceInfo', 'simdLevel', 'convAlgo', 'precision', 'sync', 'memoryStats', 'emptyCache']);
+  const noArgs = new Set(['backendName', 'numThreads', 'deviceInfo', 'simdLevel', 'convAlgo', 'precision', 'convTuning', 'convTuningReport', 'sync', 'memoryStats', 'emptyCache']);
   for (const [name, fn] of Object.entries(b as unknown as Record<string, (...a: unknown[]) => unknown>)) {
     if (noArgs.has(name)) continue;
     for (const value of junk) {

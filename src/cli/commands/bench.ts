@@ -7,6 +7,7 @@ import { performance } from 'perf_hooks';
 import type { Argv, CommandModule } from 'yargs';
 import { convAlgoInEffect, loadBackend, type ConvAlgoName } from '../../backend/device';
 import { BindingProfiler, formatProfile, type ProfileRow } from '../../backend/profile';
+import { formatTuningSummary, formatTuningTable, summarizeTuning, tunedGemms, type TunedGemm, type TuningSummary } from '../../backend/tuning';
 import { addOptions, OPTION_SPECS, resolveOptions, typedOptions, type TrainOptions } from '../../options';
 import { CycleGANModel } from '../../train/cyclegan';
 import { modelConfigOf } from '../../train/session';
@@ -56,6 +57,10 @@ export interface BenchResult {
   peakRssMB: number;
   /** with profileSteps: time per backend function, and per function and conv shape */
   profile?: { steps: number; syncMs: number; byFunction: ProfileRow[]; byCall: ProfileRow[] };
+  /** CUDA with convolution tuning: what it kept against the rule, over the GEMM shapes of a step */
+  convTuning?: TuningSummary;
+  /** with profileSteps and tuning: every tuned GEMM */
+  tunedGemms?: TunedGemm[];
 }
 
 function median(values: number[]): number {
@@ -115,8 +120,12 @@ export async function runBench(config: BenchConfig): Promise<BenchResult> {
   const gflops = (flopsPerImage * n) / (ms / 1000) / 1e9;
   const peakGflops = Math.max(peakBefore, binding.peakGflops(0.25));
   if (profiler) profiler.record(profileSteps, step);
+  const tuned = tunedGemms(binding);
+  const convTuning = summarizeTuning(tuned);
   return {
     ...(profiler ? { profile: { steps: profileSteps, syncMs: profiler.syncMs, byFunction: profiler.rows(true), byCall: profiler.rows(false) } } : {}),
+    ...(convTuning ? { convTuning } : {}),
+    ...(convTuning && profiler ? { tunedGemms: tuned } : {}),
     convAlgo: convAlgoInEffect(backend.kind, backend.info.simd, binding.convAlgo()),
     backend: backend.kind, device: String(backend.info.devices?.[0]?.name ?? backend.info.cpu?.model ?? backend.kind),
     simd: backend.info.simd, threads: binding.numThreads(), precision: String(backend.info.precision ?? 'fp32'), netG: options.netG, netD: options.netD, ngf: options.ngf, ndf: options.ndf,
@@ -135,6 +144,8 @@ export function formatBench(r: BenchResult): string {
     `  ${r.gflops.toFixed(1)} GFLOP/s achieved (${r.gflopPerImage.toFixed(3)} GFLOP/image), ${r.percentOfPeak.toFixed(1)}% of the measured peak ${r.peakGflops.toFixed(1)} GFLOP/s`,
     ...(r.convAlgo === 'direct' ? [] : [`  (3x3 convs: Winograd F(4x4,3x3) ${r.convAlgo === 'auto' ? 'where it pays' : 'always'}; GFLOP counts a direct convolution's multiply-adds, so % of peak can pass 100)`]),
     `  peak memory: backend ${r.peakBackendMemoryMB.toFixed(0)} MB, process RSS ${r.peakRssMB.toFixed(0)} MB`,
+    ...(r.convTuning ? [formatTuningSummary(r.convTuning)] : []),
+    ...(r.tunedGemms ? [formatTuningTable(r.tunedGemms, 40)] : []),
     ...(r.profile
       ? [
           `profile over ${r.profile.steps} more steps, by function:`, formatProfile(r.profile.byFunction, 15, r.profile.syncMs),

@@ -1,0 +1,184 @@
+// Convolution tuning: the choices per GEMM shape, their timing and the report (see conv_tune.cuh).
+#include <array>
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <mutex>
+
+#include "conv_index.cuh"
+#include "conv_tune.cuh"
+
+namespace cgk_cuda {
+
+namespace {
+
+constexpr int kTimedRuns = 3;  // per candidate, after one warm-up run
+
+struct Timed {
+  ConvChoice choice;
+  float ms = -1;      // mean of the timed runs; -1 when it could not run
+  std::string error;  // why it could not
+};
+
+struct Tuned {
+  ConvTuneKey key;
+  ConvChoice chosen, heuristic;
+  std::vector<Timed> candidates;
+};
+
+std::atomic<int> g_tuning{-1};  // -1: the default ($CGTRAIN_CUDA_TUNE)
+std::mutex g_mutex;
+std::map<std::array<int, 16>, Tuned> g_tuned;  // guarded by g_mutex
+std::string g_report;                       // the last report, kept alive for the C caller
+
+bool default_tuning() {
+  static const bool on = [] {
+    const char* v = std::getenv("CGTRAIN_CUDA_TUNE");
+    if (!v || !*v || !std::strcmp(v, "1")) return true;
+    if (!std::strcmp(v, "0")) return false;
+    std::fprintf(stderr, "cgtrain: CGTRAIN_CUDA_TUNE=%s is not 0 or 1; tuning stays on\n", v);
+    return true;
+  }();
+  return on;
+}
+
+std::array<int, 16> flatten(const ConvTuneKey& k) {
+  const ConvGeom& g = k.g;
+  return {(int)k.kind, g.n, g.C, g.Hi, g.Wi, g.M, g.Ho, g.Wo, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, k.precision, k.a_aligned};
+}
+
+const char* kind_name(ConvKind k) { return k == ConvKind::Fwd ? "fwd" : k == ConvKind::Dgrad ? "dgrad" : "wgrad"; }
+const char* precision_label(int p) { return p == CGK_PRECISION_BF16 ? "bf16" : p == CGK_PRECISION_TF32 ? "tf32" : "fp32"; }
+
+std::string choice_json(const ConvChoice& c, float ms) {
+  std::string s = strf("{\"engine\":\"%s\",\"bm\":%d,\"splits\":%d", engine_name(c.engine), c.bm, c.splits);
+  if (ms >= 0) s += strf(",\"ms\":%.5f", ms);
+  return s;
+}
+
+float time_of(const Tuned& t, const ConvChoice& c) {
+  for (const Timed& x : t.candidates)
+    if (x.choice == c) return x.ms;
+  return -1;
+}
+
+std::string escape(const std::string& text) {
+  std::string out;
+  for (char ch : text) {
+    if (ch == '"' || ch == '\\') out += '\\';
+    out += (unsigned char)ch < 0x20 ? ' ' : ch;
+  }
+  return out;
+}
+
+std::string report_json() {
+  std::lock_guard<std::mutex> lock(g_mutex);
+  std::string json = "[";
+  for (const auto& [flat, t] : g_tuned) {
+    const ConvGeom& g = t.key.g;
+    const GemmShape s = gemm_shape(t.key.kind, g);
+    if (json.size() > 1) json += ",";
+    json += strf("{\"kind\":\"%s\",\"precision\":\"%s\",\"M\":%d,\"N\":%d,\"K\":%d,", kind_name(t.key.kind),
+                 precision_label(t.key.precision), s.M, s.N, s.K);
+    json += strf("\"geometry\":{\"n\":%d,\"C\":%d,\"Hi\":%d,\"Wi\":%d,\"M\":%d,\"Ho\":%d,\"Wo\":%d,\"kh\":%d,\"kw\":%d,"
+                 "\"sh\":%d,\"sw\":%d,\"ph\":%d,\"pw\":%d},",
+                 g.n, g.C, g.Hi, g.Wi, g.M, g.Ho, g.Wo, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw);
+    json += "\"chosen\":" + choice_json(t.chosen, time_of(t, t.chosen)) + "},";
+    json += "\"heuristic\":" + choice_json(t.heuristic, time_of(t, t.heuristic)) + "},";
+    json += "\"candidates\":[";
+    for (size_t i = 0; i < t.candidates.size(); ++i) {
+      const Timed& x = t.candidates[i];
+      json += (i ? "," : "") + choice_json(x.choice, x.ms);
+      if (!x.error.empty()) json += ",\"error\":\"" + escape(x.error) + "\"";
+      json += "}";
+    }
+    json += "]}";
+  }
+  return json + "]";
+}
+
+// Runs `launch(c)` kTimedRuns times between two events; the mean in ms, or -1 with the error.
+int time_runs(const std::function<int(const ConvChoice&)>& launch, const ConvChoice& c, float* ms) {
+  static cudaEvent_t start = nullptr, stop = nullptr;
+  if (!start && (cudaEventCreate(&start) != cudaSuccess || cudaEventCreate(&stop) != cudaSuccess))
+    return fail(CGK_ERR_DEVICE, "convolution tuning: cannot create timing events");
+  cudaEventRecord(start, stream());
+  for (int r = 0; r < kTimedRuns; ++r)
+    if (int st = launch(c)) return st;
+  cudaEventRecord(stop, stream());
+  if (cudaError_t err = cudaEventSynchronize(stop))
+    return fail(CGK_ERR_DEVICE, std::string("convolution tuning: ") + engine_name(c.engine) + " failed on the device (" +
+                                    cudaGetErrorString(err) + ")");
+  float total = 0;
+  cudaEventElapsedTime(&total, start, stop);
+  *ms = total / kTimedRuns;
+  return CGK_OK;
+}
+
+}  // namespace
+
+bool conv_tuning_on() {
+  const int t = g_tuning.load();
+  return t < 0 ? default_tuning() : t == 1;
+}
+
+const ConvChoice* conv_tuned(const ConvTuneKey& key) {
+  std::lock_guard<std::mutex> lock(g_mutex);
+  auto it = g_tuned.find(flatten(key));
+  return it == g_tuned.end() ? nullptr : &it->second.chosen;  // map nodes never move
+}
+
+int conv_tune(const ConvTuneKey& key, const std::vector<ConvChoice>& candidates, const ConvChoice& heuristic,
+              const std::function<int(const ConvChoice&)>& launch, ConvChoice* chosen) {
+  Tuned t{key, heuristic, heuristic, {}};
+  float best = -1;
+  int first_status = CGK_OK;  // when nothing runs, the first failure is the answer, as without tuning
+  std::string first_error;
+  for (const ConvChoice& c : candidates) {
+    Timed x{c};
+    int st = launch(c);  // warm-up: loads the kernel, opts it into its shared memory
+    if (st == CGK_OK) st = time_runs(launch, c, &x.ms);
+    if (st != CGK_OK) {
+      x.ms = -1;
+      x.error = cgk_last_error();
+      if (first_status == CGK_OK) {
+        first_status = st;
+        first_error = x.error;
+      }
+      // A fault poisons the context: every later call fails too, so stop here with its error.
+      if (cudaError_t err = cudaStreamSynchronize(stream()); err != cudaSuccess)
+        return fail(CGK_ERR_DEVICE, "convolution tuning: " + x.error);
+      cudaGetLastError();  // a refused launch leaves nothing behind
+    } else if (best < 0 || x.ms < best) {
+      best = x.ms;
+      t.chosen = c;
+    }
+    t.candidates.push_back(x);
+  }
+  if (best < 0) return first_status == CGK_OK ? fail(CGK_ERR_ARG, "convolution tuning: no candidates") : fail(first_status, first_error);
+  *chosen = t.chosen;
+  std::lock_guard<std::mutex> lock(g_mutex);
+  g_tuned.emplace(flatten(key), std::move(t));
+  return CGK_OK;
+}
+
+}  // namespace cgk_cuda
+
+using namespace cgk_cuda;
+
+int cgk_set_conv_tuning(int on) {
+  if (on != -1 && on != 0 && on != 1)
+    return fail(CGK_ERR_ARG, "cgk_set_conv_tuning: on = " + std::to_string(on) + ", expected -1 (default), 0 (off) or 1 (on)");
+  g_tuning.store(on);
+  return CGK_OK;
+}
+
+int cgk_conv_tuning(void) { return conv_tuning_on() ? 1 : 0; }
+
+const char* cgk_conv_tuning_report(void) {
+  std::string json = report_json();
+  std::lock_guard<std::mutex> lock(g_mutex);
+  g_report = std::move(json);
+  return g_report.c_str();
+}

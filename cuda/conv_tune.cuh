@@ -1,0 +1,48 @@
+// Convolution tuning (cgk_set_conv_tuning), as cudnn.benchmark does it: the first time a GEMM
+// shape runs, every way conv_gemm.cu has of computing it at the precision in effect is timed on
+// the real operands, and the fastest is kept for the rest of the process. conv_gemm.cu lists
+// the candidates and launches them; this file times them, keeps the choices and reports them.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "conv_gemm.cuh"
+
+namespace cgk_cuda {
+
+// One way to run a GEMM: an engine (conv_gemm.cu's ConvEngine, named by engine_name), its tile
+// height (0 for the engines with one) and the number of reduction splits.
+struct ConvChoice {
+  int engine = 0, bm = 0, splits = 1;
+  bool operator==(const ConvChoice& o) const { return engine == o.engine && bm == o.bm && splits == o.splits; }
+};
+
+// Whether tuning is on (cgk_set_conv_tuning; $CGTRAIN_CUDA_TUNE=0 turns the default off).
+bool conv_tuning_on();
+
+// What identifies a tuned GEMM: its kind and geometry, the operand precision, and whether A is
+// 16-byte aligned (the large-tile engines then load it in vectors).
+struct ConvTuneKey {
+  ConvKind kind;
+  ConvGeom g;
+  int precision;
+  bool a_aligned;
+};
+
+// The choice kept for `key`, or nullptr when it has not been tuned yet.
+const ConvChoice* conv_tuned(const ConvTuneKey& key);
+
+// Times each candidate with `launch` (a warm-up run, then the mean of a few) and keeps the
+// fastest for `key` in *chosen. A candidate that cannot run (no scratch memory, a launch
+// refused) is skipped; a device fault ends the tuning with its error. `heuristic`, one of the
+// candidates, is what runs without tuning: the report shows both. The kernels leave `out` with
+// the last candidate's result, so the caller launches *chosen afterwards.
+int conv_tune(const ConvTuneKey& key, const std::vector<ConvChoice>& candidates, const ConvChoice& heuristic,
+              const std::function<int(const ConvChoice&)>& launch, ConvChoice* chosen);
+
+// The engine names of conv_gemm.cu, for the report.
+const char* engine_name(int engine);
+
+}  // namespace cgk_cuda
