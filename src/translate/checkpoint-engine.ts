@@ -31,9 +31,12 @@ class CheckpointEngine implements GeneratorEngine {
 
 export async function openCheckpointEngine(file: string, options: LoadTranslatorOptions): Promise<GeneratorEngine> {
   const direction = options.direction ?? 'AtoB';
-  const backend = loadBackend(options.device ?? 'auto', { threads: options.threads, quiet: true });
+  const backend = loadBackend(options.device ?? 'auto', { threads: options.threads, quiet: true, precision: options.precision });
   const { options: trainOptions, generators } = loadCheckpointGenerators(file, backend, [direction]);
   const spec = parseTranslationSpec(generatorMetadata(describeGenerator(trainOptions, direction)), file);
-  const where = backend.kind === 'cuda' ? `CUDA, ${backend.info.devices?.[0]?.name ?? 'GPU'}` : `CPU, ${backend.info.simd}, ${backend.info.threads} threads`;
+  const where =
+    backend.kind === 'cuda'
+      ? `CUDA, ${backend.info.devices?.[0]?.name ?? 'GPU'}, ${backend.info.precision ?? 'fp32'}`
+      : `CPU, ${backend.info.simd}, ${backend.info.threads} threads`;
   return new CheckpointEngine(`cgtrain addon (${where})`, file, spec, generators[direction]!);
 }

@@ -5,6 +5,7 @@
  * (decode, channels, resize, encode) lives in ./image.
  */
 import * as fs from 'fs';
+import type { PrecisionName } from '../backend/device';
 import type { Direction, TranslationSpec } from '../export/metadata';
 import { decodeImage, encodeImage, type ImageFormat, type ImageSize } from './image';
 import { openOnnxEngine } from './onnx-engine';
@@ -28,6 +29,8 @@ export interface LoadTranslatorOptions {
   direction?: Direction;
   /** for a checkpoint, where our addon runs it (default auto); not allowed for ONNX models */
   device?: 'cpu' | 'cuda' | 'auto';
+  /** for a checkpoint, the convolutions' operand precision (see --precision of train; default auto) */
+  precision?: PrecisionName | 'auto';
   threads?: number;
 }
 
@@ -68,8 +71,9 @@ export async function loadTranslator(file: string, options: LoadTranslatorOption
   if (!fs.existsSync(file)) throw new Error(`cgtrain: model file ${file} does not exist`);
   if (!fs.statSync(file).isFile()) throw new Error(`cgtrain: model ${file} is not a file (expected an .onnx model or a .safetensors checkpoint)`);
   if (looksLikeSafetensors(file)) return new ImageTranslator(await openCheckpointEngine(file, options));
-  if (options.device !== undefined) {
-    throw new Error(`cgtrain: ${file} is an ONNX model, which onnxruntime runs on the CPU; --device selects our addon and needs a checkpoint (.safetensors)`);
+  if (options.device !== undefined || options.precision !== undefined) {
+    const what = options.device !== undefined ? '--device selects our addon' : '--precision sets our addon\'s convolutions';
+    throw new Error(`cgtrain: ${file} is an ONNX model, which onnxruntime runs on the CPU; ${what} and needs a checkpoint (.safetensors)`);
   }
   if (options.direction !== undefined) {
     const engine = await openOnnxEngine(file);

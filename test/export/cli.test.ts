@@ -141,6 +141,17 @@ test('bad files give one clear line naming the file and exit 1', async () => {
   const d = await cli('translate', '--model', path.join(dir, 'run', 'G_A.onnx'), '--device', 'cuda', notImage, '--out', dir);
   assert.equal(d.code, 1);
   assert.match(d.stderr, /--device runs our addon and needs --checkpoint/);
+  const p = await cli('translate', '--model', path.join(dir, 'run', 'G_A.onnx'), '--precision', 'fp32', notImage, '--out', dir);
+  assert.equal(p.code, 1);
+  assert.match(p.stderr, /--precision sets our addon's convolutions and needs --checkpoint/);
+  await assert.rejects(loadTranslator(path.join(dir, 'run', 'G_A.onnx'), { precision: 'fp32' }), /ONNX model, which onnxruntime runs on the CPU; --precision sets/);
+  const bf16 = await cli('translate', '--checkpoint', checkpoint, '--device', 'cpu', '--precision', 'bf16', path.join(dir, 'digits', 'digit0.png'), '--out', path.join(dir, 'never-bf16'));
+  assert.equal(bf16.code, 1);
+  assert.match(bf16.stderr, /--precision bf16 cannot run on the CPU: .*\n  Fix: use --precision fp32 \(or auto\) on the CPU, or --device cuda/);
+  assert.equal(fs.existsSync(path.join(dir, 'never-bf16')), false);
+  const fp32 = await cli('translate', '--checkpoint', checkpoint, '--device', 'cpu', '--precision', 'fp32', path.join(dir, 'digits', 'digit0.png'), '--out', path.join(dir, 'fp32.png'));
+  assert.equal(fp32.code, 0, fp32.stderr);
+  assert.ok(fs.statSync(path.join(dir, 'fp32.png')).size > 0);
   const e = await cli('export', '--checkpoint', path.join(dir, 'absent.safetensors'));
   assert.equal(e.code, 1);
   assert.match(e.stderr, /checkpoint .*absent\.safetensors does not exist/);

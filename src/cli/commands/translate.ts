@@ -1,11 +1,12 @@
 /**
- * `cgtrain translate --model G.onnx | --checkpoint FILE [--direction] INPUT... --out DIR [--device]`:
+ * `cgtrain translate --model G.onnx | --checkpoint FILE [--direction] INPUT... --out DIR [--device] [--precision]`:
  * translates image files and folders to PNG or JPEG files with an exported model (onnxruntime-node) or a
  * checkpoint (our addon on the CPU or CUDA).
  */
 import * as fs from 'fs';
 import * as path from 'path';
 import type { Argv, CommandModule } from 'yargs';
+import { PRECISION_CHOICES, type PrecisionName } from '../../backend/device';
 import { writeFileAtomic } from '../../export/export';
 import { loadTranslator, type LoadTranslatorOptions } from '../../translate/translator';
 
@@ -16,6 +17,7 @@ interface TranslateArgs {
   direction?: 'AtoB' | 'BtoA';
   out: string;
   device?: 'cpu' | 'cuda' | 'auto';
+  precision?: PrecisionName | 'auto';
   'keep-size': boolean;
   format?: 'png' | 'jpeg';
 }
@@ -67,22 +69,29 @@ export const translateCommand: CommandModule<object, TranslateArgs> = {
       .option('out', { type: 'string', demandOption: true, describe: 'output directory (or a .png/.jpg file for a single input image)' })
       .option('format', { choices: ['png', 'jpeg'] as const, describe: 'output encoding (default png, or as the --out file name says)' })
       .option('device', { choices: ['cpu', 'cuda', 'auto'] as const, describe: 'with --checkpoint: where our addon runs (default auto)' })
+      .option('precision', { choices: PRECISION_CHOICES, describe: 'with --checkpoint: operand precision of the convolutions, as for train (default auto: tf32 on CUDA, fp32 on the CPU)' })
       .option('keep-size', { type: 'boolean', default: false, describe: 'translate at each image\'s own size instead of the training size' })
       .conflicts('model', 'checkpoint')
       .check((a) => {
         if (!a.model && !a.checkpoint) throw new Error('name the generator: --model G.onnx or --checkpoint FILE');
         if (a.model && a.device) throw new Error('--device runs our addon and needs --checkpoint; an ONNX --model runs on onnxruntime (CPU)');
+        if (a.model && a.precision) throw new Error('--precision sets our addon\'s convolutions and needs --checkpoint; an ONNX --model runs on onnxruntime (CPU, fp32)');
         return true;
       })
       .example('$0 translate --model runs/quick/G_A.onnx digits/ --out translated', 'every image in digits/')
       .example('$0 translate --model runs/quick/G_A.onnx in.png --out out.png', 'one image to one file')
-      .example('$0 translate --checkpoint ckpt.safetensors --direction BtoA --device cuda a.png --out out', 'G_B on the GPU') as Argv<TranslateArgs>,
+      .example('$0 translate --checkpoint ckpt.safetensors --direction BtoA --device cuda a.png --out out', 'G_B on the GPU')
+      .example('$0 translate --checkpoint ckpt.safetensors --device cuda --precision fp32 a.png --out out', 'exact float32 products on the GPU') as Argv<TranslateArgs>,
   handler: async (args) => {
     const files = collectImages(args.inputs);
     const outExt = path.extname(args.out).toLowerCase();
     const singleFile = files.length === 1 && args.inputs.length === 1 && files[0] === args.inputs[0] && ['.png', '.jpg', '.jpeg'].includes(outExt);
     const format = args.format ?? (singleFile && outExt !== '.png' ? 'jpeg' : 'png');
-    const options: LoadTranslatorOptions = { direction: args.direction, device: args.checkpoint ? (args.device ?? 'auto') : undefined };
+    const options: LoadTranslatorOptions = {
+      direction: args.direction,
+      device: args.checkpoint ? (args.device ?? 'auto') : undefined,
+      precision: args.checkpoint ? args.precision : undefined,
+    };
     const translator = await loadTranslator((args.model ?? args.checkpoint)!, options);
     try {
       const outputs = singleFile ? [args.out] : outputNames(files, args.out, format === 'jpeg' ? 'jpg' : 'png');
