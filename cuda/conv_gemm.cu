@@ -497,6 +497,42 @@ int run(const char* fn, const ConvGeom& g, const float* A, const float* in, cons
   return launch(choice);
 }
 
+// $CGTRAIN_CUDA_DGRAD=gemm keeps a strided backward-data as one Dgrad GEMM that multiplies the
+// stride holes as zeros (for comparison); the default runs it by output phase.
+bool dgrad_by_phase() {
+  static const bool on = [] {
+    const char* v = std::getenv("CGTRAIN_CUDA_DGRAD");
+    if (!v || !*v || !std::strcmp(v, "phases")) return true;
+    if (!std::strcmp(v, "gemm")) return false;
+    std::fprintf(stderr, "cgtrain: CGTRAIN_CUDA_DGRAD=%s is not phases or gemm; using phases\n", v);
+    return true;
+  }();
+  return on;
+}
+
+__global__ void repack_dgrad_weight_kernel(const DgradPhases t, const ConvGeom g, const float* __restrict__ A,
+                                           float* __restrict__ out, size_t n) {
+  CGK_GRID_STRIDE(i, n) out[dgrad_phase_index(t, g, (long long)i)] = A[i];
+}
+
+// A strided Dgrad as one Fwd GEMM per output phase (conv_index.cuh, DgradPhases): the weight
+// repacked once per call, then the phases, each tuned and split on its own.
+int dgrad_by_phases(const char* fn, const ConvGeom& g, const DgradPhases& t, const float* A, const float* in,
+                    const float* bias, float* out) {
+  float* w = scratch_alloc((size_t)t.total);
+  if (!w) return CGK_ERR_OOM;
+  const size_t n = (size_t)g.C * g.M * g.kh * g.kw;
+  repack_dgrad_weight_kernel<<<grid_for(n), 256, 0, stream()>>>(t, g, A, w, n);
+  int st = check_launch(fn);
+  for (int a = 0; a < g.sh && st == CGK_OK; ++a)
+    for (int b = 0; b < g.sw && st == CGK_OK; ++b) {
+      const ConvGeom p = dgrad_phase_geometry(g, t, a, b);
+      if (p.Ho > 0 && p.Wo > 0) st = run<ConvKind::Fwd>(fn, p, w + t.offset[a * g.sw + b], in, bias, out);
+    }
+  scratch_free(w);  // stream order keeps it alive for the kernels above
+  return st;
+}
+
 }  // namespace
 
 const char* engine_name(int engine) {
@@ -517,7 +553,11 @@ int conv_gemm(const char* fn, ConvKind kind, const ConvGeom& g, const float* A, 
                             std::to_string(k_conv) + " reduction terms)");
   switch (kind) {
     case ConvKind::Fwd: return run<ConvKind::Fwd>(fn, g, A, in, bias, out);
-    case ConvKind::Dgrad: return run<ConvKind::Dgrad>(fn, g, A, in, bias, out);
+    case ConvKind::Dgrad: {
+      DgradPhases phases;
+      if (dgrad_by_phase() && plan_dgrad_phases(g, &phases)) return dgrad_by_phases(fn, g, phases, A, in, bias, out);
+      return run<ConvKind::Dgrad>(fn, g, A, in, bias, out);
+    }
     case ConvKind::Wgrad: return run<ConvKind::Wgrad>(fn, g, A, in, nullptr, out);
   }
   return fail_arg(fn, "unknown convolution kind");

@@ -30,9 +30,14 @@ struct ConvGeom {
   int n, C, Hi, Wi;  // the gathered tensor `in`
   int M, Ho, Wo;     // output channels and the spatial size the GEMM columns (or rows of A) walk
   int kh, kw, sh, sw, ph, pw;
+  // Fwd/Dgrad: where output pixel (ho, wo) goes. Dense (the default): (ho, wo) of an Ho x Wo
+  // plane. Placed (out_sh or out_sw > 1): (out_h0 + out_sh ho, out_w0 + out_sw wo) of an
+  // out_h x out_w plane, the output phases of a strided backward-data (conv_gemm.cu).
+  int out_h = 0, out_w = 0, out_sh = 1, out_sw = 1, out_h0 = 0, out_w0 = 0;
 };
 
-// Runs one implicit GEMM. bias (may be NULL) is added per output channel m (Fwd/Dgrad only).
+// Runs one implicit GEMM. bias (may be NULL) is added per output channel m (Fwd/Dgrad only). A
+// Dgrad with stride > 1 runs as one Fwd GEMM per output phase instead (see conv_gemm.cu).
 int conv_gemm(const char* fn, ConvKind kind, const ConvGeom& g, const float* A, const float* in,
               const float* bias, float* out);
 

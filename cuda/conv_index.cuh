@@ -142,13 +142,99 @@ __host__ __device__ __forceinline__ float load_b(const ConvIndex& g, const float
   return cgk_load(in + (((size_t)nb * g.C + c) * g.Hi + hi) * g.Wi + wi);
 }
 
+// Fwd/Dgrad: the output offset of GEMM column col's pixel at m = 0, and the step from m to m + 1
+// (one output plane), dense or placed (ConvGeom::out_*).
+__host__ __device__ __forceinline__ size_t output_column(const ConvIndex& g, int col, size_t* row_step) {
+  const int hw = g.Ho * g.Wo;
+  const int nb = g.by_hw.div(col), p = col - nb * hw;
+  if (g.out_sh == 1 && g.out_sw == 1) {
+    *row_step = hw;
+    return (size_t)nb * g.M * hw + p;
+  }
+  const int ho = g.by_wo.div(p), wo = p - ho * g.Wo;
+  *row_step = (size_t)g.out_h * g.out_w;
+  return (size_t)nb * g.M * *row_step + (size_t)(g.out_h0 + g.out_sh * ho) * g.out_w + g.out_w0 + g.out_sw * wo;
+}
+
 // Offset in the output tensor of GEMM element (m, col), unsplit.
 __host__ __device__ __forceinline__ size_t output_offset(ConvKind kind, const ConvIndex& g, const GemmShape& s, int m,
                                                          int col) {
   if (kind == ConvKind::Wgrad) return (size_t)m * s.N + col;
-  const int hw = g.Ho * g.Wo;
-  const int nb = g.by_hw.div(col), p = col - nb * hw;
-  return ((size_t)nb * g.M + m) * hw + p;
+  size_t row_step;
+  const size_t off = output_column(g, col, &row_step);
+  return off + (size_t)m * row_step;
+}
+
+// A Dgrad with stride > 1 by output phase. Output row ho = a + sh i (phase a < sh) is reached
+// only by kernel rows r = r0 + sh u, the ones with r = a + ph (mod sh), from input row
+// hi = i + q - u, where q = (a + ph - r0) / sh; likewise for columns. So each phase (a, b) is a
+// stride-1 Fwd GEMM over the phase's U x V kernel taps, flipped (u' = U - 1 - u, padding
+// U - 1 - q), writing every sh-th row and sw-th column of the output: a quarter of the reduction
+// of the Dgrad GEMM at stride 2, which multiplies the stride holes as zeros. The weight
+// [C][M][kh][kw] is repacked into each phase's [M][C][U][V] (dgrad_phase_index), one after the
+// other in one buffer.
+constexpr int kMaxPhaseStride = 8;
+struct DgradPhases {
+  int sh, sw;
+  int U[kMaxPhaseStride], r0[kMaxPhaseStride], q[kMaxPhaseStride];   // per row phase a
+  int V[kMaxPhaseStride], s0[kMaxPhaseStride], qw[kMaxPhaseStride];  // per column phase b
+  long long offset[kMaxPhaseStride * kMaxPhaseStride];               // repacked weight of phase (a, b)
+  long long total;                                                   // floats of all of them
+};
+
+// The phases of a Dgrad geometry; false where they do not apply: stride 1, a stride above
+// kMaxPhaseStride, or a kernel smaller than the stride (some phase has no taps).
+inline bool plan_dgrad_phases(const ConvGeom& g, DgradPhases* t) {
+  if ((g.sh == 1 && g.sw == 1) || g.sh > kMaxPhaseStride || g.sw > kMaxPhaseStride || g.kh < g.sh || g.kw < g.sw) return false;
+  t->sh = g.sh;
+  t->sw = g.sw;
+  for (int a = 0; a < g.sh; ++a) {
+    t->r0[a] = (a + g.ph) % g.sh;
+    t->U[a] = (g.kh - t->r0[a] + g.sh - 1) / g.sh;
+    t->q[a] = (a + g.ph - t->r0[a]) / g.sh;
+  }
+  for (int b = 0; b < g.sw; ++b) {
+    t->s0[b] = (b + g.pw) % g.sw;
+    t->V[b] = (g.kw - t->s0[b] + g.sw - 1) / g.sw;
+    t->qw[b] = (b + g.pw - t->s0[b]) / g.sw;
+  }
+  long long at = 0;
+  for (int a = 0; a < g.sh; ++a)
+    for (int b = 0; b < g.sw; ++b) {
+      t->offset[a * g.sw + b] = at;
+      at += ((long long)g.M * g.C * t->U[a] * t->V[b] + 3) / 4 * 4;  // 16-byte aligned starts
+    }
+  t->total = at;
+  return true;
+}
+
+// Phase (a, b) as a Fwd GEMM: gathers `in` as the Dgrad does, writes its placed output pixels.
+inline ConvGeom dgrad_phase_geometry(const ConvGeom& g, const DgradPhases& t, int a, int b) {
+  ConvGeom p = g;
+  p.Ho = g.Ho > a ? (g.Ho - a + g.sh - 1) / g.sh : 0;
+  p.Wo = g.Wo > b ? (g.Wo - b + g.sw - 1) / g.sw : 0;
+  p.kh = t.U[a];
+  p.kw = t.V[b];
+  p.sh = p.sw = 1;
+  p.ph = t.U[a] - 1 - t.q[a];  // may be negative: an offset into the input
+  p.pw = t.V[b] - 1 - t.qw[b];
+  p.out_h = g.Ho;
+  p.out_w = g.Wo;
+  p.out_sh = g.sh;
+  p.out_sw = g.sw;
+  p.out_h0 = a;
+  p.out_w0 = b;
+  return p;
+}
+
+// Where the Dgrad weight's element i = ((c M + m) kh + r) kw + s goes in the repacked buffer.
+__host__ __device__ inline long long dgrad_phase_index(const DgradPhases& t, const ConvGeom& g, long long i) {
+  const int s = (int)(i % g.kw), r = (int)(i / g.kw % g.kh);
+  const long long cm = i / ((long long)g.kh * g.kw);
+  const int m = (int)(cm % g.M), c = (int)(cm / g.M);
+  const int a = ((r - g.ph) % t.sh + t.sh) % t.sh, b = ((s - g.pw) % t.sw + t.sw) % t.sw;
+  const int u = t.U[a] - 1 - r / t.sh, v = t.V[b] - 1 - s / t.sw;
+  return t.offset[a * t.sw + b] + (((long long)m * g.C + c) * t.U[a] + u) * t.V[b] + v;
 }
 
 // How many ways to split a GEMM's reduction: enough that `blocks` output blocks become about

@@ -199,7 +199,6 @@ __device__ __forceinline__ void store_tile(const ConvIndex& g, const GemmShape& 
                                            const float* __restrict__ bias, float* __restrict__ out, int row0, int col0,
                                            int gq, int tq) {
   const bool split = gridDim.z > 1;
-  const int hw = g.Ho * g.Wo;
 #pragma unroll
   for (int nt = 0; nt < 8; ++nt)
 #pragma unroll
@@ -216,9 +215,7 @@ __device__ __forceinline__ void store_tile(const ConvIndex& g, const GemmShape& 
         col_off = col;
         row_step = s.N;
       } else {
-        const int nb = g.by_hw.div(col);
-        col_off = (size_t)nb * s.M * hw + (col - nb * hw);
-        row_step = hw;
+        col_off = output_column(g, col, &row_step);
       }
 #pragma unroll
       for (int mt = 0; mt < MT; ++mt)

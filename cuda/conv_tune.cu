@@ -29,7 +29,7 @@ struct Tuned {
 
 std::atomic<int> g_tuning{-1};  // -1: the default ($CGTRAIN_CUDA_TUNE)
 std::mutex g_mutex;
-std::map<std::array<int, 16>, Tuned> g_tuned;  // guarded by g_mutex
+std::map<std::array<int, 18>, Tuned> g_tuned;  // guarded by g_mutex
 std::string g_report;                       // the last report, kept alive for the C caller
 
 bool default_tuning() {
@@ -43,9 +43,9 @@ bool default_tuning() {
   return on;
 }
 
-std::array<int, 16> flatten(const ConvTuneKey& k) {
+std::array<int, 18> flatten(const ConvTuneKey& k) {
   const ConvGeom& g = k.g;
-  return {(int)k.kind, g.n, g.C, g.Hi, g.Wi, g.M, g.Ho, g.Wo, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, k.precision, k.a_aligned};
+  return {(int)k.kind, g.n, g.C, g.Hi, g.Wi, g.M, g.Ho, g.Wo, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.out_sh, g.out_sw, k.precision, k.a_aligned};
 }
 
 const char* kind_name(ConvKind k) { return k == ConvKind::Fwd ? "fwd" : k == ConvKind::Dgrad ? "dgrad" : "wgrad"; }
@@ -82,8 +82,8 @@ std::string report_json() {
     json += strf("{\"kind\":\"%s\",\"precision\":\"%s\",\"M\":%d,\"N\":%d,\"K\":%d,", kind_name(t.key.kind),
                  precision_label(t.key.precision), s.M, s.N, s.K);
     json += strf("\"geometry\":{\"n\":%d,\"C\":%d,\"Hi\":%d,\"Wi\":%d,\"M\":%d,\"Ho\":%d,\"Wo\":%d,\"kh\":%d,\"kw\":%d,"
-                 "\"sh\":%d,\"sw\":%d,\"ph\":%d,\"pw\":%d},",
-                 g.n, g.C, g.Hi, g.Wi, g.M, g.Ho, g.Wo, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw);
+                 "\"sh\":%d,\"sw\":%d,\"ph\":%d,\"pw\":%d,\"outSh\":%d,\"outSw\":%d},",
+                 g.n, g.C, g.Hi, g.Wi, g.M, g.Ho, g.Wo, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.out_sh, g.out_sw);
     json += "\"chosen\":" + choice_json(t.chosen, time_of(t, t.chosen)) + "},";
     json += "\"heuristic\":" + choice_json(t.heuristic, time_of(t, t.heuristic)) + "},";
     json += "\"candidates\":[";

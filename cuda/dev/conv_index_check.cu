@@ -1,7 +1,9 @@
 // Checks the index math of the implicit-GEMM convolution (cuda/conv_index.cuh) on the HOST: every
 // conv/conv-transpose op is computed as a plain GEMM through the same plan_conv, load_a, load_b
-// and output_offset the kernels use, and compared with a direct convolution written from
-// PyTorch's definitions. Needs no GPU, so a machine with only nvcc catches mapping bugs.
+// and output_offset the kernels use (and a strided backward-data also by output phase, through
+// plan_dgrad_phases, dgrad_phase_index and dgrad_phase_geometry), and compared with a direct
+// convolution written from PyTorch's definitions. Needs no GPU, so a machine with only nvcc
+// catches mapping bugs.
 //
 // Build and run (from the repository root):
 //   nvcc -std=c++17 -O2 -Inative/include -Icuda cuda/dev/conv_index_check.cu -o /tmp/conv_index_check && /tmp/conv_index_check
@@ -19,30 +21,52 @@ using namespace conv_ref;
 
 namespace {
 
-// out = GEMM through the kernels' index functions (no bias).
+// out = GEMM through the kernels' index functions (no bias), into `out` where it writes.
 template <ConvKind KIND>
-Vec gemm_via_index(const ConvGeom& geom, const float* A, const float* in, size_t out_size) {
+void gemm_via_index(const ConvGeom& geom, const float* A, const float* in, Vec& out) {
   const ConvIndex g = make_index(geom);
   const GemmShape s = gemm_shape(KIND, g);
-  Vec out(out_size, NAN);
   for (int col = 0; col < s.N; ++col) {
     const Column cl = decode_column<KIND>(g, col, s.N);
     for (int m = 0; m < s.M; ++m) {
       double acc = 0;
       for (int k = 0; k < s.K; ++k) acc += (double)load_a<KIND>(g, A, m, k, s.K) * load_b<KIND>(g, in, cl, k);
-      out[output_offset(KIND, g, s, m, col)] = (float)acc;
+      const size_t at = output_offset(KIND, g, s, m, col);
+      if (!std::isnan(out[at])) out[at] = INFINITY;  // written twice: fails the comparison
+      else out[at] = (float)acc;
     }
   }
-  return out;
 }
 
 Vec run_plan(ConvOp op, const cgk_conv& p, const float* A, const float* in, size_t out_size) {
   ConvKind kind;
   ConvGeom g;
   plan_conv(op, &p, &kind, &g);
-  if (kind == ConvKind::Fwd) return gemm_via_index<ConvKind::Fwd>(g, A, in, out_size);
-  if (kind == ConvKind::Dgrad) return gemm_via_index<ConvKind::Dgrad>(g, A, in, out_size);
-  return gemm_via_index<ConvKind::Wgrad>(g, A, in, out_size);
+  Vec out(out_size, NAN);
+  if (kind == ConvKind::Fwd) gemm_via_index<ConvKind::Fwd>(g, A, in, out);
+  else if (kind == ConvKind::Dgrad) gemm_via_index<ConvKind::Dgrad>(g, A, in, out);
+  else gemm_via_index<ConvKind::Wgrad>(g, A, in, out);
+  return out;
+}
+
+// A strided Dgrad op by output phase, as conv_gemm.cu runs it: the weight repacked through
+// dgrad_phase_index, then one placed Fwd GEMM per phase. Empty where the phases do not apply.
+Vec run_phases(ConvOp op, const cgk_conv& p, const float* A, const float* in, size_t out_size) {
+  ConvKind kind;
+  ConvGeom g;
+  plan_conv(op, &p, &kind, &g);
+  DgradPhases t;
+  if (kind != ConvKind::Dgrad || !plan_dgrad_phases(g, &t)) return {};
+  Vec w((size_t)t.total, NAN);
+  const long long n = (long long)g.C * g.M * g.kh * g.kw;
+  for (long long i = 0; i < n; ++i) w[(size_t)dgrad_phase_index(t, g, i)] = A[i];
+  Vec out(out_size, NAN);
+  for (int a = 0; a < g.sh; ++a)
+    for (int b = 0; b < g.sw; ++b) {
+      const ConvGeom ph = dgrad_phase_geometry(g, t, a, b);
+      if (ph.Ho > 0 && ph.Wo > 0) gemm_via_index<ConvKind::Fwd>(ph, w.data() + t.offset[a * g.sw + b], in, out);
+    }
+  return out;
 }
 
 int failures = 0;
@@ -74,9 +98,13 @@ void check(cgk_conv p, bool transpose, std::mt19937& rng) {
   if (!transpose) {
     compare("conv2d forward", p, run_plan(ConvOp::Conv2dForward, p, w.data(), x.data(), yn), y);
     compare("conv2d backward-data", p, run_plan(ConvOp::Conv2dBackwardData, p, w.data(), dy.data(), xn), dx);
+    const Vec by_phase = run_phases(ConvOp::Conv2dBackwardData, p, w.data(), dy.data(), xn);
+    if (!by_phase.empty()) compare("conv2d backward-data by phase", p, by_phase, dx);
     compare("conv2d backward-weight", p, run_plan(ConvOp::Conv2dBackwardWeight, p, dy.data(), x.data(), wn), dw);
   } else {
     compare("conv-transpose2d forward", p, run_plan(ConvOp::ConvT2dForward, p, w.data(), x.data(), yn), y);
+    const Vec by_phase = run_phases(ConvOp::ConvT2dForward, p, w.data(), x.data(), yn);
+    if (!by_phase.empty()) compare("conv-transpose2d forward by phase", p, by_phase, y);
     compare("conv-transpose2d backward-data", p, run_plan(ConvOp::ConvT2dBackwardData, p, w.data(), dy.data(), xn), dx);
     compare("conv-transpose2d backward-weight", p, run_plan(ConvOp::ConvT2dBackwardWeight, p, x.data(), dy.data(), wn), dw);
   }
@@ -117,6 +145,9 @@ int main() {
   check(conv(2, 3, 5, 6, 1, 4, 4, 1, 1, 1, 1), false, rng);
   check(conv(3, 2, 9, 11, 3, 3, 2, 2, 1, 1, 0), false, rng);
   check(conv(2, 3, 4, 4, 2, 1, 1, 1, 1, 0, 0), false, rng);
+  check(conv(2, 3, 9, 10, 4, 3, 3, 2, 2, 2, 2), false, rng);  // a phase with negative padding
+  check(conv(1, 2, 13, 11, 3, 5, 4, 3, 2, 2, 1), false, rng);
+  check(conv(1, 2, 7, 7, 3, 1, 1, 2, 2, 0, 0), false, rng);   // kernel below the stride: no phases
   check(conv_t(2, 4, 4, 4, 3, 3, 3, 2, 2, 1, 1, 1, 1), true, rng);
   check(conv_t(1, 3, 5, 5, 2, 4, 4, 2, 2, 1, 1, 0, 0), true, rng);
   check(conv_t(2, 2, 3, 4, 3, 3, 2, 3, 2, 0, 1, 2, 1), true, rng);

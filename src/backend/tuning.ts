@@ -21,7 +21,8 @@ export interface TunedGemm {
   M: number;
   N: number;
   K: number;
-  geometry: Record<'n' | 'C' | 'Hi' | 'Wi' | 'M' | 'Ho' | 'Wo' | 'kh' | 'kw' | 'sh' | 'sw' | 'ph' | 'pw', number>;
+  /** the GEMM's geometry (conv_gemm.cuh ConvGeom); outSh/outSw > 1: one output phase of a strided backward-data */
+  geometry: Record<'n' | 'C' | 'Hi' | 'Wi' | 'M' | 'Ho' | 'Wo' | 'kh' | 'kw' | 'sh' | 'sw' | 'ph' | 'pw' | 'outSh' | 'outSw', number>;
   chosen: TunedRun;
   heuristic: TunedRun;
   candidates: TunedRun[];
@@ -78,7 +79,8 @@ export function formatTuningTable(gemms: TunedGemm[], limit: number): string {
   const ms = (v: number | undefined): string => (v === undefined ? '-' : v.toFixed(3));
   const lines = rows.map((g) => {
     const k = g.geometry;
-    const shape = `${g.kind} ${g.M}x${g.N}x${g.K} (n${k.n} ${k.C}x${k.Hi}x${k.Wi} -> ${k.M}x${k.Ho}x${k.Wo}, ${k.kh}x${k.kw}/${k.sh})`;
+    const phase = k.outSh > 1 || k.outSw > 1 ? ', dgrad phase' : '';
+    const shape = `${g.kind} ${g.M}x${g.N}x${g.K} (n${k.n} ${k.C}x${k.Hi}x${k.Wi} -> ${k.M}x${k.Ho}x${k.Wo}, ${k.kh}x${k.kw}/${k.sh}${phase})`;
     const others = g.candidates.filter((c) => c.ms !== undefined && runName(c) !== runName(g.chosen)).sort((a, b) => a.ms! - b.ms!);
     const next = others[0] ? `; next ${runName(others[0])} ${ms(others[0].ms)}` : '';
     return `    ${shape.padEnd(58)} ${runName(g.chosen).padEnd(14)} ${ms(g.chosen.ms).padStart(8)} ms; rule ${runName(g.heuristic)} ${ms(g.heuristic.ms)}${next}`;

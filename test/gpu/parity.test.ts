@@ -197,6 +197,7 @@ function convCases(): Case[] {
     ['7x7 head to 3 channels', conv(2, 8, 22, 22, 3, 7, 7, 1, 1, 0, 0)],
     ['2 output channels over 1600 pixels (split weight gradient)', conv(4, 4, 20, 20, 2, 3, 3, 1, 1, 1, 1)],
     ['3x3 stride-2 downsampling', conv(2, 8, 16, 16, 16, 3, 3, 2, 2, 1, 1)],
+    ['3x3 stride-2 downsampling, 64 -> 96 channels (large-tile backward-data by phase)', conv(2, 64, 16, 14, 96, 3, 3, 2, 2, 1, 1)],
     ['3x3 residual block (64 channels, several tiles)', conv(2, 64, 18, 18, 64, 3, 3, 1, 1, 0, 0)],
     ['4x4 stride-2 PatchGAN layer', conv(2, 3, 16, 16, 8, 4, 4, 2, 2, 1, 1)],
     ['4x4 one-channel PatchGAN output', conv(2, 16, 6, 6, 1, 4, 4, 1, 1, 1, 1)],
@@ -219,6 +220,7 @@ function convCases(): Case[] {
     ['3x3 stride-2 upsampling, output_padding 1', convT(2, 16, 4, 4, 8, 3, 2, 1, 1)],
     ['4x4 stride-2, odd input', convT(1, 5, 5, 5, 3, 4, 2, 1, 0)],
     ['64 -> 32 channels, several tiles', convT(2, 64, 8, 8, 32, 3, 2, 1, 1)],
+    ['128 -> 64 channels (large-tile forward by phase)', convT(2, 128, 7, 7, 64, 3, 2, 1, 1)],
   ];
   for (const [label, p] of transposes) {
     const xN = p.n * p.cIn * p.hIn * p.wIn, yN = p.n * p.cOut * p.hOut * p.wOut, wN = p.cIn * p.cOut * p.kh * p.kw;
