@@ -440,7 +440,8 @@ ConvChoice heuristic_choice(int forced, int prec, const tc::Plan& plan, const Ge
 }
 
 // What tuning times for a GEMM the large-tile engines take: the engine of the precision with
-// both tile heights and a range of splits, the other BF16 engine under BF16, the 64x64 engine,
+// both tile heights and a range of splits (as far as the reduction is deep enough and the
+// blocks stay within 16 per multiprocessor), the other BF16 engine under BF16, the 64x64 engine,
 // and under TF32 the wgmma engine where it may run.
 std::vector<ConvChoice> tuning_candidates(int prec, const tc::Plan& plan, const GemmShape& s, const ConvChoice& heuristic) {
   std::vector<ConvChoice> list{heuristic};
@@ -451,7 +452,7 @@ std::vector<ConvChoice> tuning_candidates(int prec, const tc::Plan& plan, const 
     if (p.gy > 65535u || (long)p.gx * p.gy * p.splits > 16 * sms) return;  // past 16 blocks per SM splits only add traffic
     if (std::find(list.begin(), list.end(), c) == list.end()) list.push_back(c);
   };
-  const int splits[] = {plan.splits, 1, 2, 4, 8};
+  const int splits[] = {plan.splits, 1, 2, 4, 8, 16, 32};  // deep, narrow GEMMs (weight gradients at batch 1) want many
   const int large = prec == CGK_PRECISION_BF16 ? kBf16 : kTc;
   for (int bm : {128, 64}) {
     if (bm == 128 && s.M <= 64) continue;
