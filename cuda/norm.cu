@@ -1,7 +1,9 @@
 // Instance and batch normalisation, with the CPU backend's formulas (native/cpu/norm.cc). Both
 // norms run the group kernels of norm_kernels.cuh: a group is the planes that share one
-// mean/rstd (an (n, c) plane for instance norm, a channel for batch norm).
+// mean/rstd (an (n, c) plane for instance norm, a channel for batch norm). Instance norm over
+// few, large planes (256x256 at batch 1) cuts each plane across several blocks instead.
 #include <cmath>
+#include <initializer_list>
 #include <type_traits>
 
 #include "common.cuh"
@@ -28,9 +30,40 @@ int check_dims(const char* fn, int n, int c, int hw) {
   return CGK_OK;
 }
 
+bool aligned16(std::initializer_list<const float*> ptrs) {
+  for (const float* p : ptrs)
+    if (reinterpret_cast<uintptr_t>(p) % 16) return false;
+  return true;
+}
+
+// Instance norm forward over few, large planes: chunks blocks a plane (norm_kernels.cuh, split).
+int split_forward(const char* fn, bool relu, const float* x, const float* gamma, const float* beta, float* y,
+                  float* mean, float* rstd, int groups, int c, int hw, int chunks, float eps) {
+  const size_t blocks = (size_t)groups * chunks, len = norm::split::chunk_len(hw, chunks);
+  double* sums = reinterpret_cast<double*>(scratch_alloc(blocks * 4));  // two doubles a block
+  if (!sums) return CGK_ERR_OOM;
+  double* sqs = sums + blocks;
+  auto launch = [&](auto w) {
+    constexpr int W = decltype(w)::value;
+    namespace sp = norm::split;
+    sp::sum_kernel<W><<<blocks, sp::kThreads, 0, stream()>>>(x, sums, hw, chunks, len);
+    sp::sqdev_kernel<W><<<blocks, sp::kThreads, 0, stream()>>>(x, sums, sqs, hw, chunks, len);
+    auto normalize = relu ? sp::normalize_kernel<W, true> : sp::normalize_kernel<W, false>;
+    normalize<<<blocks, sp::kThreads, 0, stream()>>>(x, gamma, beta, y, mean, rstd, sums, sqs, c, hw, chunks, len, eps);
+  };
+  if (hw % 4 == 0 && aligned16({x, y})) launch(std::integral_constant<int, 4>{});
+  else launch(std::integral_constant<int, 1>{});
+  scratch_free(reinterpret_cast<float*>(sums));  // stream order keeps it alive for the kernels above
+  return check_launch(fn);
+}
+
 int run_forward(const char* fn, bool relu, const float* x, const float* gamma, const float* beta, float* y, float* mean,
                 float* rstd, float* running_mean, float* running_var, int groups, int c, int hw, int planes,
                 size_t plane_stride, float eps, float momentum) {
+  if (planes == 1) {
+    const int chunks = norm::split::chunks_for(groups, hw, device_props().multiProcessorCount);
+    if (chunks > 1) return split_forward(fn, relu, x, gamma, beta, y, mean, rstd, groups, c, hw, chunks, eps);
+  }
   norm::with_group_threads((size_t)planes * hw, [&](auto t) {
     constexpr int T = decltype(t)::value;
     auto kernel = relu ? norm::forward_kernel<T, true> : norm::forward_kernel<T, false>;
@@ -44,16 +77,35 @@ int run_backward(const char* fn, bool relu, const float* dy, const float* x, con
                  const float* gamma, const float* beta, float* dx, float* dgamma, float* dbeta, int n, int c, int hw,
                  bool batch) {
   const int groups = batch ? c : n * c, planes = batch ? n : 1;
+  // Few, large planes: chunks blocks a plane (norm_kernels.cuh, split), two partials a block.
+  const int chunks = batch ? 1 : norm::split::chunks_for(groups, hw, device_props().multiProcessorCount);
+  const size_t blocks = (size_t)groups * chunks;
   double* sums = nullptr;
-  float* scratch = scratch_alloc((size_t)groups * 4);  // two doubles per group
+  float* scratch = scratch_alloc((size_t)groups * 4 + (chunks > 1 ? blocks * 4 : 0));  // two doubles per group (+ per block)
   if (!scratch) return CGK_ERR_OOM;
   sums = reinterpret_cast<double*>(scratch);
-  norm::with_group_threads((size_t)planes * hw, [&](auto t) {
-    constexpr int T = decltype(t)::value;
-    auto kernel = relu ? norm::backward_kernel<T, true> : norm::backward_kernel<T, false>;
-    kernel<<<norm::group_blocks(groups, T), norm::block_threads(T), 0, stream()>>>(
-        dy, x, mean, rstd, gamma, beta, dx, sums, sums + groups, groups, c, hw, planes, (size_t)c * hw);
-  });
+  if (chunks > 1) {
+    double *a1s = sums + 2 * (size_t)groups, *a2s = a1s + blocks;
+    const size_t len = norm::split::chunk_len(hw, chunks);
+    auto launch = [&](auto w) {
+      constexpr int W = decltype(w)::value;
+      namespace sp = norm::split;
+      auto sums_kernel = relu ? sp::grad_sums_kernel<W, true> : sp::grad_sums_kernel<W, false>;
+      auto dx_kernel = relu ? sp::dx_kernel<W, true> : sp::dx_kernel<W, false>;
+      sums_kernel<<<blocks, sp::kThreads, 0, stream()>>>(dy, x, mean, rstd, gamma, beta, a1s, a2s, c, hw, chunks, len);
+      dx_kernel<<<blocks, sp::kThreads, 0, stream()>>>(dy, x, mean, rstd, gamma, beta, dx, a1s, a2s, sums, sums + groups, c,
+                                                       hw, chunks, len);
+    };
+    if (hw % 4 == 0 && aligned16({dy, x, dx})) launch(std::integral_constant<int, 4>{});
+    else launch(std::integral_constant<int, 1>{});
+  } else {
+    norm::with_group_threads((size_t)planes * hw, [&](auto t) {
+      constexpr int T = decltype(t)::value;
+      auto kernel = relu ? norm::backward_kernel<T, true> : norm::backward_kernel<T, false>;
+      kernel<<<norm::group_blocks(groups, T), norm::block_threads(T), 0, stream()>>>(
+          dy, x, mean, rstd, gamma, beta, dx, sums, sums + groups, groups, c, hw, planes, (size_t)c * hw);
+    });
+  }
   if (dgamma || dbeta)
     norm::param_grads_kernel<<<(c + 127) / 128, 128, 0, stream()>>>(sums, sums + groups, groups, c, dgamma, dbeta);
   scratch_free(scratch);  // stream order keeps it alive for the kernels above

@@ -164,6 +164,216 @@ __global__ void param_grads_kernel(const double* group_dg, const double* group_d
   if (dbeta) dbeta[ch] = (float)db;
 }
 
+// ---- Few, large groups: instance norm of 256x256 planes at batch 1 ----------------------------
+//
+// One block a group would leave most multiprocessors idle there (64 planes of 65536 pixels: 64
+// blocks of 512 threads). So each plane is cut into `chunks` contiguous ranges of `len` elements
+// (a multiple of 4), one block of kSplitThreads each, reading float4 where the planes allow it
+// (VEC: hw % 4 == 0 and 16-byte aligned buffers). The group statistics go through per-chunk
+// double partials that every block of the group adds in chunk order, so all blocks see the same
+// mean and rstd and nothing depends on scheduling. Same formulas as the kernels above; the
+// partial sums follow another (fixed) tree. Instance norm only (one plane a group).
+namespace split {
+
+constexpr int kThreads = 256;
+constexpr size_t kMinChunk = 8192;  // elements a block, at least
+
+// Blocks per group for `groups` planes of hw elements on sm_count multiprocessors; 1 where one
+// block a group fills the GPU (the kernels above then run).
+inline int chunks_for(int groups, int hw, int sm_count) {
+  const long target = 4L * sm_count;
+  if (groups >= target || (size_t)hw < 2 * kMinChunk) return 1;
+  long chunks = (target + groups - 1) / groups;
+  if (chunks > (long)(hw / kMinChunk)) chunks = (long)(hw / kMinChunk);
+  if (chunks > 64) chunks = 64;
+  return chunks < 2 ? 1 : (int)chunks;
+}
+
+// Elements a chunk: hw / chunks rounded up to a multiple of 4.
+inline size_t chunk_len(int hw, int chunks) { return (((size_t)hw + chunks - 1) / chunks + 3) & ~(size_t)3; }
+
+struct Chunk {
+  int group, index;    // the block's plane and its chunk in it
+  size_t begin, end;   // its elements
+};
+__device__ __forceinline__ Chunk chunk_of(int hw, int chunks, size_t len) {
+  Chunk ch;
+  ch.group = blockIdx.x / chunks;
+  ch.index = blockIdx.x - ch.group * chunks;
+  const size_t plane = (size_t)ch.group * hw;
+  ch.begin = plane + (size_t)ch.index * len;
+  ch.end = min(ch.begin + len, plane + hw);
+  return ch;
+}
+
+// W consecutive floats at p + i (W = 4: one 16-byte load).
+template <int W>
+__device__ __forceinline__ void load(const float* __restrict__ p, size_t i, float (&v)[W]) {
+  if constexpr (W == 4) {
+    const float4 t = __ldg(reinterpret_cast<const float4*>(p + i));
+    v[0] = t.x, v[1] = t.y, v[2] = t.z, v[3] = t.w;
+  } else {
+    v[0] = __ldg(p + i);
+  }
+}
+template <int W>
+__device__ __forceinline__ void store(float* __restrict__ p, size_t i, const float (&v)[W]) {
+  if constexpr (W == 4) *reinterpret_cast<float4*>(p + i) = make_float4(v[0], v[1], v[2], v[3]);
+  else p[i] = v[0];
+}
+
+// Calls f(i) for the start of each of the thread's W-element runs of the chunk.
+template <int W, class F>
+__device__ __forceinline__ void for_chunk(const Chunk& ch, F f) {
+  for (size_t i = ch.begin + (size_t)W * threadIdx.x; i < ch.end; i += (size_t)W * kThreads) f(i);
+}
+
+// The group's total of a per-chunk partial, added in chunk order.
+__device__ __forceinline__ double group_total(const double* __restrict__ partial, const Chunk& ch, int chunks) {
+  double t = 0;
+  for (int j = 0; j < chunks; ++j) t += partial[(size_t)ch.group * chunks + j];
+  return t;
+}
+
+// sums[block] = the chunk's sum of x.
+template <int W>
+__global__ void __launch_bounds__(kThreads) sum_kernel(const float* __restrict__ x, double* __restrict__ sums, int hw,
+                                                       int chunks, size_t len) {
+  __shared__ double shared[kThreads];
+  const Chunk ch = chunk_of(hw, chunks, len);
+  float acc = 0.f;
+  for_chunk<W>(ch, [&](size_t i) {
+    float v[W];
+    load<W>(x, i, v);
+#pragma unroll
+    for (int e = 0; e < W; ++e) acc += v[e];
+  });
+  const double total = group_sum<kThreads>(acc, shared);
+  if (threadIdx.x == 0) sums[blockIdx.x] = total;
+}
+
+// sqs[block] = the chunk's sum of squared deviations from the group mean.
+template <int W>
+__global__ void __launch_bounds__(kThreads) sqdev_kernel(const float* __restrict__ x, const double* __restrict__ sums,
+                                                         double* __restrict__ sqs, int hw, int chunks, size_t len) {
+  __shared__ double shared[kThreads];
+  const Chunk ch = chunk_of(hw, chunks, len);
+  const float mf = (float)(group_total(sums, ch, chunks) / (double)hw);
+  float acc = 0.f;
+  for_chunk<W>(ch, [&](size_t i) {
+    float v[W];
+    load<W>(x, i, v);
+#pragma unroll
+    for (int e = 0; e < W; ++e) {
+      const float d = v[e] - mf;
+      acc = fmaf(d, d, acc);
+    }
+  });
+  const double total = group_sum<kThreads>(acc, shared);
+  if (threadIdx.x == 0) sqs[blockIdx.x] = total;
+}
+
+// y = IN(x) (then max(., 0) when RELU) over the chunk; chunk 0 writes the group's mean and rstd.
+template <int W, bool RELU>
+__global__ void __launch_bounds__(kThreads)
+    normalize_kernel(const float* __restrict__ x, const float* __restrict__ gamma, const float* __restrict__ beta,
+                     float* __restrict__ y, float* __restrict__ mean_out, float* __restrict__ rstd_out,
+                     const double* __restrict__ sums, const double* __restrict__ sqs, int c, int hw, int chunks,
+                     size_t len, float eps) {
+  const Chunk ch = chunk_of(hw, chunks, len);
+  const int channel = ch.group % c;
+  const float mf = (float)(group_total(sums, ch, chunks) / (double)hw);
+  const double var = group_total(sqs, ch, chunks) / (double)hw;
+  const float r = (float)(1.0 / sqrt(var + (double)eps));
+  if (ch.index == 0 && threadIdx.x == 0) {
+    mean_out[ch.group] = mf;
+    rstd_out[ch.group] = r;
+  }
+  const float scale = r * (gamma ? gamma[channel] : 1.0f), shift = beta ? beta[channel] : 0.0f;
+  for_chunk<W>(ch, [&](size_t i) {
+    float v[W];
+    load<W>(x, i, v);
+#pragma unroll
+    for (int e = 0; e < W; ++e) {
+      const float t = fmaf(v[e] - mf, scale, shift);
+      v[e] = RELU ? (t > 0.f ? t : 0.f) : t;
+    }
+    store<W>(y, i, v);
+  });
+}
+
+// The backward's per-group constants (see backward_kernel above).
+struct Backward {
+  float m, r, gm, mask_scale, mask_shift;
+  __device__ Backward(const float* mean, const float* rstd, const float* gamma, const float* beta, int group, int channel)
+      : m(mean[group]), r(rstd[group]), gm(gamma ? gamma[channel] : 1.0f), mask_scale(r * gm),
+        mask_shift(beta ? beta[channel] : 0.0f) {}
+  // The gradient reaching the norm: dy, or dy where the ReLU passed its input.
+  template <bool RELU>
+  __device__ __forceinline__ float grad(float dy, float x) const {
+    return !RELU || fmaf(x - m, mask_scale, mask_shift) > 0.f ? dy : 0.f;
+  }
+};
+
+// a1s[block], a2s[block] = the chunk's sums of grad and grad (x - mean).
+template <int W, bool RELU>
+__global__ void __launch_bounds__(kThreads)
+    grad_sums_kernel(const float* __restrict__ dy, const float* __restrict__ x, const float* __restrict__ mean,
+                     const float* __restrict__ rstd, const float* __restrict__ gamma, const float* __restrict__ beta,
+                     double* __restrict__ a1s, double* __restrict__ a2s, int c, int hw, int chunks, size_t len) {
+  __shared__ double shared[kThreads];
+  const Chunk ch = chunk_of(hw, chunks, len);
+  const Backward k(mean, rstd, gamma, beta, ch.group, ch.group % c);
+  float a1 = 0.f, a2 = 0.f;
+  for_chunk<W>(ch, [&](size_t i) {
+    float d[W], v[W];
+    load<W>(dy, i, d);
+    load<W>(x, i, v);
+#pragma unroll
+    for (int e = 0; e < W; ++e) {
+      const float gr = k.grad<RELU>(d[e], v[e]);
+      a1 += gr;
+      a2 = fmaf(gr, v[e] - k.m, a2);
+    }
+  });
+  const double s1 = group_sum<kThreads>(a1, shared);
+  const double s2 = group_sum<kThreads>(a2, shared);
+  if (threadIdx.x == 0) {
+    a1s[blockIdx.x] = s1;
+    a2s[blockIdx.x] = s2;
+  }
+}
+
+// dx over the chunk from the group's sums; chunk 0 writes the group's parameter-gradient parts.
+template <int W, bool RELU>
+__global__ void __launch_bounds__(kThreads)
+    dx_kernel(const float* __restrict__ dy, const float* __restrict__ x, const float* __restrict__ mean,
+              const float* __restrict__ rstd, const float* __restrict__ gamma, const float* __restrict__ beta,
+              float* __restrict__ dx, const double* __restrict__ a1s, const double* __restrict__ a2s,
+              double* group_dg, double* group_db, int c, int hw, int chunks, size_t len) {
+  const Chunk ch = chunk_of(hw, chunks, len);
+  const Backward k(mean, rstd, gamma, beta, ch.group, ch.group % c);
+  const double sum_dy = group_total(a1s, ch, chunks), sum_dy_xm = group_total(a2s, ch, chunks);
+  const double n = (double)hw;
+  const float k_dy = k.gm * k.r;
+  const float k_x = (float)(-(double)k.gm * k.r * k.r * k.r * sum_dy_xm / n);
+  const float k_0 = (float)(-(double)k.gm * k.r * sum_dy / n);
+  for_chunk<W>(ch, [&](size_t i) {
+    float d[W], v[W];
+    load<W>(dy, i, d);
+    load<W>(x, i, v);
+#pragma unroll
+    for (int e = 0; e < W; ++e) v[e] = fmaf(v[e] - k.m, k_x, fmaf(k.grad<RELU>(d[e], v[e]), k_dy, k_0));
+    store<W>(dx, i, v);
+  });
+  if (ch.index == 0 && threadIdx.x == 0) {
+    group_dg[ch.group] = sum_dy_xm * k.r;
+    group_db[ch.group] = sum_dy;
+  }
+}
+
+}  // namespace split
+
 // Calls f(kernel-instantiation tag T) for the T that suits groups of `count` elements.
 template <class F>
 void with_group_threads(size_t count, F f) {

@@ -250,31 +250,23 @@ function linearCases(): Case[] {
   return cases;
 }
 
-function normCases(): Case[] {
-  const n = 2, c = 3, hw = 1000;
-  const x = normal(n * c * hw, 2).map((v) => v + 5); // a large mean tests the two-pass variance
+/**
+ * Instance norm forward and backward (plain and fused with ReLU, with and without gamma/beta) on
+ * n planes of c channels of hw pixels; `label` names the shape.
+ */
+function instanceNormCases(n: number, c: number, hw: number, label: string, seed: number): Case[] {
+  const x = normal(n * c * hw, seed).map((v) => v + 5); // a large mean tests the two-pass variance
   const dy = rnd(n * c * hw);
   const gamma = rnd(c, 0.5, 1.5), beta = rnd(c);
-  const nb = 4, cb = 3, hwb = 50;
-  const xb = normal(nb * cb * hwb, 1.5);
-  const dyb = rnd(nb * cb * hwb);
   // Statistics come from the CPU reference so both backwards see identical mean/rstd.
-  const ref = (): Binding => cpu();
-  const stats = (fn: (b: Binding, t: Record<string, Buf>) => void, bufs: Case['bufs'], names: string[]): Float32Array[] => {
-    const b = ref();
-    const t = makeBufs(b, bufs);
-    fn(b, t);
-    const out = names.map((name) => {
-      const v = new Float32Array(bufs[name] as number);
-      b.download(t[name], v);
-      return v;
-    });
-    for (const buf of Object.values(t)) b.free(buf);
-    return out;
-  };
-  const [mean, rstd] = stats((b, t) => b.instanceNormForward(t.x, null, null, t.y, t.mean, t.rstd, n, c, hw, 1e-5), { x, y: x.length, mean: n * c, rstd: n * c }, ['mean', 'rstd']);
-  const [meanB, rstdB] = stats((b, t) => b.batchNormForwardTrain(t.x, null, null, t.y, t.mean, t.rstd, null, null, nb, cb, hwb, 1e-5, 0.1), { x: xb, y: xb.length, mean: cb, rstd: cb }, ['mean', 'rstd']);
-  return [
+  const b = cpu();
+  const t = makeBufs(b, { x, y: x.length, mean: n * c, rstd: n * c });
+  b.instanceNormForward(t.x, null, null, t.y, t.mean, t.rstd, n, c, hw, 1e-5);
+  const [mean, rstd] = [new Float32Array(n * c), new Float32Array(n * c)];
+  b.download(t.mean, mean);
+  b.download(t.rstd, rstd);
+  for (const buf of Object.values(t)) b.free(buf);
+  const cases: Case[] = [
     {
       name: 'instance norm forward (affine)',
       bufs: { x, gamma, beta, y: x.length, mean: n * c, rstd: n * c },
@@ -323,6 +315,35 @@ function normCases(): Case[] {
       run: (b, t) => b.instanceNormReluBackward!(t.dy, t.x, t.mean, t.rstd, null, null, t.dx, null, null, n, c, hw),
       check: { dx: NORM },
     },
+  ];
+  return cases.map((k) => ({ ...k, name: `${k.name}, ${label}` }));
+}
+
+function normCases(): Case[] {
+  const gamma = rnd(3, 0.5, 1.5), beta = rnd(3);
+  const nb = 4, cb = 3, hwb = 50;
+  const xb = normal(nb * cb * hwb, 1.5);
+  const dyb = rnd(nb * cb * hwb);
+  // Statistics come from the CPU reference so both backwards see identical mean/rstd.
+  const ref = (): Binding => cpu();
+  const stats = (fn: (b: Binding, t: Record<string, Buf>) => void, bufs: Case['bufs'], names: string[]): Float32Array[] => {
+    const b = ref();
+    const t = makeBufs(b, bufs);
+    fn(b, t);
+    const out = names.map((name) => {
+      const v = new Float32Array(bufs[name] as number);
+      b.download(t[name], v);
+      return v;
+    });
+    for (const buf of Object.values(t)) b.free(buf);
+    return out;
+  };
+  const [meanB, rstdB] = stats((b, t) => b.batchNormForwardTrain(t.x, null, null, t.y, t.mean, t.rstd, null, null, nb, cb, hwb, 1e-5, 0.1), { x: xb, y: xb.length, mean: cb, rstd: cb }, ['mean', 'rstd']);
+  return [
+    ...instanceNormCases(2, 3, 1000, '1000-pixel planes', 2),
+    // Few, large planes: each cut across several blocks (norm_kernels.cuh, split).
+    ...instanceNormCases(1, 2, 128 * 128, '128x128 planes (split, float4)', 3),
+    ...instanceNormCases(1, 1, 129 * 129, '129x129 planes (split, float)', 4),
     {
       name: 'batch norm forward, training (running statistics updated)',
       bufs: { x: xb, gamma, beta, y: xb.length, mean: cb, rstd: cb, runningMean: rnd(cb), runningVar: rnd(cb, 0.5, 2) },

@@ -1,11 +1,13 @@
 // Runs the instance/batch norm group kernels (cuda/norm_kernels.cuh) on the CPU emulator of
 // cuda/dev/emu against a double-precision reference: groups of every thread count (32 to 512),
-// group counts that leave a block partly empty, gamma/beta present and absent, running stats.
+// group counts that leave a block partly empty, gamma/beta present and absent, running stats;
+// and the split kernels of instance norm (several blocks a plane, float and float4 loads).
 //
 // Build and run (from the repository root; g++ and the CUDA headers, no GPU):
 //   g++ -std=c++17 -O2 -DCGK_CUDA_EMU -include cuda/dev/emu/cuda_emu.h -I/usr/local/cuda/include \
 //       -Inative/include -Icuda cuda/dev/emu/norm_check.cc cuda/dev/emu/cuda_emu.cc -o /tmp/norm_check
 //   /tmp/norm_check
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <random>
@@ -37,7 +39,8 @@ void expect_close(const char* what, const char* shape, const std::vector<float>&
 }
 
 // One norm forward + backward: instance (groups = n * c, planes 1) or batch (groups = c, planes n).
-void check(int n, int c, int hw, bool batch, bool affine, std::mt19937& rng) {
+// chunks > 1: the split kernels of instance norm, that many blocks a plane, W floats a load.
+void check(int n, int c, int hw, bool batch, bool affine, std::mt19937& rng, int chunks = 1, int W = 1) {
   std::uniform_real_distribution<float> u(-1.f, 1.f);
   const size_t total = (size_t)n * c * hw;
   std::vector<float> x(total), dy(total), gamma(c), beta(c), run_mean(c, 0.1f), run_var(c, 0.9f);
@@ -90,7 +93,32 @@ void check(int n, int c, int hw, bool batch, bool affine, std::mt19937& rng) {
   std::vector<float> y(total, NAN), mean(groups, NAN), rstd(groups, NAN), dx(total, NAN), dgamma(c, NAN), dbeta(c, NAN);
   std::vector<double> sums(2 * (size_t)groups, NAN);
   const int t = norm::threads_per_group(count);
-  norm::with_group_threads(count, [&](auto tag) {
+  if (chunks > 1) {
+    namespace sp = norm::split;
+    const size_t blocks = (size_t)groups * chunks, len = sp::chunk_len(hw, chunks);
+    std::vector<double> p1(blocks, NAN), p2(blocks, NAN);
+    const float* g = affine ? gamma.data() : nullptr;
+    const float* b = affine ? beta.data() : nullptr;
+    auto run = [&](auto w) {
+      constexpr int V = decltype(w)::value;
+      emu::launch(dim3(blocks), dim3(sp::kThreads), 0, [&] { sp::sum_kernel<V>(x.data(), p1.data(), hw, chunks, len); });
+      emu::launch(dim3(blocks), dim3(sp::kThreads), 0, [&] { sp::sqdev_kernel<V>(x.data(), p1.data(), p2.data(), hw, chunks, len); });
+      emu::launch(dim3(blocks), dim3(sp::kThreads), 0, [&] {
+        sp::normalize_kernel<V, false>(x.data(), g, b, y.data(), mean.data(), rstd.data(), p1.data(), p2.data(), c, hw, chunks, len, eps);
+      });
+      std::fill(p1.begin(), p1.end(), NAN);
+      std::fill(p2.begin(), p2.end(), NAN);
+      emu::launch(dim3(blocks), dim3(sp::kThreads), 0, [&] {
+        sp::grad_sums_kernel<V, false>(dy.data(), x.data(), mean.data(), rstd.data(), g, nullptr, p1.data(), p2.data(), c, hw, chunks, len);
+      });
+      emu::launch(dim3(blocks), dim3(sp::kThreads), 0, [&] {
+        sp::dx_kernel<V, false>(dy.data(), x.data(), mean.data(), rstd.data(), g, nullptr, dx.data(), p1.data(), p2.data(),
+                                sums.data(), sums.data() + groups, c, hw, chunks, len);
+      });
+    };
+    if (W == 4) run(std::integral_constant<int, 4>{});
+    else run(std::integral_constant<int, 1>{});
+  } else norm::with_group_threads(count, [&](auto tag) {
     constexpr int T = decltype(tag)::value;
     const dim3 grid(norm::group_blocks(groups, T)), block(norm::block_threads(T));
     emu::launch(grid, block, 0, [&] {
@@ -109,7 +137,8 @@ void check(int n, int c, int hw, bool batch, bool affine, std::mt19937& rng) {
     });
 
   char shape[96];
-  std::snprintf(shape, sizeof shape, "n%d c%d hw%d%s, %d threads/group", n, c, hw, affine ? " affine" : "", t);
+  if (chunks > 1) std::snprintf(shape, sizeof shape, "n%d c%d hw%d%s, %d blocks/plane, %s", n, c, hw, affine ? " affine" : "", chunks, W == 4 ? "float4" : "float");
+  else std::snprintf(shape, sizeof shape, "n%d c%d hw%d%s, %d threads/group", n, c, hw, affine ? " affine" : "", t);
   const char* kind = batch ? "batch" : "instance";
   char what[64];
   auto name = [&](const char* part) {
@@ -142,6 +171,15 @@ int main() {
   check(2, 2, 2500, false, false, rng);  // 512 threads, one group a block
   check(4, 3, 20, true, true, rng);      // batch norm: 80 elements a channel
   check(8, 2, 700, true, false, rng);    // batch norm: 5600 elements a channel
+  // The split kernels (few, large planes): chunk counts that divide the plane and that leave a
+  // short last chunk, float and float4 loads.
+  check(1, 2, 4096, false, true, rng, 4, 4);
+  check(1, 3, 5000, false, true, rng, 3, 4);
+  check(2, 1, 3001, false, false, rng, 5, 1);
+  check(1, 2, 16384, false, true, rng, 7, 1);
+  check(1, 1, 2048, false, false, rng, 64, 4);  // chunks of 32 elements: most threads idle
+  std::printf("split plan: 64 planes of 65536 on 132 SMs -> %d blocks a plane; 256 of 4096 -> %d\n",
+              norm::split::chunks_for(64, 65536, 132), norm::split::chunks_for(256, 4096, 132));
   std::printf("%s (%d runs)\n", failures ? "norm emulator check FAILED" : "norm emulator check passed", runs);
   return failures ? 1 : 0;
 }
