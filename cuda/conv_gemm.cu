@@ -300,12 +300,15 @@ int run_skinny(const char* fn, const ConvGeom& g, const GemmShape& s, const floa
   return check_launch(fn);
 }
 
-// The tensor-core engine of conv_tc.cuh with BM-row tiles and PREC operands: STAGES-deep
-// pipeline where the GPU's shared memory allows it, else 2 stages.
+// Whether the 3-stage tc kernel with BM-row tiles fits this GPU's shared memory.
+bool deep_tc_fits(int bm) { return device_props().sharedMemPerBlockOptin >= tc::smem_bytes(3, bm); }
+
+// The tensor-core engine of conv_tc.cuh with BM-row tiles and PREC operands: a 3-stage pipeline
+// where the GPU's shared memory allows it (unless `stages` is 2), else 2 stages.
 template <ConvKind KIND, int PREC, int BM>
 int run_tc(const char* fn, const tc::Plan& plan, const ConvGeom& g, const GemmShape& s, const float* A,
-           const float* in, const float* bias, float* out) {
-  const bool deep = device_props().sharedMemPerBlockOptin >= tc::smem_bytes(3, BM);
+           const float* in, const float* bias, float* out, int stages) {
+  const bool deep = stages != 2 && deep_tc_fits(BM);
   const size_t smem = tc::smem_bytes(deep ? 3 : 2, BM);
   auto kernel = deep ? tc::conv_tc_kernel<KIND, 3, PREC, BM> : tc::conv_tc_kernel<KIND, 2, PREC, BM>;
   // Above 48 KiB of dynamic shared memory a kernel has to opt in, once per kernel.
@@ -401,14 +404,14 @@ int launch_choice(const char* fn, const ConvChoice& c, const tc::Plan& plan, con
     case kBf16:
       return c.bm == 64 ? run_bf16<KIND, 64>(fn, p, g, s, A, in, bias, out) : run_bf16<KIND, 128>(fn, p, g, s, A, in, bias, out);
     case kTcBf16:
-      return c.bm == 64 ? run_tc<KIND, tc::kBf16, 64>(fn, p, g, s, A, in, bias, out)
-                        : run_tc<KIND, tc::kBf16, 128>(fn, p, g, s, A, in, bias, out);
+      return c.bm == 64 ? run_tc<KIND, tc::kBf16, 64>(fn, p, g, s, A, in, bias, out, c.stages)
+                        : run_tc<KIND, tc::kBf16, 128>(fn, p, g, s, A, in, bias, out, c.stages);
     case kTcTrunc:
-      return c.bm == 64 ? run_tc<KIND, tc::kTf32Trunc, 64>(fn, p, g, s, A, in, bias, out)
-                        : run_tc<KIND, tc::kTf32Trunc, 128>(fn, p, g, s, A, in, bias, out);
+      return c.bm == 64 ? run_tc<KIND, tc::kTf32Trunc, 64>(fn, p, g, s, A, in, bias, out, c.stages)
+                        : run_tc<KIND, tc::kTf32Trunc, 128>(fn, p, g, s, A, in, bias, out, c.stages);
     default:
-      return c.bm == 64 ? run_tc<KIND, tc::kTf32, 64>(fn, p, g, s, A, in, bias, out)
-                        : run_tc<KIND, tc::kTf32, 128>(fn, p, g, s, A, in, bias, out);
+      return c.bm == 64 ? run_tc<KIND, tc::kTf32, 64>(fn, p, g, s, A, in, bias, out, c.stages)
+                        : run_tc<KIND, tc::kTf32, 128>(fn, p, g, s, A, in, bias, out, c.stages);
   }
 }
 
@@ -492,7 +495,17 @@ int run(const char* fn, const ConvGeom& g, const float* A, const float* in, cons
     if (const ConvChoice* tuned = conv_tuned(key)) {
       choice = *tuned;
     } else {
-      if (int st = conv_tune(key, tuning_candidates(prec, plan, s, choice), choice, launch, &choice)) return st;
+      // The fastest tc configuration also tries two stages (more blocks a multiprocessor).
+      auto refine = [](const ConvChoice& best) {
+        std::vector<ConvChoice> more;
+        if ((best.engine == kTc || best.engine == kTcBf16) && best.stages == 0 && deep_tc_fits(best.bm)) {
+          ConvChoice two = best;
+          two.stages = 2;
+          more.push_back(two);
+        }
+        return more;
+      };
+      if (int st = conv_tune(key, tuning_candidates(prec, plan, s, choice), choice, launch, refine, &choice)) return st;
     }
   }
   return launch(choice);

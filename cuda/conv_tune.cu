@@ -1,4 +1,5 @@
 // Convolution tuning: the choices per GEMM shape, their timing and the report (see conv_tune.cuh).
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cstdlib>
@@ -52,7 +53,8 @@ const char* kind_name(ConvKind k) { return k == ConvKind::Fwd ? "fwd" : k == Con
 const char* precision_label(int p) { return p == CGK_PRECISION_BF16 ? "bf16" : p == CGK_PRECISION_TF32 ? "tf32" : "fp32"; }
 
 std::string choice_json(const ConvChoice& c, float ms) {
-  std::string s = strf("{\"engine\":\"%s\",\"bm\":%d,\"splits\":%d", engine_name(c.engine), c.bm, c.splits);
+  std::string s = strf("{\"engine\":\"%s\",\"bm\":%d,\"splits\":%d,\"stages\":%d", engine_name(c.engine), c.bm,
+                       c.splits, c.stages);
   if (ms >= 0) s += strf(",\"ms\":%.5f", ms);
   return s;
 }
@@ -130,31 +132,42 @@ const ConvChoice* conv_tuned(const ConvTuneKey& key) {
 }
 
 int conv_tune(const ConvTuneKey& key, const std::vector<ConvChoice>& candidates, const ConvChoice& heuristic,
-              const std::function<int(const ConvChoice&)>& launch, ConvChoice* chosen) {
+              const std::function<int(const ConvChoice&)>& launch,
+              const std::function<std::vector<ConvChoice>(const ConvChoice&)>& refine, ConvChoice* chosen) {
   Tuned t{key, heuristic, heuristic, {}};
   float best = -1;
   int first_status = CGK_OK;  // when nothing runs, the first failure is the answer, as without tuning
   std::string first_error;
-  for (const ConvChoice& c : candidates) {
-    Timed x{c};
-    int st = launch(c);  // warm-up: loads the kernel, opts it into its shared memory
-    if (st == CGK_OK) st = time_runs(launch, c, &x.ms);
-    if (st != CGK_OK) {
-      x.ms = -1;
-      x.error = cgk_last_error();
-      if (first_status == CGK_OK) {
-        first_status = st;
-        first_error = x.error;
+  auto time_all = [&](const std::vector<ConvChoice>& list) -> int {
+    for (const ConvChoice& c : list) {
+      Timed x{c};
+      int st = launch(c);  // warm-up: loads the kernel, opts it into its shared memory
+      if (st == CGK_OK) st = time_runs(launch, c, &x.ms);
+      if (st != CGK_OK) {
+        x.ms = -1;
+        x.error = cgk_last_error();
+        if (first_status == CGK_OK) {
+          first_status = st;
+          first_error = x.error;
+        }
+        // A fault poisons the context: every later call fails too, so stop here with its error.
+        if (cudaError_t err = cudaStreamSynchronize(stream()); err != cudaSuccess)
+          return fail(CGK_ERR_DEVICE, "convolution tuning: " + x.error);
+        cudaGetLastError();  // a refused launch leaves nothing behind
+      } else if (best < 0 || x.ms < best) {
+        best = x.ms;
+        t.chosen = c;
       }
-      // A fault poisons the context: every later call fails too, so stop here with its error.
-      if (cudaError_t err = cudaStreamSynchronize(stream()); err != cudaSuccess)
-        return fail(CGK_ERR_DEVICE, "convolution tuning: " + x.error);
-      cudaGetLastError();  // a refused launch leaves nothing behind
-    } else if (best < 0 || x.ms < best) {
-      best = x.ms;
-      t.chosen = c;
+      t.candidates.push_back(x);
     }
-    t.candidates.push_back(x);
+    return CGK_OK;
+  };
+  if (int st = time_all(candidates)) return st;
+  if (best >= 0 && refine) {
+    std::vector<ConvChoice> more;
+    for (const ConvChoice& c : refine(t.chosen))
+      if (std::none_of(t.candidates.begin(), t.candidates.end(), [&](const Timed& x) { return x.choice == c; })) more.push_back(c);
+    if (int st = time_all(more)) return st;
   }
   if (best < 0) return first_status == CGK_OK ? fail(CGK_ERR_ARG, "convolution tuning: no candidates") : fail(first_status, first_error);
   *chosen = t.chosen;

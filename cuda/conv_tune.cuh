@@ -13,10 +13,14 @@
 namespace cgk_cuda {
 
 // One way to run a GEMM: an engine (conv_gemm.cu's ConvEngine, named by engine_name), its tile
-// height (0 for the engines with one) and the number of reduction splits.
+// height (0 for the engines with one), the number of reduction splits, and for the tc engine its
+// pipeline depth (0: the deepest that fits the GPU's shared memory; 2: two stages, less shared
+// memory a block, so more blocks a multiprocessor).
 struct ConvChoice {
-  int engine = 0, bm = 0, splits = 1;
-  bool operator==(const ConvChoice& o) const { return engine == o.engine && bm == o.bm && splits == o.splits; }
+  int engine = 0, bm = 0, splits = 1, stages = 0;
+  bool operator==(const ConvChoice& o) const {
+    return engine == o.engine && bm == o.bm && splits == o.splits && stages == o.stages;
+  }
 };
 
 // Whether tuning is on (cgk_set_conv_tuning; $CGTRAIN_CUDA_TUNE=0 turns the default off).
@@ -34,13 +38,15 @@ struct ConvTuneKey {
 // The choice kept for `key`, or nullptr when it has not been tuned yet.
 const ConvChoice* conv_tuned(const ConvTuneKey& key);
 
-// Times each candidate with `launch` (a warm-up run, then the mean of a few) and keeps the
-// fastest for `key` in *chosen. A candidate that cannot run (no scratch memory, a launch
+// Times each candidate with `launch` (a warm-up run, then the mean of a few), then the ones
+// `refine` proposes from the fastest so far (variants of it worth a try only there), and keeps
+// the fastest for `key` in *chosen. A candidate that cannot run (no scratch memory, a launch
 // refused) is skipped; a device fault ends the tuning with its error. `heuristic`, one of the
 // candidates, is what runs without tuning: the report shows both. The kernels leave `out` with
 // the last candidate's result, so the caller launches *chosen afterwards.
 int conv_tune(const ConvTuneKey& key, const std::vector<ConvChoice>& candidates, const ConvChoice& heuristic,
-              const std::function<int(const ConvChoice&)>& launch, ConvChoice* chosen);
+              const std::function<int(const ConvChoice&)>& launch,
+              const std::function<std::vector<ConvChoice>(const ConvChoice&)>& refine, ConvChoice* chosen);
 
 // The engine names of conv_gemm.cu, for the report.
 const char* engine_name(int engine);

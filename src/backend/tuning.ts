@@ -10,6 +10,8 @@ export interface TunedRun {
   /** tile rows (0 for the engines with one) */
   bm: number;
   splits: number;
+  /** tc pipeline depth: 0 the deepest that fits, 2 two stages */
+  stages: number;
   /** mean of the timed runs; absent when it could not run */
   ms?: number;
   error?: string;
@@ -46,7 +48,7 @@ export function tunedGemms(binding: Binding): TunedGemm[] {
 }
 
 export function runName(r: TunedRun): string {
-  return `${r.engine}${r.bm ? `/${r.bm}` : ''}${r.splits > 1 ? ` x${r.splits}` : ''}`;
+  return `${r.engine}${r.bm ? `/${r.bm}` : ''}${r.splits > 1 ? ` x${r.splits}` : ''}${r.stages ? ` ${r.stages}st` : ''}`;
 }
 
 export function summarizeTuning(gemms: TunedGemm[]): TuningSummary | undefined {

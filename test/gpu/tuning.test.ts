@@ -57,6 +57,12 @@ function checkEntry(g: TunedGemm): void {
   assert.equal(g.chosen.ms, fastest, `${g.kind}: kept ${runName(g.chosen)} at ${g.chosen.ms} ms, the fastest took ${fastest}`);
   assert.ok(g.candidates.some((c) => runName(c) === runName(g.heuristic)), 'the rule\'s choice is among the candidates');
   assert.equal(new Set(g.candidates.map(runName)).size, g.candidates.length, 'no candidate twice');
+  // Two stages are tried only as a variant of the fastest deep tc configuration, after it.
+  for (const [i, c] of g.candidates.entries()) {
+    if (c.stages !== 2) continue;
+    const deep = g.candidates.findIndex((o) => o.stages === 0 && o.engine === c.engine && o.bm === c.bm && o.splits === c.splits);
+    assert.ok(deep >= 0 && deep < i, `${runName(c)} follows its 3-stage twin`);
+  }
 }
 
 test('tuning times each GEMM shape once, keeps the fastest, and matches the CPU (tf32)', { skip }, () => {
