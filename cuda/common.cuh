@@ -49,6 +49,10 @@ void scratch_free(float* p);
 constexpr int kPartials = 1024;
 double* reduction_partials();
 
+// A two-way setting from the environment: true when $name is `on`, false when it is `off`,
+// `fallback` when it is unset or empty; any other value warns once on stderr and gives fallback.
+bool env_switch(const char* name, const char* on, const char* off, bool fallback);
+
 // Checks the launch that just happened (no sync) and reports it under the function's name.
 int check_launch(const char* fn);
 

@@ -418,10 +418,7 @@ int launch_choice(const char* fn, const ConvChoice& c, const tc::Plan& plan, con
 // Whether the wgmma engine may be tuned in: on compute capability 9.0 when
 // $CGTRAIN_CUDA_WGMMA=1 (opt-in until a GPU run has validated it).
 bool wgmma_tunable() {
-  static const bool opted_in = [] {
-    const char* v = std::getenv("CGTRAIN_CUDA_WGMMA");
-    return v && !std::strcmp(v, "1");
-  }();
+  static const bool opted_in = env_switch("CGTRAIN_CUDA_WGMMA", "1", "0", false);
   return opted_in && wg::available();
 }
 
@@ -514,13 +511,7 @@ int run(const char* fn, const ConvGeom& g, const float* A, const float* in, cons
 // $CGTRAIN_CUDA_DGRAD=gemm keeps a strided backward-data as one Dgrad GEMM that multiplies the
 // stride holes as zeros (for comparison); the default runs it by output phase.
 bool dgrad_by_phase() {
-  static const bool on = [] {
-    const char* v = std::getenv("CGTRAIN_CUDA_DGRAD");
-    if (!v || !*v || !std::strcmp(v, "phases")) return true;
-    if (!std::strcmp(v, "gemm")) return false;
-    std::fprintf(stderr, "cgtrain: CGTRAIN_CUDA_DGRAD=%s is not phases or gemm; using phases\n", v);
-    return true;
-  }();
+  static const bool on = env_switch("CGTRAIN_CUDA_DGRAD", "phases", "gemm", true);
   return on;
 }
 

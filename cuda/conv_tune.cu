@@ -2,8 +2,6 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
-#include <cstdlib>
-#include <cstring>
 #include <map>
 #include <mutex>
 
@@ -34,13 +32,7 @@ std::map<std::array<int, 18>, Tuned> g_tuned;  // guarded by g_mutex
 std::string g_report;                       // the last report, kept alive for the C caller
 
 bool default_tuning() {
-  static const bool on = [] {
-    const char* v = std::getenv("CGTRAIN_CUDA_TUNE");
-    if (!v || !*v || !std::strcmp(v, "1")) return true;
-    if (!std::strcmp(v, "0")) return false;
-    std::fprintf(stderr, "cgtrain: CGTRAIN_CUDA_TUNE=%s is not 0 or 1; tuning stays on\n", v);
-    return true;
-  }();
+  static const bool on = env_switch("CGTRAIN_CUDA_TUNE", "1", "0", true);
   return on;
 }
 

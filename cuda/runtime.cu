@@ -255,6 +255,15 @@ int check_launch(const char* fn) {
   return fail(CGK_ERR_DEVICE, std::string(fn) + ": kernel launch failed (" + error_text(err) + ")");
 }
 
+bool env_switch(const char* name, const char* on, const char* off, bool fallback) {
+  const char* v = std::getenv(name);
+  if (!v || !*v) return fallback;
+  if (!std::strcmp(v, on)) return true;
+  if (!std::strcmp(v, off)) return false;
+  std::fprintf(stderr, "cgtrain: %s=%s is not %s or %s; using %s\n", name, v, on, off, fallback ? on : off);
+  return fallback;
+}
+
 float* scratch_alloc(size_t n_floats) { return cgk_alloc(n_floats); }
 void scratch_free(float* p) { cgk_free(p); }
 
