@@ -57,6 +57,30 @@ int split_forward(const char* fn, bool relu, const float* x, const float* gamma,
   return check_launch(fn);
 }
 
+// Instance norm backward over few, large planes: the chunk sums, then dx (norm_kernels.cuh,
+// split); the group's parameter-gradient parts go to group_dg / group_db.
+int split_backward(bool relu, const float* dy, const float* x, const float* mean, const float* rstd, const float* gamma,
+                   const float* beta, float* dx, double* group_dg, double* group_db, int groups, int c, int hw,
+                   int chunks) {
+  const size_t blocks = (size_t)groups * chunks, len = norm::split::chunk_len(hw, chunks);
+  double* a1s = reinterpret_cast<double*>(scratch_alloc(blocks * 4));  // two doubles a block
+  if (!a1s) return CGK_ERR_OOM;
+  double* a2s = a1s + blocks;
+  auto launch = [&](auto w) {
+    constexpr int W = decltype(w)::value;
+    namespace sp = norm::split;
+    auto sums_kernel = relu ? sp::grad_sums_kernel<W, true> : sp::grad_sums_kernel<W, false>;
+    auto dx_kernel = relu ? sp::dx_kernel<W, true> : sp::dx_kernel<W, false>;
+    sums_kernel<<<blocks, sp::kThreads, 0, stream()>>>(dy, x, mean, rstd, gamma, beta, a1s, a2s, c, hw, chunks, len);
+    dx_kernel<<<blocks, sp::kThreads, 0, stream()>>>(dy, x, mean, rstd, gamma, beta, dx, a1s, a2s, group_dg, group_db, c,
+                                                     hw, chunks, len);
+  };
+  if (hw % 4 == 0 && aligned16({dy, x, dx})) launch(std::integral_constant<int, 4>{});
+  else launch(std::integral_constant<int, 1>{});
+  scratch_free(reinterpret_cast<float*>(a1s));  // stream order keeps it alive for the kernels above
+  return CGK_OK;
+}
+
 int run_forward(const char* fn, bool relu, const float* x, const float* gamma, const float* beta, float* y, float* mean,
                 float* rstd, float* running_mean, float* running_var, int groups, int c, int hw, int planes,
                 size_t plane_stride, float eps, float momentum) {
@@ -77,27 +101,16 @@ int run_backward(const char* fn, bool relu, const float* dy, const float* x, con
                  const float* gamma, const float* beta, float* dx, float* dgamma, float* dbeta, int n, int c, int hw,
                  bool batch) {
   const int groups = batch ? c : n * c, planes = batch ? n : 1;
-  // Few, large planes: chunks blocks a plane (norm_kernels.cuh, split), two partials a block.
-  const int chunks = batch ? 1 : norm::split::chunks_for(groups, hw, device_props().multiProcessorCount);
-  const size_t blocks = (size_t)groups * chunks;
   double* sums = nullptr;
-  float* scratch = scratch_alloc((size_t)groups * 4 + (chunks > 1 ? blocks * 4 : 0));  // two doubles per group (+ per block)
+  float* scratch = scratch_alloc((size_t)groups * 4);  // two doubles per group
   if (!scratch) return CGK_ERR_OOM;
   sums = reinterpret_cast<double*>(scratch);
+  const int chunks = batch ? 1 : norm::split::chunks_for(groups, hw, device_props().multiProcessorCount);
   if (chunks > 1) {
-    double *a1s = sums + 2 * (size_t)groups, *a2s = a1s + blocks;
-    const size_t len = norm::split::chunk_len(hw, chunks);
-    auto launch = [&](auto w) {
-      constexpr int W = decltype(w)::value;
-      namespace sp = norm::split;
-      auto sums_kernel = relu ? sp::grad_sums_kernel<W, true> : sp::grad_sums_kernel<W, false>;
-      auto dx_kernel = relu ? sp::dx_kernel<W, true> : sp::dx_kernel<W, false>;
-      sums_kernel<<<blocks, sp::kThreads, 0, stream()>>>(dy, x, mean, rstd, gamma, beta, a1s, a2s, c, hw, chunks, len);
-      dx_kernel<<<blocks, sp::kThreads, 0, stream()>>>(dy, x, mean, rstd, gamma, beta, dx, a1s, a2s, sums, sums + groups, c,
-                                                       hw, chunks, len);
-    };
-    if (hw % 4 == 0 && aligned16({dy, x, dx})) launch(std::integral_constant<int, 4>{});
-    else launch(std::integral_constant<int, 1>{});
+    if (int st = split_backward(relu, dy, x, mean, rstd, gamma, beta, dx, sums, sums + groups, groups, c, hw, chunks)) {
+      scratch_free(scratch);
+      return st;
+    }
   } else {
     norm::with_group_threads((size_t)planes * hw, [&](auto t) {
       constexpr int T = decltype(t)::value;
