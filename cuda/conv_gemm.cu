@@ -508,8 +508,8 @@ int run(const char* fn, const ConvGeom& g, const float* A, const float* in, cons
   return launch(choice);
 }
 
-// $CGTRAIN_CUDA_DGRAD=gemm keeps a strided backward-data as one Dgrad GEMM that multiplies the
-// stride holes as zeros (for comparison); the default runs it by output phase.
+// $CGTRAIN_CUDA_DGRAD=gemm keeps a backward-data as one Dgrad GEMM (that multiplies the stride
+// holes as zeros when strided; for comparison); the default runs it as Fwd GEMMs by phase.
 bool dgrad_by_phase() {
   static const bool on = env_switch("CGTRAIN_CUDA_DGRAD", "phases", "gemm", true);
   return on;
@@ -520,8 +520,8 @@ __global__ void repack_dgrad_weight_kernel(const DgradPhases t, const ConvGeom g
   CGK_GRID_STRIDE(i, n) out[dgrad_phase_index(t, g, (long long)i)] = A[i];
 }
 
-// A strided Dgrad as one Fwd GEMM per output phase (conv_index.cuh, DgradPhases): the weight
-// repacked once per call, then the phases, each tuned and split on its own.
+// A Dgrad as one Fwd GEMM per output phase (conv_index.cuh, DgradPhases; one phase at stride 1):
+// the weight repacked once per call, then the phases, each tuned and split on its own.
 int dgrad_by_phases(const char* fn, const ConvGeom& g, const DgradPhases& t, const float* A, const float* in,
                     const float* bias, float* out) {
   float* w = scratch_alloc((size_t)t.total);

@@ -37,7 +37,7 @@ struct ConvGeom {
 };
 
 // Runs one implicit GEMM. bias (may be NULL) is added per output channel m (Fwd/Dgrad only). A
-// Dgrad with stride > 1 runs as one Fwd GEMM per output phase instead (see conv_gemm.cu).
+// Dgrad runs as Fwd GEMMs instead, one per output phase (one at stride 1; see conv_index.cuh).
 int conv_gemm(const char* fn, ConvKind kind, const ConvGeom& g, const float* A, const float* in,
               const float* bias, float* out);
 

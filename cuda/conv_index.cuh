@@ -165,14 +165,16 @@ __host__ __device__ __forceinline__ size_t output_offset(ConvKind kind, const Co
   return off + (size_t)m * row_step;
 }
 
-// A Dgrad with stride > 1 by output phase. Output row ho = a + sh i (phase a < sh) is reached
-// only by kernel rows r = r0 + sh u, the ones with r = a + ph (mod sh), from input row
+// A Dgrad as Fwd GEMMs, one per output phase. Output row ho = a + sh i (phase a < sh) is
+// reached only by kernel rows r = r0 + sh u, the ones with r = a + ph (mod sh), from input row
 // hi = i + q - u, where q = (a + ph - r0) / sh; likewise for columns. So each phase (a, b) is a
 // stride-1 Fwd GEMM over the phase's U x V kernel taps, flipped (u' = U - 1 - u, padding
-// U - 1 - q), writing every sh-th row and sw-th column of the output: a quarter of the reduction
-// of the Dgrad GEMM at stride 2, which multiplies the stride holes as zeros. The weight
-// [C][M][kh][kw] is repacked into each phase's [M][C][U][V] (dgrad_phase_index), one after the
-// other in one buffer.
+// U - 1 - q), writing every sh-th row and sw-th column of the output: at stride 2 a quarter of
+// the reduction of the Dgrad GEMM, which multiplies the stride holes as zeros. At stride 1 it is
+// the one phase: the forward convolution of the gradient with the flipped weight (padding
+// kh - 1 - ph), whose A rows are contiguous (16-byte loads) and whose gather needs no division.
+// The weight [C][M][kh][kw] is repacked into each phase's [M][C][U][V] (dgrad_phase_index), one
+// after the other in one buffer.
 constexpr int kMaxPhaseStride = 8;
 struct DgradPhases {
   int sh, sw;
@@ -182,10 +184,10 @@ struct DgradPhases {
   long long total;                                                   // floats of all of them
 };
 
-// The phases of a Dgrad geometry; false where they do not apply: stride 1, a stride above
+// The phases of a Dgrad geometry; false where they do not apply: a stride above
 // kMaxPhaseStride, or a kernel smaller than the stride (some phase has no taps).
 inline bool plan_dgrad_phases(const ConvGeom& g, DgradPhases* t) {
-  if ((g.sh == 1 && g.sw == 1) || g.sh > kMaxPhaseStride || g.sw > kMaxPhaseStride || g.kh < g.sh || g.kw < g.sw) return false;
+  if (g.sh > kMaxPhaseStride || g.sw > kMaxPhaseStride || g.kh < g.sh || g.kw < g.sw) return false;
   t->sh = g.sh;
   t->sw = g.sw;
   for (int a = 0; a < g.sh; ++a) {

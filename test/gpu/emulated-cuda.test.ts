@@ -99,6 +99,11 @@ test('every CUDA op matches the CPU on the emulator (TF32 convolutions by rule, 
   parity({});
 });
 
+test('every CUDA op matches the CPU on the emulator (backward-data as one Dgrad GEMM, not by phase)', (t) => {
+  if (!build()) return t.skip('no g++ or no CUDA headers');
+  parity({ CGTRAIN_CUDA_DGRAD: 'gemm' });
+});
+
 test('every CUDA op matches the CPU on the emulator (exact FP32 convolutions)', (t) => {
   if (!build()) return t.skip('no g++ or no CUDA headers');
   parity({ CGTRAIN_CUDA_TF32: '0' });
