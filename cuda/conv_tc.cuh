@@ -315,9 +315,18 @@ __global__ void __launch_bounds__(kThreads) conv_tc_kernel(const ConvIndex g, co
 #pragma unroll
       for (int e = 0; e < 4; ++e) acc[i][j][e] = 0.f;
 
+  // Fragments of the [row][k] tiles (A, and B for Wgrad) come through ldmatrix.x4: lane l gives
+  // the address of row (l & 7) + 8 ((l >> 3) & 1) at k 4 (l >> 4) for A's 16 rows x 8 k, or of
+  // column (l & 7) + 8 (l >> 4) at k 4 ((l >> 3) & 1) for two n8 tiles of B, or of column l & 7
+  // at k 4 (l >> 3) for one n8 tile over 16 k (BF16); it receives exactly the (g, t) elements
+  // the 32-bit loads fetched. B for Fwd/Dgrad is [k][column]: 32-bit loads.
+  const int a_row = (lane & 7) + 8 * ((lane >> 3) & 1), a_k = 4 * (lane >> 4);
+  const int b_col = (lane & 7) + 8 * (lane >> 4), b_k = 4 * ((lane >> 3) & 1);
+  const int b16_col = lane & 7, b16_k = 4 * (lane >> 3);
   auto multiply = [&](int stage) {
     const float* As = smem + stage * kStage;
     const float* Bs = As + kATile;
+    auto f = [](uint32_t bits) { return __uint_as_float(bits); };
     if constexpr (PREC == kBf16) {
       // Logical k (2t, 2t+1, 2t+8, 2t+9) of the 16-k step sits at positions (t, t+4, t+8, t+12).
 #pragma unroll
@@ -325,22 +334,23 @@ __global__ void __launch_bounds__(kThreads) conv_tc_kernel(const ConvIndex g, co
         uint32_t af[MT][4], bf[8][2];
 #pragma unroll
         for (int mt = 0; mt < MT; ++mt) {
-          const float* p = As + (wm + mt * 16 + gq) * kRowK + ks + tq;
-          const float* q = p + 8 * kRowK;
-          af[mt][0] = bf16x2_bits(p[0], p[4]);
-          af[mt][1] = bf16x2_bits(q[0], q[4]);
-          af[mt][2] = bf16x2_bits(p[8], p[12]);
-          af[mt][3] = bf16x2_bits(q[8], q[12]);
+          uint32_t lo[4], hi[4];  // (g, t), (g+8, t), (g, t+4), (g+8, t+4), then 8 k further
+          ldmatrix_x4(lo, As + (wm + mt * 16 + a_row) * kRowK + ks + a_k);
+          ldmatrix_x4(hi, As + (wm + mt * 16 + a_row) * kRowK + ks + 8 + a_k);
+          af[mt][0] = bf16x2_bits(f(lo[0]), f(lo[2]));
+          af[mt][1] = bf16x2_bits(f(lo[1]), f(lo[3]));
+          af[mt][2] = bf16x2_bits(f(hi[0]), f(hi[2]));
+          af[mt][3] = bf16x2_bits(f(hi[1]), f(hi[3]));
         }
 #pragma unroll
         for (int nt = 0; nt < 8; ++nt) {
-          const int col = wn + nt * 8 + gq;
           if (KIND == ConvKind::Wgrad) {
-            const float* p = Bs + col * kRowK + ks + tq;
-            bf[nt][0] = bf16x2_bits(p[0], p[4]);
-            bf[nt][1] = bf16x2_bits(p[8], p[12]);
+            uint32_t r[4];  // (g, t), (g, t+4), (g, t+8), (g, t+12)
+            ldmatrix_x4(r, Bs + (wn + nt * 8 + b16_col) * kRowK + ks + b16_k);
+            bf[nt][0] = bf16x2_bits(f(r[0]), f(r[1]));
+            bf[nt][1] = bf16x2_bits(f(r[2]), f(r[3]));
           } else {
-            const float* p = Bs + (ks + tq) * kRowN + col;
+            const float* p = Bs + (ks + tq) * kRowN + wn + nt * 8 + gq;
             bf[nt][0] = bf16x2_bits(p[0], p[4 * kRowN]);
             bf[nt][1] = bf16x2_bits(p[8 * kRowN], p[12 * kRowN]);
           }
@@ -357,21 +367,25 @@ __global__ void __launch_bounds__(kThreads) conv_tc_kernel(const ConvIndex g, co
         uint32_t af[MT][4], bf[8][2];
 #pragma unroll
         for (int mt = 0; mt < MT; ++mt) {
-          const float* p = As + (wm + mt * 16 + gq) * kRowK + ks + tq;
-          af[mt][0] = tf32_bits<kRound>(p[0]);
-          af[mt][1] = tf32_bits<kRound>(p[8 * kRowK]);
-          af[mt][2] = tf32_bits<kRound>(p[4]);
-          af[mt][3] = tf32_bits<kRound>(p[8 * kRowK + 4]);
-        }
+          uint32_t r[4];
+          ldmatrix_x4(r, As + (wm + mt * 16 + a_row) * kRowK + ks + a_k);
 #pragma unroll
-        for (int nt = 0; nt < 8; ++nt) {
-          const int col = wn + nt * 8 + gq;
-          if (KIND == ConvKind::Wgrad) {
-            const float* p = Bs + col * kRowK + ks + tq;
-            bf[nt][0] = tf32_bits<kRound>(p[0]);
-            bf[nt][1] = tf32_bits<kRound>(p[4]);
-          } else {
-            const float* p = Bs + (ks + tq) * kRowN + col;
+          for (int e = 0; e < 4; ++e) af[mt][e] = tf32_bits<kRound>(f(r[e]));
+        }
+        if (KIND == ConvKind::Wgrad) {
+#pragma unroll
+          for (int nt = 0; nt < 8; nt += 2) {
+            uint32_t r[4];  // b0, b1 of tile nt, then of tile nt + 1
+            ldmatrix_x4(r, Bs + (wn + nt * 8 + b_col) * kRowK + ks + b_k);
+            bf[nt][0] = tf32_bits<kRound>(f(r[0]));
+            bf[nt][1] = tf32_bits<kRound>(f(r[1]));
+            bf[nt + 1][0] = tf32_bits<kRound>(f(r[2]));
+            bf[nt + 1][1] = tf32_bits<kRound>(f(r[3]));
+          }
+        } else {
+#pragma unroll
+          for (int nt = 0; nt < 8; ++nt) {
+            const float* p = Bs + (ks + tq) * kRowN + wn + nt * 8 + gq;
             bf[nt][0] = tf32_bits<kRound>(p[0]);
             bf[nt][1] = tf32_bits<kRound>(p[4 * kRowN]);
           }

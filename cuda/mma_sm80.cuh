@@ -1,5 +1,5 @@
 // The sm_80+ primitives of the tensor-core convolution (conv_tc.cuh): asynchronous global ->
-// shared copies with zero fill, the TF32 mma.sync m16n8k8 and the BF16 mma.sync m16n8k16. Below sm_80 they compile to
+// shared copies with zero fill, ldmatrix, the TF32 mma.sync m16n8k8 and the BF16 mma.sync m16n8k16. Below sm_80 they compile to
 // nothing (the host never launches those kernels there). With -DCGK_CUDA_EMU they call the CPU
 // emulator of cuda/dev/emu, which checks the kernels on a machine without a GPU.
 #pragma once
@@ -48,6 +48,28 @@ __device__ __forceinline__ void cp_async_wait() {
   ::emu::cp_async_wait(PENDING);
 #elif defined(CGK_SM80)
   asm volatile("cp.async.wait_group %0;\n" ::"n"(PENDING));
+#endif
+}
+
+// ldmatrix.sync.aligned.m8n8.x4.shared.b16: four 8x8 matrices of 16-bit elements, that is of
+// 8 rows x 4 32-bit words. Lanes 8j .. 8j + 7 give the addresses of matrix j's rows (16 bytes
+// each, 16-byte aligned, in shared memory); lane l receives in r[j] word l % 4 of row l / 4 of
+// matrix j: for 32-bit elements (TF32, or pairs), element (l / 4, l % 4), the (g, t) of an mma
+// fragment. One instruction where four 32-bit shared loads would be.
+__device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const float* row) {
+#ifdef CGK_CUDA_EMU
+  const uint64_t mine = reinterpret_cast<uint64_t>(row);
+  if (mine % 16) ::emu::fatal("ldmatrix: a row address is not 16-byte aligned");
+  const int lane = ::emu::lane_id();
+  for (int j = 0; j < 4; ++j) r[j] = reinterpret_cast<const uint32_t*>(::emu::shfl(mine, 8 * j + lane / 4))[lane % 4];
+#elif defined(CGK_SM80)
+  const uint32_t a = static_cast<uint32_t>(__cvta_generic_to_shared(row));
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(a));
+#else
+  (void)row;
+  r[0] = r[1] = r[2] = r[3] = 0;
 #endif
 }
 

@@ -10,7 +10,9 @@
 //                        retires its committed group, so a missing wait or commit reads stale or
 //                        poisoned data instead of passing by luck
 //   __shfl_xor_sync      warp-collective, double-buffered so a fast lane cannot overwrite a value
-//                        a slow lane has yet to read
+//                        a slow lane has yet to read (ldmatrix, in mma_sm80.cuh, is built on it:
+//                        each lane's row address goes round the warp, and a misaligned one stops
+//                        the program)
 //   wgmma (sm_90a)       warpgroup-collective; computed at the wait that retires its group
 // Dynamic shared memory is poisoned with NaN at the start of every block.
 //
