@@ -162,8 +162,12 @@ __global__ void __launch_bounds__(kThreads) conv_bf16_kernel(const ConvIndex g, 
 #pragma unroll
       for (int e = 0; e < 4; ++e) acc[i][j][e] = 0.f;
 
-  // Word (row, pair j) holds k 2j and 2j+1: the fragment registers (g, pairs t and t+4 of the
-  // 8-pair step) are single loads.
+  // Word (row, pair j) holds k 2j and 2j+1: the fragment registers are (g, pairs t and t+4 of
+  // the 8-pair step), the positions of TF32 fragments, so the [row][pair] tiles (A, and B for
+  // Wgrad) load them with ldmatrix.x4 as the tc engine does (rows 80 bytes apart:
+  // conflict-free); B for Fwd/Dgrad is [pair][column]: single loads.
+  const int a_row = (lane & 7) + 8 * ((lane >> 3) & 1), a_pair = 4 * (lane >> 4);
+  const int b_col = (lane & 7) + 8 * (lane >> 4), b_pair = 4 * ((lane >> 3) & 1);
   auto multiply = [&](int stage) {
     const uint32_t* As = smem + stage * kStage;
     const uint32_t* Bs = As + kATile;
@@ -171,22 +175,21 @@ __global__ void __launch_bounds__(kThreads) conv_bf16_kernel(const ConvIndex g, 
     for (int js = 0; js < kPairs; js += 8) {
       uint32_t af[MT][4], bfr[8][2];
 #pragma unroll
-      for (int mt = 0; mt < MT; ++mt) {
-        const uint32_t* p = As + (wm + mt * 16 + gq) * kRowP + js + tq;
-        af[mt][0] = p[0];
-        af[mt][1] = p[8 * kRowP];
-        af[mt][2] = p[4];
-        af[mt][3] = p[8 * kRowP + 4];
-      }
+      for (int mt = 0; mt < MT; ++mt) ldmatrix_x4(af[mt], As + (wm + mt * 16 + a_row) * kRowP + js + a_pair);
+      if (KIND == ConvKind::Wgrad) {
 #pragma unroll
-      for (int nt = 0; nt < 8; ++nt) {
-        const int col = wn + nt * 8 + gq;
-        if (KIND == ConvKind::Wgrad) {
-          const uint32_t* p = Bs + col * kRowP + js + tq;
-          bfr[nt][0] = p[0];
-          bfr[nt][1] = p[4];
-        } else {
-          const uint32_t* p = Bs + (js + tq) * kRowN + col;
+        for (int nt = 0; nt < 8; nt += 2) {
+          uint32_t r[4];  // b0, b1 of tile nt, then of tile nt + 1
+          ldmatrix_x4(r, Bs + (wn + nt * 8 + b_col) * kRowP + js + b_pair);
+          bfr[nt][0] = r[0];
+          bfr[nt][1] = r[1];
+          bfr[nt + 1][0] = r[2];
+          bfr[nt + 1][1] = r[3];
+        }
+      } else {
+#pragma unroll
+        for (int nt = 0; nt < 8; ++nt) {
+          const uint32_t* p = Bs + (js + tq) * kRowN + wn + nt * 8 + gq;
           bfr[nt][0] = p[0];
           bfr[nt][1] = p[4 * kRowN];
         }

@@ -56,7 +56,9 @@ __device__ __forceinline__ void cp_async_wait() {
 // each, 16-byte aligned, in shared memory); lane l receives in r[j] word l % 4 of row l / 4 of
 // matrix j: for 32-bit elements (TF32, or pairs), element (l / 4, l % 4), the (g, t) of an mma
 // fragment. One instruction where four 32-bit shared loads would be.
-__device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const float* row) {
+template <class T>
+__device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const T* row) {
+  static_assert(sizeof(T) == 4, "rows of 32-bit words");
 #ifdef CGK_CUDA_EMU
   const uint64_t mine = reinterpret_cast<uint64_t>(row);
   if (mine % 16) ::emu::fatal("ldmatrix: a row address is not 16-byte aligned");
