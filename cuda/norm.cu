@@ -36,49 +36,49 @@ bool aligned16(std::initializer_list<const float*> ptrs) {
   return true;
 }
 
-// Instance norm forward over few, large planes: chunks blocks a plane (norm_kernels.cuh, split).
+// The split kernels' scaffold (norm_kernels.cuh, split): two double partials for each of
+// `blocks` blocks, and launch(W, first, second) with W = 4 (float4) where hw % 4 == 0 and the
+// buffers are 16-byte aligned, else 1.
+template <class F>
+int with_split_partials(size_t blocks, int hw, std::initializer_list<const float*> buffers, F launch) {
+  double* first = reinterpret_cast<double*>(scratch_alloc(blocks * 4));
+  if (!first) return CGK_ERR_OOM;
+  if (hw % 4 == 0 && aligned16(buffers)) launch(std::integral_constant<int, 4>{}, first, first + blocks);
+  else launch(std::integral_constant<int, 1>{}, first, first + blocks);
+  scratch_free(reinterpret_cast<float*>(first));  // stream order keeps it alive for the kernels
+  return CGK_OK;
+}
+
+// Instance norm forward over few, large planes: chunk sums, squared deviations, then y.
 int split_forward(const char* fn, bool relu, const float* x, const float* gamma, const float* beta, float* y,
                   float* mean, float* rstd, int groups, int c, int hw, int chunks, float eps) {
-  const size_t blocks = (size_t)groups * chunks, len = norm::split::chunk_len(hw, chunks);
-  double* sums = reinterpret_cast<double*>(scratch_alloc(blocks * 4));  // two doubles a block
-  if (!sums) return CGK_ERR_OOM;
-  double* sqs = sums + blocks;
-  auto launch = [&](auto w) {
+  namespace sp = norm::split;
+  const size_t blocks = (size_t)groups * chunks, len = sp::chunk_len(hw, chunks);
+  const int st = with_split_partials(blocks, hw, {x, y}, [&](auto w, double* sums, double* sqs) {
     constexpr int W = decltype(w)::value;
-    namespace sp = norm::split;
     sp::sum_kernel<W><<<blocks, sp::kThreads, 0, stream()>>>(x, sums, hw, chunks, len);
     sp::sqdev_kernel<W><<<blocks, sp::kThreads, 0, stream()>>>(x, sums, sqs, hw, chunks, len);
     auto normalize = relu ? sp::normalize_kernel<W, true> : sp::normalize_kernel<W, false>;
     normalize<<<blocks, sp::kThreads, 0, stream()>>>(x, gamma, beta, y, mean, rstd, sums, sqs, c, hw, chunks, len, eps);
-  };
-  if (hw % 4 == 0 && aligned16({x, y})) launch(std::integral_constant<int, 4>{});
-  else launch(std::integral_constant<int, 1>{});
-  scratch_free(reinterpret_cast<float*>(sums));  // stream order keeps it alive for the kernels above
-  return check_launch(fn);
+  });
+  return st ? st : check_launch(fn);
 }
 
-// Instance norm backward over few, large planes: the chunk sums, then dx (norm_kernels.cuh,
-// split); the group's parameter-gradient parts go to group_dg / group_db.
+// Instance norm backward over few, large planes: the chunk sums, then dx; the group's
+// parameter-gradient parts go to group_dg / group_db.
 int split_backward(bool relu, const float* dy, const float* x, const float* mean, const float* rstd, const float* gamma,
                    const float* beta, float* dx, double* group_dg, double* group_db, int groups, int c, int hw,
                    int chunks) {
-  const size_t blocks = (size_t)groups * chunks, len = norm::split::chunk_len(hw, chunks);
-  double* a1s = reinterpret_cast<double*>(scratch_alloc(blocks * 4));  // two doubles a block
-  if (!a1s) return CGK_ERR_OOM;
-  double* a2s = a1s + blocks;
-  auto launch = [&](auto w) {
+  namespace sp = norm::split;
+  const size_t blocks = (size_t)groups * chunks, len = sp::chunk_len(hw, chunks);
+  return with_split_partials(blocks, hw, {dy, x, dx}, [&](auto w, double* a1s, double* a2s) {
     constexpr int W = decltype(w)::value;
-    namespace sp = norm::split;
     auto sums_kernel = relu ? sp::grad_sums_kernel<W, true> : sp::grad_sums_kernel<W, false>;
     auto dx_kernel = relu ? sp::dx_kernel<W, true> : sp::dx_kernel<W, false>;
     sums_kernel<<<blocks, sp::kThreads, 0, stream()>>>(dy, x, mean, rstd, gamma, beta, a1s, a2s, c, hw, chunks, len);
     dx_kernel<<<blocks, sp::kThreads, 0, stream()>>>(dy, x, mean, rstd, gamma, beta, dx, a1s, a2s, group_dg, group_db, c,
                                                      hw, chunks, len);
-  };
-  if (hw % 4 == 0 && aligned16({dy, x, dx})) launch(std::integral_constant<int, 4>{});
-  else launch(std::integral_constant<int, 1>{});
-  scratch_free(reinterpret_cast<float*>(a1s));  // stream order keeps it alive for the kernels above
-  return CGK_OK;
+  });
 }
 
 int run_forward(const char* fn, bool relu, const float* x, const float* gamma, const float* beta, float* y, float* mean,
