@@ -49,6 +49,11 @@ void scratch_free(float* p);
 constexpr int kPartials = 1024;
 double* reduction_partials();
 
+// "fp32", "tf32" or "bf16" for a CGK_PRECISION_* value.
+const char* precision_name(int precision);
+// s as a JSON string literal, quotes included.
+std::string json_string(const std::string& s);
+
 // A two-way setting from the environment: true when $name is `on`, false when it is `off`,
 // `fallback` when it is unset or empty; any other value warns once on stderr and gives fallback.
 bool env_switch(const char* name, const char* on, const char* off, bool fallback);

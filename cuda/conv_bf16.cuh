@@ -164,10 +164,10 @@ __global__ void __launch_bounds__(kThreads) conv_bf16_kernel(const ConvIndex g, 
 
   // Word (row, pair j) holds k 2j and 2j+1: the fragment registers are (g, pairs t and t+4 of
   // the 8-pair step), the positions of TF32 fragments, so the [row][pair] tiles (A, and B for
-  // Wgrad) load them with ldmatrix.x4 as the tc engine does (rows 80 bytes apart:
-  // conflict-free); B for Fwd/Dgrad is [pair][column]: single loads.
-  const int a_row = (lane & 7) + 8 * ((lane >> 3) & 1), a_pair = 4 * (lane >> 4);
-  const int b_col = (lane & 7) + 8 * (lane >> 4), b_pair = 4 * ((lane >> 3) & 1);
+  // Wgrad) load them with ldmatrix.x4 as the tc engine does (tc::FragmentLanes; rows 80 bytes
+  // apart: conflict-free); B for Fwd/Dgrad is [pair][column]: single loads.
+  const tc::FragmentLanes fl(lane);
+  const int a_row = fl.a_row, a_pair = fl.a_k, b_col = fl.b_col, b_pair = fl.b_k;
   auto multiply = [&](int stage) {
     const uint32_t* As = smem + stage * kStage;
     const uint32_t* Bs = As + kATile;

@@ -191,6 +191,17 @@ struct PixelGather {
   }
 };
 
+// Where each lane points ldmatrix.x4 (mma_sm80.cuh) in the [row][k] tiles of the tc and bf16
+// engines (k in 32-bit words: floats, or packed bf16 pairs): A's m16 tile over 8 k gives
+// registers (g, t), (g+8, t), (g, t+4), (g+8, t+4); two n8 tiles of a [column][k] B over 8 k
+// give b0, b1 of the first, then of the second. They are the positions 32-bit loads fetched.
+struct FragmentLanes {
+  int a_row, a_k, b_col, b_k;
+  __device__ explicit FragmentLanes(int lane)
+      : a_row((lane & 7) + 8 * ((lane >> 3) & 1)), a_k(4 * (lane >> 4)), b_col((lane & 7) + 8 * (lane >> 4)),
+        b_k(4 * ((lane >> 3) & 1)) {}
+};
+
 // The epilogue of a warp's (16 MT)x64 sub-tile at (row0, col0): raw partials [split][M][N]
 // (gridDim.z > 1), or the tensor layout with bias. acc holds the mma.sync accumulator fragments
 // (per 16x8 tile: (g, 2t), (g, 2t+1), (g+8, 2t), (g+8, 2t+1)).
@@ -315,13 +326,11 @@ __global__ void __launch_bounds__(kThreads) conv_tc_kernel(const ConvIndex g, co
 #pragma unroll
       for (int e = 0; e < 4; ++e) acc[i][j][e] = 0.f;
 
-  // Fragments of the [row][k] tiles (A, and B for Wgrad) come through ldmatrix.x4: lane l gives
-  // the address of row (l & 7) + 8 ((l >> 3) & 1) at k 4 (l >> 4) for A's 16 rows x 8 k, or of
-  // column (l & 7) + 8 (l >> 4) at k 4 ((l >> 3) & 1) for two n8 tiles of B, or of column l & 7
-  // at k 4 (l >> 3) for one n8 tile over 16 k (BF16); it receives exactly the (g, t) elements
-  // the 32-bit loads fetched. B for Fwd/Dgrad is [k][column]: 32-bit loads.
-  const int a_row = (lane & 7) + 8 * ((lane >> 3) & 1), a_k = 4 * (lane >> 4);
-  const int b_col = (lane & 7) + 8 * (lane >> 4), b_k = 4 * ((lane >> 3) & 1);
+  // Fragments of the [row][k] tiles (A, and B for Wgrad) come through ldmatrix.x4
+  // (FragmentLanes); for BF16 fragments of B, one n8 tile over 16 k: column l & 7 at k 4 (l >> 3).
+  // B for Fwd/Dgrad is [k][column]: 32-bit loads.
+  const FragmentLanes fl(lane);
+  const int a_row = fl.a_row, a_k = fl.a_k, b_col = fl.b_col, b_k = fl.b_k;
   const int b16_col = lane & 7, b16_k = 4 * (lane >> 3);
   auto multiply = [&](int stage) {
     const float* As = smem + stage * kStage;

@@ -42,7 +42,6 @@ std::array<int, 18> flatten(const ConvTuneKey& k) {
 }
 
 const char* kind_name(ConvKind k) { return k == ConvKind::Fwd ? "fwd" : k == ConvKind::Dgrad ? "dgrad" : "wgrad"; }
-const char* precision_label(int p) { return p == CGK_PRECISION_BF16 ? "bf16" : p == CGK_PRECISION_TF32 ? "tf32" : "fp32"; }
 
 std::string choice_json(const ConvChoice& c, float ms) {
   std::string s = strf("{\"engine\":\"%s\",\"bm\":%d,\"splits\":%d,\"stages\":%d", engine_name(c.engine), c.bm,
@@ -57,15 +56,6 @@ float time_of(const Tuned& t, const ConvChoice& c) {
   return -1;
 }
 
-std::string escape(const std::string& text) {
-  std::string out;
-  for (char ch : text) {
-    if (ch == '"' || ch == '\\') out += '\\';
-    out += (unsigned char)ch < 0x20 ? ' ' : ch;
-  }
-  return out;
-}
-
 std::string report_json() {
   std::lock_guard<std::mutex> lock(g_mutex);
   std::string json = "[";
@@ -74,7 +64,7 @@ std::string report_json() {
     const GemmShape s = gemm_shape(t.key.kind, g);
     if (json.size() > 1) json += ",";
     json += strf("{\"kind\":\"%s\",\"precision\":\"%s\",\"M\":%d,\"N\":%d,\"K\":%d,", kind_name(t.key.kind),
-                 precision_label(t.key.precision), s.M, s.N, s.K);
+                 precision_name(t.key.precision), s.M, s.N, s.K);
     json += strf("\"geometry\":{\"n\":%d,\"C\":%d,\"Hi\":%d,\"Wi\":%d,\"M\":%d,\"Ho\":%d,\"Wo\":%d,\"kh\":%d,\"kw\":%d,"
                  "\"sh\":%d,\"sw\":%d,\"ph\":%d,\"pw\":%d,\"outSh\":%d,\"outSw\":%d},",
                  g.n, g.C, g.Hi, g.Wi, g.M, g.Ho, g.Wo, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.out_sh, g.out_sw);
@@ -84,7 +74,7 @@ std::string report_json() {
     for (size_t i = 0; i < t.candidates.size(); ++i) {
       const Timed& x = t.candidates[i];
       json += (i ? "," : "") + choice_json(x.choice, x.ms);
-      if (!x.error.empty()) json += ",\"error\":\"" + escape(x.error) + "\"";
+      if (!x.error.empty()) json += ",\"error\":" + json_string(x.error);
       json += "}";
     }
     json += "]}";

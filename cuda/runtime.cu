@@ -78,7 +78,6 @@ __global__ void probe_kernel(int* p) {
   if (p) *p = 1;
 }
 
-const char* precision_name(int p) { return p == CGK_PRECISION_BF16 ? "bf16" : p == CGK_PRECISION_TF32 ? "tf32" : "fp32"; }
 
 // The precision a device starts at: TF32 where tensor cores take it (as PyTorch's cuDNN default),
 // else FP32; $CGTRAIN_CUDA_PRECISION (fp32, tf32, bf16) or $CGTRAIN_CUDA_TF32=0 (fp32) override
@@ -255,6 +254,25 @@ int check_launch(const char* fn) {
   return fail(CGK_ERR_DEVICE, std::string(fn) + ": kernel launch failed (" + error_text(err) + ")");
 }
 
+const char* precision_name(int p) { return p == CGK_PRECISION_BF16 ? "bf16" : p == CGK_PRECISION_TF32 ? "tf32" : "fp32"; }
+
+std::string json_string(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", c);
+      out += buf;
+    } else {
+      out += c;
+    }
+  }
+  return out + "\"";
+}
+
 bool env_switch(const char* name, const char* on, const char* off, bool fallback) {
   const char* v = std::getenv(name);
   if (!v || !*v) return fallback;
@@ -287,22 +305,6 @@ int cgk_num_threads(void) {
   return g_rt.props.multiProcessorCount;
 }
 
-static std::string json_string(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      out += buf;
-    } else {
-      out += c;
-    }
-  }
-  return out + "\"";
-}
 
 const char* cgk_device_info(void) {
   static thread_local std::string json;
