@@ -466,6 +466,16 @@ std::vector<ConvChoice> tuning_candidates(int prec, const tc::Plan& plan, const 
   return list;
 }
 
+// The values a GEMM writes (conv_tune.cuh): out[M][N] for Wgrad; else n x M planes of Ho x Wo,
+// dense or, for an output phase, every out_sh-th row and out_sw-th column of out_h x out_w.
+TuneOutput written_by(ConvKind kind, const ConvGeom& g, const GemmShape& s, float* out) {
+  if (kind == ConvKind::Wgrad) return {out, 1, (size_t)s.M * s.N, s.M, s.N, 0, s.N, 1};
+  const bool placed = g.out_sh != 1 || g.out_sw != 1;
+  const int w = placed ? g.out_w : g.Wo;
+  const size_t plane = placed ? (size_t)g.out_h * g.out_w : (size_t)g.Ho * g.Wo;
+  return {out, (size_t)g.n * g.M, plane, g.Ho, g.Wo, placed ? g.out_h0 * w + g.out_w0 : 0, g.out_sh * w, g.out_sw};
+}
+
 template <ConvKind KIND>
 int run(const char* fn, const ConvGeom& g, const float* A, const float* in, const float* bias, float* out) {
   const GemmShape s = gemm_shape(KIND, g);
@@ -502,7 +512,9 @@ int run(const char* fn, const ConvGeom& g, const float* A, const float* in, cons
         }
         return more;
       };
-      if (int st = conv_tune(key, tuning_candidates(prec, plan, s, choice), choice, launch, refine, &choice)) return st;
+      if (int st = conv_tune(key, tuning_candidates(prec, plan, s, choice), choice, written_by(KIND, g, s, out), launch,
+                             refine, &choice))
+        return st;
     }
   }
   return launch(choice);

@@ -2,6 +2,9 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
 #include <map>
 #include <mutex>
 
@@ -17,7 +20,9 @@ constexpr int kTimedRuns = 3;  // per candidate, after one warm-up run
 struct Timed {
   ConvChoice choice;
   float ms = -1;      // mean of the timed runs; -1 when it could not run
-  std::string error;  // why it could not
+  std::string error;  // why it could not, or why it was rejected
+  double diff = -1;   // max |result - reference| / max |reference|; -1 when not compared
+  bool rejected = false;
 };
 
 struct Tuned {
@@ -74,6 +79,8 @@ std::string report_json() {
     for (size_t i = 0; i < t.candidates.size(); ++i) {
       const Timed& x = t.candidates[i];
       json += (i ? "," : "") + choice_json(x.choice, x.ms);
+      if (x.diff >= 0) json += std::isfinite(x.diff) ? strf(",\"diff\":%.3e", x.diff) : ",\"diff\":null";
+      if (x.rejected) json += ",\"rejected\":true";
       if (!x.error.empty()) json += ",\"error\":" + json_string(x.error);
       json += "}";
     }
@@ -100,7 +107,85 @@ int time_runs(const std::function<int(const ConvChoice&)>& launch, const ConvCho
   return CGK_OK;
 }
 
+// ---- verification: each candidate's result against the reference's ----
+
+constexpr int kCompareThreads = 256, kCompareBlocks = kPartials / 2;
+
+// NaN counts as infinitely far: a candidate that makes one is rejected.
+__device__ __forceinline__ float magnitude(float v) { return v != v ? INFINITY : fabsf(v); }
+
+// The reference: a compact copy of the values the GEMM wrote.
+__global__ void keep_reference_kernel(const TuneOutput out, float* __restrict__ ref, size_t n) {
+  CGK_GRID_STRIDE(i, n) ref[i] = out.data[out.offset(i)];
+}
+
+// Per block: partials[b] = max |out - ref|, partials[kCompareBlocks + b] = max |ref|.
+__global__ void __launch_bounds__(kCompareThreads) max_diff_kernel(const TuneOutput out, const float* __restrict__ ref,
+                                                                   size_t n, double* __restrict__ partials) {
+  __shared__ float diffs[kCompareThreads], refs[kCompareThreads];
+  float d = 0.f, r = 0.f;
+  CGK_GRID_STRIDE(i, n) {
+    d = fmaxf(d, magnitude(out.data[out.offset(i)] - ref[i]));
+    r = fmaxf(r, magnitude(ref[i]));
+  }
+  diffs[threadIdx.x] = d;
+  refs[threadIdx.x] = r;
+  __syncthreads();
+  for (int s = kCompareThreads / 2; s > 0; s >>= 1) {
+    if (threadIdx.x < s) {
+      diffs[threadIdx.x] = fmaxf(diffs[threadIdx.x], diffs[threadIdx.x + s]);
+      refs[threadIdx.x] = fmaxf(refs[threadIdx.x], refs[threadIdx.x + s]);
+    }
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) {
+    partials[blockIdx.x] = diffs[0];
+    partials[kCompareBlocks + blockIdx.x] = refs[0];
+  }
+}
+
+// max |out - ref| / max |ref| (0 when both are all zeros); waits for the device. *ref_finite is
+// false when the reference itself holds an infinity or NaN (nothing to check).
+int relative_diff(const TuneOutput& out, const float* ref, double* diff, bool* ref_finite) {
+  const size_t n = out.count();
+  size_t blocks = (n + kCompareThreads - 1) / kCompareThreads;
+  blocks = std::max<size_t>(1, std::min<size_t>(blocks, kCompareBlocks));
+  double* partials = reduction_partials();
+  max_diff_kernel<<<(unsigned)blocks, kCompareThreads, 0, stream()>>>(out, ref, n, partials);
+  double host[kPartials];
+  if (cudaError_t err = cudaMemcpyAsync(host, partials, sizeof host, cudaMemcpyDeviceToHost, stream()); err == cudaSuccess) {
+    if (cudaError_t sync = cudaStreamSynchronize(stream())) return fail(CGK_ERR_DEVICE, std::string("convolution tuning: ") + cudaGetErrorString(sync));
+  } else {
+    return fail(CGK_ERR_DEVICE, std::string("convolution tuning: ") + cudaGetErrorString(err));
+  }
+  double d = 0, r = 0;
+  for (size_t b = 0; b < blocks; ++b) {
+    d = std::max(d, host[b]);
+    r = std::max(r, host[kCompareBlocks + b]);
+  }
+  *ref_finite = std::isfinite(r);
+  *diff = d == 0 ? 0.0 : r > 0 ? d / r : INFINITY;
+  return CGK_OK;
+}
+
+#ifdef CGK_CUDA_EMU
+// Tests of the emulated addon: $CGTRAIN_CUDA_TUNE_CORRUPT=<engine> spoils that engine's results
+// during tuning (times 1.5), so the tests see verification reject it. Real builds have no hook.
+__global__ void spoil_kernel(const TuneOutput out, size_t n) {
+  CGK_GRID_STRIDE(i, n) out.data[out.offset(i)] *= 1.5f;
+}
+
+void spoil_if_asked(const ConvChoice& c, const TuneOutput& out) {
+  const char* v = std::getenv("CGTRAIN_CUDA_TUNE_CORRUPT");
+  if (v && !std::strcmp(v, engine_name(c.engine))) spoil_kernel<<<grid_for(out.count()), 256, 0, stream()>>>(out, out.count());
+}
+#else
+void spoil_if_asked(const ConvChoice&, const TuneOutput&) {}
+#endif
+
 }  // namespace
+
+double max_diff_allowed(int precision) { return precision == CGK_PRECISION_BF16 ? 5e-2 : 1e-2; }
 
 bool conv_tuning_on() {
   const int t = g_tuning.load();
@@ -114,17 +199,52 @@ const ConvChoice* conv_tuned(const ConvTuneKey& key) {
 }
 
 int conv_tune(const ConvTuneKey& key, const std::vector<ConvChoice>& candidates, const ConvChoice& heuristic,
-              const std::function<int(const ConvChoice&)>& launch,
+              const TuneOutput& out, const std::function<int(const ConvChoice&)>& launch,
               const std::function<std::vector<ConvChoice>(const ConvChoice&)>& refine, ConvChoice* chosen) {
   Tuned t{key, heuristic, heuristic, {}};
   float best = -1;
   int first_status = CGK_OK;  // when nothing runs, the first failure is the answer, as without tuning
   std::string first_error;
+  // The first candidate that runs is the reference (the heuristic, unless it could not run);
+  // without scratch memory for its copy, or with non-finite values in it, nothing is checked.
+  float* reference = nullptr;
+  std::string reference_name;
+  bool checking = true;
+  const double allowed = max_diff_allowed(key.precision);
+  auto verify = [&](Timed& x) -> int {
+    if (!checking) return CGK_OK;
+    if (!reference) {
+      reference = scratch_alloc(out.count());
+      checking = reference != nullptr;
+      if (checking) {
+        keep_reference_kernel<<<grid_for(out.count()), 256, 0, stream()>>>(out, reference, out.count());
+        reference_name = engine_name(x.choice.engine);
+        x.diff = 0;
+      }
+      return CGK_OK;
+    }
+    bool finite = true;
+    if (int st = relative_diff(out, reference, &x.diff, &finite)) return st;
+    if (!finite) {
+      checking = false;
+      x.diff = -1;
+    } else if (!(x.diff <= allowed)) {
+      x.rejected = true;
+      x.error = strf("its result differs from the reference (%s, the first candidate) by %.3g of the largest value, "
+                     "more than the %.0e that %s rounding explains", reference_name.c_str(), x.diff, allowed,
+                     precision_name(key.precision));
+    }
+    return CGK_OK;
+  };
   auto time_all = [&](const std::vector<ConvChoice>& list) -> int {
     for (const ConvChoice& c : list) {
       Timed x{c};
       int st = launch(c);  // warm-up: loads the kernel, opts it into its shared memory
       if (st == CGK_OK) st = time_runs(launch, c, &x.ms);
+      if (st == CGK_OK) {
+        spoil_if_asked(c, out);
+        if (int vs = verify(x)) return vs;
+      }
       if (st != CGK_OK) {
         x.ms = -1;
         x.error = cgk_last_error();
@@ -136,7 +256,7 @@ int conv_tune(const ConvTuneKey& key, const std::vector<ConvChoice>& candidates,
         if (cudaError_t err = cudaStreamSynchronize(stream()); err != cudaSuccess)
           return fail(CGK_ERR_DEVICE, "convolution tuning: " + x.error);
         cudaGetLastError();  // a refused launch leaves nothing behind
-      } else if (best < 0 || x.ms < best) {
+      } else if (!x.rejected && (best < 0 || x.ms < best)) {
         best = x.ms;
         t.chosen = c;
       }
@@ -144,13 +264,15 @@ int conv_tune(const ConvTuneKey& key, const std::vector<ConvChoice>& candidates,
     }
     return CGK_OK;
   };
-  if (int st = time_all(candidates)) return st;
-  if (best >= 0 && refine) {
+  int st = time_all(candidates);
+  if (st == CGK_OK && best >= 0 && refine) {
     std::vector<ConvChoice> more;
     for (const ConvChoice& c : refine(t.chosen))
       if (std::none_of(t.candidates.begin(), t.candidates.end(), [&](const Timed& x) { return x.choice == c; })) more.push_back(c);
-    if (int st = time_all(more)) return st;
+    st = time_all(more);
   }
+  if (reference) scratch_free(reference);  // stream order keeps it alive for the kernels above
+  if (st != CGK_OK) return st;
   if (best < 0) return first_status == CGK_OK ? fail(CGK_ERR_ARG, "convolution tuning: no candidates") : fail(first_status, first_error);
   *chosen = t.chosen;
   std::lock_guard<std::mutex> lock(g_mutex);

@@ -4,7 +4,8 @@
 #   2. the parity tests with the default (TF32) convolutions, every op on CUDA vs the CPU, and
 #      again with the opt-in Hopper wgmma engine
 #   3. `cgtrain bench --device cuda` (its runBench, with a per-call profile and the table of what
-#      convolution tuning kept per GEMM shape) against PyTorch at 32x32 resnet_6blocks batch 128
+#      convolution tuning kept per GEMM shape; tuning also checks every candidate engine's result
+#      against the rule's on the real shapes) against PyTorch at 32x32 resnet_6blocks batch 128
 #      and 256x256 resnet_9blocks batch 1; then ours again with --precision bf16, and with the
 #      wgmma engine among the tuning candidates where its parity passed
 #   4. the tuning test, the short training-run comparison, the parity tests with exact-FP32 and
@@ -175,7 +176,8 @@ node -e '
   for (const [k, v] of Object.entries(steps).sort()) console.log(("  " + k).padEnd(26) + v);
   for (const r of rows) {
     const t = r.convTuning;
-    const tuning = t ? `; tuned ${t.changed}/${t.gemms} GEMMs away from the rule, ${t.chosenMs.toFixed(2)} vs ${t.heuristicMs.toFixed(2)} ms (${JSON.stringify(t.engines)})` : "";
+    const tuning = t ? `; tuned ${t.changed}/${t.gemms} GEMMs away from the rule, ${t.chosenMs.toFixed(2)} vs ${t.heuristicMs.toFixed(2)} ms (${JSON.stringify(t.engines)}); ` +
+      `${t.checked} candidate results checked, max diff ${Number(t.maxDiff).toExponential(1)}, ${t.rejected} rejected` : "";
     console.log(`  ${String(r.impl).padEnd(24)} ${r.size}px batch ${r.batch}: ${Number(r.imagesPerSec).toFixed(1)} images/s, ${Number(r.msPerStep).toFixed(1)} ms/step${tuning}`);
   }
 ' "$results_json" "$(elapsed)"

@@ -24,6 +24,8 @@ export interface DeviceInfo {
   precision?: PrecisionName;
   /** CUDA: whether convolution GEMMs are tuned per shape (cgk_set_conv_tuning) */
   convTuning?: boolean;
+  /** CUDA: true for the CPU emulator of cuda/dev/emu (tests), never for a real device */
+  emulated?: boolean;
   [key: string]: unknown;
 }
 

@@ -49,10 +49,19 @@ function relErr(a: Float32Array, ref: Float32Array): number {
   return err / scale;
 }
 
+/** max |diff| / max |ref| that tuning allows a candidate (conv_tune.cu, max_diff_allowed) */
+const ALLOWED: Record<string, number> = { tf32: 1e-2, bf16: 5e-2 };
+
 function checkEntry(g: TunedGemm): void {
   const ran = g.candidates.filter((c) => c.ms !== undefined);
   assert.ok(ran.length >= 2, `${g.kind} ${g.M}x${g.N}x${g.K}: ${ran.length} candidates ran`);
   for (const c of ran) assert.ok(c.ms! > 0, `${runName(c)}: ${c.ms} ms`);
+  // Every result was checked against the first candidate's (the reference): all agree here.
+  assert.equal(ran[0].diff, 0, 'the first candidate is the reference');
+  for (const c of ran) {
+    assert.equal(typeof c.diff, 'number', `${runName(c)} was compared with the reference`);
+    assert.ok(c.diff! <= ALLOWED[g.precision] && !c.rejected, `${runName(c)}: ${c.diff} of max, ${c.error ?? ''}`);
+  }
   const fastest = Math.min(...ran.map((c) => c.ms!));
   assert.equal(g.chosen.ms, fastest, `${g.kind}: kept ${runName(g.chosen)} at ${g.chosen.ms} ms, the fastest took ${fastest}`);
   assert.ok(g.candidates.some((c) => runName(c) === runName(g.heuristic)), 'the rule\'s choice is among the candidates');
@@ -126,6 +135,39 @@ test('under bf16 the candidates are the BF16 engines and the 64x64 TF32 one', { 
   } finally {
     b.setPrecision(PRECISIONS.tf32);
   }
+});
+
+const emulated = unavailable === null && loadBackend('cuda', { quiet: true }).info.emulated === true;
+
+test('a candidate whose results are wrong is rejected, never kept', { skip: skip || (emulated ? false : 'needs the emulated addon, whose $CGTRAIN_CUDA_TUNE_CORRUPT spoils one engine\'s results') }, () => {
+  const b = loadBackend('cuda', { quiet: true, precision: 'tf32' }).binding;
+  b.setConvTuning(1);
+  const p = conv(1, 48, 6, 80, 3, 2, 1);
+  process.env.CGTRAIN_CUDA_TUNE_CORRUPT = 'mma64';
+  let forward: Float32Array;
+  try {
+    forward = pass(b, p, 'forward');
+  } finally {
+    delete process.env.CGTRAIN_CUDA_TUNE_CORRUPT;
+    b.setConvTuning(-1);
+  }
+  const g = tunedGemms(b).find((e) => e.kind === 'fwd' && e.M === 80 && e.K === 432);
+  assert.ok(g, 'the forward GEMM was tuned');
+  const spoiled = g.candidates.filter((c) => c.engine === 'mma64');
+  assert.equal(spoiled.length, 1);
+  assert.equal(spoiled[0].rejected, true);
+  assert.ok(Math.abs(spoiled[0].diff! - 0.5) < 1e-3, `diff ${spoiled[0].diff}: the results times 1.5`);
+  assert.match(spoiled[0].error!, /differs from the reference \(tc, the first candidate\) by 0\.5 of the largest value, more than the 1e-02 that tf32 rounding explains/);
+  assert.notEqual(g.chosen.engine, 'mma64');
+  for (const c of g.candidates.filter((c) => c.engine !== 'mma64')) assert.ok(!c.rejected && c.diff! < 1e-2, runName(c));
+  // The kept engine's result is the right one.
+  const err = relErr(forward, pass(cpu(), p, 'forward'));
+  assert.ok(err < 4e-3, `forward: ${err} of max against the CPU`);
+  const summary = summarizeTuning([g])!;
+  assert.equal(summary.rejected, 1);
+  assert.equal(summary.checked, g.candidates.filter((c) => c.ms !== undefined).length);
+  assert.ok(summary.maxDiff < 1e-2);
+  assert.match(formatTuningTable([g], 1), /REJECTED mma64 x\d+ \(5\.0e-1\)/);
 });
 
 test('a forced engine ($CGTRAIN_CUDA_CONV) is not tuned; CGTRAIN_CUDA_TUNE=0 turns the default off', { skip }, () => {
