@@ -397,7 +397,8 @@ int launch_choice(const char* fn, const ConvChoice& c, const tc::Plan& plan, con
       SplitOutput<KIND> o;
       if (int st = o.open(p.splits, s, out)) return st;
       const ConvIndex ix = make_index(g);
-      if (int st = wg::launch(KIND, ix, s, A, in, bias, o.target, p.gx, p.gy, p.splits, p.k_per_split, p.a_vec)) return st;
+      if (int st = wg::launch(KIND, c.bm, ix, s, A, in, bias, o.target, p.gx, p.gy, p.splits, p.k_per_split, p.a_vec))
+        return st;
       o.finish(ix, s, p.splits, bias, out);
       return check_launch(fn);
     }
@@ -429,7 +430,7 @@ ConvChoice heuristic_choice(int forced, int prec, const tc::Plan& plan, const Ge
   const bool tf32 = prec != CGK_PRECISION_FP32;
   if (tf32 && forced != kMma64 && plan.eligible) {
     if (forced == kWgmma && wg::available()) {
-      if (plan_for(plan, s, wg::kBM, plan.splits).gy <= 65535u) return {kWgmma, wg::kBM, plan.splits};
+      if (plan_for(plan, s, plan.bm, plan.splits).gy <= 65535u) return {kWgmma, plan.bm, plan.splits};
     }
     if (plan.gy <= 65535u) {
       const int engine = prec == CGK_PRECISION_BF16 ? (forced == kTcBf16 ? kTcBf16 : kBf16) : forced == kTcTrunc ? kTcTrunc : kTc;
@@ -460,7 +461,10 @@ std::vector<ConvChoice> tuning_candidates(int prec, const tc::Plan& plan, const 
   }
   if (prec == CGK_PRECISION_BF16) add(kTcBf16, plan.bm, plan.splits);
   if (prec == CGK_PRECISION_TF32 && wgmma_tunable())
-    for (int sp : splits) add(kWgmma, wg::kBM, sp);
+    for (int bm : {128, 64}) {
+      if (bm == 128 && s.M <= 64) continue;
+      for (int sp : splits) add(kWgmma, bm, sp);
+    }
   const ConvChoice small{kMma64, 0, small_tile_splits(s, true)};
   if (std::find(list.begin(), list.end(), small) == list.end()) list.push_back(small);
   return list;

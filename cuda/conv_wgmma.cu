@@ -19,22 +19,31 @@ __global__ void probe_kernel(int* out) {
 #endif
 }
 
-template <ConvKind KIND>
+template <ConvKind KIND, int WG>
 int launch_kind(const ConvIndex& ix, const GemmShape& s, const float* A, const float* in, const float* bias,
                 float* target, unsigned gx, unsigned gy, int splits, int k_per_split, bool a_vec) {
+  constexpr size_t smem = Tile<WG>::kSmemBytes;
   // Above 48 KiB of dynamic shared memory a kernel has to opt in, once per kernel.
   static std::once_flag opted_in;
   static cudaError_t opt_in_status;
   std::call_once(opted_in, [] {
-    opt_in_status = cudaFuncSetAttribute(reinterpret_cast<const void*>(conv_wgmma_kernel<KIND>),
-                                         cudaFuncAttributeMaxDynamicSharedMemorySize, (int)kSmemBytes);
+    opt_in_status = cudaFuncSetAttribute(reinterpret_cast<const void*>(conv_wgmma_kernel<KIND, WG>),
+                                         cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
   });
   if (opt_in_status != cudaSuccess) return fail(CGK_ERR_DEVICE, std::string("wgmma convolution: cannot give the kernel ") +
-                                                                    std::to_string(kSmemBytes) + " bytes of shared memory: " +
+                                                                    std::to_string(smem) + " bytes of shared memory: " +
                                                                     cudaGetErrorString(opt_in_status));
-  conv_wgmma_kernel<KIND><<<dim3(gx, gy, splits), kThreads, kSmemBytes, stream()>>>(ix, s, A, in, bias, target,
-                                                                                   k_per_split, a_vec);
+  conv_wgmma_kernel<KIND, WG><<<dim3(gx, gy, splits), Tile<WG>::kThreads, smem, stream()>>>(ix, s, A, in, bias, target,
+                                                                                           k_per_split, a_vec);
   return CGK_OK;
+}
+
+template <ConvKind KIND>
+int launch_tile(int bm, const ConvIndex& ix, const GemmShape& s, const float* A, const float* in, const float* bias,
+                float* target, unsigned gx, unsigned gy, int splits, int k_per_split, bool a_vec) {
+  if (bm == 128) return launch_kind<KIND, 2>(ix, s, A, in, bias, target, gx, gy, splits, k_per_split, a_vec);
+  if (bm == 64) return launch_kind<KIND, 1>(ix, s, A, in, bias, target, gx, gy, splits, k_per_split, a_vec);
+  return fail(CGK_ERR_ARG, "wgmma convolution: tiles of " + std::to_string(bm) + " rows, expected 64 or 128");
 }
 
 }  // namespace
@@ -61,12 +70,12 @@ bool available() {
   return result;
 }
 
-int launch(ConvKind kind, const ConvIndex& ix, const GemmShape& s, const float* A, const float* in, const float* bias,
-           float* target, unsigned gx, unsigned gy, int splits, int k_per_split, bool a_vec) {
+int launch(ConvKind kind, int bm, const ConvIndex& ix, const GemmShape& s, const float* A, const float* in,
+           const float* bias, float* target, unsigned gx, unsigned gy, int splits, int k_per_split, bool a_vec) {
   switch (kind) {
-    case ConvKind::Fwd: return launch_kind<ConvKind::Fwd>(ix, s, A, in, bias, target, gx, gy, splits, k_per_split, a_vec);
-    case ConvKind::Dgrad: return launch_kind<ConvKind::Dgrad>(ix, s, A, in, bias, target, gx, gy, splits, k_per_split, a_vec);
-    case ConvKind::Wgrad: return launch_kind<ConvKind::Wgrad>(ix, s, A, in, bias, target, gx, gy, splits, k_per_split, a_vec);
+    case ConvKind::Fwd: return launch_tile<ConvKind::Fwd>(bm, ix, s, A, in, bias, target, gx, gy, splits, k_per_split, a_vec);
+    case ConvKind::Dgrad: return launch_tile<ConvKind::Dgrad>(bm, ix, s, A, in, bias, target, gx, gy, splits, k_per_split, a_vec);
+    case ConvKind::Wgrad: return launch_tile<ConvKind::Wgrad>(bm, ix, s, A, in, bias, target, gx, gy, splits, k_per_split, a_vec);
   }
   return fail(CGK_ERR_ARG, "wgmma convolution: unknown kind");
 }

@@ -1,8 +1,11 @@
 // The Hopper engine of the implicit-GEMM convolution (see conv_gemm.cuh for the three GEMMs):
-// one warpgroup (128 threads) per 64x128 tile, BK = 32, wgmma.mma_async m64n128k8 with TF32
+// WG warpgroups (128 threads each) per (64 WG)x128 tile, each warpgroup multiplying its 64 rows
+// of A by the tile's shared 128 columns of B, BK = 32, wgmma.mma_async m64n128k8 with TF32
 // operands read by the tensor cores straight from shared memory (no fragment loads through
 // registers, which bound the mma.sync engines on sm_90: docs/cuda.md, "Precision"), and the
-// 3-stage cp.async pipeline and gathers of conv_tc.cuh.
+// 3-stage cp.async pipeline and gathers of conv_tc.cuh. Two warpgroups (128-row tiles) gather
+// each B slice once for twice the MMAs: half the gather instructions per multiply-add, at 98
+// KiB of shared memory a block (two blocks a multiprocessor) against 74 KiB for one.
 //
 // TF32 wgmma takes K-major operands only: both tiles are [row or column][k], in the no-swizzle
 // canonical layout of 8-row x 16-byte core matrices (128 contiguous bytes each): element
@@ -22,37 +25,49 @@
 namespace cgk_cuda {
 namespace wg {
 
-constexpr int kBM = 64, kBN = 128, kBK = 32, kThreads = 128, kStages = 3;
-constexpr int kATile = kBM * kBK, kBTile = kBN * kBK, kStage = kATile + kBTile;
+constexpr int kBN = 128, kBK = 32, kStages = 3;
+constexpr int kBTile = kBN * kBK;
 constexpr int kColumnTable = tc::kColumnTable;
 constexpr uint32_t kLbo = 128, kSbo = 8 * 128;
-constexpr size_t kSmemBytes = sizeof(float) * ((size_t)kStages * kStage + kColumnTable);
+
+// The tile of WG warpgroups: 64 WG rows, 128 WG threads.
+template <int WG>
+struct Tile {
+  static constexpr int kBM = 64 * WG, kThreads = 128 * WG, kWarps = 4 * WG;
+  static constexpr int kATile = kBM * kBK, kStage = kATile + kBTile;
+  static constexpr size_t kSmemBytes = sizeof(float) * ((size_t)kStages * kStage + kColumnTable);
+};
 
 // Float index of (row, k) in a tile of the canonical layout.
 __host__ __device__ constexpr int at(int row, int k) { return ((row >> 3) * (kBK / 4) + (k >> 2)) * 32 + (row & 7) * 4 + (k & 3); }
 
-template <ConvKind KIND>
-__global__ void __launch_bounds__(kThreads) conv_wgmma_kernel(const ConvIndex g, const GemmShape s,
-                                                              const float* __restrict__ A,
-                                                              const float* __restrict__ in,
-                                                              const float* __restrict__ bias, float* __restrict__ out,
-                                                              int k_per_split, bool a_vec) {
+template <ConvKind KIND, int WG>
+__global__ void __launch_bounds__(Tile<WG>::kThreads) conv_wgmma_kernel(const ConvIndex g, const GemmShape s,
+                                                                        const float* __restrict__ A,
+                                                                        const float* __restrict__ in,
+                                                                        const float* __restrict__ bias,
+                                                                        float* __restrict__ out, int k_per_split,
+                                                                        bool a_vec) {
+  using T = Tile<WG>;
+  constexpr int kBM = T::kBM, kThreads = T::kThreads, kWarps = T::kWarps, kATile = T::kATile, kStage = T::kStage;
   CGK_DYNAMIC_SMEM(float, smem);
   int* const col_table = reinterpret_cast<int*>(smem + kStages * kStage);
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const int group = warp / 4, gwarp = warp % 4;  // the thread's warpgroup, and its warp there
   const int m0 = blockIdx.y * kBM, n0 = blockIdx.x * kBN;
   const int k_begin = blockIdx.z * k_per_split, k_end = min(s.K, k_begin + k_per_split);
   const int n_slices = (k_end - k_begin + kBK - 1) / kBK;
 
   auto load_a = [&](float* tile, int k0) {
     if (a_vec) {
-      // 16-byte chunks: chunk tid % 8 (k 4 kc .. 4 kc + 3) of rows tid / 8 + 16 i: one core-matrix row each.
+      // 16-byte chunks: chunk tid % 8 (k 4 kc .. 4 kc + 3) of rows tid / 8 + (threads / 8) i: one
+      // core-matrix row each.
       const int kc = tid & 7, k = k0 + 4 * kc;
       const bool k_ok = k < k_end;
       const int base = k_ok ? tc::a_base<KIND>(g, s, k) : 0;
 #pragma unroll
-      for (int i = 0; i < kBM / 16; ++i) {
-        const int row = (tid >> 3) + 16 * i, m = m0 + row;
+      for (int i = 0; i < kBM * 8 / kThreads; ++i) {
+        const int row = (tid >> 3) + (kThreads / 8) * i, m = m0 + row;
         const bool ok = k_ok && m < s.M;
         cp_async_zfill<16>(tile + at(row, 4 * kc), ok ? A + base + m * tc::a_step<KIND>(g, s) : A, ok);
       }
@@ -61,23 +76,26 @@ __global__ void __launch_bounds__(kThreads) conv_wgmma_kernel(const ConvIndex g,
       const bool k_ok = k < k_end;
       const int base = k_ok ? tc::a_base<KIND>(g, s, k) : 0;
 #pragma unroll 8
-      for (int i = 0; i < kBM / 4; ++i) {
-        const int row = warp + 4 * i, m = m0 + row;
+      for (int i = 0; i < kBM / kWarps; ++i) {
+        const int row = warp + kWarps * i, m = m0 + row;
         const bool ok = k_ok && m < s.M;
         cp_async_zfill<4>(tile + at(row, lane), ok ? A + base + m * tc::a_step<KIND>(g, s) : A, ok);
       }
     }
   };
 
-  // ---- B for Fwd/Dgrad: the thread's column is output pixel n0 + tid; it walks (c, r, s) ----
-  tc::ColumnGather<KIND> column(g, in, n0 + tid, s.N);
+  // ---- B for Fwd/Dgrad: the thread's column is output pixel n0 + tid % 128; it walks (c, r, s),
+  // the k of its warpgroup's share of the slice (all of it with one warpgroup, half with two) ----
+  constexpr int kColumnK = kBK / WG;
+  const int col = tid % kBN, k_first = (tid / kBN) * kColumnK;
+  tc::ColumnGather<KIND> column(g, in, n0 + col, s.N);
   auto load_b_columns = [&](float* tile, int k0) {
-    column.seek(g, k0);
+    column.seek(g, k0 + k_first);
 #pragma unroll 8
-    for (int kk = 0; kk < kBK; ++kk) {
+    for (int kk = k_first; kk < k_first + kColumnK; ++kk) {
       bool ok;
       const float* src = column.next(g, k0 + kk < k_end, ok);
-      cp_async_zfill<4>(tile + at(tid, kk), ok ? src : in, ok);
+      cp_async_zfill<4>(tile + at(col, kk), ok ? src : in, ok);
     }
   };
 
@@ -86,8 +104,8 @@ __global__ void __launch_bounds__(kThreads) conv_wgmma_kernel(const ConvIndex g,
   auto load_b_pixels = [&](float* tile, int k0) {
     const tc::PixelGather px(g, k0 + lane, k_end);
 #pragma unroll 8
-    for (int i = 0; i < kBN / 4; ++i) {
-      const int j = warp + 4 * i;
+    for (int i = 0; i < kBN / kWarps; ++i) {
+      const int j = warp + kWarps * i;
       long long off;
       const bool ok = px.at(g, col_table, j, off);
       cp_async_zfill<4>(tile + at(j, lane), ok ? in + off : in, ok);
@@ -115,8 +133,8 @@ __global__ void __launch_bounds__(kThreads) conv_wgmma_kernel(const ConvIndex g,
     cp_async_wait<kStages - 2>();  // slice t has landed (for this thread) ...
     fence_proxy_async();           // ... and is visible to the tensor cores ...
     __syncthreads();               // ... for every thread
-    const float* As = smem + (t % kStages) * kStage;
-    const float* Bs = As + kATile;
+    const float* As = smem + (t % kStages) * kStage + at(64 * group, 0);  // this warpgroup's 64 rows
+    const float* Bs = smem + (t % kStages) * kStage + kATile;
 #pragma unroll
     for (int r = 0; r < 64; ++r) fence_operand(acc[r]);
     wgmma_fence();
@@ -126,10 +144,12 @@ __global__ void __launch_bounds__(kThreads) conv_wgmma_kernel(const ConvIndex g,
       wgmma_m64n128k8_tf32(acc, smem_desc(As + 64 * ks, kLbo, kSbo), smem_desc(Bs + 64 * ks, kLbo, kSbo));
     }
     wgmma_commit();
-    // Slice t - 1's MMAs are done: its stage, (t + 2) % 3, can be refilled.
+    // Slice t - 1's MMAs are done: its stage, (t + 2) % 3, can be refilled. Every thread fills
+    // rows of both warpgroups, so with two the other's MMAs must be done too.
     wgmma_wait<1>();
 #pragma unroll
     for (int r = 0; r < 64; ++r) fence_operand(acc[r]);
+    if (WG > 1) __syncthreads();
     const int next = t + kStages - 1;
     if (next < n_slices) load_slice(next % kStages, k_begin + next * kBK);
     cp_async_commit();
@@ -139,7 +159,7 @@ __global__ void __launch_bounds__(kThreads) conv_wgmma_kernel(const ConvIndex g,
   for (int r = 0; r < 64; ++r) fence_operand(acc[r]);
   cp_async_wait<0>();
 
-  // ---- epilogue: accumulator r is (16 warp + l / 4 + 8 ((r / 2) % 2), 2 (l % 4) + r % 2 + 8 (r / 4)),
+  // ---- epilogue: accumulator r is (64 group + 16 gwarp + l / 4 + 8 ((r / 2) % 2), 2 (l % 4) + r % 2 + 8 (r / 4)),
   // the layout tc::store_tile takes for one m16 tile and eight n8 tiles, twice ----
   const int gq = lane >> 2, tq = lane & 3;
 #pragma unroll
@@ -149,7 +169,7 @@ __global__ void __launch_bounds__(kThreads) conv_wgmma_kernel(const ConvIndex g,
     for (int nt = 0; nt < 8; ++nt)
 #pragma unroll
       for (int e = 0; e < 4; ++e) part[0][nt][e] = acc[4 * (8 * half + nt) + e];
-    tc::store_tile<KIND, 1>(g, s, part, bias, out, m0 + 16 * warp, n0 + 64 * half, gq, tq);
+    tc::store_tile<KIND, 1>(g, s, part, bias, out, m0 + 64 * group + 16 * gwarp, n0 + 64 * half, gq, tq);
   }
 }
 
@@ -157,10 +177,11 @@ __global__ void __launch_bounds__(kThreads) conv_wgmma_kernel(const ConvIndex g,
 // with wgmma (sm_90a, or the CPU emulator). Asked of the device once, then remembered.
 bool available();
 
-// Launches the kernel for one GEMM (conv_wgmma.cu, built for sm_90a): grid (ceil(N / 128),
-// ceil(M / 64), splits) writing `target` (the output, or the split partials).
-int launch(ConvKind kind, const ConvIndex& ix, const GemmShape& s, const float* A, const float* in, const float* bias,
-           float* target, unsigned gx, unsigned gy, int splits, int k_per_split, bool a_vec);
+// Launches the kernel of bm-row tiles (64: one warpgroup, 128: two) for one GEMM (conv_wgmma.cu,
+// built for sm_90a): grid (ceil(N / 128), ceil(M / bm), splits) writing `target` (the output,
+// or the split partials).
+int launch(ConvKind kind, int bm, const ConvIndex& ix, const GemmShape& s, const float* A, const float* in,
+           const float* bias, float* target, unsigned gx, unsigned gy, int splits, int k_per_split, bool a_vec);
 
 }  // namespace wg
 }  // namespace cgk_cuda

@@ -12,7 +12,8 @@
 //   variant 7: variant 4 with BF16 operands (mma.sync m16n8k16)
 //   variant 8: the BF16 engine (conv_bf16.cuh: packed BF16 pairs in shared memory, register-
 //              staged gathers; the automatic choice under --precision bf16)
-//   variant 9: the Hopper engine (conv_wgmma.cuh: wgmma m64n128k8, TF32 as stored), compute
+//   variant 9: the Hopper engine (conv_wgmma.cuh: wgmma m64n128k8, TF32 as stored; two
+//              warpgroups on 128-row tiles where variant 4 takes 128 rows, else one), compute
 //              capability 9.0 and an sm_90a build only
 // Passes: forward, backward-data and backward-weight (variants 2-5, 7 and 8; split-K where the
 // output tiles alone would not fill the GPU). Variants 4, 5, 7 and 8 run only on GEMMs those

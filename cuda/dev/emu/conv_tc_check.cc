@@ -4,7 +4,8 @@
 // Wgrad column table, split-K with its finalize kernel, both TF32 modes and BF16 operands
 // (m16n8k16 fragments); and the BF16 engine of conv_bf16.cuh (packed pairs in shared memory,
 // register-staged gathers) and the Hopper engine of conv_wgmma.cuh (warpgroup MMAs from
-// shared-memory descriptors) on the same cases. The reference multiplies the same rounded operands
+// shared-memory descriptors; one warpgroup on 64-row tiles, two on 128-row ones) on the same
+// cases. The reference multiplies the same rounded operands
 // in double, so the bound is the FP32 accumulation's (2e-5 of the sum of |terms|), and a single
 // misplaced operand fails.
 //
@@ -34,7 +35,8 @@ int failures = 0, runs = 0;
 
 // The packed BF16 engine (conv_bf16.cuh): BF16 operands like tc::kBf16.
 constexpr int kPacked = 3;
-// The wgmma engine (conv_wgmma.cuh): TF32 operands as stored (truncated), 64-row tiles.
+// The wgmma engine (conv_wgmma.cuh): TF32 operands as stored (truncated); 64-row tiles (one
+// warpgroup) or 128-row ones (two).
 constexpr int kWgmma = 4;
 
 // x as the tensor cores see it: TF32 rounded (ties away) or truncated, or BF16 rounded to
@@ -78,8 +80,9 @@ void launch(const tc::Plan& plan, const ConvGeom& geom, const float* A, const fl
   }
   constexpr int kStages = 3;
   if constexpr (PREC == kWgmma) {
-    emu::launch(dim3(plan.gx, (s.M + wg::kBM - 1) / wg::kBM, plan.splits), dim3(wg::kThreads), wg::kSmemBytes, [&] {
-      wg::conv_wgmma_kernel<KIND>(ix, s, A, in, bias, target, plan.k_per_split, plan.a_vec);
+    using T = wg::Tile<BM / 64>;
+    emu::launch(dim3(plan.gx, (s.M + BM - 1) / BM, plan.splits), dim3(T::kThreads), T::kSmemBytes, [&] {
+      wg::conv_wgmma_kernel<KIND, BM / 64>(ix, s, A, in, bias, target, plan.k_per_split, plan.a_vec);
     });
   } else if constexpr (PREC == kPacked) {
     emu::launch(dim3(plan.gx, plan.gy, plan.splits), dim3(bf::kThreads), bf::smem_bytes(BM), [&] {
@@ -95,14 +98,19 @@ void launch(const tc::Plan& plan, const ConvGeom& geom, const float* A, const fl
 }
 
 // Runs op through the engine; false when the engine does not take this GEMM.
+// bm: the tile height, 0 for the plan's.
 bool run_op(ConvOp op, const cgk_conv& p, const float* A, const float* in, const float* bias, float* out, int prec,
-            int sm_count, std::string* how) {
+            int sm_count, int bm, std::string* how) {
   ConvKind kind;
   ConvGeom g;
   plan_conv(op, &p, &kind, &g);
   const GemmShape s = gemm_shape(kind, g);
-  const tc::Plan plan = tc::tc_plan(kind, g, s, sm_count, /*a_aligned16=*/true);
+  tc::Plan plan = tc::tc_plan(kind, g, s, sm_count, /*a_aligned16=*/true);
   if (!plan.eligible) return false;
+  if (bm) {
+    plan.bm = bm;
+    plan.gy = (unsigned)((s.M + bm - 1) / bm);
+  }
   char buf[160];
   std::snprintf(buf, sizeof buf, "GEMM %dx%dx%d, %d-row tiles %ux%ux%d, A %s, %s", s.M, s.N, s.K, plan.bm, plan.gx, plan.gy,
                 plan.splits, plan.a_vec ? "16B" : "4B", prec_name(prec));
@@ -153,10 +161,11 @@ void check(const cgk_conv& p, bool transpose, std::mt19937& rng) {
   struct Mode {
     int prec;      // tc::Prec
     int sm_count;  // 1: no split; 4096: split as deep as the plan allows
+    int bm;        // tile rows; 0: the plan's
   };
-  for (const Mode mode : {Mode{tc::kTf32, 1}, Mode{tc::kTf32Trunc, 1}, Mode{tc::kTf32, 4096}, Mode{tc::kBf16, 1},
-                          Mode{tc::kBf16, 4096}, Mode{kPacked, 1}, Mode{kPacked, 4096}, Mode{kWgmma, 1},
-                          Mode{kWgmma, 4096}}) {
+  for (const Mode mode : {Mode{tc::kTf32, 1, 0}, Mode{tc::kTf32Trunc, 1, 0}, Mode{tc::kTf32, 4096, 0},
+                          Mode{tc::kBf16, 1, 0}, Mode{tc::kBf16, 4096, 0}, Mode{kPacked, 1, 0}, Mode{kPacked, 4096, 0},
+                          Mode{kWgmma, 1, 64}, Mode{kWgmma, 4096, 64}, Mode{kWgmma, 1, 128}, Mode{kWgmma, 4096, 128}}) {
     const Vec xr = rounded(x, mode.prec), wr = rounded(w, mode.prec), dyr = rounded(dy, mode.prec);
     std::vector<double> y(yn, 0), dx(xn, 0), dw(wn, 0), y_abs(yn, 0), dx_abs(xn, 0), dw_abs(wn, 0);
     visit_terms(p, transpose, [&](size_t xi, size_t yi, size_t wi) {
@@ -195,7 +204,7 @@ void check(const cgk_conv& p, bool transpose, std::mt19937& rng) {
       if (is_t != transpose) continue;
       Vec got(op.want.size(), NAN);
       std::string how;
-      if (!run_op(op.op, p, op.A.data(), op.in.data(), op.bias, got.data(), mode.prec, mode.sm_count, &how)) continue;
+      if (!run_op(op.op, p, op.A.data(), op.in.data(), op.bias, got.data(), mode.prec, mode.sm_count, mode.bm, &how)) continue;
       compare(op.name, p, how, got, op.want, op.magnitude);
     }
   }

@@ -268,27 +268,34 @@ struct WgmmaOp {
   uint64_t da, db;
   float* d[128];
 };
-std::vector<WgmmaOp> g_wg_open;                // issued since the last commit
-std::deque<std::vector<WgmmaOp>> g_wg_groups;  // committed, not yet retired
-float* g_wg_slot[128];
-uint64_t g_wg_desc[128][2];
-int g_wg_arrived = 0;
-unsigned long g_wg_generation = 0;
 
-// Every thread of the block (one warpgroup) arrives; the last runs `last`, the others wait.
+// One warpgroup's state: four consecutive warps (threads 128 w .. 128 w + 127) issue, commit
+// and wait for their MMAs on their own.
+struct Warpgroup {
+  std::vector<WgmmaOp> open;                // issued since the last commit
+  std::deque<std::vector<WgmmaOp>> groups;  // committed, not yet retired
+  float* slot[128];
+  uint64_t desc[128][2];
+  int arrived = 0;
+  unsigned long generation = 0;
+};
+std::vector<Warpgroup> g_wgs;
+
+// Every thread of the caller's warpgroup arrives; the last runs `last(wg)`, the others wait.
 template <class Last>
 void warpgroup_collective(const char* what, Last last) {
   collective(what);
-  if (g_fibers.size() != 128) die("wgmma needs blocks of exactly one warpgroup (128 threads)");
-  const unsigned long gen = g_wg_generation;
+  if (g_fibers.size() % 128 != 0) die("wgmma needs blocks of whole warpgroups (a multiple of 128 threads)");
+  Warpgroup& wg = g_wgs[linear_tid() / 128];
+  const unsigned long gen = wg.generation;
   ++g_progress;
-  if (++g_wg_arrived < 128) {
-    while (g_wg_generation == gen) yield();
+  if (++wg.arrived < 128) {
+    while (wg.generation == gen) yield();
     return;
   }
-  last();
-  g_wg_arrived = 0;
-  ++g_wg_generation;
+  last(wg);
+  wg.arrived = 0;
+  ++wg.generation;
 }
 
 // Element (row, k) of a K-major, no-swizzle operand: 8-row x 16-byte core matrices.
@@ -335,7 +342,7 @@ void run_wgmma(const WgmmaOp& op) {
   for (int n = 0; n < 128; ++n)
     for (int k = 0; k < 8; ++k) B[n][k] = operand_at(op.db, n, k);
   for (int t = 0; t < 128; ++t) {
-    const int w = t / 32, l = t % 32;
+    const int w = t / 32, l = t % 32;  // warp and lane within the warpgroup
     for (int r = 0; r < 64; ++r) {
       const int m = 16 * w + l / 4 + 8 * ((r / 2) % 2), n = 2 * (l % 4) + r % 2 + 8 * (r / 4);
       double acc = op.d[t][r];
@@ -354,44 +361,45 @@ uint64_t smem_offset(const void* p) {
   return (uint64_t)(q - g_smem.data());
 }
 
-void wgmma_fence() { warpgroup_collective("wgmma.fence", [] {}); }
+void wgmma_fence() { warpgroup_collective("wgmma.fence", [](Warpgroup&) {}); }
 
 void wgmma_m64n128k8_tf32(float (&d)[64], uint64_t da, uint64_t db) {
-  const int tid = linear_tid();
-  g_wg_slot[tid] = d;
-  g_wg_desc[tid][0] = da;
-  g_wg_desc[tid][1] = db;
-  warpgroup_collective("wgmma.mma_async", [] {
+  const int t = linear_tid() % 128;
+  Warpgroup& mine = g_wgs[linear_tid() / 128];
+  mine.slot[t] = d;
+  mine.desc[t][0] = da;
+  mine.desc[t][1] = db;
+  warpgroup_collective("wgmma.mma_async", [](Warpgroup& wg) {
     WgmmaOp op;
-    op.da = g_wg_desc[0][0];
-    op.db = g_wg_desc[0][1];
-    for (int t = 0; t < 128; ++t) {
-      if (g_wg_desc[t][0] != op.da || g_wg_desc[t][1] != op.db) die("wgmma: the threads of a warpgroup passed different descriptors");
-      op.d[t] = g_wg_slot[t];
+    op.da = wg.desc[0][0];
+    op.db = wg.desc[0][1];
+    for (int i = 0; i < 128; ++i) {
+      if (wg.desc[i][0] != op.da || wg.desc[i][1] != op.db) die("wgmma: the threads of a warpgroup passed different descriptors");
+      op.d[i] = wg.slot[i];
     }
-    g_wg_open.push_back(op);
+    wg.open.push_back(op);
   });
 }
 
 void wgmma_commit() {
-  warpgroup_collective("wgmma.commit_group", [] {
-    g_wg_groups.push_back(std::move(g_wg_open));
-    g_wg_open.clear();
+  warpgroup_collective("wgmma.commit_group", [](Warpgroup& wg) {
+    wg.groups.push_back(std::move(wg.open));
+    wg.open.clear();
   });
 }
 
 void wgmma_wait(int pending) {
-  warpgroup_collective("wgmma.wait_group", [pending] {
-    while ((int)g_wg_groups.size() > pending) {
-      for (const WgmmaOp& op : g_wg_groups.front()) run_wgmma(op);
-      g_wg_groups.pop_front();
+  warpgroup_collective("wgmma.wait_group", [pending](Warpgroup& wg) {
+    while ((int)wg.groups.size() > pending) {
+      for (const WgmmaOp& op : wg.groups.front()) run_wgmma(op);
+      wg.groups.pop_front();
     }
   });
 }
 
 void wgmma_block_end() {
-  if (!g_wg_open.empty() || !g_wg_groups.empty()) die("a block ended with wgmma not waited for");
-  g_wg_arrived = 0;
+  for (const Warpgroup& wg : g_wgs)
+    if (!wg.open.empty() || !wg.groups.empty()) die("a block ended with wgmma not waited for");
 }
 
 uint64_t shfl(uint64_t mine, int src_lane) {
@@ -461,9 +469,7 @@ void launch(dim3 grid, dim3 block, size_t smem_bytes, const std::function<void()
         block_idx = {bx, by, bz};
         std::fill(g_smem.begin(), g_smem.end(), 0xff);  // NaN in every float
         g_block_arrived = 0;
-        g_wg_open.clear();
-        g_wg_groups.clear();
-        g_wg_arrived = 0;
+        g_wgs.assign((threads + 127) / 128, Warpgroup{});
         for (int i = 0; i < threads; ++i) {
           Fiber& f = g_fibers[i];
           f.done = false;

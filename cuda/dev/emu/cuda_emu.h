@@ -68,7 +68,7 @@ void launch(dim3 grid, dim3 block, size_t smem_bytes, const std::function<void()
 // The 8 bytes of `mine` from every lane of the warp; returns lane `src`'s.
 uint64_t shfl(uint64_t mine, int src_lane);
 int lane_id();
-// Warpgroup MMA (sm_90a), for blocks of exactly one warpgroup (128 threads). Descriptors hold
+// Warpgroup MMA (sm_90a), for blocks of whole warpgroups (128 threads each). Descriptors hold
 // shared-memory offsets (smem_offset) as on the GPU. An MMA is recorded when issued and computed
 // at the wgmma_wait that completes its group, reading shared memory then, so a kernel that
 // refills a stage before waiting reads the new data, as it could on the GPU.
