@@ -60,14 +60,16 @@ __global__ void __launch_bounds__(Tile<WG>::kThreads) conv_wgmma_kernel(const Co
 
   auto load_a = [&](float* tile, int k0) {
     if (a_vec) {
-      // 16-byte chunks: chunk tid % 8 (k 4 kc .. 4 kc + 3) of rows tid / 8 + (threads / 8) i: one
-      // core-matrix row each.
-      const int kc = tid & 7, k = k0 + 4 * kc;
+      // 16-byte chunks c = tid + threads i: chunk kc = (c / 8) % 8 (k 4 kc .. 4 kc + 3, the same
+      // for all of a thread's chunks) of row 8 (c / 64) + c % 8, one core-matrix row each. Eight
+      // consecutive lanes (one phase of a 16-byte store) fill eight rows of one core matrix:
+      // 128 bytes on all 32 banks.
+      const int kc = (tid >> 3) & 7, k = k0 + 4 * kc;
       const bool k_ok = k < k_end;
       const int base = k_ok ? tc::a_base<KIND>(g, s, k) : 0;
 #pragma unroll
       for (int i = 0; i < kBM * 8 / kThreads; ++i) {
-        const int row = (tid >> 3) + (kThreads / 8) * i, m = m0 + row;
+        const int c = tid + kThreads * i, row = (c & 7) + 8 * (c >> 6), m = m0 + row;
         const bool ok = k_ok && m < s.M;
         cp_async_zfill<16>(tile + at(row, 4 * kc), ok ? A + base + m * tc::a_step<KIND>(g, s) : A, ok);
       }
@@ -85,27 +87,38 @@ __global__ void __launch_bounds__(Tile<WG>::kThreads) conv_wgmma_kernel(const Co
   };
 
   // ---- B for Fwd/Dgrad: the thread's column is output pixel n0 + tid % 128; it walks (c, r, s),
-  // the k of its warpgroup's share of the slice (all of it with one warpgroup, half with two) ----
+  // the k of its warpgroup's share of the slice (all of it with one warpgroup, half with two).
+  // Element (col, k) lands on bank 4 (col % 8) + k % 4, so a warp's 32 columns storing one k
+  // would hit 8 banks 4 times; each group of 8 columns starts `skew` = (col / 8) % 4 further
+  // into its share instead (and wraps around to the start), which puts every store of the warp
+  // on 32 banks ----
   constexpr int kColumnK = kBK / WG;
-  const int col = tid % kBN, k_first = (tid / kBN) * kColumnK;
+  const int col = tid % kBN, k_first = (tid / kBN) * kColumnK, skew = (col >> 3) & 3;
   tc::ColumnGather<KIND> column(g, in, n0 + col, s.N);
   auto load_b_columns = [&](float* tile, int k0) {
-    column.seek(g, k0 + k_first);
+    column.seek(g, k0 + k_first + skew);
 #pragma unroll 8
-    for (int kk = k_first; kk < k_first + kColumnK; ++kk) {
+    for (int j = 0; j < kColumnK; ++j) {
+      int kk = k_first + skew + j;
+      if (kk >= k_first + kColumnK) {
+        kk -= kColumnK;
+        if (kk == k_first) column.seek(g, k0 + k_first);
+      }
       bool ok;
       const float* src = column.next(g, k0 + kk < k_end, ok);
       cp_async_zfill<4>(tile + at(col, kk), ok ? src : in, ok);
     }
   };
 
-  // ---- B for Wgrad: columns (c, r, s) from the table; lane = k (a pixel of the gradient) ----
+  // ---- B for Wgrad: columns (c, r, s) from the table; lane = k (a pixel of the gradient). A
+  // warp's store covers 8 columns (lane / 4 apart) x 4 k, all 32 banks; over the loop a lane
+  // takes every column j = warp + lane / 4 (mod warps), and the warps together all 128 ----
   if (KIND == ConvKind::Wgrad) tc::fill_column_table(g, s.N, n0, col_table);
   auto load_b_pixels = [&](float* tile, int k0) {
     const tc::PixelGather px(g, k0 + lane, k_end);
 #pragma unroll 8
     for (int i = 0; i < kBN / kWarps; ++i) {
-      const int j = warp + kWarps * i;
+      const int j = (warp + kWarps * i + (lane >> 2)) % kBN;
       long long off;
       const bool ok = px.at(g, col_table, j, off);
       cp_async_zfill<4>(tile + at(j, lane), ok ? in + off : in, ok);

@@ -7,7 +7,9 @@
 // shared-memory descriptors; one warpgroup on 64-row tiles, two on 128-row ones) on the same
 // cases. The reference multiplies the same rounded operands
 // in double, so the bound is the FP32 accumulation's (2e-5 of the sum of |terms|), and a single
-// misplaced operand fails.
+// misplaced operand fails. Each line also gives the shared-memory bank conflicts of the main
+// kernel's cp.async stores (wavefronts per conflict-free wavefront, emu::smem_store_stats); the
+// wgmma engine's stores must be conflict-free wherever A loads in 16-byte chunks.
 //
 // Build and run (from the repository root; g++ and the CUDA headers, no GPU):
 //   g++ -std=c++17 -O2 -DCGK_CUDA_EMU -include cuda/dev/emu/cuda_emu.h -I/usr/local/cuda/include \
@@ -68,8 +70,10 @@ Vec rounded(const Vec& v, int prec) {
   return r;
 }
 
+// Returns the bank-conflict statistics of the main kernel's cp.async stores.
 template <ConvKind KIND, int PREC, int BM>
-void launch(const tc::Plan& plan, const ConvGeom& geom, const float* A, const float* in, const float* bias, float* out) {
+emu::StoreStats launch(const tc::Plan& plan, const ConvGeom& geom, const float* A, const float* in, const float* bias,
+                       float* out) {
   const ConvIndex ix = make_index(geom);
   const GemmShape s = gemm_shape(KIND, geom);
   std::vector<float> partials;
@@ -79,6 +83,7 @@ void launch(const tc::Plan& plan, const ConvGeom& geom, const float* A, const fl
     target = partials.data();
   }
   constexpr int kStages = 3;
+  emu::reset_smem_store_stats();
   if constexpr (PREC == kWgmma) {
     using T = wg::Tile<BM / 64>;
     emu::launch(dim3(plan.gx, (s.M + BM - 1) / BM, plan.splits), dim3(T::kThreads), T::kSmemBytes, [&] {
@@ -93,14 +98,16 @@ void launch(const tc::Plan& plan, const ConvGeom& geom, const float* A, const fl
       tc::conv_tc_kernel<KIND, kStages, PREC, BM>(ix, s, A, in, bias, target, plan.k_per_split, plan.a_vec);
     });
   }
+  const emu::StoreStats stores = emu::smem_store_stats();
   if (plan.splits > 1)
     emu::launch(dim3(3), dim3(64), 0, [&] { tc::finalize_kernel<KIND>(ix, s, partials.data(), plan.splits, bias, out); });
+  return stores;
 }
 
 // Runs op through the engine; false when the engine does not take this GEMM.
 // bm: the tile height, 0 for the plan's.
 bool run_op(ConvOp op, const cgk_conv& p, const float* A, const float* in, const float* bias, float* out, int prec,
-            int sm_count, int bm, std::string* how) {
+            int sm_count, int bm, std::string* how, bool* a_vec, emu::StoreStats* stores) {
   ConvKind kind;
   ConvGeom g;
   plan_conv(op, &p, &kind, &g);
@@ -115,15 +122,16 @@ bool run_op(ConvOp op, const cgk_conv& p, const float* A, const float* in, const
   std::snprintf(buf, sizeof buf, "GEMM %dx%dx%d, %d-row tiles %ux%ux%d, A %s, %s", s.M, s.N, s.K, plan.bm, plan.gx, plan.gy,
                 plan.splits, plan.a_vec ? "16B" : "4B", prec_name(prec));
   *how = buf;
+  *a_vec = plan.a_vec;
   auto go = [&](auto kind_tag) {
     constexpr ConvKind K = decltype(kind_tag)::value;
     auto with_bm = [&](auto bm_tag) {
       constexpr int BM = decltype(bm_tag)::value;
-      if (prec == kWgmma) launch<K, kWgmma, BM>(plan, g, A, in, bias, out);
-      else if (prec == kPacked) launch<K, kPacked, BM>(plan, g, A, in, bias, out);
-      else if (prec == tc::kBf16) launch<K, tc::kBf16, BM>(plan, g, A, in, bias, out);
-      else if (prec == tc::kTf32) launch<K, tc::kTf32, BM>(plan, g, A, in, bias, out);
-      else launch<K, tc::kTf32Trunc, BM>(plan, g, A, in, bias, out);
+      if (prec == kWgmma) *stores = launch<K, kWgmma, BM>(plan, g, A, in, bias, out);
+      else if (prec == kPacked) *stores = launch<K, kPacked, BM>(plan, g, A, in, bias, out);
+      else if (prec == tc::kBf16) *stores = launch<K, tc::kBf16, BM>(plan, g, A, in, bias, out);
+      else if (prec == tc::kTf32) *stores = launch<K, tc::kTf32, BM>(plan, g, A, in, bias, out);
+      else *stores = launch<K, tc::kTf32Trunc, BM>(plan, g, A, in, bias, out);
     };
     if (plan.bm == 64) with_bm(std::integral_constant<int, 64>{});
     else with_bm(std::integral_constant<int, 128>{});
@@ -134,8 +142,10 @@ bool run_op(ConvOp op, const cgk_conv& p, const float* A, const float* in, const
   return true;
 }
 
+// conflict_free: the stores must take no more wavefronts than without conflicts.
 void compare(const char* what, const cgk_conv& p, const std::string& how, const Vec& got,
-             const std::vector<double>& want, const std::vector<double>& magnitude) {
+             const std::vector<double>& want, const std::vector<double>& magnitude, const emu::StoreStats& stores,
+             bool conflict_free) {
   double worst = 0;
   size_t bad = 0, first_bad = 0;
   for (size_t i = 0; i < want.size(); ++i) {
@@ -145,10 +155,13 @@ void compare(const char* what, const cgk_conv& p, const std::string& how, const 
     if (!(err <= bound) && bad++ == 0) first_bad = i;
   }
   ++runs;
-  if (bad) ++failures;
-  std::printf("%-4s %-32s n%d c%d->%d %dx%d k%dx%d s%d p%d  %s  err/sum|terms| %.1e", bad ? "FAIL" : "ok", what, p.n,
-              p.c_in, p.c_out, p.h_in, p.w_in, p.kh, p.kw, p.sh, p.ph, how.c_str(), worst);
+  const double conflicts = stores.ideal ? (double)stores.wavefronts / stores.ideal : 1.0;
+  const bool conflicted = conflict_free && stores.wavefronts > stores.ideal;
+  if (bad || conflicted) ++failures;
+  std::printf("%-4s %-32s n%d c%d->%d %dx%d k%dx%d s%d p%d  %s  err/sum|terms| %.1e  smem stores x%.2f", bad || conflicted ? "FAIL" : "ok",
+              what, p.n, p.c_in, p.c_out, p.h_in, p.w_in, p.kh, p.kw, p.sh, p.ph, how.c_str(), worst, conflicts);
   if (bad) std::printf("  (%zu wrong; [%zu] = %g, expected %g)", bad, first_bad, got[first_bad], want[first_bad]);
+  if (conflicted) std::printf("  (bank conflicts: %llu wavefronts for %llu)", stores.wavefronts, stores.ideal);
   std::printf("\n");
   std::fflush(stdout);
 }
@@ -204,8 +217,11 @@ void check(const cgk_conv& p, bool transpose, std::mt19937& rng) {
       if (is_t != transpose) continue;
       Vec got(op.want.size(), NAN);
       std::string how;
-      if (!run_op(op.op, p, op.A.data(), op.in.data(), op.bias, got.data(), mode.prec, mode.sm_count, mode.bm, &how)) continue;
-      compare(op.name, p, how, got, op.want, op.magnitude);
+      bool a_vec = false;
+      emu::StoreStats stores;
+      if (!run_op(op.op, p, op.A.data(), op.in.data(), op.bias, got.data(), mode.prec, mode.sm_count, mode.bm, &how, &a_vec, &stores))
+        continue;
+      compare(op.name, p, how, got, op.want, op.magnitude, stores, mode.prec == kWgmma && a_vec);
     }
   }
 }

@@ -6,7 +6,9 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <algorithm>
 #include <deque>
+#include <map>
 #include <utility>
 #include <vector>
 
@@ -96,6 +98,7 @@ struct Fiber {
   std::vector<Copy> open;               // issued, not yet committed
   std::deque<std::vector<Copy>> groups;  // committed, not yet retired
   unsigned long shuffles = 0;            // shuffles done: picks the buffer of the next one
+  unsigned long stores = 0;              // cp.async issued: the n-th of each lane is one warp store
 };
 
 struct WarpSlot {
@@ -421,6 +424,56 @@ uint64_t shfl(uint64_t mine, int src_lane) {
   return w.shfl_values[buf][src_lane];
 }
 
+namespace {
+
+// One warp store being gathered: the byte offset each lane stores to.
+struct WarpStore {
+  int arrived = 0, bytes = 0;
+  bool mixed = false;  // lanes of different sizes: not one instruction, not counted
+  size_t offset[32];
+};
+std::map<std::pair<int, unsigned long>, WarpStore> g_warp_stores;  // (warp, n-th store of its lanes)
+StoreStats g_store_stats;
+
+void count_store(const WarpStore& st, int lanes) {
+  const int per_phase = 128 / st.bytes;
+  unsigned long long waves = 0;
+  for (int p0 = 0; p0 < lanes; p0 += per_phase) {
+    std::vector<size_t> words[32];
+    for (int l = p0; l < std::min(lanes, p0 + per_phase); ++l)
+      for (int w = 0; w < st.bytes / 4; ++w) {
+        const size_t word = st.offset[l] / 4 + w;
+        std::vector<size_t>& bank = words[word % 32];
+        if (std::find(bank.begin(), bank.end(), word) == bank.end()) bank.push_back(word);
+      }
+    size_t most = 1;
+    for (const auto& bank : words) most = std::max(most, bank.size());
+    waves += most;
+  }
+  ++g_store_stats.instructions;
+  g_store_stats.wavefronts += waves;
+  g_store_stats.ideal += ((size_t)lanes * st.bytes + 127) / 128;
+}
+
+void record_store(const void* dst, int bytes) {
+  const int tid = linear_tid();
+  Fiber& f = g_fibers[tid];
+  Warp& w = g_warps[tid / 32];
+  WarpStore& st = g_warp_stores[{tid / 32, f.stores++}];
+  if (st.arrived > 0 && st.bytes != bytes) st.mixed = true;
+  st.bytes = bytes;
+  st.offset[tid % 32] = static_cast<const unsigned char*>(dst) - g_smem.data();
+  if (++st.arrived == w.lanes) {
+    if (!st.mixed) count_store(st, w.lanes);
+    g_warp_stores.erase({tid / 32, f.stores - 1});
+  }
+}
+
+}  // namespace
+
+StoreStats smem_store_stats() { return g_store_stats; }
+void reset_smem_store_stats() { g_store_stats = StoreStats{}; }
+
 void cp_async(void* dst, const void* src, int bytes, int src_bytes) {
   if (bytes != 4 && bytes != 8 && bytes != 16) die("cp.async size must be 4, 8 or 16 bytes");
   if (reinterpret_cast<uintptr_t>(dst) % bytes != 0) die("cp.async destination is not aligned to its size");
@@ -429,6 +482,7 @@ void cp_async(void* dst, const void* src, int bytes, int src_bytes) {
   const auto* p = static_cast<const unsigned char*>(dst);
   if (p < lo || p + bytes > lo + g_smem.size()) die("cp.async destination is outside dynamic shared memory");
   g_fibers[linear_tid()].open.push_back({dst, src, bytes, src_bytes});
+  record_store(dst, bytes);
 }
 
 void cp_async_commit() {
@@ -470,12 +524,14 @@ void launch(dim3 grid, dim3 block, size_t smem_bytes, const std::function<void()
         std::fill(g_smem.begin(), g_smem.end(), 0xff);  // NaN in every float
         g_block_arrived = 0;
         g_wgs.assign((threads + 127) / 128, Warpgroup{});
+        g_warp_stores.clear();
         for (int i = 0; i < threads; ++i) {
           Fiber& f = g_fibers[i];
           f.done = false;
           f.open.clear();
           f.groups.clear();
           f.shuffles = 0;
+          f.stores = 0;
           f.tid = {(unsigned)(i % block.x), (unsigned)((i / block.x) % block.y), (unsigned)(i / (block.x * block.y))};
         }
         for (Warp& w : g_warps) w.arrived = w.shfl_arrived = 0;

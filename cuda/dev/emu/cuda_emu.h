@@ -80,6 +80,17 @@ void wgmma_m64n128k8_tf32(float (&d)[64], uint64_t da, uint64_t db);
 // Stops the program with the message and the current block and thread (a GPU would fault).
 [[noreturn]] void fatal(const char* what);
 
+// Shared-memory bank conflicts of the cp.async stores since the last reset: the n-th cp.async of
+// each lane of a warp is taken as one warp instruction (true of the unconditional, zero-filling
+// loads of the conv engines), split into phases of 128 bytes (32 lanes of 4 bytes, 16 of 8, 8 of
+// 16) as the hardware does; a phase takes as many wavefronts as the most distinct 4-byte words
+// any one of the 32 banks holds. ideal = the wavefronts without conflicts.
+struct StoreStats {
+  unsigned long long instructions = 0, wavefronts = 0, ideal = 0;
+};
+StoreStats smem_store_stats();
+void reset_smem_store_stats();
+
 // kernel<<<grid, block[, smem[, stream]]>>>(args...), as rewritten by scripts/build-cuda-emu.js.
 struct LaunchConfig {
   dim3 grid, block;
