@@ -74,12 +74,15 @@ __global__ void __launch_bounds__(Tile<WG>::kThreads) conv_wgmma_kernel(const Co
         cp_async_zfill<16>(tile + at(row, 4 * kc), ok ? A + base + m * tc::a_step<KIND>(g, s) : A, ok);
       }
     } else {
+      // 4 bytes at a time, lane = k: a warp store covers 8 rows (lane / 4 apart) x 4 k, all 32
+      // banks (as the Wgrad B loads below); over the loop a lane takes every row
+      // warp + lane / 4 (mod warps), the warps together all of them.
       const int k = k0 + lane;
       const bool k_ok = k < k_end;
       const int base = k_ok ? tc::a_base<KIND>(g, s, k) : 0;
 #pragma unroll 8
       for (int i = 0; i < kBM / kWarps; ++i) {
-        const int row = warp + kWarps * i, m = m0 + row;
+        const int row = (warp + kWarps * i + (lane >> 2)) % kBM, m = m0 + row;
         const bool ok = k_ok && m < s.M;
         cp_async_zfill<4>(tile + at(row, lane), ok ? A + base + m * tc::a_step<KIND>(g, s) : A, ok);
       }

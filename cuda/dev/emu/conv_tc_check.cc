@@ -9,7 +9,7 @@
 // in double, so the bound is the FP32 accumulation's (2e-5 of the sum of |terms|), and a single
 // misplaced operand fails. Each line also gives the shared-memory bank conflicts of the main
 // kernel's cp.async stores (wavefronts per conflict-free wavefront, emu::smem_store_stats); the
-// wgmma engine's stores must be conflict-free wherever A loads in 16-byte chunks.
+// wgmma engine's stores must be conflict-free.
 //
 // Build and run (from the repository root; g++ and the CUDA headers, no GPU):
 //   g++ -std=c++17 -O2 -DCGK_CUDA_EMU -include cuda/dev/emu/cuda_emu.h -I/usr/local/cuda/include \
@@ -107,7 +107,7 @@ emu::StoreStats launch(const tc::Plan& plan, const ConvGeom& geom, const float* 
 // Runs op through the engine; false when the engine does not take this GEMM.
 // bm: the tile height, 0 for the plan's.
 bool run_op(ConvOp op, const cgk_conv& p, const float* A, const float* in, const float* bias, float* out, int prec,
-            int sm_count, int bm, std::string* how, bool* a_vec, emu::StoreStats* stores) {
+            int sm_count, int bm, std::string* how, emu::StoreStats* stores) {
   ConvKind kind;
   ConvGeom g;
   plan_conv(op, &p, &kind, &g);
@@ -122,7 +122,6 @@ bool run_op(ConvOp op, const cgk_conv& p, const float* A, const float* in, const
   std::snprintf(buf, sizeof buf, "GEMM %dx%dx%d, %d-row tiles %ux%ux%d, A %s, %s", s.M, s.N, s.K, plan.bm, plan.gx, plan.gy,
                 plan.splits, plan.a_vec ? "16B" : "4B", prec_name(prec));
   *how = buf;
-  *a_vec = plan.a_vec;
   auto go = [&](auto kind_tag) {
     constexpr ConvKind K = decltype(kind_tag)::value;
     auto with_bm = [&](auto bm_tag) {
@@ -217,11 +216,10 @@ void check(const cgk_conv& p, bool transpose, std::mt19937& rng) {
       if (is_t != transpose) continue;
       Vec got(op.want.size(), NAN);
       std::string how;
-      bool a_vec = false;
       emu::StoreStats stores;
-      if (!run_op(op.op, p, op.A.data(), op.in.data(), op.bias, got.data(), mode.prec, mode.sm_count, mode.bm, &how, &a_vec, &stores))
+      if (!run_op(op.op, p, op.A.data(), op.in.data(), op.bias, got.data(), mode.prec, mode.sm_count, mode.bm, &how, &stores))
         continue;
-      compare(op.name, p, how, got, op.want, op.magnitude, stores, mode.prec == kWgmma && a_vec);
+      compare(op.name, p, how, got, op.want, op.magnitude, stores, mode.prec == kWgmma);
     }
   }
 }
