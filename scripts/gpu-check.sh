@@ -117,8 +117,8 @@ bench_cgtrain() {
   [ "${WGMMA:-0}" = 0 ] || { name="$name-wgmma"; impl="$impl-wgmma"; }
   [ "${TUNE:-1}" = 1 ] || { name="$name-untuned"; impl="$impl-untuned"; }
   run "$name" 150 env CGTRAIN_CUDA_WGMMA="${WGMMA:-0}" CGTRAIN_CUDA_TUNE="${TUNE:-1}" node -e '
-    const [precision, impl] = process.argv.slice(1, 3);
-    const [profileSteps, size, batch, blocks, width] = process.argv.slice(3).map(Number);
+    const [precision, impl, addon] = process.argv.slice(1, 4);
+    const [profileSteps, size, batch, blocks, width] = process.argv.slice(4).map(Number);
     const fs = require("fs");
     const { runBench, formatBench } = require("./dist/src/cli/commands/bench");
     const given = { device: "cuda", precision, batchSize: batch, netG: `resnet_${blocks}blocks`, ngf: width, ndf: width };
@@ -126,10 +126,16 @@ bench_cgtrain() {
       .then((r) => {
         console.log(formatBench({ ...r, profile: undefined }));
         if (r.profile) fs.appendFileSync(process.env.OUT + "/profile.txt", formatBench(r) + "\n\n");
+        else if (r.convTuning) {
+          // Unprofiled runs (bf16, wgmma) still show what tuning kept per shape, and the runner-up.
+          const { tunedGemms, formatTuningTable } = require("./dist/src/backend/tuning");
+          const table = formatTuningTable(tunedGemms(require(addon)), 60);
+          fs.appendFileSync(process.env.OUT + "/profile.txt", `== ${impl}, ${size}x${size} batch ${batch}\n${table}\n\n`);
+        }
         const { profile, tunedGemms, ...summary } = r;
         fs.appendFileSync(process.env.OUT + "/bench.jsonl", JSON.stringify({ impl, ...summary }) + "\n");
       })
-      .catch((e) => { console.error(e.stack); process.exit(1); });' "$precision" "$impl" "$profile" "$size" "$batch" "$blocks" "$width"
+      .catch((e) => { console.error(e.stack); process.exit(1); });' "$precision" "$impl" "$(realpath "$ADDON")" "$profile" "$size" "$batch" "$blocks" "$width"
 }
 bench() {
   local size=$1 batch=$2 blocks=$3
