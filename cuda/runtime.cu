@@ -326,6 +326,8 @@ const char* cgk_device_info(void) {
   json += ",\"archs\":" + json_string(CGK_CUDA_ARCHS);
 #ifdef CGK_CUDA_EMU
   json += ",\"emulated\":true";  // scripts/build-cuda-emu.js: kernels run on the CPU emulator
+  json += ",\"launches\":" + std::to_string(::emu::launch_count()) + ",\"copies\":" + std::to_string(::emu::copy_count());
+  if (::emu::skipping_kernels()) json += ",\"kernelsSkipped\":true";
 #endif
   if (available) {
     json += ",\"device\":" + std::to_string(g_rt.device);

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <algorithm>
 #include <deque>
 #include <map>
@@ -502,9 +503,27 @@ void cp_async_wait(int pending) {
   }
 }
 
+namespace {
+unsigned long long g_launches = 0, g_copies = 0;
+}
+
+unsigned long long launch_count() { return g_launches; }
+unsigned long long copy_count() { return g_copies; }
+void count_copy() { ++g_copies; }
+
+bool skipping_kernels() {
+  static const bool skip = [] {
+    const char* v = std::getenv("CGTRAIN_EMU_SKIP_KERNELS");
+    return v && !std::strcmp(v, "1");
+  }();
+  return skip;
+}
+
 void launch(dim3 grid, dim3 block, size_t smem_bytes, const std::function<void()>& body) {
   const int threads = (int)(block.x * block.y * block.z);
   if (threads < 1 || threads > 1024) die("block size must be 1..1024 threads");
+  ++g_launches;
+  if (skipping_kernels()) return;
   grid_dim = grid;
   block_dim = block;
   g_body = &body;

@@ -65,6 +65,13 @@ void cp_async_commit();
 void cp_async_wait(int pending);
 // Runs body once per thread of every block of the grid; smem_bytes of dynamic shared memory.
 void launch(dim3 grid, dim3 block, size_t smem_bytes, const std::function<void()>& body);
+// Kernel launches, and device copies and fills (cudaMemcpyAsync, cudaMemsetAsync), so far. With
+// $CGTRAIN_EMU_SKIP_KERNELS=1 both are counted but not done, so what remains of a backend call is
+// its host side (bench/host.ts measures it); results are then meaningless.
+unsigned long long launch_count();
+unsigned long long copy_count();
+void count_copy();
+bool skipping_kernels();
 // The 8 bytes of `mine` from every lane of the warp; returns lane `src`'s.
 uint64_t shfl(uint64_t mine, int src_lane);
 int lane_id();
