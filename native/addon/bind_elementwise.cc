@@ -1,5 +1,8 @@
 // Bindings of the elementwise and activation kernels. Most share a signature, so each family
 // is one table of (name, kernel, argument names) and one handler.
+#include <algorithm>
+#include <vector>
+
 #include "glue.h"
 
 namespace glue {
@@ -75,6 +78,43 @@ Napi::Value copy(Args& a) {
   a.need(dst, "dst", dst_offset + n, std::to_string(n) + " floats at offset " + std::to_string(dst_offset));
   a.need(src, "src", src_offset + n, std::to_string(n) + " floats at offset " + std::to_string(src_offset));
   a.status(cgk_copy(dst.ptr + dst_offset, src.ptr + src_offset, n));
+  return a.done();
+}
+
+// copyBlocks(dst, src, block, pairs: Int32Array [dstBlock, srcBlock, ...])
+Napi::Value copy_blocks(Args& a) {
+  BufData& dst = a.buf(0, "dst");
+  BufData& src = a.buf(1, "src");
+  uint64_t block = a.count(2, "block");
+  Napi::Value pairs_value = a.arg(3);
+  if (!pairs_value.IsTypedArray() || pairs_value.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array)
+    a.fail("pairs must be an Int32Array of [dstBlock, srcBlock] pairs");
+  Napi::Int32Array pairs = pairs_value.As<Napi::Int32Array>();
+  const size_t length = pairs.ElementLength();
+  if (length % 2) a.fail("pairs holds " + std::to_string(length) + " values, expected [dstBlock, srcBlock] pairs (an even count)");
+  const int count = static_cast<int>(length / 2);
+  if (length / 2 > static_cast<size_t>(INT32_MAX)) a.fail("too many pairs");
+  std::vector<int32_t> dsts, srcs;
+  for (int i = 0; i < count; ++i) {
+    const int32_t d = pairs[2 * i], s = pairs[2 * i + 1];
+    if (d < 0 || s < 0) a.fail("pair " + std::to_string(i) + " = [" + std::to_string(d) + ", " + std::to_string(s) + "] holds a negative block index");
+    dsts.push_back(d);
+    srcs.push_back(s);
+  }
+  std::sort(dsts.begin(), dsts.end());
+  std::sort(srcs.begin(), srcs.end());
+  for (size_t i = 1; i < dsts.size(); ++i)
+    if (dsts[i] == dsts[i - 1]) a.fail("dst block " + std::to_string(dsts[i]) + " is written twice: the copies run at once, so dst blocks must be distinct");
+  if (dst.ptr == src.ptr) {
+    for (int32_t d : dsts)
+      if (std::binary_search(srcs.begin(), srcs.end(), d))
+        a.fail("block " + std::to_string(d) + " of the one buffer is both read and written: the copies run at once");
+  }
+  if (count > 0 && block > 0) {
+    a.need(dst, "dst", (static_cast<uint64_t>(dsts.back()) + 1) * block, "block " + std::to_string(dsts.back()) + " of " + std::to_string(block) + " floats");
+    a.need(src, "src", (static_cast<uint64_t>(srcs.back()) + 1) * block, "block " + std::to_string(srcs.back()) + " of " + std::to_string(block) + " floats");
+  }
+  a.status(cgk_copy_blocks(dst.ptr, src.ptr, block, pairs.Data(), count));
   return a.done();
 }
 
@@ -158,6 +198,7 @@ void register_elementwise(Napi::Object exports) {
   for (const BinaryOp& op : kBinary) define(exports, op.name, binary, &op);
   define(exports, "fill", fill);
   define(exports, "copy", copy);
+  define(exports, "copyBlocks", copy_blocks);
   define(exports, "affine", affine);
   define(exports, "axpy", axpy);
   define(exports, "scaleBy", scale_by);

@@ -45,6 +45,16 @@ int cgk_copy(float* dst, const float* src, size_t n) {
   return CGK_OK;
 }
 
+int cgk_copy_blocks(float* dst, const float* src, size_t block, const int32_t* pairs, int count) {
+  CGK_CHECK(count >= 0, "cgk_copy_blocks: count must be >= 0");
+  if (count == 0 || block == 0) return CGK_OK;
+  CGK_CHECK(dst && src && pairs, "cgk_copy_blocks: NULL buffer");
+  for (int i = 0; i < 2 * count; ++i) CGK_CHECK(pairs[i] >= 0, "cgk_copy_blocks: negative block index");
+  for (int i = 0; i < count; ++i)
+    memcpy(dst + (size_t)pairs[2 * i] * block, src + (size_t)pairs[2 * i + 1] * block, block * sizeof(float));
+  return CGK_OK;
+}
+
 int cgk_add(const float* a, const float* b, float* y, size_t n) { return binary<0>("cgk_add", a, b, y, n); }
 int cgk_sub(const float* a, const float* b, float* y, size_t n) { return binary<1>("cgk_sub", a, b, y, n); }
 int cgk_mul(const float* a, const float* b, float* y, size_t n) { return binary<2>("cgk_mul", a, b, y, n); }

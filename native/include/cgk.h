@@ -92,6 +92,12 @@ int cgk_empty_cache(void);
 
 int cgk_fill(float* y, float value, size_t n);
 int cgk_copy(float* dst, const float* src, size_t n);
+/* Copies `count` blocks of `block` floats: for i < count, block pairs[2 i + 1] of src to block
+ * pairs[2 i] of dst (block indices, in host memory). One call where `count` cgk_copy calls would
+ * each cost a launch (the image pool moves a batch image by image). The copies may run in any
+ * order or at once, so the dst blocks must be distinct and, where dst and src are one buffer, no
+ * dst block may also be a src block; the N-API glue checks that and the buffers' sizes. */
+int cgk_copy_blocks(float* dst, const float* src, size_t block, const int32_t* pairs, int count);
 int cgk_add(const float* a, const float* b, float* y, size_t n);          /* y = a + b */
 int cgk_sub(const float* a, const float* b, float* y, size_t n);          /* y = a - b */
 int cgk_mul(const float* a, const float* b, float* y, size_t n);          /* y = a * b */

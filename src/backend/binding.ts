@@ -81,6 +81,8 @@ export interface Binding {
   // elementwise (n elements; offsets only on copy)
   fill(y: Buf, value: number, n: number): void;
   copy(dst: Buf, dstOffset: number, src: Buf, srcOffset: number, n: number): void;
+  /** blocks of `block` floats: pairs = [dstBlock, srcBlock, ...]; dst blocks distinct, none also a src block of the same buffer; one launch */
+  copyBlocks(dst: Buf, src: Buf, block: number, pairs: Int32Array): void;
   add(a: Buf, b: Buf, y: Buf, n: number): void;
   sub(a: Buf, b: Buf, y: Buf, n: number): void;
   mul(a: Buf, b: Buf, y: Buf, n: number): void;

@@ -133,6 +133,8 @@ function elementwiseCases(): Case[] {
   return [
     { name: 'fill', bufs: { y: n }, run: (b, t) => b.fill(t.y, -2.5, n), check: { y: 'exact' } },
     { name: 'copy with offsets', bufs: { src: rnd(n), dst: rnd(n) }, run: (b, t) => b.copy(t.dst, 5, t.src, 17, n - 40), check: { dst: 'exact' } },
+    // 100 pairs of 100-float blocks: two launches of at most 64 pairs on CUDA
+    { name: 'copy blocks', bufs: { src: rnd(n), dst: rnd(n) }, run: (b, t) => b.copyBlocks(t.dst, t.src, 100, Int32Array.from({ length: 200 }, (_, k) => (k % 2 ? (7 * (k >> 1) + 3) % 100 : 99 - (k >> 1)))), check: { dst: 'exact' } },
     { name: 'add', bufs: { a: rnd(n), b: rnd(n), y: n }, run: (b, t) => b.add(t.a, t.b, t.y, n), check: { y: 'exact' } },
     { name: 'sub', bufs: { a: rnd(n), b: rnd(n), y: n }, run: (b, t) => b.sub(t.a, t.b, t.y, n), check: { y: 'exact' } },
     { name: 'mul', bufs: { a: rnd(n), b: rnd(n), y: n }, run: (b, t) => b.mul(t.a, t.b, t.y, n), check: { y: 'exact' } },

@@ -56,6 +56,71 @@ test('ImagePool fills first, then swaps with probability 1/2, and round-trips it
   }
 });
 
+test('ImagePool gives what the reference\'s image-by-image loop gives, slots drawn twice in one batch included', () => {
+  const be = cpuBackend();
+  const poolSize = 3;
+  const pool = new ImagePool(poolSize, be, new Rng(11));
+  // The reference (util/image_pool.py), image by image, with a twin of the pool's Rng.
+  const rng = new Rng(11);
+  const slots: number[] = [];
+  const reference = (batch: number[]): number[] =>
+    batch.map((img) => {
+      if (slots.length < poolSize) {
+        slots.push(img);
+        return img;
+      }
+      if (rng.uniform(0, 1) > 0.5) {
+        const id = rng.int(poolSize);
+        const old = slots[id];
+        slots[id] = img;
+        return old;
+      }
+      return img;
+    });
+  let repeats = 0;
+  try {
+    for (let step = 0; step < 60; step++) {
+      const n = 1 + (step % 7);
+      const batch = Array.from({ length: n }, (_, i) => 100 * step + i);
+      const want = reference(batch);
+      tidy(() => {
+        const got = ids(pool.query(images(n, 100 * step)));
+        assert.deepStrictEqual(got, want, `step ${step}`);
+      });
+      const state = pool.stateTensor()!;
+      assert.deepStrictEqual(Array.from({ length: state.shape[0] }, (_, i) => state.data[2 * i]), slots, `step ${step}: the stored images`);
+      // batches where a slot handed out an image stored earlier in the same batch
+      if (want.some((v, i) => v >= 100 * step && v !== batch[i])) repeats++;
+    }
+    assert.ok(repeats > 3, `${repeats} batches drew a slot refilled in the same batch`);
+  } finally {
+    pool.dispose();
+  }
+});
+
+test('copyBlocks copies block pairs at once and refuses pairs that would race', () => {
+  const b = cpuBackend().binding;
+  const src = b.alloc(12), dst = b.alloc(12);
+  b.upload(src, Float32Array.from({ length: 12 }, (_, i) => i));
+  b.fill(dst, -1, 12);
+  b.copyBlocks(dst, src, 3, Int32Array.from([2, 0, 0, 3]));
+  const out = new Float32Array(12);
+  b.download(dst, out);
+  assert.deepStrictEqual(Array.from(out), [9, 10, 11, -1, -1, -1, 0, 1, 2, -1, -1, -1]);
+  b.copyBlocks(src, src, 3, Int32Array.from([1, 0, 3, 2]));
+  b.download(src, out);
+  assert.deepStrictEqual(Array.from(out), [0, 1, 2, 0, 1, 2, 6, 7, 8, 6, 7, 8]);
+  b.copyBlocks(dst, src, 3, new Int32Array(0));
+  assert.throws(() => b.copyBlocks(dst, src, 3, Int32Array.from([1, 0, 1, 2])), /copyBlocks: dst block 1 is written twice/);
+  assert.throws(() => b.copyBlocks(src, src, 3, Int32Array.from([1, 0, 2, 1])), /copyBlocks: block 1 of the one buffer is both read and written/);
+  assert.throws(() => b.copyBlocks(dst, src, 3, Int32Array.from([4, 0])), /copyBlocks: dst holds 12 floats, needs 15/);
+  assert.throws(() => b.copyBlocks(dst, src, 3, Int32Array.from([0, -1])), /negative block index/);
+  assert.throws(() => b.copyBlocks(dst, src, 3, Int32Array.from([0])), /an even count/);
+  assert.throws(() => b.copyBlocks(dst, src, 3, [0, 1] as unknown as Int32Array), /pairs must be an Int32Array/);
+  b.free(src);
+  b.free(dst);
+});
+
 test('GAN losses: lsgan, vanilla, hinge, focal and GHM-C values', () => {
   const be = cpuBackend();
   tidy(() => {
