@@ -205,3 +205,23 @@ test('training on a GPU too small for the batch fails with the batch and image s
     `alloc: CUDA out of memory allocating ${size} \\(in use ${size}, cached ${size}, device free ${size} of 1\\.0 MiB\\)\n  Try --batch-size 1\\.$`, 'm'));
   assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
 });
+
+test('bench/host counts the launches of a CUDA step with the kernels skipped, and the pool moves a batch in a few copies', (t) => {
+  if (!build()) return t.skip('no g++ or no CUDA headers');
+  const dir = tempDir('host');
+  const json = path.join(dir, 'host.json');
+  const r = spawnSync(process.execPath, [path.join(root, 'dist', 'bench', 'host.js'), '--steps', '2', '--warmup', '1', '--only', '32', '--json', json], {
+    cwd: root, encoding: 'utf8', timeout: 300_000,
+  });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /32x32 resnet_6blocks batch 128: host [\d.]+ ms\/step, \d+ backend calls, \d+ kernel launches/);
+  const { rows } = JSON.parse(fs.readFileSync(json, 'utf8')) as { rows: { launchesPerStep: number; copiesPerStep: number; callsPerStep: number; floorMs: number }[] };
+  assert.equal(rows.length, 1);
+  const [row] = rows;
+  // Every step launches the same kernels: a few hundred convolution, norm and elementwise ones.
+  assert.ok(row.launchesPerStep > 500 && row.launchesPerStep < 3000, `${row.launchesPerStep} launches`);
+  assert.equal(row.launchesPerStep, Math.round(row.launchesPerStep), 'the same count every step');
+  // The two image pools move 128-image batches in block copies: copies stay far below one an image.
+  assert.ok(row.copiesPerStep < 128, `${row.copiesPerStep} copies and fills a step`);
+  assert.ok(row.floorMs > 0);
+});
