@@ -22,7 +22,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { performance } from 'perf_hooks';
-import type { Binding } from '../src/backend/binding';
+import { wrapBinding, type Binding } from '../src/backend/binding';
 import { loadBackend, packageRoot } from '../src/backend/device';
 import { benchOptions } from '../src/cli/commands/bench';
 import { CycleGANModel } from '../src/train/cyclegan';
@@ -59,23 +59,13 @@ interface HostResult {
 /** A binding whose calls are counted: per step, the work calls, and the allocator's alloc/free. */
 function counted(binding: Binding): { binding: Binding; counts: { calls: number; allocs: number } } {
   const counts = { calls: 0, allocs: 0 };
-  const source = binding as unknown as Record<string, unknown>;
-  const wrapped: Record<string, unknown> = {};
-  for (const key of Object.keys(source)) {
-    const value = source[key];
-    if (typeof value !== 'function') {
-      wrapped[key] = value;
-      continue;
-    }
-    const fn = value as (...args: unknown[]) => unknown;
-    const bookkeeping = key === 'sync' || key === 'deviceInfo' || key === 'memoryStats';
-    wrapped[key] = (...args: unknown[]): unknown => {
-      if (key === 'alloc' || key === 'free') counts.allocs++;
-      else if (!bookkeeping) counts.calls++;
-      return fn.apply(binding, args);
-    };
-  }
-  return { binding: wrapped as unknown as Binding, counts };
+  const bookkeeping = new Set(['sync', 'deviceInfo', 'memoryStats']);
+  const wrapped = wrapBinding(binding, (key, fn) => (...args: unknown[]): unknown => {
+    if (key === 'alloc' || key === 'free') counts.allocs++;
+    else if (!bookkeeping.has(key)) counts.calls++;
+    return fn(...args);
+  });
+  return { binding: wrapped, counts };
 }
 
 /** In the child: warm-up steps, then `steps` timed ones; prints one JSON line. */

@@ -174,3 +174,19 @@ export interface Binding {
    */
   hostBytesToFloat(src: Uint8Array, srcOffset: number, srcStrides: number[], shape: number[], dst: Float32Array, dstOffset: number, dstStrides: number[], table: Float32Array): void;
 }
+
+type BindingFunction = (...args: unknown[]) => unknown;
+
+/**
+ * A copy of `binding` whose functions are what `wrap(name, fn)` returns (values are copied as
+ * they are): the profiler times calls this way, bench/host counts them.
+ */
+export function wrapBinding(binding: Binding, wrap: (name: string, fn: BindingFunction) => BindingFunction): Binding {
+  const source = binding as unknown as Record<string, unknown>;
+  const wrapped: Record<string, unknown> = {};
+  for (const key of Object.keys(source)) {
+    const value = source[key];
+    wrapped[key] = typeof value === 'function' ? wrap(key, (...args: unknown[]) => (value as BindingFunction).apply(binding, args)) : value;
+  }
+  return wrapped as unknown as Binding;
+}

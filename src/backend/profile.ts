@@ -7,7 +7,7 @@
  * table says which layer costs what.
  */
 import { performance } from 'perf_hooks';
-import type { Binding, ConvParams } from './binding';
+import { wrapBinding, type Binding, type ConvParams } from './binding';
 import type { Backend } from './device';
 
 export interface ProfileRow {
@@ -42,25 +42,14 @@ export class BindingProfiler {
 
   /** A binding whose functions time themselves while `enabled`. */
   wrap(binding: Binding): Binding {
-    const wrapped: Record<string, unknown> = {};
     const sync = binding.sync.bind(binding);
     this.sync = sync;
-    const source = binding as unknown as Record<string, unknown>;
-    for (const key of Object.keys(source)) {
-      const value = source[key];
-      if (typeof value !== 'function') {
-        wrapped[key] = value;
-        continue;
-      }
-      const fn = value as (...args: unknown[]) => unknown;
-      if (UNTIMED.has(key)) {
-        wrapped[key] = fn.bind(binding);
-        continue;
-      }
-      wrapped[key] = (...args: unknown[]): unknown => {
-        if (!this.enabled) return fn.apply(binding, args);
+    return wrapBinding(binding, (key, fn) => {
+      if (UNTIMED.has(key)) return fn;
+      return (...args: unknown[]): unknown => {
+        if (!this.enabled) return fn(...args);
         const t0 = performance.now();
-        const result = fn.apply(binding, args);
+        const result = fn(...args);
         sync();
         const op = isConvParams(args[0]) ? convKey(key, args[0]) : key;
         const row = this.totals.get(op) ?? { calls: 0, ms: 0 };
@@ -69,8 +58,7 @@ export class BindingProfiler {
         this.totals.set(op, row);
         return result;
       };
-    }
-    return wrapped as unknown as Binding;
+    });
   }
 
   /** A backend whose binding is wrapped. */
