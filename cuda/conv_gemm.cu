@@ -516,8 +516,10 @@ int run(const char* fn, const ConvGeom& g, const float* A, const float* in, cons
         }
         return more;
       };
-      if (int st = conv_tune(key, tuning_candidates(prec, plan, s, choice), choice, written_by(KIND, g, s, out), launch,
-                             refine, &choice))
+      // The reference every candidate is checked against: the exact-FP32 SIMT engine, once.
+      const ConvChoice fp32{kSimt, 0, small_tile_splits(s, false)};
+      if (int st = conv_tune(key, tuning_candidates(prec, plan, s, choice), choice, &fp32, written_by(KIND, g, s, out),
+                             launch, refine, &choice))
         return st;
     }
   }

@@ -29,6 +29,7 @@ struct Tuned {
   ConvTuneKey key;
   ConvChoice chosen, heuristic;
   std::vector<Timed> candidates;
+  std::string reference;  // what the results were checked against ("" when nothing was)
 };
 
 std::atomic<int> g_tuning{-1};  // -1: the default ($CGTRAIN_CUDA_TUNE)
@@ -75,6 +76,7 @@ std::string report_json() {
                  g.n, g.C, g.Hi, g.Wi, g.M, g.Ho, g.Wo, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.out_sh, g.out_sw);
     json += "\"chosen\":" + choice_json(t.chosen, time_of(t, t.chosen)) + "},";
     json += "\"heuristic\":" + choice_json(t.heuristic, time_of(t, t.heuristic)) + "},";
+    if (!t.reference.empty()) json += "\"reference\":" + json_string(t.reference) + ",";
     json += "\"candidates\":[";
     for (size_t i = 0; i < t.candidates.size(); ++i) {
       const Timed& x = t.candidates[i];
@@ -199,43 +201,61 @@ const ConvChoice* conv_tuned(const ConvTuneKey& key) {
 }
 
 int conv_tune(const ConvTuneKey& key, const std::vector<ConvChoice>& candidates, const ConvChoice& heuristic,
-              const TuneOutput& out, const std::function<int(const ConvChoice&)>& launch,
+              const ConvChoice* oracle, const TuneOutput& out, const std::function<int(const ConvChoice&)>& launch,
               const std::function<std::vector<ConvChoice>(const ConvChoice&)>& refine, ConvChoice* chosen) {
-  Tuned t{key, heuristic, heuristic, {}};
-  float best = -1;
+  Tuned t{key, heuristic, heuristic, {}, ""};
+  float best = -1;      // the fastest candidate that agreed with the reference
+  float best_ran = -1;  // the fastest that ran at all
+  ConvChoice fastest_ran = heuristic;
+  bool heuristic_ran = false;
   int first_status = CGK_OK;  // when nothing runs, the first failure is the answer, as without tuning
   std::string first_error;
-  // The first candidate that runs is the reference (the heuristic, unless it could not run);
-  // without scratch memory for its copy, or with non-finite values in it, nothing is checked.
+  // The reference: the oracle's result (the exact-FP32 engine), else the first candidate that
+  // runs. Without scratch memory for its copy, or with non-finite values in it, nothing is checked.
   float* reference = nullptr;
-  std::string reference_name;
   bool checking = true;
   const double allowed = max_diff_allowed(key.precision);
+  auto keep_reference = [&](const char* name) {
+    reference = scratch_alloc(out.count());
+    checking = reference != nullptr;
+    if (checking) {
+      keep_reference_kernel<<<grid_for(out.count()), 256, 0, stream()>>>(out, reference, out.count());
+      t.reference = name;
+    }
+  };
   auto verify = [&](Timed& x) -> int {
     if (!checking) return CGK_OK;
     if (!reference) {
-      reference = scratch_alloc(out.count());
-      checking = reference != nullptr;
-      if (checking) {
-        keep_reference_kernel<<<grid_for(out.count()), 256, 0, stream()>>>(out, reference, out.count());
-        reference_name = engine_name(x.choice.engine);
-        x.diff = 0;
-      }
+      keep_reference(engine_name(x.choice.engine));
+      if (checking) x.diff = 0;
       return CGK_OK;
     }
     bool finite = true;
     if (int st = relative_diff(out, reference, &x.diff, &finite)) return st;
     if (!finite) {
       checking = false;
+      t.reference.clear();
       x.diff = -1;
     } else if (!(x.diff <= allowed)) {
       x.rejected = true;
-      x.error = strf("its result differs from the reference (%s, the first candidate) by %.3g of the largest value, "
-                     "more than the %.0e that %s rounding explains", reference_name.c_str(), x.diff, allowed,
-                     precision_name(key.precision));
+      x.error = strf("its result differs from the reference (%s) by %.3g of the largest value, more than the %.0e "
+                     "that %s rounding explains", t.reference.c_str(), x.diff, allowed, precision_name(key.precision));
     }
     return CGK_OK;
   };
+  // The oracle runs once, untimed; if it cannot (scratch memory for its splits), the first
+  // candidate is the reference instead.
+  if (oracle) {
+    int st = launch(*oracle);
+    if (st == CGK_OK) {
+      spoil_if_asked(*oracle, out);
+      keep_reference(engine_name(oracle->engine));
+    } else {
+      if (cudaError_t err = cudaStreamSynchronize(stream()); err != cudaSuccess)
+        return fail(CGK_ERR_DEVICE, std::string("convolution tuning: ") + cgk_last_error());
+      cudaGetLastError();
+    }
+  }
   auto time_all = [&](const std::vector<ConvChoice>& list) -> int {
     for (const ConvChoice& c : list) {
       Timed x{c};
@@ -256,9 +276,16 @@ int conv_tune(const ConvTuneKey& key, const std::vector<ConvChoice>& candidates,
         if (cudaError_t err = cudaStreamSynchronize(stream()); err != cudaSuccess)
           return fail(CGK_ERR_DEVICE, "convolution tuning: " + x.error);
         cudaGetLastError();  // a refused launch leaves nothing behind
-      } else if (!x.rejected && (best < 0 || x.ms < best)) {
-        best = x.ms;
-        t.chosen = c;
+      } else {
+        if (c == heuristic) heuristic_ran = true;
+        if (best_ran < 0 || x.ms < best_ran) {
+          best_ran = x.ms;
+          fastest_ran = c;
+        }
+        if (!x.rejected && (best < 0 || x.ms < best)) {
+          best = x.ms;
+          t.chosen = c;
+        }
       }
       t.candidates.push_back(x);
     }
@@ -273,7 +300,10 @@ int conv_tune(const ConvTuneKey& key, const std::vector<ConvChoice>& candidates,
   }
   if (reference) scratch_free(reference);  // stream order keeps it alive for the kernels above
   if (st != CGK_OK) return st;
-  if (best < 0) return first_status == CGK_OK ? fail(CGK_ERR_ARG, "convolution tuning: no candidates") : fail(first_status, first_error);
+  if (best_ran < 0) return first_status == CGK_OK ? fail(CGK_ERR_ARG, "convolution tuning: no candidates") : fail(first_status, first_error);
+  // None agreed with the reference (a wrong reference, or a GEMM whose sums cancel far below
+  // their terms): run what runs untuned, the rule's choice; the report shows every rejection.
+  if (best < 0) t.chosen = heuristic_ran ? heuristic : fastest_ran;
   *chosen = t.chosen;
   std::lock_guard<std::mutex> lock(g_mutex);
   g_tuned.emplace(flatten(key), std::move(t));

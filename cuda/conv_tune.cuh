@@ -59,12 +59,15 @@ struct TuneOutput {
 // `refine` proposes from the fastest so far (variants of it worth a try only there), and keeps
 // the fastest for `key` in *chosen. A candidate that cannot run (no scratch memory, a launch
 // refused) is skipped; a device fault ends the tuning with its error. Every candidate's result
-// is checked against the first one's (the heuristic, listed first): one that differs by more
-// than the precision allows (max_diff_allowed) is rejected, so tuning never keeps a fast but
-// wrong kernel. `heuristic` is what runs without tuning: the report shows both. The kernels
-// leave `out` with the last candidate's result, so the caller launches *chosen afterwards.
+// is checked against a reference: `oracle`'s result (run once, untimed: the exact-FP32 engine,
+// so the rule's own engine is checked too), or where there is none or it cannot run, the first
+// candidate's. One that differs by more than the precision allows (max_diff_allowed) is
+// rejected, so tuning never keeps a fast but wrong kernel; when every candidate is rejected the
+// rule's choice runs, as untuned. `heuristic` is what runs without tuning: the report shows
+// both. The kernels leave `out` with the last candidate's result, so the caller launches
+// *chosen afterwards.
 int conv_tune(const ConvTuneKey& key, const std::vector<ConvChoice>& candidates, const ConvChoice& heuristic,
-              const TuneOutput& out,
+              const ConvChoice* oracle, const TuneOutput& out,
               const std::function<int(const ConvChoice&)>& launch,
               const std::function<std::vector<ConvChoice>(const ConvChoice&)>& refine, ConvChoice* chosen);
 

@@ -5,7 +5,7 @@
 #      again with the opt-in Hopper wgmma engine
 #   3. `cgtrain bench --device cuda` (its runBench, with a per-call profile and the table of what
 #      convolution tuning kept per GEMM shape; tuning also checks every candidate engine's result
-#      against the rule's on the real shapes) against PyTorch at 32x32 resnet_6blocks batch 128
+#      against the FP32 engine's on the real shapes) against PyTorch at 32x32 resnet_6blocks batch 128
 #      and 256x256 resnet_9blocks batch 1; then ours again with --precision bf16, and with the
 #      wgmma engine among the tuning candidates where its parity passed
 #   4. the tuning test, the short training-run comparison, the parity tests with exact-FP32 and

@@ -1,8 +1,8 @@
 /**
  * What the CUDA backend's convolution tuning chose (cgk_conv_tuning_report): per GEMM shape, the
  * engine it kept, the one the rule would have run, and every candidate's time and how far its
- * result was from the reference (the first candidate's); one too far is rejected. bench prints
- * the summary, and with --profile the table.
+ * result was from the reference (the exact-FP32 simt engine's, run once); one too far is
+ * rejected. bench prints the summary, and with --profile the table.
  */
 import type { Binding } from './binding';
 
@@ -15,8 +15,8 @@ export interface TunedRun {
   stages: number;
   /** mean of the timed runs; absent when it could not run */
   ms?: number;
-  /** max |result - reference| / max |reference| (0 for the reference itself); null when not
-   * finite, absent when not compared (it did not run, or the reference was not finite) */
+  /** max |result - reference| / max |reference|; null when not finite, absent when not compared
+   * (it did not run, or the reference was not finite) */
   diff?: number | null;
   /** its result differed by more than the precision's rounding explains: never kept */
   rejected?: boolean;
@@ -35,6 +35,9 @@ export interface TunedGemm {
   chosen: TunedRun;
   heuristic: TunedRun;
   candidates: TunedRun[];
+  /** the engine whose result the candidates were checked against: simt (exact FP32), or the
+   * first candidate when simt could not run; absent when nothing was checked */
+  reference?: string;
 }
 
 export interface TuningSummary {
@@ -94,7 +97,7 @@ export function formatTuningSummary(s: TuningSummary): string {
   return (
     `  conv tuning: ${s.gemms} GEMM shapes timed, ${s.changed} run other than by rule; one call of each: ` +
     `${s.chosenMs.toFixed(2)} ms tuned, ${s.heuristicMs.toFixed(2)} ms by rule (kept: ${engines})\n` +
-    `  conv tuning check: ${s.checked} candidate results compared with their reference, largest difference ` +
+    `  conv tuning check: ${s.checked} candidate results compared with the exact-FP32 engine's, largest difference ` +
     `${s.maxDiff.toExponential(1)} of max${rejected}`
   );
 }

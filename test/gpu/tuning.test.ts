@@ -1,9 +1,10 @@
 /**
  * Convolution tuning on CUDA (cgk_set_conv_tuning): the first call of a GEMM shape times every
- * candidate engine and keeps the fastest; later calls reuse the choice; results match the CPU
- * at the precision in effect; forcing an engine or turning tuning off bypasses it. Needs CUDA;
- * the emulated addon runs it in `npm test` (test/gpu/emulated-cuda.test.ts), where the times
- * are the emulator's, so only the mechanism is checked, never which engine wins.
+ * candidate engine and keeps the fastest whose result agrees with the exact-FP32 engine's; later
+ * calls reuse the choice; results match the CPU at the precision in effect; forcing an engine or
+ * turning tuning off bypasses it. Needs CUDA; the emulated addon runs it in `npm test`
+ * (test/gpu/emulated-cuda.test.ts), where the times are the emulator's, so only the mechanism is
+ * checked, never which engine wins.
  */
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
@@ -56,8 +57,8 @@ function checkEntry(g: TunedGemm): void {
   const ran = g.candidates.filter((c) => c.ms !== undefined);
   assert.ok(ran.length >= 2, `${g.kind} ${g.M}x${g.N}x${g.K}: ${ran.length} candidates ran`);
   for (const c of ran) assert.ok(c.ms! > 0, `${runName(c)}: ${c.ms} ms`);
-  // Every result was checked against the first candidate's (the reference): all agree here.
-  assert.equal(ran[0].diff, 0, 'the first candidate is the reference');
+  // Every result was checked against the exact-FP32 engine's: all agree here, within rounding.
+  assert.equal(g.reference, 'simt', 'checked against the FP32 engine');
   for (const c of ran) {
     assert.equal(typeof c.diff, 'number', `${runName(c)} was compared with the reference`);
     assert.ok(c.diff! <= ALLOWED[g.precision] && !c.rejected, `${runName(c)}: ${c.diff} of max, ${c.error ?? ''}`);
@@ -139,11 +140,13 @@ test('under bf16 the candidates are the BF16 engines and the 64x64 TF32 one', { 
 
 const emulated = unavailable === null && loadBackend('cuda', { quiet: true }).info.emulated === true;
 
-test('a candidate whose results are wrong is rejected, never kept', { skip: skip || (emulated ? false : 'needs the emulated addon, whose $CGTRAIN_CUDA_TUNE_CORRUPT spoils one engine\'s results') }, () => {
+const corruptSkip = skip || (emulated ? false : 'needs the emulated addon, whose $CGTRAIN_CUDA_TUNE_CORRUPT spoils one engine\'s results');
+
+/** Tunes the forward of `p` with `engine`'s results spoiled while tuning; its tuned entry and output. */
+function tuneSpoiled(engine: string, p: ConvParams): { g: TunedGemm; forward: Float32Array } {
   const b = loadBackend('cuda', { quiet: true, precision: 'tf32' }).binding;
   b.setConvTuning(1);
-  const p = conv(1, 48, 6, 80, 3, 2, 1);
-  process.env.CGTRAIN_CUDA_TUNE_CORRUPT = 'mma64';
+  process.env.CGTRAIN_CUDA_TUNE_CORRUPT = engine;
   let forward: Float32Array;
   try {
     forward = pass(b, p, 'forward');
@@ -151,23 +154,40 @@ test('a candidate whose results are wrong is rejected, never kept', { skip: skip
     delete process.env.CGTRAIN_CUDA_TUNE_CORRUPT;
     b.setConvTuning(-1);
   }
-  const g = tunedGemms(b).find((e) => e.kind === 'fwd' && e.M === 80 && e.K === 432);
+  const g = tunedGemms(b).find((e) => e.kind === 'fwd' && e.M === p.cOut && e.K === p.cIn * p.kh * p.kw);
   assert.ok(g, 'the forward GEMM was tuned');
+  // Whatever was kept, its result is the right one.
+  const err = relErr(forward, pass(cpu(), p, 'forward'));
+  assert.ok(err < 4e-3, `forward: ${err} of max against the CPU`);
+  return { g, forward };
+}
+
+test('a candidate whose results are wrong is rejected, never kept', { skip: corruptSkip }, () => {
+  const { g } = tuneSpoiled('mma64', conv(1, 48, 6, 80, 3, 2, 1));
   const spoiled = g.candidates.filter((c) => c.engine === 'mma64');
   assert.equal(spoiled.length, 1);
   assert.equal(spoiled[0].rejected, true);
   assert.ok(Math.abs(spoiled[0].diff! - 0.5) < 1e-3, `diff ${spoiled[0].diff}: the results times 1.5`);
-  assert.match(spoiled[0].error!, /differs from the reference \(tc, the first candidate\) by 0\.5 of the largest value, more than the 1e-02 that tf32 rounding explains/);
+  assert.match(spoiled[0].error!, /differs from the reference \(simt\) by 0\.5 of the largest value, more than the 1e-02 that tf32 rounding explains/);
   assert.notEqual(g.chosen.engine, 'mma64');
   for (const c of g.candidates.filter((c) => c.engine !== 'mma64')) assert.ok(!c.rejected && c.diff! < 1e-2, runName(c));
-  // The kept engine's result is the right one.
-  const err = relErr(forward, pass(cpu(), p, 'forward'));
-  assert.ok(err < 4e-3, `forward: ${err} of max against the CPU`);
   const summary = summarizeTuning([g])!;
   assert.equal(summary.rejected, 1);
   assert.equal(summary.checked, g.candidates.filter((c) => c.ms !== undefined).length);
   assert.ok(summary.maxDiff < 1e-2);
   assert.match(formatTuningTable([g], 1), /REJECTED mma64 x\d+ \(5\.0e-1\)/);
+});
+
+test('the rule\'s own engine is checked too: a wrong tc is not kept; a wrong reference leaves the rule\'s choice', { skip: corruptSkip }, () => {
+  const tc = tuneSpoiled('tc', conv(1, 40, 6, 72, 3, 1, 1)).g;
+  assert.equal(tc.heuristic.engine, 'tc');
+  for (const c of tc.candidates) assert.equal(c.rejected === true, c.engine === 'tc', `${runName(c)}: rejected ${c.rejected}`);
+  assert.notEqual(tc.chosen.engine, 'tc');
+  // Every candidate disagrees with a spoiled FP32 engine: the rule's choice runs, as untuned.
+  const simt = tuneSpoiled('simt', conv(1, 40, 6, 88, 3, 1, 1)).g;
+  assert.equal(simt.reference, 'simt');
+  assert.ok(simt.candidates.every((c) => c.rejected), 'every candidate rejected');
+  assert.equal(runName(simt.chosen), runName(simt.heuristic));
 });
 
 test('a forced engine ($CGTRAIN_CUDA_CONV) is not tuned; CGTRAIN_CUDA_TUNE=0 turns the default off', { skip }, () => {
