@@ -81,7 +81,7 @@ export interface Binding {
   // elementwise (n elements; offsets only on copy)
   fill(y: Buf, value: number, n: number): void;
   copy(dst: Buf, dstOffset: number, src: Buf, srcOffset: number, n: number): void;
-  /** blocks of `block` floats: pairs = [dstBlock, srcBlock, ...]; dst blocks distinct, none also a src block of the same buffer; one launch */
+  /** blocks of `block` floats: pairs = [dstBlock, srcBlock, ...]; dst blocks distinct, none also a src block of the same buffer; on CUDA one launch per 64 pairs */
   copyBlocks(dst: Buf, src: Buf, block: number, pairs: Int32Array): void;
   add(a: Buf, b: Buf, y: Buf, n: number): void;
   sub(a: Buf, b: Buf, y: Buf, n: number): void;
