@@ -179,7 +179,12 @@ node -e '
   const rows = bench.map((b) => ({ impl: b.impl, size: b.size, batch: b.batch, imagesPerSec: b.imagesPerSec ?? b.images_per_s, msPerStep: b.msPerStep ?? b.ms_per_step, device: b.device ?? b.gpu, convTuning: b.convTuning }));
   let device = null;
   try { device = JSON.parse(fs.readFileSync(out + "/device.json", "utf8")); } catch {}
-  fs.writeFileSync(out + "/summary.json", JSON.stringify({ device, steps, bench: rows, seconds: Number(process.argv[2]) }, null, 1));
+  // images/s of each cgtrain run over PyTorch'"'"'s at the same size and batch: the issue'"'"'s target is >= 1
+  const ratios = rows.filter((r) => String(r.impl).startsWith("cgtrain")).flatMap((r) => {
+    const torch = rows.find((t) => String(t.impl).startsWith("torch") && t.size === r.size && t.batch === r.batch && t.imagesPerSec > 0);
+    return torch && r.imagesPerSec > 0 ? [{ impl: r.impl, torch: torch.impl, size: r.size, batch: r.batch, ratio: r.imagesPerSec / torch.imagesPerSec }] : [];
+  });
+  fs.writeFileSync(out + "/summary.json", JSON.stringify({ device, steps, bench: rows, ratios, seconds: Number(process.argv[2]) }, null, 1));
   console.log("\n== summary (" + (device?.devices?.[0]?.name ?? "no device") + ")");
   for (const [k, v] of Object.entries(steps).sort()) console.log(("  " + k).padEnd(26) + v);
   for (const r of rows) {
@@ -188,5 +193,6 @@ node -e '
       `${t.checked} candidate results checked, max diff ${Number(t.maxDiff).toExponential(1)}, ${t.rejected} rejected` : "";
     console.log(`  ${String(r.impl).padEnd(24)} ${r.size}px batch ${r.batch}: ${Number(r.imagesPerSec).toFixed(1)} images/s, ${Number(r.msPerStep).toFixed(1)} ms/step${tuning}`);
   }
+  for (const q of ratios) console.log(`  ratio ${String(q.impl).padEnd(18)} / ${q.torch} at ${q.size}px batch ${q.batch}: ${q.ratio.toFixed(2)}`);
 ' "$results_json" "$(elapsed)"
 echo "== done in $(elapsed)s"
