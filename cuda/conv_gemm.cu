@@ -428,14 +428,10 @@ bool wgmma_tunable() {
 // precision is fp32. A forced engine that cannot take the GEMM falls back to that choice.
 ConvChoice heuristic_choice(int forced, int prec, const tc::Plan& plan, const GemmShape& s) {
   const bool tf32 = prec != CGK_PRECISION_FP32;
-  if (tf32 && forced != kMma64 && plan.eligible) {
-    if (forced == kWgmma && wg::available()) {
-      if (plan_for(plan, s, plan.bm, plan.splits).gy <= 65535u) return {kWgmma, plan.bm, plan.splits};
-    }
-    if (plan.gy <= 65535u) {
-      const int engine = prec == CGK_PRECISION_BF16 ? (forced == kTcBf16 ? kTcBf16 : kBf16) : forced == kTcTrunc ? kTcTrunc : kTc;
-      return {engine, plan.bm, plan.splits};
-    }
+  if (tf32 && forced != kMma64 && plan.eligible && plan.gy <= 65535u) {
+    if (forced == kWgmma && wg::available()) return {kWgmma, plan.bm, plan.splits};
+    const int engine = prec == CGK_PRECISION_BF16 ? (forced == kTcBf16 ? kTcBf16 : kBf16) : forced == kTcTrunc ? kTcTrunc : kTc;
+    return {engine, plan.bm, plan.splits};
   }
   return {tf32 ? kMma64 : kSimt, 0, small_tile_splits(s, tf32)};
 }
@@ -453,18 +449,16 @@ std::vector<ConvChoice> tuning_candidates(int prec, const tc::Plan& plan, const 
     if (p.gy > 65535u || (long)p.gx * p.gy * p.splits > 16 * sms) return;  // past 16 blocks per SM splits only add traffic
     if (std::find(list.begin(), list.end(), c) == list.end()) list.push_back(c);
   };
-  const int splits[] = {plan.splits, 1, 2, 4, 8, 16, 32};  // deep, narrow GEMMs (weight gradients at batch 1) want many
-  const int large = prec == CGK_PRECISION_BF16 ? kBf16 : kTc;
-  for (int bm : {128, 64}) {
-    if (bm == 128 && s.M <= 64) continue;
-    for (int sp : splits) add(large, bm, sp);
-  }
-  if (prec == CGK_PRECISION_BF16) add(kTcBf16, plan.bm, plan.splits);
-  if (prec == CGK_PRECISION_TF32 && wgmma_tunable())
+  // Both tile heights (128 only above 64 rows) with each split count.
+  auto add_all = [&](int engine) {
     for (int bm : {128, 64}) {
       if (bm == 128 && s.M <= 64) continue;
-      for (int sp : splits) add(kWgmma, bm, sp);
+      for (int sp : {plan.splits, 1, 2, 4, 8, 16, 32}) add(engine, bm, sp);  // deep, narrow GEMMs (weight gradients at batch 1) want many
     }
+  };
+  add_all(prec == CGK_PRECISION_BF16 ? kBf16 : kTc);
+  if (prec == CGK_PRECISION_BF16) add(kTcBf16, plan.bm, plan.splits);
+  if (prec == CGK_PRECISION_TF32 && wgmma_tunable()) add_all(kWgmma);
   const ConvChoice small{kMma64, 0, small_tile_splits(s, true)};
   if (std::find(list.begin(), list.end(), small) == list.end()) list.push_back(small);
   return list;

@@ -92,8 +92,8 @@ Napi::Value copy_blocks(Args& a) {
   Napi::Int32Array pairs = pairs_value.As<Napi::Int32Array>();
   const size_t length = pairs.ElementLength();
   if (length % 2) a.fail("pairs holds " + std::to_string(length) + " values, expected [dstBlock, srcBlock] pairs (an even count)");
-  const int count = static_cast<int>(length / 2);
   if (length / 2 > static_cast<size_t>(INT32_MAX)) a.fail("too many pairs");
+  const int count = static_cast<int>(length / 2);
   std::vector<int32_t> dsts, srcs;
   for (int i = 0; i < count; ++i) {
     const int32_t d = pairs[2 * i], s = pairs[2 * i + 1];
