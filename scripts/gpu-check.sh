@@ -1,21 +1,25 @@
 #!/usr/bin/env bash
 # The ONE script a session with a lent GPU runs (see docs/cuda.md, "The GPU session"):
-#   1. the conv index check (host) and the cuda/dev kernel variants (validated, then timed)
-#   2. the parity tests with the default (TF32) convolutions, every op on CUDA vs the CPU, and
-#      again with the opt-in Hopper wgmma engine
-#   3. `cgtrain bench --device cuda` (its runBench, with a per-call profile and the table of what
+#   1. the conv index check (host), and the parity tests with the default (TF32) convolutions,
+#      every op on CUDA vs the CPU
+#   2. `cgtrain bench --device cuda` (its runBench, with a per-call profile and the table of what
 #      convolution tuning kept per GEMM shape; tuning also checks every candidate engine's result
 #      against the FP32 engine's on the real shapes) against PyTorch at 32x32 resnet_6blocks batch 128
-#      and 256x256 resnet_9blocks batch 1; then ours again with --precision bf16, and with the
-#      wgmma engine among the tuning candidates where its parity passed
+#      and 256x256 resnet_9blocks batch 1
+#   3. the opt-in Hopper wgmma engine: the parity tests with it forced, then where they pass the
+#      benches with it among the tuning candidates; the cuda/dev kernel variants (validated, then
+#      timed); the benches with --precision bf16
 #   4. the tuning test, the short training-run comparison, the parity tests with exact-FP32 and
 #      with BF16 convolutions, one training run with BF16, the addon test
 # Prepare with scripts/gpu-prepare.sh here, then on the device:
 #   source .gpu/on-gpu.sh; bash scripts/gpu-check.sh
 # Everything goes to $OUT (at most 8 files come back): gpu-check.log (all output), summary.json,
 # device.json, conv_dev.txt, parity.txt, bench.jsonl, profile.txt. Each step has its own time
-# limit and the whole script stops starting new steps after CHECK_BUDGET_S seconds (default
-# 480), so one hang cannot eat the lease.
+# limit, cut to what is left before CHECK_HARD_S seconds (default 570, inside the device call's
+# 600 s, so the summary is always written), and the script starts no step after
+# CHECK_BUDGET_S seconds (default 480): one hang cannot eat the lease. The headline (parity,
+# then ours against PyTorch at both sizes) runs first; the cuda/dev variants and the BF16
+# benches come after it.
 #
 # A dry run on a machine without a GPU checks the script itself against the emulated addon
 # (docs/cuda.md, "The CPU emulator"): GPU_CHECK_DRY_RUN=1 bash scripts/gpu-check.sh, after
@@ -29,6 +33,7 @@ export CGTRAIN_REQUIRE_CUDA=1  # the GPU tests fail instead of skipping when CUD
 mkdir -p "$OUT"
 LOG=$OUT/gpu-check.log
 BUDGET=${CHECK_BUDGET_S:-480}
+HARD=${CHECK_HARD_S:-570}
 ADDON=./cuda/build/Release/cgtrain_cuda.node
 CONV_DEV=(.gpu/bin/conv_fwd 10)
 CONV_DEV_LIMIT=120
@@ -40,6 +45,7 @@ if [ "${GPU_CHECK_DRY_RUN:-0}" = 1 ]; then
   CONV_DEV_LIMIT=600
   BENCHES=("32 2 6 8")
   BUDGET=${CHECK_BUDGET_S:-3600}
+  HARD=${CHECK_HARD_S:-4200}
 fi
 START=$(date +%s)
 declare -A RESULT
@@ -47,15 +53,17 @@ declare -A RESULT
 exec > >(tee -a "$LOG") 2>&1
 
 elapsed() { echo $(( $(date +%s) - START )); }
-# run NAME LIMIT_S COMMAND...: runs a step unless the budget is spent; records pass/fail/timeout.
+# run NAME LIMIT_S COMMAND...: runs a step unless the budget is spent, for at most LIMIT_S
+# seconds and never past HARD; records pass/fail/timeout.
 run() {
   local name=$1 limit=$2
   shift 2
-  if [ "$(elapsed)" -ge "$BUDGET" ]; then
+  if [ "$(elapsed)" -ge "$BUDGET" ] || [ $(( HARD - $(elapsed) )) -lt 15 ]; then
     echo "== $name: SKIPPED (budget of ${BUDGET}s spent)"
     RESULT[$name]=skipped
     return
   fi
+  [ "$limit" -le $(( HARD - $(elapsed) )) ] || limit=$(( HARD - $(elapsed) ))
   echo "== $name (limit ${limit}s, at $(elapsed)s)"
   local t0 rc
   t0=$(date +%s)
@@ -98,10 +106,8 @@ if [ "${GPU_CHECK_DRY_RUN:-0}" != 1 ] && ! .gpu/bin/conv_index_check >/dev/null 
     cuda/conv_wgmma.cu cuda/conv_tune.cu cuda/runtime.cu cuda/reduce.cu cuda/elementwise.cu -o .gpu/bin/conv_fwd
 fi
 [ "${GPU_CHECK_DRY_RUN:-0}" = 1 ] || run conv-index-check 60 .gpu/bin/conv_index_check
-run conv-dev "$CONV_DEV_LIMIT" bash -c "set -o pipefail; ${CONV_DEV[*]} | tee $OUT/conv_dev.txt"
 
 run parity-tf32 120 bash -c "node --test --test-reporter=spec dist/test/gpu/parity.test.js 2>&1 | tee $OUT/parity.txt; exit \${PIPESTATUS[0]}"
-run parity-wgmma 120 bash -c "CGTRAIN_CUDA_CONV=wgmma node --test --test-reporter=spec dist/test/gpu/parity.test.js 2>&1 | tee -a $OUT/parity.txt; exit \${PIPESTATUS[0]}"
 
 # Benchmarks: ours and PyTorch's on the same configurations, one JSON line each. Ours runs
 # runBench, the code of `cgtrain bench --device cuda --json`, directly: the CLI entry loads every
@@ -149,18 +155,20 @@ for b in "${BENCHES[@]}"; do
   # shellcheck disable=SC2086
   bench $b
 done
-for b in "${BENCHES[@]}"; do
-  # shellcheck disable=SC2086
-  bench_cgtrain bf16 0 $b
-done
-# The Hopper engine, opt-in until this run validates it (parity-wgmma above): tuning may pick it
-# shape by shape (each bench's "conv tuning" line says how often it did).
+# The Hopper engine, opt-in until this run validates it: its parity with the CPU, then tuning
+# may pick it shape by shape (each bench's "conv tuning" line says how often it did).
+run parity-wgmma 120 bash -c "CGTRAIN_CUDA_CONV=wgmma node --test --test-reporter=spec dist/test/gpu/parity.test.js 2>&1 | tee -a $OUT/parity.txt; exit \${PIPESTATUS[0]}"
 if [ "${RESULT[parity-wgmma]:-}" = pass ]; then
   for b in "${BENCHES[@]}"; do
     # shellcheck disable=SC2086
     WGMMA=1 bench_cgtrain auto 0 $b
   done
 fi
+run conv-dev "$CONV_DEV_LIMIT" bash -c "set -o pipefail; ${CONV_DEV[*]} | tee $OUT/conv_dev.txt"
+for b in "${BENCHES[@]}"; do
+  # shellcheck disable=SC2086
+  bench_cgtrain bf16 0 $b
+done
 
 run tuning 90 node --test --test-reporter=spec dist/test/gpu/tuning.test.js
 run training 150 node --test --test-reporter=spec dist/test/gpu/training.test.js
