@@ -7,6 +7,9 @@
  *    cp.async) against direct convolutions, on every op, both TF32 modes and split-K;
  *  - cuda/dev/emu/norm_check.cc: the instance/batch norm group kernels on the emulator against
  *    a double-precision reference, for every threads-per-group size.
+ *  - cuda/dev/emu/smem_opt_in_check.cc: the emulator itself refuses a launch past 48 KiB of
+ *    dynamic shared memory without the kernel's opt-in, so the emulated tests catch a missing
+ *    cudaFuncSetAttribute that a GPU would refuse.
  * Skipped, with the reason, where nvcc or g++ is missing. No GPU involved.
  */
 import { test } from 'node:test';
@@ -80,4 +83,27 @@ test('the tensor-core conv engine is right on the CUDA emulator (cuda/dev/emu/co
 
 test('the norm kernels are right on the CUDA emulator (cuda/dev/emu/norm_check.cc)', { skip: noEmulator }, () => {
   emulatorCheck('cuda/dev/emu/norm_check.cc', /norm emulator check passed \(\d+ runs\)/);
+});
+
+test('the emulator refuses a launch past 48 KiB of dynamic shared memory that its kernel did not opt in to, as a GPU does', { skip: noEmulator }, () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cgtrain-emu-smem-'));
+  try {
+    const exe = path.join(dir, 'check');
+    const args = ['-std=c++17', '-O1', '-DCGK_CUDA_EMU', '-include', 'cuda/dev/emu/cuda_emu.h', `-I${cudaInclude}`, '-Inative/include', '-Icuda',
+      'cuda/dev/emu/smem_opt_in_check.cc', 'cuda/dev/emu/cuda_emu.cc', 'cuda/dev/emu/cudart_emu.cc', '-o', exe];
+    const build = spawnSync(gxx!, args, { cwd: root, encoding: 'utf8', timeout: 300_000 });
+    assert.equal(build.status, 0, `${build.stdout}${build.stderr}`);
+    for (const [mode, allowed] of [['default', true], ['opted', true], ['other', false], ['short', false], ['missing', false]] as const) {
+      const run = spawnSync(exe, [mode], { encoding: 'utf8', timeout: 60_000 });
+      if (allowed) {
+        assert.equal(run.status, 0, `${mode}: ${run.stdout}${run.stderr}`);
+        assert.match(run.stdout, /launched with \d+ bytes: out 1/);
+      } else {
+        assert.notEqual(run.status, 0, `${mode} should have been refused: ${run.stdout}`);
+        assert.match(run.stderr, /asks for 65536 bytes of dynamic shared memory; this kernel may have \d+ \(above 48 KiB it must opt in/);
+      }
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });

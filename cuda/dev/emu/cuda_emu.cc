@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <deque>
 #include <map>
+#include <mutex>
 #include <utility>
 #include <vector>
 
@@ -505,6 +506,8 @@ void cp_async_wait(int pending) {
 
 namespace {
 unsigned long long g_launches = 0, g_copies = 0;
+std::mutex g_opt_in_mutex;
+std::map<const void*, int> g_opt_in;  // kernel -> bytes of dynamic shared memory it opted in to
 }
 
 unsigned long long launch_count() { return g_launches; }
@@ -517,6 +520,26 @@ bool skipping_kernels() {
     return v && !std::strcmp(v, "1");
   }();
   return skip;
+}
+
+void set_smem_opt_in(const void* kernel, int bytes) {
+  std::lock_guard<std::mutex> lock(g_opt_in_mutex);
+  g_opt_in[kernel] = bytes;
+}
+
+void check_dynamic_smem(const void* kernel, size_t bytes) {
+  constexpr size_t kDefault = 48 * 1024;
+  if (bytes <= kDefault) return;
+  std::lock_guard<std::mutex> lock(g_opt_in_mutex);
+  const auto it = g_opt_in.find(kernel);
+  const size_t allowed = it == g_opt_in.end() ? kDefault : std::max(kDefault, (size_t)it->second);
+  if (bytes > allowed) {
+    std::fprintf(stderr,
+                 "cuda emulator: a launch asks for %zu bytes of dynamic shared memory; this kernel may have %zu (above "
+                 "48 KiB it must opt in with cudaFuncSetAttribute(cudaFuncAttributeMaxDynamicSharedMemorySize))\n",
+                 bytes, allowed);
+    std::exit(3);  // at the launch, before any block: die() would name the previous launch's thread
+  }
 }
 
 void launch(dim3 grid, dim3 block, size_t smem_bytes, const std::function<void()>& body) {

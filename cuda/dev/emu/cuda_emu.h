@@ -104,8 +104,15 @@ struct LaunchConfig {
   size_t smem;
   LaunchConfig(dim3 g, dim3 b, size_t s = 0, cudaStream_t = nullptr) : grid(g), block(b), smem(s) {}
 };
+// A GPU refuses a launch with more than 48 KiB of dynamic shared memory unless that kernel has
+// opted in (cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes)):
+// the emulated cudaFuncSetAttribute records each kernel's opt-in, and a launch past it stops the
+// program, naming the sizes.
+void set_smem_opt_in(const void* kernel, int bytes);
+void check_dynamic_smem(const void* kernel, size_t bytes);
 template <class Kernel, class... Args>
 void launch_kernel(const LaunchConfig& cfg, Kernel kernel, Args... args) {
+  check_dynamic_smem(reinterpret_cast<const void*>(kernel), cfg.smem);
   launch(cfg.grid, cfg.block, cfg.smem, [&] { kernel(args...); });
 }
 

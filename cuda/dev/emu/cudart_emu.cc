@@ -81,8 +81,10 @@ cudaError_t cudaFuncGetAttributes(cudaFuncAttributes* attr, const void*) {
   attr->maxThreadsPerBlock = 1024;
   return cudaSuccess;
 }
-cudaError_t cudaFuncSetAttribute(const void*, cudaFuncAttribute, int value) {
-  return value <= 227 * 1024 ? cudaSuccess : cudaErrorInvalidValue;
+cudaError_t cudaFuncSetAttribute(const void* kernel, cudaFuncAttribute attr, int value) {
+  if (value < 0 || value > 227 * 1024) return cudaErrorInvalidValue;
+  if (attr == cudaFuncAttributeMaxDynamicSharedMemorySize) emu::set_smem_opt_in(kernel, value);
+  return cudaSuccess;
 }
 cudaError_t cudaStreamCreateWithFlags(cudaStream_t* s, unsigned int) {
   *s = &g_stream;
