@@ -35,10 +35,12 @@ function build(): string | false {
  * The environment for a child `node --test`: without NODE_TEST_CONTEXT, which would make it
  * report to us in the runner's internal protocol. Convolution tuning is off unless asked for: on
  * the emulator it would time a dozen engines for every new shape (about a second each), and
- * each engine has its own parity run here; tuning itself has its own test.
+ * each engine has its own parity run here; tuning itself has its own test. Threads run in the
+ * emulator's default order unless a run asks for last-first (CGTRAIN_EMU_REVERSE=1, which shows
+ * the shared-memory races the default order hides; four of the parity runs use it).
  */
 function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, CGTRAIN_CUDA_TUNE: '0', ...extra, CGTRAIN_CUDA_ADDON: addon, CGTRAIN_REQUIRE_CUDA: '1' };
+  const env: NodeJS.ProcessEnv = { ...process.env, CGTRAIN_CUDA_TUNE: '0', CGTRAIN_EMU_REVERSE: '0', ...extra, CGTRAIN_CUDA_ADDON: addon, CGTRAIN_REQUIRE_CUDA: '1' };
   delete env.NODE_TEST_CONTEXT;
   return env;
 }
@@ -94,9 +96,9 @@ test('every CUDA op matches the CPU on the emulator (TF32 convolutions and tunin
   parity({ CGTRAIN_CUDA_TUNE: '1' });
 });
 
-test('every CUDA op matches the CPU on the emulator (TF32 convolutions by rule, the tc engine)', (t) => {
+test('every CUDA op matches the CPU on the emulator (TF32 convolutions by rule, the tc engine; threads last-first)', (t) => {
   if (!build()) return t.skip('no g++ or no CUDA headers');
-  parity({});
+  parity({ CGTRAIN_EMU_REVERSE: '1' });
 });
 
 test('every CUDA op matches the CPU on the emulator (backward-data as one Dgrad GEMM, not by phase)', (t) => {
@@ -104,9 +106,9 @@ test('every CUDA op matches the CPU on the emulator (backward-data as one Dgrad 
   parity({ CGTRAIN_CUDA_DGRAD: 'gemm' });
 });
 
-test('every CUDA op matches the CPU on the emulator (exact FP32 convolutions)', (t) => {
+test('every CUDA op matches the CPU on the emulator (exact FP32 convolutions; threads last-first)', (t) => {
   if (!build()) return t.skip('no g++ or no CUDA headers');
-  parity({ CGTRAIN_CUDA_TF32: '0' });
+  parity({ CGTRAIN_CUDA_TF32: '0', CGTRAIN_EMU_REVERSE: '1' });
 });
 
 test('every CUDA op matches the CPU on the emulator (the 64x64 TF32 engine)', (t) => {
@@ -119,14 +121,14 @@ test('every CUDA op matches the CPU on the emulator (BF16 operands, tuned: the b
   parity({ CGTRAIN_CUDA_PRECISION: 'bf16', CGTRAIN_CUDA_TUNE: '1' });
 });
 
-test('every CUDA op matches the CPU on the emulator (BF16 operands, untuned: the bf16 engine)', (t) => {
+test('every CUDA op matches the CPU on the emulator (BF16 operands, untuned: the bf16 engine; threads last-first)', (t) => {
   if (!build()) return t.skip('no g++ or no CUDA headers');
-  parity({ CGTRAIN_CUDA_PRECISION: 'bf16' });
+  parity({ CGTRAIN_CUDA_PRECISION: 'bf16', CGTRAIN_EMU_REVERSE: '1' });
 });
 
-test('every CUDA op matches the CPU on the emulator (the Hopper wgmma engine)', (t) => {
+test('every CUDA op matches the CPU on the emulator (the Hopper wgmma engine; threads last-first)', (t) => {
   if (!build()) return t.skip('no g++ or no CUDA headers');
-  parity({ CGTRAIN_CUDA_CONV: 'wgmma' });
+  parity({ CGTRAIN_CUDA_CONV: 'wgmma', CGTRAIN_EMU_REVERSE: '1' });
 });
 
 test('every CUDA op matches the CPU on the emulator (BF16 operands on the tc engine)', (t) => {

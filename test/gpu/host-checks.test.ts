@@ -7,9 +7,10 @@
  *    cp.async) against direct convolutions, on every op, both TF32 modes and split-K;
  *  - cuda/dev/emu/norm_check.cc: the instance/batch norm group kernels on the emulator against
  *    a double-precision reference, for every threads-per-group size.
- *  - cuda/dev/emu/smem_opt_in_check.cc: the emulator itself refuses a launch past 48 KiB of
- *    dynamic shared memory without the kernel's opt-in, so the emulated tests catch a missing
- *    cudaFuncSetAttribute that a GPU would refuse.
+ *  - cuda/dev/emu/emu_self_check.cc: the emulator's own rules: it refuses a launch past 48 KiB
+ *    of dynamic shared memory without the kernel's opt-in (a GPU would), and running a block's
+ *    threads last-first shows shared-memory races the default order hides (and the reverse), so
+ *    the two checks above run in both orders.
  * Skipped, with the reason, where nvcc or g++ is missing. No GPU involved.
  */
 import { test } from 'node:test';
@@ -48,13 +49,17 @@ const noNvcc = nvcc ? false : 'nvcc not found (CUDACXX, PATH, /usr/local/cuda/bi
 const noEmulator = noNvcc || (!gxx ? 'no C++ compiler (CXX or g++ on PATH)' : false) ||
   (!cudaInclude ? 'no cuda_runtime.h in $CUDA_HOME, $CUDA_PATH, next to nvcc or in /usr/local/cuda' : false);
 
-function buildAndRun(compiler: string, args: string[], exe: string, passLine: RegExp): void {
+/** Builds `exe` and runs it once per environment (default: one plain run). */
+function buildAndRun(compiler: string, args: string[], exe: string, passLine: RegExp, envs: Record<string, string>[] = [{}]): void {
   const build = spawnSync(compiler, [...args, '-o', exe], { cwd: root, encoding: 'utf8', timeout: 300_000 });
   assert.equal(build.status, 0, `${compiler} ${args.join(' ')}\n${build.stdout}${build.stderr}`);
-  const run = spawnSync(exe, [], { cwd: root, encoding: 'utf8', timeout: 600_000 });
-  const failed = run.stdout.split('\n').filter((l) => l.startsWith('FAIL'));
-  assert.equal(run.status, 0, `${exe} exited ${run.status}${run.signal ? ` (${run.signal})` : ''}:\n${failed.join('\n')}\n${run.stderr}`);
-  assert.match(run.stdout, passLine);
+  for (const env of envs) {
+    const run = spawnSync(exe, [], { cwd: root, encoding: 'utf8', timeout: 600_000, env: { ...process.env, ...env } });
+    const failed = run.stdout.split('\n').filter((l) => l.startsWith('FAIL'));
+    const how = Object.keys(env).length ? ` (${JSON.stringify(env)})` : '';
+    assert.equal(run.status, 0, `${exe}${how} exited ${run.status}${run.signal ? ` (${run.signal})` : ''}:\n${failed.join('\n')}\n${run.stderr}`);
+    assert.match(run.stdout, passLine);
+  }
 }
 
 test('conv index math (cuda/dev/conv_index_check.cu) agrees with direct convolutions', { skip: noNvcc }, () => {
@@ -71,7 +76,8 @@ function emulatorCheck(source: string, passLine: RegExp): void {
   try {
     const args = ['-std=c++17', '-O2', '-DCGK_CUDA_EMU', '-include', 'cuda/dev/emu/cuda_emu.h', `-I${cudaInclude}`, '-Inative/include', '-Icuda',
       source, 'cuda/dev/emu/cuda_emu.cc'];
-    buildAndRun(gxx!, args, path.join(dir, 'check'), passLine);
+    // Both thread orders (emu_self_check.cc): a race the barriers leave open shows in one of them.
+    buildAndRun(gxx!, args, path.join(dir, 'check'), passLine, [{ CGTRAIN_EMU_REVERSE: '0' }, { CGTRAIN_EMU_REVERSE: '1' }]);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
@@ -85,22 +91,33 @@ test('the norm kernels are right on the CUDA emulator (cuda/dev/emu/norm_check.c
   emulatorCheck('cuda/dev/emu/norm_check.cc', /norm emulator check passed \(\d+ runs\)/);
 });
 
-test('the emulator refuses a launch past 48 KiB of dynamic shared memory that its kernel did not opt in to, as a GPU does', { skip: noEmulator }, () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cgtrain-emu-smem-'));
+test('the emulator\'s own rules: a launch past 48 KiB of dynamic shared memory needs its kernel\'s opt-in; each thread order shows the races the other hides (cuda/dev/emu/emu_self_check.cc)', { skip: noEmulator }, () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cgtrain-emu-self-'));
   try {
     const exe = path.join(dir, 'check');
     const args = ['-std=c++17', '-O1', '-DCGK_CUDA_EMU', '-include', 'cuda/dev/emu/cuda_emu.h', `-I${cudaInclude}`, '-Inative/include', '-Icuda',
-      'cuda/dev/emu/smem_opt_in_check.cc', 'cuda/dev/emu/cuda_emu.cc', 'cuda/dev/emu/cudart_emu.cc', '-o', exe];
+      'cuda/dev/emu/emu_self_check.cc', 'cuda/dev/emu/cuda_emu.cc', 'cuda/dev/emu/cudart_emu.cc', '-o', exe];
     const build = spawnSync(gxx!, args, { cwd: root, encoding: 'utf8', timeout: 300_000 });
     assert.equal(build.status, 0, `${build.stdout}${build.stderr}`);
-    for (const [mode, allowed] of [['default', true], ['opted', true], ['other', false], ['short', false], ['missing', false]] as const) {
-      const run = spawnSync(exe, [mode], { encoding: 'utf8', timeout: 60_000 });
+    const run = (mode: string, reverse: boolean) =>
+      spawnSync(exe, [mode], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, CGTRAIN_EMU_REVERSE: reverse ? '1' : '0' } });
+    for (const [mode, allowed] of [['smem-default', true], ['smem-opted', true], ['smem-other', false], ['smem-short', false], ['smem-missing', false]] as const) {
+      const r = run(mode, false);
       if (allowed) {
-        assert.equal(run.status, 0, `${mode}: ${run.stdout}${run.stderr}`);
-        assert.match(run.stdout, /launched with \d+ bytes: out 1/);
+        assert.equal(r.status, 0, `${mode}: ${r.stdout}${r.stderr}`);
+        assert.match(r.stdout, /launched with \d+ bytes: out 1/);
       } else {
-        assert.notEqual(run.status, 0, `${mode} should have been refused: ${run.stdout}`);
-        assert.match(run.stderr, /asks for 65536 bytes of dynamic shared memory; this kernel may have \d+ \(above 48 KiB it must opt in/);
+        assert.equal(r.status, 3, `${mode} should have been refused: ${r.stdout}${r.stderr}`);
+        assert.match(r.stderr, /asks for 65536 bytes of dynamic shared memory; this kernel may have \d+ \(above 48 KiB it must opt in/);
+      }
+    }
+    // Write-after-read: caught last-first only; read-before-write: in the default order only.
+    for (const [mode, caughtReversed] of [['race-war', true], ['race-raw', false]] as const) {
+      for (const reverse of [false, true]) {
+        const r = run(mode, reverse);
+        const caught = reverse === caughtReversed;
+        assert.equal(r.status, caught ? 1 : 0, `${mode}, ${reverse ? 'last-first' : 'default'} order: ${r.stdout}${r.stderr}`);
+        assert.match(r.stdout, caught ? /order: [1-9]\d* of 64 threads read a wrong value/ : /order: 0 of 64 threads/);
       }
     }
   } finally {

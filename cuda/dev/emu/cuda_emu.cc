@@ -522,6 +522,20 @@ bool skipping_kernels() {
   return skip;
 }
 
+namespace {
+int g_order = -1;  // -1: not yet read from $CGTRAIN_EMU_REVERSE
+}
+
+void set_reverse_order(bool reverse) { g_order = reverse; }
+
+bool reverse_order() {
+  if (g_order < 0) {
+    const char* v = std::getenv("CGTRAIN_EMU_REVERSE");
+    g_order = v && std::strcmp(v, "1") == 0;
+  }
+  return g_order == 1;
+}
+
 void set_smem_opt_in(const void* kernel, int bytes) {
   std::lock_guard<std::mutex> lock(g_opt_in_mutex);
   g_opt_in[kernel] = bytes;
@@ -558,6 +572,7 @@ void launch(dim3 grid, dim3 block, size_t smem_bytes, const std::function<void()
   g_smem.assign(smem_bytes, 0xff);
   g_waited = false;
   g_direct = false;
+  const bool reverse = reverse_order();
   bool first_block = true;
   for (unsigned bz = 0; bz < grid.z; ++bz)
     for (unsigned by = 0; by < grid.y; ++by)
@@ -580,7 +595,8 @@ void launch(dim3 grid, dim3 block, size_t smem_bytes, const std::function<void()
         g_direct = !first_block && !g_waited;
         first_block = false;
         if (g_direct) {
-          for (int i = 0; i < threads; ++i) {
+          for (int j = 0; j < threads; ++j) {
+            const int i = reverse ? threads - 1 - j : j;
             g_current = i;
             thread_idx = g_fibers[i].tid;
             body();
@@ -594,7 +610,8 @@ void launch(dim3 grid, dim3 block, size_t smem_bytes, const std::function<void()
         for (;;) {
           int alive = 0;
           const unsigned long before = g_progress;
-          for (int i = 0; i < threads; ++i) {
+          for (int j = 0; j < threads; ++j) {
+            const int i = reverse ? threads - 1 - j : j;
             if (g_fibers[i].done) continue;
             ++alive;
             g_current = i;
