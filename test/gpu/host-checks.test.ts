@@ -120,6 +120,12 @@ test('the emulator\'s own rules: a launch past 48 KiB of dynamic shared memory n
         assert.match(r.stdout, caught ? /order: [1-9]\d* of 64 threads read a wrong value/ : /order: 0 of 64 threads/);
       }
     }
+    // Blocks writing the same element: the last block's value only in the default order.
+    for (const reverse of [false, true]) {
+      const r = run('race-blocks', reverse);
+      assert.equal(r.status, reverse ? 1 : 0, `race-blocks, ${reverse ? 'last-first' : 'default'} order: ${r.stdout}${r.stderr}`);
+      assert.match(r.stdout, reverse ? /last-first order: block 0 wrote last/ : /default order: block 7 wrote last/);
+    }
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

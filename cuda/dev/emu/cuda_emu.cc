@@ -574,10 +574,12 @@ void launch(dim3 grid, dim3 block, size_t smem_bytes, const std::function<void()
   g_direct = false;
   const bool reverse = reverse_order();
   bool first_block = true;
-  for (unsigned bz = 0; bz < grid.z; ++bz)
-    for (unsigned by = 0; by < grid.y; ++by)
-      for (unsigned bx = 0; bx < grid.x; ++bx) {
-        block_idx = {bx, by, bz};
+  // Blocks run one after another, in reverse too when the threads do: blocks that write the
+  // same element, or one that reads what another writes, then differ between the two orders.
+  for (unsigned bz0 = 0; bz0 < grid.z; ++bz0)
+    for (unsigned by0 = 0; by0 < grid.y; ++by0)
+      for (unsigned bx0 = 0; bx0 < grid.x; ++bx0) {
+        block_idx = reverse ? uint3{grid.x - 1 - bx0, grid.y - 1 - by0, grid.z - 1 - bz0} : uint3{bx0, by0, bz0};
         std::fill(g_smem.begin(), g_smem.end(), 0xff);  // NaN in every float
         g_block_arrived = 0;
         g_wgs.assign((threads + 127) / 128, Warpgroup{});

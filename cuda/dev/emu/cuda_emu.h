@@ -66,9 +66,10 @@ void cp_async_wait(int pending);
 // Runs body once per thread of every block of the grid; smem_bytes of dynamic shared memory.
 void launch(dim3 grid, dim3 block, size_t smem_bytes, const std::function<void()>& body);
 // The order the scheduler runs a block's threads between waits: thread 0 first (the default),
-// or with set_reverse_order(true) or $CGTRAIN_EMU_REVERSE=1 the last first. A shared-memory
-// race the barriers do not order (a thread overwriting what another has yet to read, or reading
-// what another has yet to write) shows in one order or the other, so the checks run both.
+// or with set_reverse_order(true) or $CGTRAIN_EMU_REVERSE=1 the last first, and the blocks of a
+// launch too. A shared-memory race the barriers do not order (a thread overwriting what another
+// has yet to read, or reading what another has yet to write), or blocks writing the same
+// element, shows in one order or the other, so the checks run both.
 void set_reverse_order(bool reverse);
 bool reverse_order();
 // Kernel launches, and device copies and fills (cudaMemcpyAsync, cudaMemsetAsync), so far. With

@@ -9,6 +9,9 @@
 //                 ($CGTRAIN_EMU_REVERSE=1), right in the default order
 //   race-raw      a thread reads what its higher neighbour has yet to write: wrong in the default
 //                 order, right last first
+//   race-blocks   every block writes the same element, and the last block's value is taken
+//                 for the result: right in the default order, wrong last-first (the blocks run
+//                 in reverse too)
 // So a race the barriers do not order shows in one of the two orders; the checks run both.
 // Built with g++ -DCGK_CUDA_EMU -include cuda/dev/emu/cuda_emu.h ... cuda_emu.cc cudart_emu.cc
 // (test/gpu/host-checks.test.ts).
@@ -44,6 +47,11 @@ __global__ void race_kernel(float* out, bool war) {
   out[t] = v;
 }
 
+// Each block stores its index into the same element, a race between blocks.
+__global__ void blocks_kernel(float* out) {
+  if (threadIdx.x == 0) out[0] = (float)blockIdx.x;
+}
+
 int smem(const char* mode) {
   auto opt_in = [](const void* k, int bytes) {
     if (cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes) != cudaSuccess) {
@@ -70,6 +78,13 @@ int race(bool war) {
   return wrong ? 1 : 0;
 }
 
+int race_blocks() {
+  constexpr int kBlocks = 8;
+  emu::launch_kernel(emu::LaunchConfig(dim3(kBlocks), dim3(32)), blocks_kernel, g_out);
+  std::printf("%s order: block %g wrote last\n", emu::reverse_order() ? "last-first" : "default", g_out[0]);
+  return g_out[0] == kBlocks - 1 ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -82,6 +97,7 @@ int main(int argc, char** argv) {
   }
   if (!std::strcmp(mode, "race-war")) return race(true);
   if (!std::strcmp(mode, "race-raw")) return race(false);
+  if (!std::strcmp(mode, "race-blocks")) return race_blocks();
   std::printf("FAIL unknown mode '%s'\n", mode);
   return 2;
 }
