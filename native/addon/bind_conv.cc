@@ -8,33 +8,56 @@ namespace {
 struct ConvShapes {
   cgk_conv p;
   uint64_t x, w, y;  // element counts
-  std::string x_shape, w_shape, y_shape;
+  Shape x_shape, w_shape, y_shape;
 };
+
+// The fields of a ConvParams object, in cgk_conv's order (and of its packed Int32Array form).
+const char* const kConvFields[] = {"n", "cIn", "hIn", "wIn", "cOut", "hOut", "wOut", "kh",
+                                   "kw", "sh", "sw", "ph", "pw", "oph", "opw", "padMode"};
+constexpr size_t kConvFieldCount = sizeof kConvFields / sizeof *kConvFields;
+const int kConvFieldMin[kConvFieldCount] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0};
 
 std::string num(int64_t v) { return std::to_string(v); }
 
 ConvShapes read_conv(Args& a, bool transpose) {
   Napi::Value v = a.arg(0);
-  if (!v.IsObject() || v.IsArray()) a.fail("p must be a ConvParams object");
-  Napi::Object o = v.As<Napi::Object>();
+  int f[kConvFieldCount];
+  if (v.IsTypedArray()) {
+    // The packed form (binding.ts, packConv): 16 int32 in kConvFields' order, read in one call
+    // instead of 16 property lookups (most of a convolution call's host time).
+    Napi::TypedArray t = v.As<Napi::TypedArray>();
+    if (t.TypedArrayType() != napi_int32_array || t.ElementLength() != kConvFieldCount)
+      a.fail("p must be a ConvParams object or an Int32Array of its " + num(kConvFieldCount) + " fields");
+    const int32_t* data = v.As<Napi::Int32Array>().Data();
+    for (size_t i = 0; i < kConvFieldCount; ++i) {
+      if (data[i] < kConvFieldMin[i])
+        a.fail(std::string("p.") + kConvFields[i] + " = " + num(data[i]) + ", expected an integer >= " + num(kConvFieldMin[i]));
+      f[i] = data[i];
+    }
+  } else {
+    if (!v.IsObject() || v.IsArray()) a.fail("p must be a ConvParams object");
+    Napi::Object o = v.As<Napi::Object>();
+    for (size_t i = 0; i + 1 < kConvFieldCount; ++i) f[i] = a.dim_of(o, kConvFields[i], kConvFieldMin[i]);
+    // Optional: 0 zeros (the default), 1 reflection (conv2d only, padding smaller than the input).
+    f[kConvFieldCount - 1] = o.Get("padMode").IsUndefined() ? CGK_PAD_ZEROS : a.dim_of(o, "padMode", 0);
+  }
   cgk_conv p{};
-  p.n = a.dim_of(o, "n", 1);
-  p.c_in = a.dim_of(o, "cIn", 1);
-  p.h_in = a.dim_of(o, "hIn", 1);
-  p.w_in = a.dim_of(o, "wIn", 1);
-  p.c_out = a.dim_of(o, "cOut", 1);
-  p.h_out = a.dim_of(o, "hOut", 1);
-  p.w_out = a.dim_of(o, "wOut", 1);
-  p.kh = a.dim_of(o, "kh", 1);
-  p.kw = a.dim_of(o, "kw", 1);
-  p.sh = a.dim_of(o, "sh", 1);
-  p.sw = a.dim_of(o, "sw", 1);
-  p.ph = a.dim_of(o, "ph", 0);
-  p.pw = a.dim_of(o, "pw", 0);
-  p.oph = a.dim_of(o, "oph", 0);
-  p.opw = a.dim_of(o, "opw", 0);
-  // Optional: 0 zeros (the default), 1 reflection (conv2d only, padding smaller than the input).
-  p.pad_mode = o.Get("padMode").IsUndefined() ? CGK_PAD_ZEROS : a.dim_of(o, "padMode", 0);
+  p.n = f[0];
+  p.c_in = f[1];
+  p.h_in = f[2];
+  p.w_in = f[3];
+  p.c_out = f[4];
+  p.h_out = f[5];
+  p.w_out = f[6];
+  p.kh = f[7];
+  p.kw = f[8];
+  p.sh = f[9];
+  p.sw = f[10];
+  p.ph = f[11];
+  p.pw = f[12];
+  p.oph = f[13];
+  p.opw = f[14];
+  p.pad_mode = f[15];
   if (p.pad_mode != CGK_PAD_ZEROS && p.pad_mode != CGK_PAD_REFLECT) {
     a.fail("p.padMode = " + num(p.pad_mode) + ", expected 0 (zeros) or 1 (reflect)");
   }
@@ -68,14 +91,13 @@ ConvShapes read_conv(Args& a, bool transpose) {
            ", padding " + num(p.ph) + "x" + num(p.pw) + (transpose ? ", output padding " + num(p.oph) + "x" + num(p.opw) : "") +
            " gives " + num(h_expected) + "x" + num(w_expected));
   }
-  ConvShapes s{p, 0, 0, 0, "", "", ""};
-  s.x = elements(a, {p.n, p.c_in, p.h_in, p.w_in});
-  s.y = elements(a, {p.n, p.c_out, p.h_out, p.w_out});
-  s.w = elements(a, {p.c_out, p.c_in, p.kh, p.kw});
-  s.x_shape = shape({p.n, p.c_in, p.h_in, p.w_in});
-  s.y_shape = shape({p.n, p.c_out, p.h_out, p.w_out});
-  s.w_shape = transpose ? shape({p.c_in, p.c_out, p.kh, p.kw}) : shape({p.c_out, p.c_in, p.kh, p.kw});
-  return s;
+  return ConvShapes{p,
+                    elements(a, {p.n, p.c_in, p.h_in, p.w_in}),
+                    elements(a, {p.c_out, p.c_in, p.kh, p.kw}),
+                    elements(a, {p.n, p.c_out, p.h_out, p.w_out}),
+                    Shape({p.n, p.c_in, p.h_in, p.w_in}),
+                    transpose ? Shape({p.c_in, p.c_out, p.kh, p.kw}) : Shape({p.c_out, p.c_in, p.kh, p.kw}),
+                    Shape({p.n, p.c_out, p.h_out, p.w_out})};
 }
 
 using ForwardKernel = int (*)(const cgk_conv*, const float*, const float*, const float*, float*);
@@ -101,7 +123,7 @@ Napi::Value conv_forward(Args& a) {
   BufData& y = a.buf(4, "y");
   a.need(x, "x", s.x, s.x_shape);
   a.need(w, "w", s.w, s.w_shape);
-  a.need_opt(bias, "bias", s.p.c_out, shape({s.p.c_out}));
+  a.need_opt(bias, "bias", s.p.c_out, Shape({s.p.c_out}));
   a.need(y, "y", s.y, s.y_shape);
   a.status(op->forward(&s.p, x.ptr, w.ptr, bias ? bias->ptr : nullptr, y.ptr));
   return a.done();
@@ -154,8 +176,8 @@ Napi::Value bias_backward(Args& a) {
   BufData& dy = a.buf(0, "dy");
   BufData& db = a.buf(1, "db");
   int n = a.dim(2, "n"), c = a.dim(3, "c"), hw = a.dim(4, "hw");
-  a.need(dy, "dy", elements(a, {n, c, hw}), shape({n, c, hw}));
-  a.need(db, "db", c, shape({c}));
+  a.need(dy, "dy", elements(a, {n, c, hw}), Shape({n, c, hw}));
+  a.need(db, "db", c, Shape({c}));
   a.status(cgk_bias_backward(dy.ptr, db.ptr, n, c, hw));
   return a.done();
 }
@@ -174,10 +196,10 @@ Napi::Value linear_forward(Args& a) {
   BufData* bias = a.opt_buf(2, "bias");
   BufData& y = a.buf(3, "y");
   LinearDims d = read_linear(a, 4);
-  a.need(x, "x", elements(a, {d.n, d.in}), shape({d.n, d.in}));
-  a.need(w, "w", elements(a, {d.out, d.in}), shape({d.out, d.in}));
-  a.need_opt(bias, "bias", d.out, shape({d.out}));
-  a.need(y, "y", elements(a, {d.n, d.out}), shape({d.n, d.out}));
+  a.need(x, "x", elements(a, {d.n, d.in}), Shape({d.n, d.in}));
+  a.need(w, "w", elements(a, {d.out, d.in}), Shape({d.out, d.in}));
+  a.need_opt(bias, "bias", d.out, Shape({d.out}));
+  a.need(y, "y", elements(a, {d.n, d.out}), Shape({d.n, d.out}));
   a.status(cgk_linear_forward(x.ptr, w.ptr, bias ? bias->ptr : nullptr, y.ptr, d.n, d.in, d.out));
   return a.done();
 }
@@ -187,9 +209,9 @@ Napi::Value linear_backward_data(Args& a) {
   BufData& w = a.buf(1, "w");
   BufData& dx = a.buf(2, "dx");
   LinearDims d = read_linear(a, 3);
-  a.need(dy, "dy", elements(a, {d.n, d.out}), shape({d.n, d.out}));
-  a.need(w, "w", elements(a, {d.out, d.in}), shape({d.out, d.in}));
-  a.need(dx, "dx", elements(a, {d.n, d.in}), shape({d.n, d.in}));
+  a.need(dy, "dy", elements(a, {d.n, d.out}), Shape({d.n, d.out}));
+  a.need(w, "w", elements(a, {d.out, d.in}), Shape({d.out, d.in}));
+  a.need(dx, "dx", elements(a, {d.n, d.in}), Shape({d.n, d.in}));
   a.status(cgk_linear_backward_data(dy.ptr, w.ptr, dx.ptr, d.n, d.in, d.out));
   return a.done();
 }
@@ -200,10 +222,10 @@ Napi::Value linear_backward_weight(Args& a) {
   BufData& dw = a.buf(2, "dw");
   BufData* db = a.opt_buf(3, "db");
   LinearDims d = read_linear(a, 4);
-  a.need(x, "x", elements(a, {d.n, d.in}), shape({d.n, d.in}));
-  a.need(dy, "dy", elements(a, {d.n, d.out}), shape({d.n, d.out}));
-  a.need(dw, "dw", elements(a, {d.out, d.in}), shape({d.out, d.in}));
-  a.need_opt(db, "db", d.out, shape({d.out}));
+  a.need(x, "x", elements(a, {d.n, d.in}), Shape({d.n, d.in}));
+  a.need(dy, "dy", elements(a, {d.n, d.out}), Shape({d.n, d.out}));
+  a.need(dw, "dw", elements(a, {d.out, d.in}), Shape({d.out, d.in}));
+  a.need_opt(db, "db", d.out, Shape({d.out}));
   a.status(cgk_linear_backward_weight(x.ptr, dy.ptr, dw.ptr, db ? db->ptr : nullptr, d.n, d.in, d.out));
   return a.done();
 }

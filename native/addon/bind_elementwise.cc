@@ -8,7 +8,7 @@
 namespace glue {
 namespace {
 
-std::string vec(uint64_t n) { return "[" + std::to_string(n) + "]"; }
+Shape vec(uint64_t n) { return Shape({static_cast<int64_t>(n)}); }
 
 // (in, out, n): relu/tanh/sigmoid forward.
 struct UnaryOp {
@@ -75,8 +75,9 @@ Napi::Value copy(Args& a) {
   BufData& src = a.buf(2, "src");
   uint64_t src_offset = a.count(3, "srcOffset");
   uint64_t n = a.count(4, "n");
-  a.need(dst, "dst", dst_offset + n, std::to_string(n) + " floats at offset " + std::to_string(dst_offset));
-  a.need(src, "src", src_offset + n, std::to_string(n) + " floats at offset " + std::to_string(src_offset));
+  // (the message only where it is needed: copies run on every training step)
+  if (dst.n < dst_offset + n) a.need(dst, "dst", dst_offset + n, std::to_string(n) + " floats at offset " + std::to_string(dst_offset));
+  if (src.n < src_offset + n) a.need(src, "src", src_offset + n, std::to_string(n) + " floats at offset " + std::to_string(src_offset));
   a.status(cgk_copy(dst.ptr + dst_offset, src.ptr + src_offset, n));
   return a.done();
 }
@@ -147,7 +148,7 @@ Napi::Value scale_by(Args& a) {
   BufData& y = a.buf(2, "y");
   uint64_t n = a.count(3, "n");
   a.need(x, "x", n, vec(n));
-  a.need(alpha, "alpha", 1, "a device scalar");
+  a.need(alpha, "alpha", 1, Shape::text_of("a device scalar"));
   a.need(y, "y", n, vec(n));
   a.status(cgk_scale_by(x.ptr, alpha.ptr, y.ptr, n));
   return a.done();

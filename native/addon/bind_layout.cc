@@ -35,11 +35,11 @@ Napi::Value pad(Args& a) {
   uint64_t small = elements(a, {nc, h, w});
   uint64_t padded = elements(a, {nc, hp, wp});
   if (op->backward) {
-    a.need(in, in_name, padded, shape({nc, hp, wp}));
-    a.need(out, out_name, small, shape({nc, h, w}));
+    a.need(in, in_name, padded, Shape({nc, hp, wp}));
+    a.need(out, out_name, small, Shape({nc, h, w}));
   } else {
-    a.need(in, in_name, small, shape({nc, h, w}));
-    a.need(out, out_name, padded, shape({nc, hp, wp}));
+    a.need(in, in_name, small, Shape({nc, h, w}));
+    a.need(out, out_name, padded, Shape({nc, hp, wp}));
   }
   a.status(op->kernel(in.ptr, out.ptr, nc, h, w, top, bottom, left, right));
   return a.done();
@@ -54,7 +54,7 @@ Napi::Value upsample(Args& a) {
   int nc = a.dim(2, "nc"), h = a.dim(3, "h"), w = a.dim(4, "w");
   uint64_t small = elements(a, {nc, h, w});
   uint64_t big = elements(a, {nc, 2 * int64_t(h), 2 * int64_t(w)});
-  std::string small_shape = shape({nc, h, w}), big_shape = shape({nc, 2 * int64_t(h), 2 * int64_t(w)});
+  Shape small_shape = Shape({nc, h, w}), big_shape = Shape({nc, 2 * int64_t(h), 2 * int64_t(w)});
   a.need(in, in_name, backward ? big : small, backward ? big_shape : small_shape);
   a.need(out, out_name, backward ? small : big, backward ? small_shape : big_shape);
   a.status(backward ? cgk_upsample_nearest2x_backward(in.ptr, out.ptr, nc, h, w)
@@ -69,9 +69,9 @@ Napi::Value concat_or_split(Args& a) {
   BufData& pb = a.buf(split ? 2 : 1, "b");
   BufData& py = a.buf(split ? 0 : 2, "y");
   int n = a.dim(3, "n"), ca = a.dim(4, "ca"), cb = a.dim(5, "cb"), hw = a.dim(6, "hw");
-  a.need(pa, "a", elements(a, {n, ca, hw}), shape({n, ca, hw}));
-  a.need(pb, "b", elements(a, {n, cb, hw}), shape({n, cb, hw}));
-  a.need(py, "y", elements(a, {n, int64_t(ca) + cb, hw}), shape({n, int64_t(ca) + cb, hw}));
+  a.need(pa, "a", elements(a, {n, ca, hw}), Shape({n, ca, hw}));
+  a.need(pb, "b", elements(a, {n, cb, hw}), Shape({n, cb, hw}));
+  a.need(py, "y", elements(a, {n, int64_t(ca) + cb, hw}), Shape({n, int64_t(ca) + cb, hw}));
   a.status(split ? cgk_split_channels(py.ptr, pa.ptr, pb.ptr, n, ca, cb, hw)
                  : cgk_concat_channels(pa.ptr, pb.ptr, py.ptr, n, ca, cb, hw));
   return a.done();

@@ -11,7 +11,7 @@ float* mut_or_null(BufData* b) { return b ? b->ptr : nullptr; }
 struct NormDims {
   int n, c, hw;
   uint64_t total;
-  std::string x_shape, c_shape, stat_shape;
+  Shape x_shape, c_shape, stat_shape;
   uint64_t stats;  // elements of mean/rstd
 };
 
@@ -21,10 +21,10 @@ NormDims read_dims(Args& a, size_t first, bool per_plane) {
   d.c = a.dim(first + 1, "c", 1);
   d.hw = a.dim(first + 2, "hw", 1);
   d.total = elements(a, {d.n, d.c, d.hw});
-  d.x_shape = shape({d.n, d.c, d.hw});
-  d.c_shape = shape({d.c});
+  d.x_shape = Shape({d.n, d.c, d.hw});
+  d.c_shape = Shape({d.c});
   d.stats = per_plane ? elements(a, {d.n, d.c}) : uint64_t(d.c);
-  d.stat_shape = per_plane ? shape({d.n, d.c}) : d.c_shape;
+  d.stat_shape = per_plane ? Shape({d.n, d.c}) : d.c_shape;
   return d;
 }
 

@@ -5,7 +5,7 @@
 namespace glue {
 namespace {
 
-std::string vec(uint64_t n) { return "[" + std::to_string(n) + "]"; }
+Shape vec(uint64_t n) { return Shape({static_cast<int64_t>(n)}); }
 
 Napi::Value max_pool_forward(Args& a) {
   BufData& x = a.buf(0, "x");
@@ -23,9 +23,9 @@ Napi::Value max_pool_forward(Args& a) {
            std::to_string(w_expected));
   }
   if (uint64_t(h) * uint64_t(w) > (1u << 24)) a.fail("input plane larger than 2^24 elements (argmax is stored as float)");
-  a.need(x, "x", elements(a, {nc, h, w}), shape({nc, h, w}));
-  a.need(y, "y", elements(a, {nc, h_out, w_out}), shape({nc, h_out, w_out}));
-  a.need(argmax, "argmax", elements(a, {nc, h_out, w_out}), shape({nc, h_out, w_out}));
+  a.need(x, "x", elements(a, {nc, h, w}), Shape({nc, h, w}));
+  a.need(y, "y", elements(a, {nc, h_out, w_out}), Shape({nc, h_out, w_out}));
+  a.need(argmax, "argmax", elements(a, {nc, h_out, w_out}), Shape({nc, h_out, w_out}));
   a.status(cgk_max_pool2d_forward(x.ptr, y.ptr, argmax.ptr, nc, h, w, k, s, p, h_out, w_out));
   return a.done();
 }
@@ -36,9 +36,9 @@ Napi::Value max_pool_backward(Args& a) {
   BufData& dx = a.buf(2, "dx");
   int nc = a.dim(3, "nc", 1), h = a.dim(4, "h", 1), w = a.dim(5, "w", 1);
   int h_out = a.dim(6, "hOut", 1), w_out = a.dim(7, "wOut", 1);
-  a.need(dy, "dy", elements(a, {nc, h_out, w_out}), shape({nc, h_out, w_out}));
-  a.need(argmax, "argmax", elements(a, {nc, h_out, w_out}), shape({nc, h_out, w_out}));
-  a.need(dx, "dx", elements(a, {nc, h, w}), shape({nc, h, w}));
+  a.need(dy, "dy", elements(a, {nc, h_out, w_out}), Shape({nc, h_out, w_out}));
+  a.need(argmax, "argmax", elements(a, {nc, h_out, w_out}), Shape({nc, h_out, w_out}));
+  a.need(dx, "dx", elements(a, {nc, h, w}), Shape({nc, h, w}));
   a.status(cgk_max_pool2d_backward(dy.ptr, argmax.ptr, dx.ptr, nc, h, w, h_out, w_out));
   return a.done();
 }
@@ -49,8 +49,8 @@ Napi::Value global_avg_pool(Args& a) {
   BufData& out = a.buf(1, backward ? "dx" : "y");
   int nc = a.dim(2, "nc"), hw = a.dim(3, "hw", 1);
   uint64_t plane = elements(a, {nc, hw});
-  a.need(in, backward ? "dy" : "x", backward ? nc : plane, backward ? shape({nc}) : shape({nc, hw}));
-  a.need(out, backward ? "dx" : "y", backward ? plane : nc, backward ? shape({nc, hw}) : shape({nc}));
+  a.need(in, backward ? "dy" : "x", backward ? nc : plane, backward ? Shape({nc}) : Shape({nc, hw}));
+  a.need(out, backward ? "dx" : "y", backward ? plane : nc, backward ? Shape({nc, hw}) : Shape({nc}));
   a.status(backward ? cgk_global_avg_pool_backward(in.ptr, out.ptr, nc, hw) : cgk_global_avg_pool_forward(in.ptr, out.ptr, nc, hw));
   return a.done();
 }
@@ -75,8 +75,8 @@ Napi::Value reduce(Args& a) {
   BufData& out = a.buf(1, op->backward ? "dx" : "out");
   uint64_t n = a.count(2, "n");
   if (op->mean && n == 0) a.fail("n = 0: the mean of no elements is undefined");
-  a.need(in, op->backward ? "dout" : "x", op->backward ? 1 : n, op->backward ? "a device scalar" : vec(n));
-  a.need(out, op->backward ? "dx" : "out", op->backward ? n : 1, op->backward ? vec(n) : "a device scalar");
+  a.need(in, op->backward ? "dout" : "x", op->backward ? 1 : n, op->backward ? Shape::text_of("a device scalar") : vec(n));
+  a.need(out, op->backward ? "dx" : "out", op->backward ? n : 1, op->backward ? vec(n) : Shape::text_of("a device scalar"));
   a.status(op->kernel(in.ptr, out.ptr, n));
   return a.done();
 }
@@ -108,7 +108,7 @@ Napi::Value loss_forward(Args& a) {
   BufData& out = a.buf(2, "out");
   uint64_t n = a.count(3, "n");
   need_pair(a, x, t, n);
-  a.need(out, "out", 1, "a device scalar");
+  a.need(out, "out", 1, Shape::text_of("a device scalar"));
   a.status(op->forward(x.ptr, t.ptr, out.ptr, n));
   return a.done();
 }
@@ -121,7 +121,7 @@ Napi::Value loss_backward(Args& a) {
   BufData& dx = a.buf(3, "dx");
   uint64_t n = a.count(4, "n");
   need_pair(a, x, t, n);
-  a.need(dout, "dout", 1, "a device scalar");
+  a.need(dout, "dout", 1, Shape::text_of("a device scalar"));
   a.need(dx, "dx", n, vec(n));
   a.status(op->backward(x.ptr, t.ptr, dout.ptr, dx.ptr, n));
   return a.done();
@@ -139,14 +139,14 @@ Napi::Value focal_loss(Args& a) {
     BufData& out = a.buf(4, "out");
     uint64_t n = a.count(5, "n");
     need_pair(a, x, t, n);
-    a.need(out, "out", 1, "a device scalar");
+    a.need(out, "out", 1, Shape::text_of("a device scalar"));
     a.status(cgk_focal_loss_forward(x.ptr, t.ptr, alpha, gamma, out.ptr, n));
   } else {
     BufData& dout = a.buf(4, "dout");
     BufData& dx = a.buf(5, "dx");
     uint64_t n = a.count(6, "n");
     need_pair(a, x, t, n);
-    a.need(dout, "dout", 1, "a device scalar");
+    a.need(dout, "dout", 1, Shape::text_of("a device scalar"));
     a.need(dx, "dx", n, vec(n));
     a.status(cgk_focal_loss_backward(x.ptr, t.ptr, alpha, gamma, dout.ptr, dx.ptr, n));
   }
@@ -166,7 +166,7 @@ Napi::Value ghmc_forward(Args& a) {
   need_pair(a, x, t, n);
   a.need(acc, "acc", bins, vec(bins));
   a.need(weights, "weights", n, vec(n));
-  a.need(out, "out", 1, "a device scalar");
+  a.need(out, "out", 1, Shape::text_of("a device scalar"));
   a.status(cgk_ghmc_loss_forward(x.ptr, t.ptr, bins, momentum, acc.ptr, weights.ptr, out.ptr, n));
   return a.done();
 }
@@ -181,7 +181,7 @@ Napi::Value ghmc_backward(Args& a) {
   uint64_t n = a.count(5, "n");
   need_pair(a, x, t, n);
   a.need(weights, "weights", n, vec(n));
-  a.need(dout, "dout", 1, "a device scalar");
+  a.need(dout, "dout", 1, Shape::text_of("a device scalar"));
   a.need(dx, "dx", n, vec(n));
   a.status(cgk_ghmc_loss_backward(x.ptr, t.ptr, weights.ptr, dout.ptr, dx.ptr, n));
   return a.done();
@@ -190,13 +190,13 @@ Napi::Value ghmc_backward(Args& a) {
 struct Rows {
   int n, k;
   uint64_t total;
-  std::string shape_text;
+  Shape shape_text;
 };
 
 Rows read_rows(Args& a, size_t first) {
-  Rows r{a.dim(first, "n", 1), a.dim(first + 1, "k", 1), 0, ""};
+  Rows r{a.dim(first, "n", 1), a.dim(first + 1, "k", 1), 0, Shape()};
   r.total = elements(a, {r.n, r.k});
-  r.shape_text = shape({r.n, r.k});
+  r.shape_text = Shape({r.n, r.k});
   return r;
 }
 
@@ -210,7 +210,7 @@ Napi::Value softmax_xent_forward(Args& a) {
   a.need(logits, "logits", r.total, r.shape_text);
   a.need(labels, "labels", r.n, vec(r.n));
   a.need(probs, "probs", r.total, r.shape_text);
-  a.need(out, "out", 1, "a device scalar");
+  a.need(out, "out", 1, Shape::text_of("a device scalar"));
   a.status(cgk_softmax_xent_forward(logits.ptr, labels.ptr, probs.ptr, out.ptr, r.n, r.k));
   return a.done();
 }
@@ -224,7 +224,7 @@ Napi::Value softmax_xent_backward(Args& a) {
   Rows r = read_rows(a, 4);
   a.need(probs, "probs", r.total, r.shape_text);
   a.need(labels, "labels", r.n, vec(r.n));
-  a.need(dout, "dout", 1, "a device scalar");
+  a.need(dout, "dout", 1, Shape::text_of("a device scalar"));
   a.need(dlogits, "dlogits", r.total, r.shape_text);
   a.status(cgk_softmax_xent_backward(probs.ptr, labels.ptr, dout.ptr, dlogits.ptr, r.n, r.k));
   return a.done();

@@ -123,10 +123,14 @@ int Args::dim_of(const Napi::Object& obj, const char* key, int min) {
   return static_cast<int>(d);
 }
 
-void Args::need(const BufData& b, const char* name, uint64_t floats, const std::string& shape_text) const {
+void Args::need(const BufData& b, const char* name, uint64_t floats, const Shape& shape) const {
+  if (b.n < floats) need(b, name, floats, shape.text());
+}
+
+void Args::need(const BufData& b, const char* name, uint64_t floats, const std::string& what) const {
   if (b.n < floats) {
     std::ostringstream out;
-    out << name << " holds " << b.n << " floats, needs " << floats << " for " << shape_text;
+    out << name << " holds " << b.n << " floats, needs " << floats << " for " << what;
     fail(out.str());
   }
 }
@@ -148,17 +152,21 @@ uint64_t elements(const Args& args, std::initializer_list<int64_t> dims) {
     product *= static_cast<double>(d);
     exact *= static_cast<uint64_t>(d);
   }
-  if (product >= kMaxExact) args.fail("shape " + shape(dims) + " has too many elements");
+  if (product >= kMaxExact) args.fail("shape " + Shape(dims).text() + " has too many elements");
   return exact;
 }
 
-std::string shape(std::initializer_list<int64_t> dims) {
+Shape::Shape(std::initializer_list<int64_t> dims) {
+  for (int64_t d : dims)
+    if (rank_ < 6) dims_[rank_++] = d;
+}
+
+std::string Shape::text() const {
+  if (text_) return text_;
   std::string out = "[";
-  bool first = true;
-  for (int64_t d : dims) {
-    if (!first) out += ',';
-    out += std::to_string(d);
-    first = false;
+  for (int i = 0; i < rank_; ++i) {
+    if (i) out += ',';
+    out += std::to_string(dims_[i]);
   }
   return out + "]";
 }

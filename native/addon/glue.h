@@ -15,6 +15,27 @@
 
 namespace glue {
 
+// A tensor shape for error messages, kept as numbers and written out ("[2,3,16,16]") only when
+// a message needs it: the bindings check every buffer on every call, and formatting the
+// shapes up front was a tenth of a convolution call's host time.
+class Shape {
+ public:
+  Shape() = default;
+  Shape(std::initializer_list<int64_t> dims);  // up to 6
+  // A description instead of dimensions ("a device scalar"); text must be a literal.
+  static Shape text_of(const char* text) {
+    Shape s;
+    s.text_ = text;
+    return s;
+  }
+  std::string text() const;
+
+ private:
+  int64_t dims_[6];
+  int rank_ = 0;
+  const char* text_ = nullptr;
+};
+
 // What a Buf handle holds. ptr is NULL once free() has run (the finalizer then does nothing).
 struct BufData {
   float* ptr;
@@ -48,8 +69,10 @@ class Args {
   double number_in(size_t i, const char* name, double lo, double hi, bool hi_open = false);
 
   // Throws "<arg> holds N floats, needs M for <shape>" when b is too small.
-  void need(const BufData& b, const char* name, uint64_t floats, const std::string& shape) const;
-  void need_opt(const BufData* b, const char* name, uint64_t floats, const std::string& shape) const {
+  void need(const BufData& b, const char* name, uint64_t floats, const Shape& shape) const;
+  // The same with a written description (for the rarely called bindings that build one).
+  void need(const BufData& b, const char* name, uint64_t floats, const std::string& what) const;
+  void need_opt(const BufData* b, const char* name, uint64_t floats, const Shape& shape) const {
     if (b) need(*b, name, floats, shape);
   }
   // Throws with cgk_last_error() when a kernel returned non-zero.
@@ -64,8 +87,6 @@ class Args {
 
 // Product of non-negative dims; throws when it would not fit in 2^53.
 uint64_t elements(const Args& args, std::initializer_list<int64_t> dims);
-// "[2,3,16,16]"
-std::string shape(std::initializer_list<int64_t> dims);
 
 // A new Buf handle owning p (n floats), freed by its finalizer unless free() ran first.
 Napi::Value wrap_buf(Napi::Env env, float* p, size_t n);

@@ -7,7 +7,7 @@
  * table says which layer costs what.
  */
 import { performance } from 'perf_hooks';
-import { wrapBinding, type Binding, type ConvParams } from './binding';
+import { convParamsOf, wrapBinding, type Binding, type ConvParams } from './binding';
 import type { Backend } from './device';
 
 export interface ProfileRow {
@@ -25,10 +25,6 @@ const UNTIMED = new Set(['sync', 'memoryStats', 'numThreads', 'backendName', 'de
 function convKey(name: string, p: ConvParams): string {
   const pad = p.padMode === 1 ? ' reflect' : '';
   return `${name} n${p.n} ${p.cIn}->${p.cOut} ${p.hIn}x${p.wIn}->${p.hOut}x${p.wOut} k${p.kh} s${p.sh} p${p.ph}${pad}`;
-}
-
-function isConvParams(v: unknown): v is ConvParams {
-  return typeof v === 'object' && v !== null && 'kh' in v && 'cIn' in v && 'cOut' in v;
 }
 
 export class BindingProfiler {
@@ -51,7 +47,8 @@ export class BindingProfiler {
         const t0 = performance.now();
         const result = fn(...args);
         sync();
-        const op = isConvParams(args[0]) ? convKey(key, args[0]) : key;
+        const conv = convParamsOf(args[0]);
+        const op = conv ? convKey(key, conv) : key;
         const row = this.totals.get(op) ?? { calls: 0, ms: 0 };
         row.calls++;
         row.ms += Math.max(0, performance.now() - t0 - this.syncMs);

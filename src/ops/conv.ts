@@ -5,7 +5,7 @@
  * frozen discriminator; and the forward saves x only when the weight needs a gradient and w only
  * when x does.
  */
-import type { ConvParams } from '../backend/binding';
+import { packConv, type ConvParams } from '../backend/binding';
 import { Tensor, needsGrad, record, shapeString } from '../tensor';
 import { expectNCHW } from './check';
 import { opCounters } from './counters';
@@ -77,7 +77,8 @@ function convolve(op: string, kernels: ConvKernels, x: Tensor, w: Tensor, bias: 
   const p = convParams(op, x, w, transposed, options);
   checkBias(op, bias, p.cOut);
   const y = Tensor.empty([p.n, p.cOut, p.hOut, p.wOut], x.backend);
-  x.binding[kernels.forward](p, x.buf, w.buf, bias ? bias.buf : null, y.buf);
+  const packed = packConv(p);
+  x.binding[kernels.forward](packed, x.buf, w.buf, bias ? bias.buf : null, y.buf);
   // MACs as the reference benchmark counts them: per output element for conv, per input element for conv-transpose.
   if (opCounters.countMacs) opCounters.macs += transposed ? x.size * p.cOut * p.kh * p.kw : y.size * p.cIn * p.kh * p.kw;
   if (!needsGrad(x, w, bias)) return y;
@@ -89,10 +90,10 @@ function convolve(op: string, kernels: ConvKernels, x: Tensor, w: Tensor, bias: 
     if (x.requiresGrad) dx = Tensor.empty(x.shape, x.backend);
     if (w.requiresGrad) dw = Tensor.empty(w.shape, w.backend);
     if (dx && dw && !transposed) {
-      x.binding.conv2dBackward(p, x.buf, gy.buf, w.buf, dx.buf, dw.buf);
+      x.binding.conv2dBackward(packed, x.buf, gy.buf, w.buf, dx.buf, dw.buf);
     } else {
-      if (dx) x.binding[kernels.backwardData](p, gy.buf, w.buf, dx.buf);
-      if (dw) x.binding[kernels.backwardWeight](p, x.buf, gy.buf, dw.buf);
+      if (dx) x.binding[kernels.backwardData](packed, gy.buf, w.buf, dx.buf);
+      if (dw) x.binding[kernels.backwardWeight](packed, x.buf, gy.buf, dw.buf);
     }
     if (bias && bias.requiresGrad) {
       db = Tensor.empty(bias.shape, bias.backend);

@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { Binding, Buf, ConvParams } from '../../src/backend/binding';
+import { convParamsOf, packConv, type Binding, type Buf, type ConvParams, type PackedConv } from '../../src/backend/binding';
 import { packageRoot } from '../../src/backend/device';
 import { assertClose, cpu, freeAll, fromBuf, guardedBuf, randomArray, simdLevels, toBuf } from '../util/native';
 import { assertGradcheck, weightedSum } from '../util/gradcheck';
@@ -133,7 +133,7 @@ type BackwardWeight = 'conv2dBackwardWeight' | 'convTranspose2dBackwardWeight';
 const conv2dFns = { forward: 'conv2dForward' as Forward, data: 'conv2dBackwardData' as BackwardData, weight: 'conv2dBackwardWeight' as BackwardWeight };
 const transposeFns = { forward: 'convTranspose2dForward' as Forward, data: 'convTranspose2dBackwardData' as BackwardData, weight: 'convTranspose2dBackwardWeight' as BackwardWeight };
 
-function runForward(b: Binding, fn: Forward, p: ConvParams, x: Float32Array, w: Float32Array, bias: Float32Array | null, ySize: number): Float32Array {
+function runForward(b: Binding, fn: Forward, p: ConvParams | PackedConv, x: Float32Array, w: Float32Array, bias: Float32Array | null, ySize: number): Float32Array {
   const xb = toBuf(b, x);
   const wb = toBuf(b, w);
   const bb = bias ? toBuf(b, bias) : null;
@@ -148,13 +148,13 @@ function runForward(b: Binding, fn: Forward, p: ConvParams, x: Float32Array, w: 
   }
 }
 
-function runBackward(b: Binding, fn: BackwardData | BackwardWeight, p: ConvParams, first: Float32Array, second: Float32Array, outSize: number): Float32Array {
+function runBackward(b: Binding, fn: BackwardData | BackwardWeight, p: ConvParams | PackedConv, first: Float32Array, second: Float32Array, outSize: number): Float32Array {
   const fb = toBuf(b, first);
   const sb = toBuf(b, second);
   const out = guardedBuf(b, outSize);
   b.fill(out.buf, Number.NaN, outSize); // backward kernels overwrite, never accumulate
   try {
-    (b[fn] as (p: ConvParams, a: Buf, c: Buf, d: Buf) => void)(p, fb, sb, out.buf);
+    (b[fn] as (p: ConvParams | PackedConv, a: Buf, c: Buf, d: Buf) => void)(p, fb, sb, out.buf);
     out.check(`${fn} output`);
     return out.values();
   } finally {
@@ -730,4 +730,40 @@ test('bad reflection padding is rejected with a message naming the problem', () 
   const st = sizes(t, true);
   assert.throws(() => runForward(b, 'convTranspose2dForward', t, randomArray(st.x, 1), randomArray(st.w, 2), null, st.y),
     /padMode = 1 \(reflect\) is for conv2d only/);
+});
+
+test('the packed ConvParams (an Int32Array, what the ops pass) gives the same bits as the object, and is checked as strictly', () => {
+  const b = cpu();
+  const cases: [ConvParams, boolean][] = [
+    [conv2dParams({ n: 2, cIn: 3, hIn: 9, wIn: 7, cOut: 4, kh: 3, kw: 3, s: 2, p: 1 }), false],
+    [{ ...conv2dParams({ n: 1, cIn: 2, hIn: 6, wIn: 5, cOut: 3, kh: 3, kw: 3, s: 1, p: 1 }), padMode: 1 }, false],
+    [convTranspose2dParams({ n: 2, cIn: 3, hIn: 4, wIn: 5, cOut: 2, kh: 3, kw: 3, s: 2, p: 1, op: 1 }), true],
+  ];
+  for (const [p, transposed] of cases) {
+    const packed = packConv(p);
+    assert.ok(packed instanceof Int32Array && packed.length === 16);
+    assert.deepEqual(convParamsOf(packed), { padMode: 0, ...p }, 'unpacks to the same fields');
+    const sz = sizes(p, transposed);
+    const x = randomArray(sz.x, 1), w = randomArray(sz.w, 2), g = randomArray(sz.y, 3), bias = randomArray(p.cOut, 4);
+    const [fwd, bwdData, bwdWeight] = transposed
+      ? (['convTranspose2dForward', 'convTranspose2dBackwardData', 'convTranspose2dBackwardWeight'] as const)
+      : (['conv2dForward', 'conv2dBackwardData', 'conv2dBackwardWeight'] as const);
+    assert.deepEqual(runForward(b, fwd, packed, x, w, bias, sz.y), runForward(b, fwd, p, x, w, bias, sz.y));
+    assert.deepEqual(runBackward(b, bwdData, packed, g, w, sz.x), runBackward(b, bwdData, p, g, w, sz.x));
+    assert.deepEqual(runBackward(b, bwdWeight, packed, x, g, sz.w), runBackward(b, bwdWeight, p, x, g, sz.w));
+  }
+  const p = conv2dParams({ n: 1, cIn: 2, hIn: 5, wIn: 5, cOut: 2, kh: 3, kw: 3, s: 1, p: 1 });
+  const sz = sizes(p, false);
+  const run = (q: unknown) => runForward(b, 'conv2dForward', q as PackedConv, randomArray(sz.x, 1), randomArray(sz.w, 2), null, sz.y);
+  const bad = packConv(p) as PackedConv;
+  bad[7] = 0;
+  assert.throws(() => run(bad), /p.kh = 0, expected an integer >= 1/);
+  assert.throws(() => run(Int32Array.of(1, 2, 3)), /p must be a ConvParams object or an Int32Array of its 16 fields/);
+  assert.throws(() => run(Float64Array.from(packConv(p) as PackedConv)), /an Int32Array of its 16 fields/);
+  const mismatched = packConv({ ...p, hOut: 4 }) as PackedConv;
+  assert.throws(() => run(mismatched), /p.hOut x p.wOut = 4x5, but the input 5x5/);
+  // A field past int32 stays an object, so the glue's message names it.
+  const huge = { ...p, n: 2 ** 31 };
+  assert.equal(packConv(huge), huge);
+  assert.throws(() => run(huge), /p.n = 2.14748e\+09, expected an integer >= 1/);
 });
