@@ -8,7 +8,8 @@
  *  - cuda/dev/emu/norm_check.cc: the instance/batch norm group kernels on the emulator against
  *    a double-precision reference, for every threads-per-group size.
  *  - cuda/dev/emu/emu_self_check.cc: the emulator's own rules: it refuses a launch past 48 KiB
- *    of dynamic shared memory without the kernel's opt-in (a GPU would), and running a block's
+ *    of dynamic shared memory without the kernel's opt-in (a GPU would), stops a cp.async or
+ *    __ldg that reads outside every device allocation (a GPU may fault), and running a block's
  *    threads last-first shows shared-memory races the default order hides (and the reverse), so
  *    the two checks above run in both orders.
  * Skipped, with the reason, where nvcc or g++ is missing. No GPU involved.
@@ -91,7 +92,7 @@ test('the norm kernels are right on the CUDA emulator (cuda/dev/emu/norm_check.c
   emulatorCheck('cuda/dev/emu/norm_check.cc', /norm emulator check passed \(\d+ runs\)/);
 });
 
-test('the emulator\'s own rules: a launch past 48 KiB of dynamic shared memory needs its kernel\'s opt-in; each thread order shows the races the other hides (cuda/dev/emu/emu_self_check.cc)', { skip: noEmulator }, () => {
+test('the emulator\'s own rules: a launch past 48 KiB of dynamic shared memory needs its kernel\'s opt-in; a global read must stay inside a device allocation; each thread order shows the races the other hides (cuda/dev/emu/emu_self_check.cc)', { skip: noEmulator }, () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cgtrain-emu-self-'));
   try {
     const exe = path.join(dir, 'check');
@@ -119,6 +120,14 @@ test('the emulator\'s own rules: a launch past 48 KiB of dynamic shared memory n
         assert.equal(r.status, caught ? 1 : 0, `${mode}, ${reverse ? 'last-first' : 'default'} order: ${r.stdout}${r.stderr}`);
         assert.match(r.stdout, caught ? /order: [1-9]\d* of 64 threads read a wrong value/ : /order: 0 of 64 threads/);
       }
+    }
+    // Global reads past a device allocation stop the program; the last float of one does not.
+    const inside = run('read-inside', false);
+    assert.equal(inside.status, 0, `read-inside: ${inside.stdout}${inside.stderr}`);
+    for (const [mode, via] of [['read-past', '__ldg reads 4'], ['async-past', 'cp.async reads 16']] as const) {
+      const r = run(mode, false);
+      assert.equal(r.status, 3, `${mode} should have stopped: ${r.stdout}${r.stderr}`);
+      assert.match(r.stderr, new RegExp(`${via.replace('.', '\\.')} bytes at \\S+, outside every device allocation`));
     }
     // Blocks writing the same element: the last block's value only in the default order.
     for (const reverse of [false, true]) {

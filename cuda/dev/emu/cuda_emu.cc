@@ -133,7 +133,10 @@ bool g_direct = false;  // threads run as plain calls: waiting is impossible
 [[noreturn]] void die(const char* what) {
   std::fprintf(stderr, "cuda emulator: %s (block %u,%u,%u thread %u,%u,%u)\n", what, block_idx.x, block_idx.y,
                block_idx.z, thread_idx.x, thread_idx.y, thread_idx.z);
-  std::exit(3);
+  // Exit status 3 without running destructors: this may run on a fiber's stack, where exit()'s
+  // cleanup crashes (status 139 instead of 3).
+  std::fflush(nullptr);
+  std::_Exit(3);
 }
 
 void yield() { switch_context(g_fibers[g_current].ctx, g_scheduler); }
@@ -483,6 +486,7 @@ void cp_async(void* dst, const void* src, int bytes, int src_bytes) {
   const auto* lo = g_smem.data();
   const auto* p = static_cast<const unsigned char*>(dst);
   if (p < lo || p + bytes > lo + g_smem.size()) die("cp.async destination is outside dynamic shared memory");
+  if (src_bytes > 0) check_global_read(src, src_bytes, "cp.async");
   g_fibers[linear_tid()].open.push_back({dst, src, bytes, src_bytes});
   record_store(dst, bytes);
 }
@@ -541,6 +545,20 @@ void set_smem_opt_in(const void* kernel, int bytes) {
   g_opt_in[kernel] = bytes;
 }
 
+namespace {
+GlobalReadCheck g_global_read_check = nullptr;
+}
+
+void set_global_read_check(GlobalReadCheck check) { g_global_read_check = check; }
+
+void check_global_read(const void* p, size_t bytes, const char* what) {
+  if (!g_global_read_check || g_global_read_check(p, bytes)) return;
+  char message[160];
+  std::snprintf(message, sizeof message, "%s reads %zu bytes at %p, outside every device allocation (a GPU may fault)",
+                what, bytes, p);
+  die(message);
+}
+
 void check_dynamic_smem(const void* kernel, size_t bytes) {
   constexpr size_t kDefault = 48 * 1024;
   if (bytes <= kDefault) return;
@@ -552,7 +570,8 @@ void check_dynamic_smem(const void* kernel, size_t bytes) {
                  "cuda emulator: a launch asks for %zu bytes of dynamic shared memory; this kernel may have %zu (above "
                  "48 KiB it must opt in with cudaFuncSetAttribute(cudaFuncAttributeMaxDynamicSharedMemorySize))\n",
                  bytes, allowed);
-    std::exit(3);  // at the launch, before any block: die() would name the previous launch's thread
+    std::fflush(nullptr);
+    std::_Exit(3);  // at the launch, before any block: die() would name the previous launch's thread
   }
 }
 

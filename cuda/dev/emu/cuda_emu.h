@@ -116,6 +116,13 @@ struct LaunchConfig {
 // the emulated cudaFuncSetAttribute records each kernel's opt-in, and a launch past it stops the
 // program, naming the sizes.
 void set_smem_opt_in(const void* kernel, int bytes);
+// Global memory a kernel reads with cp.async or __ldg must lie inside one device allocation, as
+// a read past it may fault on a GPU: the emulated runtime (cudart_emu.cc) installs the check
+// over its cudaMalloc blocks; programs without it (conv_tc_check.cc, on host vectors) check
+// nothing.
+using GlobalReadCheck = bool (*)(const void* p, size_t bytes);
+void set_global_read_check(GlobalReadCheck check);
+void check_global_read(const void* p, size_t bytes, const char* what);
 void check_dynamic_smem(const void* kernel, size_t bytes);
 template <class Kernel, class... Args>
 void launch_kernel(const LaunchConfig& cfg, Kernel kernel, Args... args) {
@@ -135,6 +142,7 @@ inline void __syncthreads() { emu::syncthreads(); }
 template <class T>
 inline T __ldg(const T* p) {
   if (reinterpret_cast<uintptr_t>(p) % alignof(T) != 0) emu::fatal("__ldg address is not aligned to its type");
+  emu::check_global_read(p, sizeof(T), "__ldg");
   return *p;
 }
 inline unsigned __float_as_uint(float f) {

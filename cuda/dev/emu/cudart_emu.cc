@@ -4,7 +4,9 @@
 // described as an sm_90 part with 4 multiprocessors (few enough that split-K paths run on
 // small test shapes). $CGTRAIN_EMU_DEVICE_MB (default 8192) sets its memory, so out-of-memory
 // handling can be tested.
+#include <atomic>
 #include <chrono>
+#include <map>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
@@ -37,8 +39,39 @@ size_t device_bytes() {
 }
 
 std::mutex g_mem_mutex;
-std::unordered_map<void*, size_t>& g_device_blocks = *new std::unordered_map<void*, size_t>;
+// base -> rounded bytes, ordered so a read's block is found by address
+std::map<const unsigned char*, size_t>& g_device_blocks = *new std::map<const unsigned char*, size_t>;
 size_t g_device_used = 0;
+std::atomic<unsigned long> g_frees{0};  // each cudaFree invalidates the readers' cached blocks
+
+// emu::check_global_read's test: [p, p + bytes) inside one live cudaMalloc block. Kernels read
+// the same few tensors over and over, so each thread keeps the last blocks it found.
+bool inside_device_block(const void* p, size_t bytes) {
+  struct Cached {
+    const unsigned char *lo = nullptr, *hi = nullptr;
+  };
+  thread_local Cached cache[4];
+  thread_local unsigned long cache_frees = 0;
+  thread_local int next = 0;
+  const auto* q = static_cast<const unsigned char*>(p);
+  const unsigned long frees = g_frees.load(std::memory_order_relaxed);
+  if (cache_frees != frees) {
+    for (Cached& c : cache) c = Cached{};
+    cache_frees = frees;
+  }
+  for (const Cached& c : cache)
+    if (q >= c.lo && q + bytes <= c.hi) return true;
+  std::lock_guard<std::mutex> lock(g_mem_mutex);
+  auto it = g_device_blocks.upper_bound(q);
+  if (it == g_device_blocks.begin()) return false;
+  --it;
+  if (q + bytes > it->first + it->second) return false;
+  cache[next] = Cached{it->first, it->first + it->second};
+  next = (next + 1) % 4;
+  return true;
+}
+
+const bool g_read_check_installed = (emu::set_global_read_check(inside_device_block), true);
 
 }  // namespace
 
@@ -98,16 +131,17 @@ cudaError_t cudaMalloc(void** p, size_t bytes) {
   if (rounded > device_bytes() - g_device_used) return cudaErrorMemoryAllocation;
   *p = std::aligned_alloc(256, rounded ? rounded : 256);
   if (!*p) return cudaErrorMemoryAllocation;
-  g_device_blocks[*p] = rounded;
+  g_device_blocks[static_cast<const unsigned char*>(*p)] = rounded;
   g_device_used += rounded;
   return cudaSuccess;
 }
 cudaError_t cudaFree(void* p) {
   std::lock_guard<std::mutex> lock(g_mem_mutex);
-  auto it = g_device_blocks.find(p);
+  auto it = g_device_blocks.find(static_cast<const unsigned char*>(p));
   if (it != g_device_blocks.end()) {
     g_device_used -= it->second;
     g_device_blocks.erase(it);
+    g_frees.fetch_add(1, std::memory_order_relaxed);
   }
   std::free(p);
   return cudaSuccess;

@@ -13,6 +13,10 @@
 //                 for the result: right in the default order, wrong last-first (the blocks run
 //                 in reverse too)
 // So a race the barriers do not order shows in one of the two orders; the checks run both.
+//   read-inside   a kernel reads the last float of a cudaMalloc block with __ldg and cp.async:
+//                 runs
+//   read-past     the same __ldg one float further: stops (outside every device allocation)
+//   async-past    a cp.async of the 16 bytes just past the block: stops
 // Built with g++ -DCGK_CUDA_EMU -include cuda/dev/emu/cuda_emu.h ... cuda_emu.cc cudart_emu.cc
 // (test/gpu/host-checks.test.ts).
 #include <cstdio>
@@ -50,6 +54,30 @@ __global__ void race_kernel(float* out, bool war) {
 // Each block stores its index into the same element, a race between blocks.
 __global__ void blocks_kernel(float* out) {
   if (threadIdx.x == 0) out[0] = (float)blockIdx.x;
+}
+
+// Reads src[at] with __ldg and 16 bytes at src + at4 with cp.async (when at4 >= 0).
+__global__ void read_kernel(const float* src, int at, int at4, float* out) {
+  float* smem = static_cast<float*>(emu::dynamic_smem());
+  if (at4 >= 0) {
+    emu::cp_async(smem, src + at4, 16, 16);
+    emu::cp_async_commit();
+    emu::cp_async_wait(0);
+  }
+  if (threadIdx.x == 0) out[0] = __ldg(src + at) + (at4 >= 0 ? smem[0] : 0.f);
+}
+
+int read(const char* mode) {
+  constexpr int kFloats = 64;  // a 256-byte block: the emulated cudaMalloc's granularity
+  float* d = nullptr;
+  if (cudaMalloc(reinterpret_cast<void**>(&d), kFloats * sizeof(float)) != cudaSuccess) return std::printf("FAIL cudaMalloc\n"), 1;
+  for (int i = 0; i < kFloats; ++i) d[i] = 1.f;
+  const bool past = !std::strcmp(mode, "read-past"), async_past = !std::strcmp(mode, "async-past");
+  emu::launch_kernel(emu::LaunchConfig(dim3(1), dim3(32), 64), read_kernel, d, past ? kFloats : kFloats - 1,
+                     async_past ? kFloats : kFloats - 4, g_out);
+  std::printf("read %g\n", g_out[0]);
+  cudaFree(d);
+  return g_out[0] == 2.f ? 0 : 1;
 }
 
 int smem(const char* mode) {
@@ -98,6 +126,7 @@ int main(int argc, char** argv) {
   if (!std::strcmp(mode, "race-war")) return race(true);
   if (!std::strcmp(mode, "race-raw")) return race(false);
   if (!std::strcmp(mode, "race-blocks")) return race_blocks();
+  if (!std::strcmp(mode, "read-inside") || !std::strcmp(mode, "read-past") || !std::strcmp(mode, "async-past")) return read(mode);
   std::printf("FAIL unknown mode '%s'\n", mode);
   return 2;
 }
