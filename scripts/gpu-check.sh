@@ -7,8 +7,9 @@
 #      against the FP32 engine's on the real shapes) against PyTorch at 32x32 resnet_6blocks batch 128
 #      and 256x256 resnet_9blocks batch 1
 #   3. the opt-in Hopper wgmma engine: the parity tests with it forced, then where they pass the
-#      benches with it among the tuning candidates; the cuda/dev kernel variants (validated, then
-#      timed); the benches with --precision bf16
+#      benches with it among the tuning candidates; PyTorch's step profiled kernel by kernel
+#      (bench/torch/torch_profile.py); the cuda/dev kernel variants (validated, then timed); the
+#      benches with --precision bf16
 #   4. the tuning test, the short training-run comparison, the parity tests with exact-FP32 and
 #      with BF16 convolutions, one training run with BF16, the addon test
 # Prepare with scripts/gpu-prepare.sh here, then on the device:
@@ -164,6 +165,14 @@ if [ "${RESULT[parity-wgmma]:-}" = pass ]; then
     WGMMA=1 bench_cgtrain auto 0 $b
   done
 fi
+# PyTorch's step kernel by kernel (bench/torch/torch_profile.py): per kind of work its kernels
+# and GPU time, and how busy its GPU is; next to our own profile in profile.txt.
+for b in "${BENCHES[@]}"; do
+  # shellcheck disable=SC2086
+  set -- $b
+  run "profile-torch-$1" 60 bash -c "set -o pipefail; PYTHONUNBUFFERED=1 python3 bench/torch/torch_profile.py --reference .gpu/torch_cyclegan_step.py \
+    --device cuda --size $1 --batch $2 --blocks $3 ${4:+--ngf $4 --ndf $4} | tee -a $OUT/profile.txt"
+done
 run conv-dev "$CONV_DEV_LIMIT" bash -c "set -o pipefail; ${CONV_DEV[*]} | tee $OUT/conv_dev.txt"
 for b in "${BENCHES[@]}"; do
   # shellcheck disable=SC2086

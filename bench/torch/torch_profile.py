@@ -1,0 +1,170 @@
+"""Where PyTorch's CycleGAN training step spends its time, kernel by kernel: the other half of the
+comparison that cgtrain's own profile (`cgtrain bench --profile`) gives for our side.
+
+scripts/gpu-check.sh appends it to profile.txt in the GPU session, so one run says per kind of
+work (convolutions, norms, pads, elementwise, optimizer, copies) how many kernels PyTorch
+launches and how long the GPU runs them, and how busy the GPU is over a step: far below 100%
+means PyTorch's step waits on its host side (Python and the launches), not on cuDNN.
+
+Usage: python3 torch_profile.py --reference PATH/torch_cyclegan_step.py --size 32 --batch 128
+       --blocks 6 [--ngf 64] [--device cuda] [--steps 3] [--top 25]
+
+The models are the reference's own (its generator() and discriminator()); the step below is the
+reference's step() (which it keeps inside main()), line for line. On --device cpu it reports
+the CPU time of each aten op instead (to check the script where no GPU is).
+"""
+import argparse
+import importlib.util
+import re
+import time
+
+import torch
+import torch.nn as nn
+
+CATEGORIES = [  # first match wins; kernel names (CUDA) or aten op names (CPU), lower case
+    ("conv", r"conv|cudnn|implicit_gemm|xmma|cutlass|wgrad|dgrad|fprop|gemm|sm\d\d_"),
+    ("norm", r"batch_norm|instance_norm|welford|layer_norm|native_norm"),
+    ("pad", r"reflection_pad|pad"),
+    ("optimizer", r"multi_tensor|adam|foreach|_fused"),
+    ("reduce", r"reduce|sum|mean|norm"),
+    ("copy", r"memcpy|memset|copy|cat|fill"),
+    ("elementwise", r"elementwise|vectorized|unrolled|relu|tanh|leaky|mul|add|sub|div|abs|sign|pow"),
+]
+
+
+def category(name):
+    low = name.lower()
+    for cat, pattern in CATEGORIES:
+        if re.search(pattern, low):
+            return cat
+    return "other"
+
+
+def load_reference(path):
+    spec = importlib.util.spec_from_file_location("torch_cyclegan_step", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def duration_us(e):
+    return e.time_range.end - e.time_range.start
+
+
+def kernel_times(prof):
+    """(name, microseconds) of every kernel and device copy the profiler saw."""
+    try:
+        cuda = torch.autograd.DeviceType.CUDA
+        times = [(e.name, duration_us(e)) for e in prof.events() if getattr(e, "device_type", None) == cuda]
+        if times:
+            return times
+    except Exception as err:  # the profiler's event API moves between versions
+        print(f"(kernel events not readable: {err}; using the averages)")
+    times = []
+    for e in prof.key_averages():
+        total = getattr(e, "self_device_time_total", None) or getattr(e, "self_cuda_time_total", 0)
+        if total and not e.key.startswith("aten::") and e.count:
+            times += [(e.key, total / e.count)] * e.count
+    return times
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--reference", required=True, help="the reference's torch_cyclegan_step.py")
+    p.add_argument("--size", type=int, default=32)
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--blocks", type=int, default=6)
+    p.add_argument("--ngf", type=int, default=64)
+    p.add_argument("--ndf", type=int, default=64)
+    p.add_argument("--device", default="cuda")
+    p.add_argument("--steps", type=int, default=3)
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--top", type=int, default=25)
+    a = p.parse_args()
+    ref = load_reference(a.reference)
+    dev = torch.device(a.device)
+    cuda = dev.type == "cuda"
+    torch.manual_seed(0)
+    GA, GB = ref.generator(a.blocks, a.ngf).to(dev), ref.generator(a.blocks, a.ngf).to(dev)
+    DA, DB = ref.discriminator(a.ndf).to(dev), ref.discriminator(a.ndf).to(dev)
+    d_params = list(DA.parameters()) + list(DB.parameters())
+    optG = torch.optim.Adam(list(GA.parameters()) + list(GB.parameters()), 2e-4, betas=(0.5, 0.999))
+    optD = torch.optim.Adam(d_params, 2e-4, betas=(0.5, 0.999))
+    mse, l1 = nn.MSELoss(), nn.L1Loss()
+    A = torch.rand(a.batch, 3, a.size, a.size, device=dev) * 2 - 1
+    B = torch.rand(a.batch, 3, a.size, a.size, device=dev) * 2 - 1
+
+    def step():  # the reference's step()
+        fake_B, fake_A = GA(A), GB(B)
+        rec_A, rec_B = GB(fake_B), GA(fake_A)
+        idt_A, idt_B = GA(B), GB(A)
+        for q in d_params:
+            q.requires_grad_(False)
+        pa, pb = DA(fake_B), DB(fake_A)
+        loss_G = (mse(pa, torch.ones_like(pa)) + mse(pb, torch.ones_like(pb))
+                  + 10 * (l1(rec_A, A) + l1(rec_B, B)) + 5 * (l1(idt_A, B) + l1(idt_B, A)))
+        optG.zero_grad(set_to_none=True)
+        loss_G.backward()
+        optG.step()
+        for q in d_params:
+            q.requires_grad_(True)
+        optD.zero_grad(set_to_none=True)
+        for D, real, fake in ((DA, B, fake_B), (DB, A, fake_A)):
+            pr, pf = D(real), D(fake.detach())
+            (0.5 * (mse(pr, torch.ones_like(pr)) + mse(pf, torch.zeros_like(pf)))).backward()
+        optD.step()
+
+    def sync():
+        if cuda:
+            torch.cuda.synchronize()
+
+    for _ in range(a.warmup):
+        step()
+    sync()
+    from torch.profiler import ProfilerActivity, profile
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+    with profile(activities=activities) as prof:
+        t0 = time.perf_counter()
+        for _ in range(a.steps):
+            step()
+        sync()
+        wall_ms = (time.perf_counter() - t0) * 1000 / a.steps
+
+    # Kernels (and device copies) on CUDA; on the CPU, the aten ops' own time.
+    if cuda:
+        times = kernel_times(prof)
+        what = "GPU kernels and copies"
+    else:
+        times = [(e.key, e.self_cpu_time_total / max(e.count, 1)) for e in prof.key_averages() for _ in range(e.count)
+                 if e.key.startswith("aten::")]
+        what = "aten ops' own CPU time"
+    per_step = 1.0 / a.steps
+    busy_ms = sum(t for _, t in times) / 1000 * per_step
+    name = torch.cuda.get_device_name(0) if cuda else "CPU"
+    print(f"== PyTorch {torch.__version__} profile on {name}: {a.size}x{a.size} resnet_{a.blocks}blocks batch {a.batch}, "
+          f"{a.steps} steps after {a.warmup}")
+    if not times:
+        print(f"no {what} were recorded (the profiler needs CUPTI for GPU kernels)")
+        return
+    print(f"wall {wall_ms:.2f} ms/step (under the profiler); {what} {busy_ms:.2f} ms/step "
+          f"({100 * busy_ms / wall_ms:.0f}% of the wall time), {len(times) * per_step:.0f} a step")
+    cats = {}
+    for n, t in times:
+        c = cats.setdefault(category(n), [0, 0.0])
+        c[0] += 1
+        c[1] += t
+    print(f"{'kind':<12} {'a step':>8} {'ms/step':>9} {'share':>6}")
+    for c, (count, t) in sorted(cats.items(), key=lambda kv: -kv[1][1]):
+        print(f"{c:<12} {count * per_step:>8.0f} {t / 1000 * per_step:>9.3f} {100 * t / 1000 * per_step / busy_ms:>5.1f}%")
+    by_name = {}
+    for n, t in times:
+        c = by_name.setdefault(n, [0, 0.0])
+        c[0] += 1
+        c[1] += t
+    print(f"top {a.top} by time: ms/step, calls/step, kind, name")
+    for n, (count, t) in sorted(by_name.items(), key=lambda kv: -kv[1][1])[: a.top]:
+        print(f"  {t / 1000 * per_step:8.3f} {count * per_step:6.0f}  {category(n):<11} {n[:110]}")
+
+
+if __name__ == "__main__":
+    main()
