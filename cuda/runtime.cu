@@ -216,6 +216,14 @@ struct Staging {
 };
 Staging g_stage;
 
+// cgk_timer_mark's events: made as marks need them and kept for the next rounds.
+struct Timer {
+  std::mutex mutex;
+  std::vector<cudaEvent_t> events;
+  int count = 0;  // marks since the last cgk_timer_read
+};
+Timer g_timer;
+
 int ensure_staging() {
   if (g_stage.host[0]) return CGK_OK;
   for (int i = 0; i < 2; ++i) {
@@ -530,6 +538,43 @@ int cgk_sync(void) {
   CGK_READY("cgk_sync");
   cudaError_t err = cudaStreamSynchronize(g_rt.stream);
   if (err != cudaSuccess) return fail(CGK_ERR_DEVICE, "cgk_sync: a kernel failed (" + error_text(err) + ")");
+  return CGK_OK;
+}
+
+int cgk_timer_mark(int* index) {
+  CGK_READY("cgk_timer_mark");
+  CGK_REQUIRE(index != nullptr, "cgk_timer_mark", "index must not be NULL");
+  std::lock_guard<std::mutex> lock(g_timer.mutex);
+  if (g_timer.count >= CGK_TIMER_MARKS)
+    return fail_arg("cgk_timer_mark", std::to_string(CGK_TIMER_MARKS) + " marks since the last cgk_timer_read, the most there can be");
+  if ((size_t)g_timer.count == g_timer.events.size()) {  // events are made once and kept
+    cudaEvent_t e = nullptr;
+    if (cudaError_t err = cudaEventCreate(&e)) return fail(CGK_ERR_DEVICE, "cgk_timer_mark: " + error_text(err));
+    g_timer.events.push_back(e);
+  }
+  if (cudaError_t err = cudaEventRecord(g_timer.events[g_timer.count], g_rt.stream))
+    return fail(CGK_ERR_DEVICE, "cgk_timer_mark: " + error_text(err));
+  *index = g_timer.count++;
+  return CGK_OK;
+}
+
+int cgk_timer_read(double* ms, int capacity, int* count) {
+  CGK_READY("cgk_timer_read");
+  CGK_REQUIRE(count != nullptr && capacity >= 0 && (capacity == 0 || ms != nullptr), "cgk_timer_read",
+              "count must not be NULL, capacity >= 0, and ms not NULL when capacity > 0");
+  std::lock_guard<std::mutex> lock(g_timer.mutex);
+  const int n = g_timer.count;
+  g_timer.count = 0;
+  *count = n;
+  if (n == 0) return CGK_OK;
+  if (cudaError_t err = cudaEventSynchronize(g_timer.events[n - 1]))
+    return fail(CGK_ERR_DEVICE, "cgk_timer_read: a kernel failed (" + error_text(err) + ")");
+  for (int i = 0; i < n && i < capacity; ++i) {
+    float t = 0.f;
+    if (cudaError_t err = cudaEventElapsedTime(&t, g_timer.events[0], g_timer.events[i]))
+      return fail(CGK_ERR_DEVICE, "cgk_timer_read: " + error_text(err));
+    ms[i] = t;
+  }
   return CGK_OK;
 }
 

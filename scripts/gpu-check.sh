@@ -80,6 +80,17 @@ run() {
 
 echo "== gpu-check on $(hostname) at $(date -u +%FT%TZ)"
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv || true
+# Clocks, power and temperature before and after the benches: a throttled or shared GPU explains
+# odd figures (and MIG mode a smaller device than the name says).
+# One query per group: a field this driver does not know fails its whole query.
+gpu_state() {
+  local q
+  for q in clocks.sm,clocks.mem,power.draw,power.limit,temperature.gpu,utilization.gpu mig.mode.current \
+    clocks_event_reasons.active clocks_throttle_reasons.active; do
+    nvidia-smi --query-gpu="$q" --format=csv,noheader 2>/dev/null | sed "s/^/  gpu state ($1) $q: /" || true
+  done
+}
+gpu_state start
 node --version
 
 if [ ! -d node_modules ]; then
@@ -156,6 +167,7 @@ for b in "${BENCHES[@]}"; do
   # shellcheck disable=SC2086
   bench $b
 done
+gpu_state "after the headline benches"
 # The Hopper engine, opt-in until this run validates it: its parity with the CPU, then tuning
 # may pick it shape by shape (each bench's "conv tuning" line says how often it did).
 run parity-wgmma 120 bash -c "CGTRAIN_CUDA_CONV=wgmma node --test --test-reporter=spec dist/test/gpu/parity.test.js 2>&1 | tee -a $OUT/parity.txt; exit \${PIPESTATUS[0]}"

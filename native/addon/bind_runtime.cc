@@ -1,6 +1,9 @@
 // Bindings of the runtime and memory functions: init, device info, SIMD, buffers, transfers.
 #include "glue.h"
 
+#include <algorithm>
+#include <vector>
+
 namespace glue {
 namespace {
 
@@ -110,6 +113,22 @@ Napi::Value sync(Args& a) {
   return a.done();
 }
 
+Napi::Value timer_mark(Args& a) {
+  int index = 0;
+  a.status(cgk_timer_mark(&index));
+  return Napi::Number::New(a.env(), index);
+}
+
+// A Float64Array of ms from the first mark to each.
+Napi::Value timer_read(Args& a) {
+  int count = 0;
+  std::vector<double> ms(CGK_TIMER_MARKS);
+  a.status(cgk_timer_read(ms.data(), CGK_TIMER_MARKS, &count));
+  Napi::Float64Array out = Napi::Float64Array::New(a.env(), static_cast<size_t>(count));
+  std::copy(ms.begin(), ms.begin() + count, out.Data());
+  return out;
+}
+
 Napi::Value memory_stats(Args& a) {
   size_t in_use = 0, cached = 0, peak = 0;
   a.status(cgk_memory_stats(&in_use, &cached, &peak));
@@ -149,6 +168,8 @@ void register_runtime(Napi::Object exports) {
   define(exports, "upload", upload);
   define(exports, "download", download);
   define(exports, "sync", sync);
+  define(exports, "timerMark", timer_mark);
+  define(exports, "timerRead", timer_read);
   define(exports, "memoryStats", memory_stats);
   define(exports, "emptyCache", empty_cache);
 }

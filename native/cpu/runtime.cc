@@ -1,16 +1,24 @@
 // Runtime of the CPU backend: errors, initialisation, SIMD level and the device-info JSON.
 #include "runtime.h"
 
+#include <chrono>
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include "threads.h"
 
 namespace {
+
+// cgk_timer_mark's host clock readings (ms) since the last cgk_timer_read, per calling thread.
+std::vector<double>& timer_marks() {
+  thread_local std::vector<double> marks;
+  return marks;
+}
 
 thread_local char t_last_error[1024] = "";
 
@@ -189,5 +197,25 @@ const char* cgk_device_info(void) {
 }
 
 int cgk_sync(void) { return CGK_OK; }
+
+int cgk_timer_mark(int* index) {
+  CGK_CHECK_PTR(index, "cgk_timer_mark");
+  std::vector<double>& marks = timer_marks();
+  CGK_CHECK(marks.size() < CGK_TIMER_MARKS, "cgk_timer_mark: %d marks since the last cgk_timer_read, the most there can be",
+            CGK_TIMER_MARKS);
+  marks.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now().time_since_epoch()).count());
+  *index = static_cast<int>(marks.size() - 1);
+  return CGK_OK;
+}
+
+int cgk_timer_read(double* ms, int capacity, int* count) {
+  CGK_CHECK_PTR(count, "cgk_timer_read");
+  CGK_CHECK(capacity >= 0 && (capacity == 0 || ms != nullptr), "cgk_timer_read: ms is NULL or capacity %d < 0", capacity);
+  std::vector<double>& marks = timer_marks();
+  *count = static_cast<int>(marks.size());
+  for (int i = 0; i < *count && i < capacity; ++i) ms[i] = marks[i] - marks[0];
+  marks.clear();
+  return CGK_OK;
+}
 
 }  // extern "C"

@@ -84,6 +84,16 @@ void cgk_free(float* p);
 int cgk_upload(float* dst, const float* host_src, size_t n);
 int cgk_download(float* host_dst, const float* src, size_t n);
 int cgk_sync(void);
+/* Profiling marks in call order. cgk_timer_mark records one and gives its index (0, 1, ...):
+ * on CUDA an event on the stream, reached when every kernel launched before it has finished;
+ * on the CPU the host clock (its kernels have returned by then). So the time from the mark
+ * before a call to the mark after it is what the device spent on that call's kernels, without
+ * waiting for them. cgk_timer_read waits for the last mark, writes the milliseconds from mark 0
+ * to each mark (at most `capacity` of them) and the count, and clears the marks. At most
+ * CGK_TIMER_MARKS marks between reads. */
+#define CGK_TIMER_MARKS 65536
+int cgk_timer_mark(int* index);
+int cgk_timer_read(double* ms, int capacity, int* count);
 /* Bytes currently held by the allocator (in use, cached) and the high-water mark in use. */
 int cgk_memory_stats(size_t* in_use, size_t* cached, size_t* peak);
 int cgk_empty_cache(void);

@@ -107,6 +107,10 @@ export interface Binding {
   /** Copies dst.length floats from src starting at srcOffset into dst. */
   download(src: Buf, dst: Float32Array, srcOffset?: number): void;
   sync(): void;
+  /** cgk_timer_mark: records a mark in call order (CUDA: an event on the stream), returns its index */
+  timerMark(): number;
+  /** cgk_timer_read: waits for the last mark; ms from mark 0 to each mark; clears the marks */
+  timerRead(): Float64Array;
   memoryStats(): MemoryStats;
   emptyCache(): void;
 

@@ -5,6 +5,11 @@
  * nothing to wait for is measured first and taken off every call, so a thousand tiny kernels do
  * not show up as a thousand synchronisations. Convolutions are keyed by their shape, so the
  * table says which layer costs what.
+ *
+ * recordDeviceTime then runs steps without those syncs, with a timer mark (cgk_timer_mark: a
+ * CUDA event in stream order) before and after every call: the device's own time for each
+ * call's kernels, and over a step how busy the device was (the same measure as PyTorch's
+ * profile in bench/torch/torch_profile.py).
  */
 import { performance } from 'perf_hooks';
 import { convParamsOf, wrapBinding, type Binding, type ConvParams } from './binding';
@@ -17,10 +22,21 @@ export interface ProfileRow {
   msPerStep: number;
   /** share of the profiled step's time, in percent */
   percent: number;
+  /** with recordDeviceTime: the device's time on the call's kernels, between marks around it */
+  deviceMsPerStep?: number;
+}
+
+/** What recordDeviceTime measured: per step, the device time of every call, and the span. */
+export interface DeviceTime {
+  steps: number;
+  /** sum over calls of the device time between the marks around each, per step (median) */
+  busyMs: number;
+  /** from the step's first mark to its last, per step (median); the steps run without syncs */
+  spanMs: number;
 }
 
 /** Functions that are bookkeeping, not work, and stay out of the table. */
-const UNTIMED = new Set(['sync', 'memoryStats', 'numThreads', 'backendName', 'deviceInfo', 'simdLevel', 'convAlgo', 'precision', 'convTuning', 'convTuningReport']);
+const UNTIMED = new Set(['sync', 'timerMark', 'timerRead', 'memoryStats', 'numThreads', 'backendName', 'deviceInfo', 'simdLevel', 'convAlgo', 'precision', 'convTuning', 'convTuningReport']);
 
 function convKey(name: string, p: ConvParams): string {
   const pad = p.padMode === 1 ? ' reflect' : '';
@@ -32,6 +48,14 @@ export class BindingProfiler {
   enabled = false;
   private readonly totals = new Map<string, { calls: number; ms: number }>();
   private steps = 0;
+  /** recordDeviceTime: marks around each call instead of a sync after it */
+  private marking = false;
+  private pending: { op: string; before: number; after: number }[] = [];
+  private readonly deviceTotals = new Map<string, number>();
+  private deviceSteps = 0;
+  private timer: { mark: () => number; read: () => Float64Array } | null = null;
+  /** set by recordDeviceTime */
+  deviceTime: DeviceTime | null = null;
   /** median cost of an idle sync(), subtracted from every timed call */
   syncMs = 0;
   private sync: (() => void) | null = null;
@@ -40,9 +64,20 @@ export class BindingProfiler {
   wrap(binding: Binding): Binding {
     const sync = binding.sync.bind(binding);
     this.sync = sync;
+    if (typeof binding.timerMark === 'function' && typeof binding.timerRead === 'function') {
+      this.timer = { mark: binding.timerMark.bind(binding), read: binding.timerRead.bind(binding) };
+    }
     return wrapBinding(binding, (key, fn) => {
       if (UNTIMED.has(key)) return fn;
       return (...args: unknown[]): unknown => {
+        if (this.marking && this.timer) {
+          const before = this.timer.mark();
+          const result = fn(...args);
+          const after = this.timer.mark();
+          const conv = convParamsOf(args[0]);
+          this.pending.push({ op: conv ? convKey(key, conv) : key, before, after });
+          return result;
+        }
         if (!this.enabled) return fn(...args);
         const t0 = performance.now();
         const result = fn(...args);
@@ -84,6 +119,44 @@ export class BindingProfiler {
     this.steps += steps;
   }
 
+  /**
+   * Runs `step` `steps` times with a timer mark before and after every call and none of
+   * record's syncs (the step's own sync stays): per call the device's time on its kernels, per
+   * step their sum and the span from the first mark to the last. Needs the binding's timer.
+   */
+  recordDeviceTime(steps: number, step: () => void): DeviceTime {
+    const timer = this.timer;
+    if (!timer) throw new Error('profiler: this binding has no timerMark/timerRead');
+    timer.read(); // drop marks from before
+    const busy: number[] = [];
+    const spans: number[] = [];
+    this.marking = true;
+    try {
+      for (let i = 0; i < steps; i++) {
+        this.pending = [];
+        const first = timer.mark();
+        step();
+        const last = timer.mark();
+        const ms = timer.read();
+        let sum = 0;
+        for (const c of this.pending) {
+          const t = ms[c.after] - ms[c.before];
+          sum += t;
+          this.deviceTotals.set(c.op, (this.deviceTotals.get(c.op) ?? 0) + t);
+        }
+        busy.push(sum);
+        spans.push(ms[last] - ms[first]);
+      }
+    } finally {
+      this.marking = false;
+      this.pending = [];
+    }
+    this.deviceSteps += steps;
+    const median = (v: number[]) => [...v].sort((a, b) => a - b)[v.length >> 1];
+    this.deviceTime = { steps: this.deviceSteps, busyMs: median(busy), spanMs: median(spans) };
+    return this.deviceTime;
+  }
+
   /** Rows by time, largest first; `byFunction` folds the conv shapes into their function. */
   rows(byFunction = false): ProfileRow[] {
     const merged = new Map<string, { calls: number; ms: number }>();
@@ -94,10 +167,19 @@ export class BindingProfiler {
       row.ms += t.ms;
       merged.set(key, row);
     }
+    const device = new Map<string, number>();
+    for (const [op, ms] of this.deviceTotals) {
+      const key = byFunction ? op.split(' ')[0] : op;
+      device.set(key, (device.get(key) ?? 0) + ms);
+    }
     const steps = Math.max(1, this.steps);
+    const deviceSteps = Math.max(1, this.deviceSteps);
     const total = [...merged.values()].reduce((s, t) => s + t.ms, 0) || 1;
     return [...merged.entries()]
-      .map(([op, t]) => ({ op, callsPerStep: t.calls / steps, msPerStep: t.ms / steps, percent: (100 * t.ms) / total }))
+      .map(([op, t]) => ({
+        op, callsPerStep: t.calls / steps, msPerStep: t.ms / steps, percent: (100 * t.ms) / total,
+        ...(this.deviceSteps > 0 ? { deviceMsPerStep: (device.get(op) ?? 0) / deviceSteps } : {}),
+      }))
       .sort((a, b) => b.msPerStep - a.msPerStep);
   }
 }
@@ -105,15 +187,19 @@ export class BindingProfiler {
 /** A text table of the largest rows; syncMs, when given, is the idle sync() cost taken off each call. */
 export function formatProfile(rows: ProfileRow[], limit: number, syncMs?: number): string {
   const total = rows.reduce((s, r) => s + r.msPerStep, 0);
+  const withDevice = rows.some((r) => r.deviceMsPerStep !== undefined);
+  const device = (ms: number | undefined) => (withDevice ? ` ${(ms ?? 0).toFixed(3).padStart(9)} ms` : '');
   const shown = rows.slice(0, limit);
   const lines = shown.map(
-    (r) => `  ${r.msPerStep.toFixed(3).padStart(10)} ms ${r.percent.toFixed(1).padStart(5)}% ${r.callsPerStep.toFixed(1).padStart(6)} calls  ${r.op}`,
+    (r) => `  ${r.msPerStep.toFixed(3).padStart(10)} ms ${r.percent.toFixed(1).padStart(5)}%${device(r.deviceMsPerStep)} ${r.callsPerStep.toFixed(1).padStart(6)} calls  ${r.op}`,
   );
   const rest = rows.slice(limit);
   if (rest.length) {
     const ms = rest.reduce((s, r) => s + r.msPerStep, 0);
-    lines.push(`  ${ms.toFixed(3).padStart(10)} ms ${((100 * ms) / (total || 1)).toFixed(1).padStart(5)}%         (${rest.length} more rows)`);
+    const dev = withDevice ? rest.reduce((s, r) => s + (r.deviceMsPerStep ?? 0), 0) : undefined;
+    lines.push(`  ${ms.toFixed(3).padStart(10)} ms ${((100 * ms) / (total || 1)).toFixed(1).padStart(5)}%${device(dev)}        (${rest.length} more rows)`);
   }
   const sync = syncMs === undefined ? '' : `, less an idle sync's ${(syncMs * 1000).toFixed(1)} us`;
-  return [`  ${total.toFixed(3).padStart(10)} ms per profiled step (each call timed to a sync after it${sync})`, ...lines].join('\n');
+  const deviceTotal = withDevice ? `; device column: the device's own time on each call's kernels, ${rows.reduce((s, r) => s + (r.deviceMsPerStep ?? 0), 0).toFixed(3)} ms a step` : '';
+  return [`  ${total.toFixed(3).padStart(10)} ms per profiled step (each call timed to a sync after it${sync}${deviceTotal})`, ...lines].join('\n');
 }

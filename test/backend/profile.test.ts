@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { BindingProfiler, formatProfile } from '../../src/backend/profile';
-import type { Binding, ConvParams } from '../../src/backend/binding';
+import { convParamsOf, packConv, type Binding, type ConvParams } from '../../src/backend/binding';
 
 const conv: ConvParams = { n: 2, cIn: 3, hIn: 8, wIn: 8, cOut: 4, hOut: 8, wOut: 8, kh: 3, kw: 3, sh: 1, sw: 1, ph: 1, pw: 1, oph: 0, opw: 0 };
 
@@ -45,4 +45,35 @@ test('the profiler times calls only while recording, syncs after each, and keys 
   const text = formatProfile(byCall, 2);
   assert.match(text, /ms per profiled step/);
   assert.match(text, /\(1 more rows\)/);
+});
+
+test('recordDeviceTime marks around every call instead of syncing, and gives each call the device time between its marks', () => {
+  // A fake device: each call "runs" for a known time on the device clock; marks read that clock.
+  let clock = 0;
+  let marks: number[] = [];
+  const log: string[] = [];
+  const fake = {
+    sync: () => log.push('sync'),
+    timerMark: () => { marks.push(clock); return marks.length - 1; },
+    timerRead: () => { const out = Float64Array.from(marks, (m) => m - (marks[0] ?? 0)); marks = []; return out; },
+    relu: () => { clock += 1; log.push('relu'); },
+    conv2dForward: (p: unknown) => { clock += convParamsOf(p)!.cOut; log.push('conv'); },
+  } as unknown as Binding;
+  const profiler = new BindingProfiler();
+  const b = profiler.wrap(fake) as unknown as { relu(): void; conv2dForward(p: unknown): void; sync(): void };
+  profiler.record(1, () => { b.relu(); b.conv2dForward(conv); });
+  log.length = 0;
+  const device = profiler.recordDeviceTime(2, () => {
+    b.relu();
+    clock += 10; // the device idles between calls (host work): not counted as busy
+    b.conv2dForward(packConv(conv));
+    b.sync();
+  });
+  assert.deepEqual(log, ['relu', 'conv', 'sync', 'relu', 'conv', 'sync'], 'no sync after each call, only the step\'s own');
+  assert.deepEqual(device, { steps: 2, busyMs: 5, spanMs: 15 });
+  const byCall = profiler.rows();
+  const dev = Object.fromEntries(byCall.map((r) => [r.op, r.deviceMsPerStep]));
+  assert.deepEqual(dev, { relu: 1, 'conv2dForward n2 3->4 8x8->8x8 k3 s1 p1': 4 }, 'a packed ConvParams is keyed by its shape too');
+  assert.match(formatProfile(byCall, 5), /device column: the device's own time on each call's kernels, 5\.000 ms a step/);
+  assert.throws(() => new BindingProfiler().recordDeviceTime(1, () => {}), /no timerMark\/timerRead/);
 });

@@ -13,6 +13,7 @@
  */
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
+import type { Binding } from '../../src/backend/binding';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -65,6 +66,28 @@ test('the emulated CUDA addon builds and reports itself as emulated', (t) => {
   assert.equal(info.available, true, info.reason);
   assert.equal(info.emulated, true);
   assert.match(info.devices[0].name, /emulator/);
+});
+
+test('timer marks on the emulated device: events in stream order, ms from the first, cleared by each read', (t) => {
+  const file = build();
+  if (!file) return t.skip('no g++ or no CUDA headers: the emulated addon cannot be built here');
+  const b = require(file) as Binding;
+  b.init(0);
+  b.timerRead();
+  const x = b.alloc(1 << 14), y = b.alloc(1 << 14);
+  try {
+    assert.equal(b.timerMark(), 0);
+    for (let i = 0; i < 10; i++) b.reluForward(x, y, 1 << 14);
+    assert.equal(b.timerMark(), 1);
+    const ms = b.timerRead();
+    assert.equal(ms.length, 2);
+    assert.equal(ms[0], 0);
+    assert.ok(ms[1] > 0, `the kernels between the marks took time: ${ms[1]} ms`);
+    assert.equal(b.timerRead().length, 0);
+  } finally {
+    b.free(x);
+    b.free(y);
+  }
 });
 
 test('the emulated sm_90 starts at tf32; setPrecision switches, -1 restores the default, bad values are refused', (t) => {

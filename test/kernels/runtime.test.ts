@@ -169,7 +169,7 @@ test('buffers: size, freed handles, offsets of upload/download', () => {
 test('wrong argument kinds throw errors everywhere instead of crashing', () => {
   // Call every function with junk: each must throw an Error (or, for argument-free ones, return).
   const junk: unknown[] = [undefined, null, 'x', {}, -2, 1.5, [1]];
-  const noArgs = new Set(['backendName', 'numThreads', 'deviceInfo', 'simdLevel', 'convAlgo', 'precision', 'convTuning', 'convTuningReport', 'sync', 'memoryStats', 'emptyCache']);
+  const noArgs = new Set(['backendName', 'numThreads', 'deviceInfo', 'simdLevel', 'convAlgo', 'precision', 'convTuning', 'convTuningReport', 'sync', 'timerMark', 'timerRead', 'memoryStats', 'emptyCache']);
   for (const [name, fn] of Object.entries(b as unknown as Record<string, (...a: unknown[]) => unknown>)) {
     if (noArgs.has(name)) continue;
     for (const value of junk) {
@@ -177,5 +177,28 @@ test('wrong argument kinds throw errors everywhere instead of crashing', () => {
       const args = Array.from({ length: 14 }, () => value);
       assert.throws(() => fn(...args), (err: unknown) => err instanceof Error && err.message.startsWith(`cgtrain cpu: ${name}:`), `${name}(${String(value)}...)`);
     }
+  }
+});
+
+test('timer marks: indices in call order, ms from the first mark, cleared by each read', () => {
+  b.timerRead(); // marks left by another test
+  assert.equal(b.timerMark(), 0);
+  const x = toBuf(b, randomArray(1 << 20, 5));
+  const y = b.alloc(1 << 20);
+  try {
+    for (let i = 0; i < 20; i++) b.reluForward(x, y, 1 << 20);
+    assert.equal(b.timerMark(), 1);
+    assert.equal(b.timerMark(), 2);
+    const ms = b.timerRead();
+    assert.ok(ms instanceof Float64Array);
+    assert.equal(ms.length, 3);
+    assert.equal(ms[0], 0);
+    assert.ok(ms[1] > 0, `20 relus over 1M floats take time: ${ms[1]} ms`);
+    assert.ok(ms[2] >= ms[1]);
+    assert.equal(b.timerRead().length, 0, 'the read cleared the marks');
+    assert.equal(b.timerMark(), 0, 'indices start again at 0');
+    b.timerRead();
+  } finally {
+    freeAll(b, x, y);
   }
 });

@@ -6,7 +6,7 @@
 import { performance } from 'perf_hooks';
 import type { Argv, CommandModule } from 'yargs';
 import { convAlgoInEffect, loadBackend, type ConvAlgoName } from '../../backend/device';
-import { BindingProfiler, formatProfile, type ProfileRow } from '../../backend/profile';
+import { BindingProfiler, formatProfile, type DeviceTime, type ProfileRow } from '../../backend/profile';
 import { formatTuningSummary, formatTuningTable, summarizeTuning, tunedGemms, type TunedGemm, type TuningSummary } from '../../backend/tuning';
 import { addOptions, OPTION_SPECS, resolveOptions, typedOptions, type TrainOptions } from '../../options';
 import { CycleGANModel } from '../../train/cyclegan';
@@ -56,7 +56,7 @@ export interface BenchResult {
   peakBackendMemoryMB: number;
   peakRssMB: number;
   /** with profileSteps: time per backend function, and per function and conv shape */
-  profile?: { steps: number; syncMs: number; byFunction: ProfileRow[]; byCall: ProfileRow[] };
+  profile?: { steps: number; syncMs: number; byFunction: ProfileRow[]; byCall: ProfileRow[]; deviceTime?: DeviceTime };
   /** CUDA with convolution tuning: what it kept against the rule, over the GEMM shapes of a step */
   convTuning?: TuningSummary;
   /** with profileSteps and tuning: every tuned GEMM */
@@ -119,11 +119,17 @@ export async function runBench(config: BenchConfig): Promise<BenchResult> {
   const flopsPerImage = model.flopsPerImage();
   const gflops = (flopsPerImage * n) / (ms / 1000) / 1e9;
   const peakGflops = Math.max(peakBefore, binding.peakGflops(0.25));
-  if (profiler) profiler.record(profileSteps, step);
+  if (profiler) {
+    profiler.record(profileSteps, step);
+    // On CUDA also the device's own time per call (timer marks, no syncs): how busy the GPU is.
+    if (backend.kind === 'cuda') profiler.recordDeviceTime(profileSteps, step);
+  }
   const tuned = tunedGemms(binding);
   const convTuning = summarizeTuning(tuned);
   return {
-    ...(profiler ? { profile: { steps: profileSteps, syncMs: profiler.syncMs, byFunction: profiler.rows(true), byCall: profiler.rows(false) } } : {}),
+    ...(profiler
+      ? { profile: { steps: profileSteps, syncMs: profiler.syncMs, byFunction: profiler.rows(true), byCall: profiler.rows(false), ...(profiler.deviceTime ? { deviceTime: profiler.deviceTime } : {}) } }
+      : {}),
     ...(convTuning ? { convTuning } : {}),
     ...(convTuning && profiler ? { tunedGemms: tuned } : {}),
     convAlgo: convAlgoInEffect(backend.kind, backend.info.simd, binding.convAlgo()),
@@ -149,6 +155,10 @@ export function formatBench(r: BenchResult): string {
     ...(r.profile
       ? [
           `profile over ${r.profile.steps} more steps, by function:`, formatProfile(r.profile.byFunction, 15, r.profile.syncMs),
+          ...(r.profile.deviceTime
+            ? [`  device busy ${r.profile.deviceTime.busyMs.toFixed(2)} ms a step: ${(100 * r.profile.deviceTime.busyMs / r.msPerStep).toFixed(0)}% of the timed steps' ` +
+                `${r.msPerStep.toFixed(2)} ms (steps with timer marks, no syncs: ${r.profile.deviceTime.spanMs.toFixed(2)} ms from first mark to last)`]
+            : []),
           'by function and convolution shape:', formatProfile(r.profile.byCall, 25, r.profile.syncMs),
         ]
       : []),
@@ -164,7 +174,7 @@ export const benchCommand: CommandModule<object, Record<string, unknown>> = {
       .option('steps', { type: 'number', describe: 'timed steps', defaultDescription: '10', requiresArg: true })
       .option('warmup', { type: 'number', describe: 'untimed steps first', defaultDescription: '2', requiresArg: true })
       .option('json', { type: 'boolean', describe: 'print one JSON object instead of text' })
-      .option('profile', { type: 'number', describe: 'then run N more steps timing every backend call (on CUDA each call waits for its kernels)', requiresArg: true })
+      .option('profile', { type: 'number', describe: 'then run N more steps timing every backend call (on CUDA each call waits for its kernels; then N more with GPU timer marks around each call)', requiresArg: true })
       .example('$0 bench', '32x32 resnet_6blocks ngf 64, basic D, batch 16')
       .example('$0 bench --batch-size 128 --json', 'the mnist2svhn batch size, as JSON')
       .example('$0 bench --profile 3', 'also time each backend call over 3 more steps')
