@@ -151,7 +151,8 @@ bench_cgtrain() {
           fs.appendFileSync(process.env.OUT + "/profile.txt", `== ${impl}, ${size}x${size} batch ${batch}\n${table}\n\n`);
         }
         const { profile, tunedGemms, ...summary } = r;
-        fs.appendFileSync(process.env.OUT + "/bench.jsonl", JSON.stringify({ impl, ...summary }) + "\n");
+        const deviceTime = profile && profile.deviceTime ? { deviceTime: profile.deviceTime } : {};
+        fs.appendFileSync(process.env.OUT + "/bench.jsonl", JSON.stringify({ impl, ...summary, ...deviceTime }) + "\n");
       })
       .catch((e) => { console.error(e.stack); process.exit(1); });' "$precision" "$impl" "$(realpath "$ADDON")" "$profile" "$size" "$batch" "$blocks" "$width"
 }
@@ -205,7 +206,7 @@ node -e '
   const out = process.env.OUT;
   const steps = JSON.parse("{" + process.argv[1].replace(/,$/, "") + "}");
   const bench = fs.readFileSync(out + "/bench.jsonl", "utf8").split("\n").filter(Boolean).map((l) => { try { return JSON.parse(l); } catch { return { unparsed: l }; } });
-  const rows = bench.map((b) => ({ impl: b.impl, size: b.size, batch: b.batch, imagesPerSec: b.imagesPerSec ?? b.images_per_s, msPerStep: b.msPerStep ?? b.ms_per_step, device: b.device ?? b.gpu, convTuning: b.convTuning }));
+  const rows = bench.map((b) => ({ impl: b.impl, size: b.size, batch: b.batch, imagesPerSec: b.imagesPerSec ?? b.images_per_s, msPerStep: b.msPerStep ?? b.ms_per_step, device: b.device ?? b.gpu, convTuning: b.convTuning, deviceTime: b.deviceTime }));
   let device = null;
   try { device = JSON.parse(fs.readFileSync(out + "/device.json", "utf8")); } catch {}
   // images/s of each cgtrain run over PyTorch'"'"'s at the same size and batch: the issue'"'"'s target is >= 1
@@ -220,7 +221,8 @@ node -e '
     const t = r.convTuning;
     const tuning = t ? `; tuned ${t.changed}/${t.gemms} GEMMs away from the rule, ${t.chosenMs.toFixed(2)} vs ${t.heuristicMs.toFixed(2)} ms (${JSON.stringify(t.engines)}); ` +
       `${t.checked} candidate results checked, max diff ${Number(t.maxDiff).toExponential(1)}, ${t.rejected} rejected` : "";
-    console.log(`  ${String(r.impl).padEnd(24)} ${r.size}px batch ${r.batch}: ${Number(r.imagesPerSec).toFixed(1)} images/s, ${Number(r.msPerStep).toFixed(1)} ms/step${tuning}`);
+    const busy = r.deviceTime ? `; GPU busy ${r.deviceTime.busyMs.toFixed(1)} ms of it (${(100 * r.deviceTime.busyMs / r.msPerStep).toFixed(0)}%)` : "";
+    console.log(`  ${String(r.impl).padEnd(24)} ${r.size}px batch ${r.batch}: ${Number(r.imagesPerSec).toFixed(1)} images/s, ${Number(r.msPerStep).toFixed(1)} ms/step${busy}${tuning}`);
   }
   for (const q of ratios) console.log(`  ratio ${String(q.impl).padEnd(18)} / ${q.torch} at ${q.size}px batch ${q.batch}: ${q.ratio.toFixed(2)}`);
 ' "$results_json" "$(elapsed)"
