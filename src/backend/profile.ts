@@ -184,6 +184,40 @@ export class BindingProfiler {
   }
 }
 
+/**
+ * The kinds of work bench/torch/torch_profile.py groups PyTorch's kernels into, for our backend
+ * functions: first match wins. (PyTorch's conv bias gradients are reductions inside its conv
+ * backward; ours are biasBackward, counted under reduce as its kernels would be.)
+ */
+const KINDS: [string, RegExp][] = [
+  ['allocator', /^(alloc|free|size)$/], // host only: no kernels
+  ['conv', /^(conv|linear)/],
+  ['norm', /Norm/],
+  ['pad', /Pad/],
+  ['optimizer', /^adam/],
+  ['copy', /^(copy|fill|upload|download|concat|split)/],
+  ['reduce', /Loss|^(sum|mean|biasBackward|globalAvgPool|softmax)/],
+];
+
+export function kindOf(fn: string): string {
+  return KINDS.find(([, re]) => re.test(fn))?.[0] ?? 'elementwise';
+}
+
+/** Rows folded by kind of work (kindOf), largest first. */
+export function rowsByKind(rows: ProfileRow[]): ProfileRow[] {
+  const kinds = new Map<string, ProfileRow>();
+  for (const r of rows) {
+    const op = kindOf(r.op.split(' ')[0]);
+    const k = kinds.get(op) ?? { op, callsPerStep: 0, msPerStep: 0, percent: 0, ...(r.deviceMsPerStep !== undefined ? { deviceMsPerStep: 0 } : {}) };
+    k.callsPerStep += r.callsPerStep;
+    k.msPerStep += r.msPerStep;
+    k.percent += r.percent;
+    if (r.deviceMsPerStep !== undefined) k.deviceMsPerStep = (k.deviceMsPerStep ?? 0) + r.deviceMsPerStep;
+    kinds.set(op, k);
+  }
+  return [...kinds.values()].sort((a, b) => b.msPerStep - a.msPerStep);
+}
+
 /** A text table of the largest rows; syncMs, when given, is the idle sync() cost taken off each call. */
 export function formatProfile(rows: ProfileRow[], limit: number, syncMs?: number): string {
   const total = rows.reduce((s, r) => s + r.msPerStep, 0);

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { BindingProfiler, formatProfile } from '../../src/backend/profile';
+import { BindingProfiler, formatProfile, kindOf, rowsByKind } from '../../src/backend/profile';
 import { convParamsOf, packConv, type Binding, type ConvParams } from '../../src/backend/binding';
 
 const conv: ConvParams = { n: 2, cIn: 3, hIn: 8, wIn: 8, cOut: 4, hOut: 8, wOut: 8, kh: 3, kw: 3, sh: 1, sw: 1, ph: 1, pw: 1, oph: 0, opw: 0 };
@@ -76,4 +76,23 @@ test('recordDeviceTime marks around every call instead of syncing, and gives eac
   assert.deepEqual(dev, { relu: 1, 'conv2dForward n2 3->4 8x8->8x8 k3 s1 p1': 4 }, 'a packed ConvParams is keyed by its shape too');
   assert.match(formatProfile(byCall, 5), /device column: the device's own time on each call's kernels, 5\.000 ms a step/);
   assert.throws(() => new BindingProfiler().recordDeviceTime(1, () => {}), /no timerMark\/timerRead/);
+});
+
+test('rows fold into the kinds of work PyTorch\'s profile uses, with their calls, times and device times', () => {
+  assert.deepEqual(
+    ['conv2dBackward', 'convTranspose2dForward', 'linearForward', 'instanceNormReluBackward', 'batchNormForwardTrain', 'reflectionPadForward',
+      'adamStep', 'copyBlocks', 'fill', 'upload', 'mseLossForward', 'biasBackward', 'sum', 'axpy', 'reluForward', 'tanhBackward', 'alloc', 'free'].map(kindOf),
+    ['conv', 'conv', 'conv', 'norm', 'norm', 'pad', 'optimizer', 'copy', 'copy', 'copy', 'reduce', 'reduce', 'reduce', 'elementwise', 'elementwise', 'elementwise',
+      'allocator', 'allocator'],
+  );
+  const rows = [
+    { op: 'conv2dForward n2 3->4 8x8->8x8 k3 s1 p1', callsPerStep: 2, msPerStep: 3, percent: 50, deviceMsPerStep: 2.5 },
+    { op: 'conv2dBackward n2 3->4 8x8->8x8 k3 s1 p1', callsPerStep: 1, msPerStep: 2, percent: 25, deviceMsPerStep: 1.5 },
+    { op: 'axpy', callsPerStep: 4, msPerStep: 1, percent: 25, deviceMsPerStep: 0.5 },
+  ];
+  assert.deepEqual(rowsByKind(rows), [
+    { op: 'conv', callsPerStep: 3, msPerStep: 5, percent: 75, deviceMsPerStep: 4 },
+    { op: 'elementwise', callsPerStep: 4, msPerStep: 1, percent: 25, deviceMsPerStep: 0.5 },
+  ]);
+  assert.equal(rowsByKind(rows.map(({ deviceMsPerStep, ...r }) => r))[0].deviceMsPerStep, undefined, 'no device column without device times');
 });

@@ -6,7 +6,7 @@
 import { performance } from 'perf_hooks';
 import type { Argv, CommandModule } from 'yargs';
 import { convAlgoInEffect, loadBackend, type ConvAlgoName } from '../../backend/device';
-import { BindingProfiler, formatProfile, type DeviceTime, type ProfileRow } from '../../backend/profile';
+import { BindingProfiler, formatProfile, rowsByKind, type DeviceTime, type ProfileRow } from '../../backend/profile';
 import { formatTuningSummary, formatTuningTable, summarizeTuning, tunedGemms, type TunedGemm, type TuningSummary } from '../../backend/tuning';
 import { addOptions, OPTION_SPECS, resolveOptions, typedOptions, type TrainOptions } from '../../options';
 import { CycleGANModel } from '../../train/cyclegan';
@@ -159,6 +159,7 @@ export function formatBench(r: BenchResult): string {
             ? [`  device busy ${r.profile.deviceTime.busyMs.toFixed(2)} ms a step: ${(100 * r.profile.deviceTime.busyMs / r.msPerStep).toFixed(0)}% of the timed steps' ` +
                 `${r.msPerStep.toFixed(2)} ms (steps with timer marks, no syncs: ${r.profile.deviceTime.spanMs.toFixed(2)} ms from first mark to last)`]
             : []),
+          'by kind of work (as bench/torch/torch_profile.py groups PyTorch\'s kernels):', formatProfile(rowsByKind(r.profile.byFunction), 10, r.profile.syncMs),
           'by function and convolution shape:', formatProfile(r.profile.byCall, 25, r.profile.syncMs),
         ]
       : []),
