@@ -183,7 +183,7 @@ fi
 for b in "${BENCHES[@]}"; do
   # shellcheck disable=SC2086
   set -- $b
-  run "profile-torch-$1" 60 bash -c "set -o pipefail; PYTHONUNBUFFERED=1 python3 bench/torch/torch_profile.py --reference .gpu/torch_cyclegan_step.py \
+  run "profile-torch-$1" 60 bash -c "set -o pipefail; PYTHONUNBUFFERED=1 python3 bench/torch/torch_profile.py \
     --device cuda --size $1 --batch $2 --blocks $3 ${4:+--ngf $4 --ndf $4} | tee -a $OUT/profile.txt"
 done
 run conv-dev "$CONV_DEV_LIMIT" bash -c "set -o pipefail; ${CONV_DEV[*]} | tee $OUT/conv_dev.txt"

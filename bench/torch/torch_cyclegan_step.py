@@ -18,6 +18,7 @@ reference's fields, the JSON reports the per-network parameter counts and output
 benchmark can check that the three implementations build the same networks, and every step time.
 """
 import argparse, json, statistics, time
+from types import SimpleNamespace
 import torch, torch.nn as nn
 
 
@@ -78,6 +79,42 @@ def conv_macs(net, size, device):
     return total[0]
 
 
+def build(size, batch, blocks, ngf, ndf, dev):
+    """The run's networks, optimizers and random batches (seed 0), and its training step
+    (bench/torch/torch_profile.py profiles the same step)."""
+    torch.manual_seed(0)
+    GA, GB = generator(blocks, ngf).to(dev), generator(blocks, ngf).to(dev)
+    DA, DB = discriminator(ndf).to(dev), discriminator(ndf).to(dev)
+    d_params = list(DA.parameters()) + list(DB.parameters())
+    optG = torch.optim.Adam(list(GA.parameters()) + list(GB.parameters()), 2e-4, betas=(0.5, 0.999))
+    optD = torch.optim.Adam(d_params, 2e-4, betas=(0.5, 0.999))
+    mse, l1 = nn.MSELoss(), nn.L1Loss()
+    A = torch.rand(batch, 3, size, size, device=dev) * 2 - 1
+    B = torch.rand(batch, 3, size, size, device=dev) * 2 - 1
+
+    def step():
+        fake_B, fake_A = GA(A), GB(B)
+        rec_A, rec_B = GB(fake_B), GA(fake_A)
+        idt_A, idt_B = GA(B), GB(A)
+        for q in d_params:
+            q.requires_grad_(False)
+        pa, pb = DA(fake_B), DB(fake_A)
+        loss_G = (mse(pa, torch.ones_like(pa)) + mse(pb, torch.ones_like(pb))
+                  + 10 * (l1(rec_A, A) + l1(rec_B, B)) + 5 * (l1(idt_A, B) + l1(idt_B, A)))
+        optG.zero_grad(set_to_none=True)
+        loss_G.backward()
+        optG.step()
+        for q in d_params:
+            q.requires_grad_(True)
+        optD.zero_grad(set_to_none=True)
+        for D, real, fake in ((DA, B, fake_B), (DB, A, fake_A)):
+            pr, pf = D(real), D(fake.detach())
+            (0.5 * (mse(pr, torch.ones_like(pr)) + mse(pf, torch.zeros_like(pf)))).backward()
+        optD.step()
+
+    return SimpleNamespace(GA=GA, GB=GB, DA=DA, DB=DB, A=A, B=B, step=step)
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--size", type=int, default=32)
@@ -99,35 +136,8 @@ def main():
         torch.backends.cuda.matmul.allow_tf32 = False
         torch.backends.cudnn.allow_tf32 = False
     dev = torch.device(a.device)
-    torch.manual_seed(0)
-    GA, GB = generator(a.blocks, a.ngf).to(dev), generator(a.blocks, a.ngf).to(dev)
-    DA, DB = discriminator(a.ndf).to(dev), discriminator(a.ndf).to(dev)
-    d_params = list(DA.parameters()) + list(DB.parameters())
-    optG = torch.optim.Adam(list(GA.parameters()) + list(GB.parameters()), 2e-4, betas=(0.5, 0.999))
-    optD = torch.optim.Adam(d_params, 2e-4, betas=(0.5, 0.999))
-    mse, l1 = nn.MSELoss(), nn.L1Loss()
-    A = torch.rand(a.batch, 3, a.size, a.size, device=dev) * 2 - 1
-    B = torch.rand(a.batch, 3, a.size, a.size, device=dev) * 2 - 1
-
-    def step():
-        fake_B, fake_A = GA(A), GB(B)
-        rec_A, rec_B = GB(fake_B), GA(fake_A)
-        idt_A, idt_B = GA(B), GB(A)
-        for q in d_params:
-            q.requires_grad_(False)
-        pa, pb = DA(fake_B), DB(fake_A)
-        loss_G = (mse(pa, torch.ones_like(pa)) + mse(pb, torch.ones_like(pb))
-                  + 10 * (l1(rec_A, A) + l1(rec_B, B)) + 5 * (l1(idt_A, B) + l1(idt_B, A)))
-        optG.zero_grad(set_to_none=True)
-        loss_G.backward()
-        optG.step()
-        for q in d_params:
-            q.requires_grad_(True)
-        optD.zero_grad(set_to_none=True)
-        for D, real, fake in ((DA, B, fake_B), (DB, A, fake_A)):
-            pr, pf = D(real), D(fake.detach())
-            (0.5 * (mse(pr, torch.ones_like(pr)) + mse(pf, torch.zeros_like(pf)))).backward()
-        optD.step()
+    net = build(a.size, a.batch, a.blocks, a.ngf, a.ndf, dev)
+    GA, DA, A, step = net.GA, net.DA, net.A, net.step
 
     def sync():
         if dev.type == "cuda":

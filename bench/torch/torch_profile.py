@@ -6,20 +6,24 @@ work (convolutions, norms, pads, elementwise, optimizer, copies) how many kernel
 launches and how long the GPU runs them, and how busy the GPU is over a step: far below 100%
 means PyTorch's step waits on its host side (Python and the launches), not on cuDNN.
 
-Usage: python3 torch_profile.py --reference PATH/torch_cyclegan_step.py --size 32 --batch 128
-       --blocks 6 [--ngf 64] [--device cuda] [--steps 3] [--top 25]
+Usage: python3 torch_profile.py --size 32 --batch 128 --blocks 6 [--ngf 64] [--device cuda]
+       [--steps 3] [--top 25]
 
-The models are the reference's own (its generator() and discriminator()); the step below is the
-reference's step() (which it keeps inside main()), line for line. On --device cpu it reports
-the CPU time of each aten op instead (to check the script where no GPU is).
+The networks and the step are build()'s in torch_cyclegan_step.py next to it (cgtrain's copy of
+shared/reference/torch_cyclegan_step.py, whose networks and step it keeps line for line). On
+--device cpu it reports the CPU time of each aten op instead (to check the script where no
+GPU is).
 """
 import argparse
-import importlib.util
+import os
 import re
+import sys
 import time
 
 import torch
-import torch.nn as nn
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from torch_cyclegan_step import build  # noqa: E402 (cgtrain's copy of the reference: the same networks and step)
 
 CATEGORIES = [  # first match wins; kernel names (CUDA) or aten op names (CPU), lower case
     ("conv", r"conv|cudnn|implicit_gemm|xmma|cutlass|wgrad|dgrad|fprop|gemm|sm\d\d_"),
@@ -38,13 +42,6 @@ def category(name):
         if re.search(pattern, low):
             return cat
     return "other"
-
-
-def load_reference(path):
-    spec = importlib.util.spec_from_file_location("torch_cyclegan_step", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def duration_us(e):
@@ -70,7 +67,6 @@ def kernel_times(prof):
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("--reference", required=True, help="the reference's torch_cyclegan_step.py")
     p.add_argument("--size", type=int, default=32)
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--blocks", type=int, default=6)
@@ -81,38 +77,9 @@ def main():
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--top", type=int, default=25)
     a = p.parse_args()
-    ref = load_reference(a.reference)
     dev = torch.device(a.device)
     cuda = dev.type == "cuda"
-    torch.manual_seed(0)
-    GA, GB = ref.generator(a.blocks, a.ngf).to(dev), ref.generator(a.blocks, a.ngf).to(dev)
-    DA, DB = ref.discriminator(a.ndf).to(dev), ref.discriminator(a.ndf).to(dev)
-    d_params = list(DA.parameters()) + list(DB.parameters())
-    optG = torch.optim.Adam(list(GA.parameters()) + list(GB.parameters()), 2e-4, betas=(0.5, 0.999))
-    optD = torch.optim.Adam(d_params, 2e-4, betas=(0.5, 0.999))
-    mse, l1 = nn.MSELoss(), nn.L1Loss()
-    A = torch.rand(a.batch, 3, a.size, a.size, device=dev) * 2 - 1
-    B = torch.rand(a.batch, 3, a.size, a.size, device=dev) * 2 - 1
-
-    def step():  # the reference's step()
-        fake_B, fake_A = GA(A), GB(B)
-        rec_A, rec_B = GB(fake_B), GA(fake_A)
-        idt_A, idt_B = GA(B), GB(A)
-        for q in d_params:
-            q.requires_grad_(False)
-        pa, pb = DA(fake_B), DB(fake_A)
-        loss_G = (mse(pa, torch.ones_like(pa)) + mse(pb, torch.ones_like(pb))
-                  + 10 * (l1(rec_A, A) + l1(rec_B, B)) + 5 * (l1(idt_A, B) + l1(idt_B, A)))
-        optG.zero_grad(set_to_none=True)
-        loss_G.backward()
-        optG.step()
-        for q in d_params:
-            q.requires_grad_(True)
-        optD.zero_grad(set_to_none=True)
-        for D, real, fake in ((DA, B, fake_B), (DB, A, fake_A)):
-            pr, pf = D(real), D(fake.detach())
-            (0.5 * (mse(pr, torch.ones_like(pr)) + mse(pf, torch.zeros_like(pf)))).backward()
-        optD.step()
+    step = build(a.size, a.batch, a.blocks, a.ngf, a.ndf, dev).step
 
     def sync():
         if cuda:
