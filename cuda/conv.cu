@@ -22,11 +22,9 @@ int check_positive(const cgk_conv* p, const char* fn) {
   for (const auto& d : dims)
     if (d.value < 1) return fail_arg(fn, strf("%s = %d, expected >= 1", d.name, d.value));
   if (p->ph < 0 || p->pw < 0) return fail_arg(fn, strf("padding (ph, pw) = (%d, %d), expected >= 0", p->ph, p->pw));
-  // Reflection padding is fused into the CPU backend's convolutions only; here it is a separate
-  // cgk_reflection_pad_forward (the TypeScript layer asks for it only on the CPU).
-  if (p->pad_mode != CGK_PAD_ZEROS)
-    return fail_arg(fn, strf("pad_mode = %d, expected %d (zeros): the CUDA backend pads with cgk_reflection_pad_forward",
-                             p->pad_mode, CGK_PAD_ZEROS));
+  if (p->pad_mode != CGK_PAD_ZEROS && p->pad_mode != CGK_PAD_REFLECT)
+    return fail_arg(fn, strf("pad_mode = %d, expected %d (zeros) or %d (reflect)", p->pad_mode, CGK_PAD_ZEROS,
+                             CGK_PAD_REFLECT));
   return CGK_OK;
 }
 
@@ -41,6 +39,11 @@ int check_sizes(const cgk_conv* p, const char* fn) {
 
 int check_conv2d(const cgk_conv* p, const char* fn) {
   if (int st = check_positive(p, fn)) return st;
+  if (p->pad_mode == CGK_PAD_REFLECT && (p->ph >= p->h_in || p->pw >= p->w_in))
+    return fail_arg(fn, strf("reflection padding (ph, pw) = (%d, %d) must be smaller than the input %dx%d", p->ph, p->pw,
+                             p->h_in, p->w_in));
+  if (p->pad_mode == CGK_PAD_REFLECT && double(p->n) * p->c_in > double(INT_MAX))
+    return fail_arg(fn, "shape too large (n x c_in must stay below 2^31 for reflection padding)");
   if (p->oph != 0 || p->opw != 0)
     return fail_arg(fn, strf("output_padding (oph, opw) = (%d, %d), expected 0 for conv2d", p->oph, p->opw));
   if (p->h_in + 2 * p->ph < p->kh || p->w_in + 2 * p->pw < p->kw)
@@ -57,6 +60,8 @@ int check_conv2d(const cgk_conv* p, const char* fn) {
 
 int check_conv_transpose2d(const cgk_conv* p, const char* fn) {
   if (int st = check_positive(p, fn)) return st;
+  if (p->pad_mode != CGK_PAD_ZEROS)
+    return fail_arg(fn, strf("pad_mode = %d, expected %d (zeros) for conv-transpose2d", p->pad_mode, CGK_PAD_ZEROS));
   if (p->oph < 0 || p->opw < 0 || p->oph >= p->sh || p->opw >= p->sw)
     return fail_arg(fn, strf("output_padding (oph, opw) = (%d, %d), expected 0 <= output_padding < stride (%d, %d)",
                              p->oph, p->opw, p->sh, p->sw));
@@ -76,6 +81,36 @@ int run_conv(const char* fn, ConvOp op, const cgk_conv* p, const float* A, const
   ConvGeom g;
   plan_conv(op, p, &kind, &g);
   return conv_gemm(fn, kind, g, A, in, bias, out);
+}
+
+// Reflection padding (pad_mode CGK_PAD_REFLECT) as cgk.h defines it: ReflectionPad2d(ph, pw),
+// then the unpadded conv. The padded input is made in scratch memory for the forward and the
+// weight gradient, and the backward-data writes the padded input's gradient there, folded back
+// onto x by the pad's backward: the kernels of cgk_reflection_pad_*, so the results are those of
+// the separate ops. (The CPU backend fuses the pad into its convolutions; here a fused gather
+// would put a reflection into every engine's inner loop, for one pad kernel less a conv.)
+struct Reflected {
+  cgk_conv q;     // the unpadded conv over the padded input
+  size_t padded;  // floats of the padded input
+};
+
+Reflected reflected(const cgk_conv* p) {
+  Reflected r{*p, 0};
+  r.q.h_in = p->h_in + 2 * p->ph;
+  r.q.w_in = p->w_in + 2 * p->pw;
+  r.q.ph = r.q.pw = 0;
+  r.q.pad_mode = CGK_PAD_ZEROS;
+  r.padded = (size_t)p->n * p->c_in * r.q.h_in * r.q.w_in;
+  return r;
+}
+
+// x reflection-padded into scratch memory (*xp; the caller frees it).
+int pad_input(const cgk_conv* p, const Reflected& r, const float* x, float** xp) {
+  *xp = scratch_alloc(r.padded);
+  if (!*xp) return CGK_ERR_OOM;
+  const int st = cgk_reflection_pad_forward(x, *xp, p->n * p->c_in, p->h_in, p->w_in, p->ph, p->ph, p->pw, p->pw);
+  if (st) scratch_free(*xp);
+  return st;
 }
 
 // db[c] = sum over n and hw: one block per channel, fixed order, so it is deterministic.
@@ -105,6 +140,14 @@ int cgk_conv2d_forward(const cgk_conv* p, const float* x, const float* w, const 
   CGK_READY(fn);
   if (int st = check_conv2d(p, fn)) return st;
   CGK_CONV_PTRS(fn, x, w, y);
+  if (p->pad_mode == CGK_PAD_REFLECT) {
+    const Reflected r = reflected(p);
+    float* xp = nullptr;
+    if (int st = pad_input(p, r, x, &xp)) return st;
+    const int st = run_conv(fn, ConvOp::Conv2dForward, &r.q, w, xp, bias, y);
+    scratch_free(xp);  // stream order keeps it alive for the kernels above
+    return st;
+  }
   return run_conv(fn, ConvOp::Conv2dForward, p, w, x, bias, y);
 }
 
@@ -113,6 +156,16 @@ int cgk_conv2d_backward_data(const cgk_conv* p, const float* dy, const float* w,
   CGK_READY(fn);
   if (int st = check_conv2d(p, fn)) return st;
   CGK_CONV_PTRS(fn, dy, w, dx);
+  if (p->pad_mode == CGK_PAD_REFLECT) {
+    const Reflected r = reflected(p);
+    float* dxp = scratch_alloc(r.padded);
+    if (!dxp) return CGK_ERR_OOM;
+    int st = run_conv(fn, ConvOp::Conv2dBackwardData, &r.q, w, dy, nullptr, dxp);
+    if (st == CGK_OK)
+      st = cgk_reflection_pad_backward(dxp, dx, p->n * p->c_in, p->h_in, p->w_in, p->ph, p->ph, p->pw, p->pw);
+    scratch_free(dxp);
+    return st;
+  }
   return run_conv(fn, ConvOp::Conv2dBackwardData, p, w, dy, nullptr, dx);
 }
 
@@ -121,6 +174,14 @@ int cgk_conv2d_backward_weight(const cgk_conv* p, const float* x, const float* d
   CGK_READY(fn);
   if (int st = check_conv2d(p, fn)) return st;
   CGK_CONV_PTRS(fn, x, dy, dw);
+  if (p->pad_mode == CGK_PAD_REFLECT) {
+    const Reflected r = reflected(p);
+    float* xp = nullptr;
+    if (int st = pad_input(p, r, x, &xp)) return st;
+    const int st = run_conv(fn, ConvOp::Conv2dBackwardWeight, &r.q, dy, xp, nullptr, dw);
+    scratch_free(xp);
+    return st;
+  }
   return run_conv(fn, ConvOp::Conv2dBackwardWeight, p, dy, x, nullptr, dw);
 }
 

@@ -34,7 +34,7 @@ export interface ConvParams {
   /** output_padding of conv-transpose2d (0 for conv2d) */
   oph: number;
   opw: number;
-  /** conv2d padding: 0 zeros (the default), 1 reflection (ReflectionPad2d then an unpadded conv; CPU only, pad < input) */
+  /** conv2d padding: 0 zeros (the default), 1 reflection (ReflectionPad2d then an unpadded conv; pad < input) */
   padMode?: number;
 }
 

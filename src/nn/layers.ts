@@ -284,7 +284,12 @@ export const sequentialFusion = {
   normRelu: process.env.CGTRAIN_FUSE_NORM_RELU !== '0',
 };
 
-/** Whether Sequential runs this pad + conv pair as one reflection-padded conv. */
+/**
+ * Whether Sequential runs this pad + conv pair as one reflection-padded conv: on the CPU, where
+ * the kernels read the reflected windows themselves. The CUDA backend takes the pad mode too, but
+ * runs it as the pad kernel and the conv, and pads x again for the weight gradient: one launch
+ * more than the separate modules.
+ */
 function fusesReflectionPad(x: Tensor, padding: number, conv: Conv2d): boolean {
   return sequentialFusion.reflectionPad && x.backend.kind === 'cpu' && conv.padding === 0 && x.shape.length === 4 &&
     padding < x.shape[2] && padding < x.shape[3];

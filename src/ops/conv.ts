@@ -1,6 +1,6 @@
 /**
- * conv2d and convTranspose2d (PyTorch semantics: zero padding, or for conv2d on the CPU backend
- * reflection padding, the fusion of ReflectionPad2d and an unpadded conv). The backward computes only what
+ * conv2d and convTranspose2d (PyTorch semantics: zero padding, or for conv2d reflection padding:
+ * ReflectionPad2d and an unpadded conv in one op, fused into the kernels on the CPU backend). The backward computes only what
  * is needed: no data gradient into the real images of the first layer, no weight gradient for a
  * frozen discriminator; and the forward saves x only when the weight needs a gradient and w only
  * when x does.
@@ -15,7 +15,7 @@ export interface ConvOptions {
   padding?: number | [number, number];
   /** conv-transpose only */
   outputPadding?: number | [number, number];
-  /** conv2d only: 'reflect' pads with the input's reflection (as torch's padding_mode='reflect'); CPU backend only */
+  /** conv2d only: 'reflect' pads with the input's reflection (as torch's padding_mode='reflect') */
   paddingMode?: 'zeros' | 'reflect';
 }
 
@@ -35,7 +35,6 @@ function convParams(op: string, x: Tensor, w: Tensor, transpose: boolean, o: Con
     throw new Error(`${op}: paddingMode must be 'zeros' or 'reflect', got ${JSON.stringify(o.paddingMode)}`);
   }
   if (reflect && transpose) throw new Error(`${op}: paddingMode 'reflect' is for conv2d only`);
-  if (reflect && x.backend.kind !== 'cpu') throw new Error(`${op}: paddingMode 'reflect' runs on the CPU backend only (use reflectionPad2d then conv2d)`);
   const wIn0 = w.shape[transpose ? 0 : 1];
   if (wIn0 !== cIn) {
     throw new Error(`${op}: input has ${cIn} channels but weight ${shapeString(w.shape)} expects ${wIn0} (${transpose ? '[c_in, c_out, kh, kw]' : '[c_out, c_in, kh, kw]'})`);

@@ -205,6 +205,10 @@ function convCases(): Case[] {
     ['4x4 one-channel PatchGAN output', conv(2, 16, 6, 6, 1, 4, 4, 1, 1, 1, 1)],
     ['odd 3x2 kernel, strides 2x1', conv(3, 5, 9, 11, 7, 3, 2, 2, 1, 1, 0)],
     ['1x1, 130 output channels', conv(1, 33, 5, 5, 130, 1, 1, 1, 1, 0, 0)],
+    // pad mode reflect: ReflectionPad2d then the unpadded conv, as the CPU backend fuses them
+    ['3x3 residual block, reflection padded', { ...conv(2, 64, 16, 16, 64, 3, 3, 1, 1, 1, 1), padMode: 1 }],
+    ['7x7 stem, reflection padded by 3', { ...conv(2, 3, 12, 12, 8, 7, 7, 1, 1, 3, 3), padMode: 1 }],
+    ['3x3 stride 2, reflection padded, odd sizes', { ...conv(2, 8, 9, 10, 16, 3, 3, 2, 2, 1, 1), padMode: 1 }],
   ];
   const cases: Case[] = [];
   for (const [label, p] of geometries) {
