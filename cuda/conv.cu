@@ -104,12 +104,16 @@ Reflected reflected(const cgk_conv* p) {
   return r;
 }
 
-// x reflection-padded into scratch memory (*xp; the caller frees it).
-int pad_input(const cgk_conv* p, const Reflected& r, const float* x, float** xp) {
-  *xp = scratch_alloc(r.padded);
-  if (!*xp) return CGK_ERR_OOM;
-  const int st = cgk_reflection_pad_forward(x, *xp, p->n * p->c_in, p->h_in, p->w_in, p->ph, p->ph, p->pw, p->pw);
-  if (st) scratch_free(*xp);
+// Runs op (the forward or the weight gradient: x is the GEMM's gathered input) over x
+// reflection-padded into scratch memory.
+int run_on_padded_input(const char* fn, ConvOp op, const cgk_conv* p, const float* A, const float* x,
+                        const float* bias, float* out) {
+  const Reflected r = reflected(p);
+  float* xp = scratch_alloc(r.padded);
+  if (!xp) return CGK_ERR_OOM;
+  int st = cgk_reflection_pad_forward(x, xp, p->n * p->c_in, p->h_in, p->w_in, p->ph, p->ph, p->pw, p->pw);
+  if (st == CGK_OK) st = run_conv(fn, op, &r.q, A, xp, bias, out);
+  scratch_free(xp);  // stream order keeps it alive for the kernels above
   return st;
 }
 
@@ -140,14 +144,7 @@ int cgk_conv2d_forward(const cgk_conv* p, const float* x, const float* w, const 
   CGK_READY(fn);
   if (int st = check_conv2d(p, fn)) return st;
   CGK_CONV_PTRS(fn, x, w, y);
-  if (p->pad_mode == CGK_PAD_REFLECT) {
-    const Reflected r = reflected(p);
-    float* xp = nullptr;
-    if (int st = pad_input(p, r, x, &xp)) return st;
-    const int st = run_conv(fn, ConvOp::Conv2dForward, &r.q, w, xp, bias, y);
-    scratch_free(xp);  // stream order keeps it alive for the kernels above
-    return st;
-  }
+  if (p->pad_mode == CGK_PAD_REFLECT) return run_on_padded_input(fn, ConvOp::Conv2dForward, p, w, x, bias, y);
   return run_conv(fn, ConvOp::Conv2dForward, p, w, x, bias, y);
 }
 
@@ -174,14 +171,7 @@ int cgk_conv2d_backward_weight(const cgk_conv* p, const float* x, const float* d
   CGK_READY(fn);
   if (int st = check_conv2d(p, fn)) return st;
   CGK_CONV_PTRS(fn, x, dy, dw);
-  if (p->pad_mode == CGK_PAD_REFLECT) {
-    const Reflected r = reflected(p);
-    float* xp = nullptr;
-    if (int st = pad_input(p, r, x, &xp)) return st;
-    const int st = run_conv(fn, ConvOp::Conv2dBackwardWeight, &r.q, dy, xp, nullptr, dw);
-    scratch_free(xp);
-    return st;
-  }
+  if (p->pad_mode == CGK_PAD_REFLECT) return run_on_padded_input(fn, ConvOp::Conv2dBackwardWeight, p, dy, x, nullptr, dw);
   return run_conv(fn, ConvOp::Conv2dBackwardWeight, p, dy, x, nullptr, dw);
 }
 

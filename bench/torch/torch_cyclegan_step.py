@@ -115,13 +115,18 @@ def build(size, batch, blocks, ngf, ndf, dev):
     return SimpleNamespace(GA=GA, GB=GB, DA=DA, DB=DB, A=A, B=B, step=step)
 
 
-def main():
-    p = argparse.ArgumentParser()
+def add_model_args(p):
+    """The options build() takes (torch_profile.py parses them too)."""
     p.add_argument("--size", type=int, default=32)
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--blocks", type=int, default=6)
     p.add_argument("--ngf", type=int, default=64)
     p.add_argument("--ndf", type=int, default=64)
+
+
+def main():
+    p = argparse.ArgumentParser()
+    add_model_args(p)
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--steps", type=int, default=5)

@@ -23,7 +23,7 @@ import time
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from torch_cyclegan_step import build  # noqa: E402 (cgtrain's copy of the reference: the same networks and step)
+from torch_cyclegan_step import add_model_args, build  # noqa: E402 (cgtrain's copy of the reference: the same networks and step)
 
 CATEGORIES = [  # first match wins; kernel names (CUDA) or aten op names (CPU), lower case
     ("conv", r"conv|cudnn|implicit_gemm|xmma|cutlass|wgrad|dgrad|fprop|gemm|sm\d\d_"),
@@ -65,13 +65,19 @@ def kernel_times(prof):
     return times
 
 
+def totals(times, key):
+    """[(key, [count, microseconds])] over (name, microseconds) pairs, the largest time first."""
+    out = {}
+    for n, t in times:
+        c = out.setdefault(key(n), [0, 0.0])
+        c[0] += 1
+        c[1] += t
+    return sorted(out.items(), key=lambda kv: -kv[1][1])
+
+
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("--size", type=int, default=32)
-    p.add_argument("--batch", type=int, default=16)
-    p.add_argument("--blocks", type=int, default=6)
-    p.add_argument("--ngf", type=int, default=64)
-    p.add_argument("--ndf", type=int, default=64)
+    add_model_args(p)
     p.add_argument("--device", default="cuda")
     p.add_argument("--steps", type=int, default=3)
     p.add_argument("--warmup", type=int, default=2)
@@ -115,21 +121,11 @@ def main():
         return
     print(f"wall {wall_ms:.2f} ms/step (under the profiler); {what} {busy_ms:.2f} ms/step "
           f"({100 * busy_ms / wall_ms:.0f}% of the wall time), {len(times) * per_step:.0f} a step")
-    cats = {}
-    for n, t in times:
-        c = cats.setdefault(category(n), [0, 0.0])
-        c[0] += 1
-        c[1] += t
     print(f"{'kind':<12} {'a step':>8} {'ms/step':>9} {'share':>6}")
-    for c, (count, t) in sorted(cats.items(), key=lambda kv: -kv[1][1]):
+    for c, (count, t) in totals(times, category):
         print(f"{c:<12} {count * per_step:>8.0f} {t / 1000 * per_step:>9.3f} {100 * t / 1000 * per_step / busy_ms:>5.1f}%")
-    by_name = {}
-    for n, t in times:
-        c = by_name.setdefault(n, [0, 0.0])
-        c[0] += 1
-        c[1] += t
     print(f"top {a.top} by time: ms/step, calls/step, kind, name")
-    for n, (count, t) in sorted(by_name.items(), key=lambda kv: -kv[1][1])[: a.top]:
+    for n, (count, t) in totals(times, lambda n: n)[: a.top]:
         print(f"  {t / 1000 * per_step:8.3f} {count * per_step:6.0f}  {category(n):<11} {n[:110]}")
 
 

@@ -51,9 +51,12 @@ export type PackedConv = Int32Array;
  * glue's message names the field.
  */
 export function packConv(p: ConvParams): ConvParams | PackedConv {
-  const packed = Int32Array.of(p.n, p.cIn, p.hIn, p.wIn, p.cOut, p.hOut, p.wOut, p.kh, p.kw, p.sh, p.sw, p.ph, p.pw, p.oph, p.opw, p.padMode ?? 0);
+  const packed = new Int32Array(CONV_FIELDS.length);
   for (let i = 0; i < CONV_FIELDS.length; i++) {
-    if (packed[i] !== (CONV_FIELDS[i] === 'padMode' ? p.padMode ?? 0 : p[CONV_FIELDS[i]])) return p;
+    const field = CONV_FIELDS[i];
+    const value = field === 'padMode' ? p.padMode ?? 0 : p[field]; // padMode alone is optional
+    packed[i] = value;
+    if (packed[i] !== value) return p;
   }
   return packed;
 }

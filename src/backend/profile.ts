@@ -12,7 +12,7 @@
  * profile in bench/torch/torch_profile.py).
  */
 import { performance } from 'perf_hooks';
-import { convParamsOf, wrapBinding, type Binding, type ConvParams } from './binding';
+import { convParamsOf, wrapBinding, type Binding } from './binding';
 import type { Backend } from './device';
 
 export interface ProfileRow {
@@ -38,7 +38,10 @@ export interface DeviceTime {
 /** Functions that are bookkeeping, not work, and stay out of the table. */
 const UNTIMED = new Set(['sync', 'timerMark', 'timerRead', 'memoryStats', 'numThreads', 'backendName', 'deviceInfo', 'simdLevel', 'convAlgo', 'precision', 'convTuning', 'convTuningReport']);
 
-function convKey(name: string, p: ConvParams): string {
+/** A row's key: the function, and for a convolution its shape. */
+function opKey(name: string, args: unknown[]): string {
+  const p = convParamsOf(args[0]);
+  if (!p) return name;
   const pad = p.padMode === 1 ? ' reflect' : '';
   return `${name} n${p.n} ${p.cIn}->${p.cOut} ${p.hIn}x${p.wIn}->${p.hOut}x${p.wOut} k${p.kh} s${p.sh} p${p.ph}${pad}`;
 }
@@ -74,16 +77,14 @@ export class BindingProfiler {
           const before = this.timer.mark();
           const result = fn(...args);
           const after = this.timer.mark();
-          const conv = convParamsOf(args[0]);
-          this.pending.push({ op: conv ? convKey(key, conv) : key, before, after });
+          this.pending.push({ op: opKey(key, args), before, after });
           return result;
         }
         if (!this.enabled) return fn(...args);
         const t0 = performance.now();
         const result = fn(...args);
         sync();
-        const conv = convParamsOf(args[0]);
-        const op = conv ? convKey(key, conv) : key;
+        const op = opKey(key, args);
         const row = this.totals.get(op) ?? { calls: 0, ms: 0 };
         row.calls++;
         row.ms += Math.max(0, performance.now() - t0 - this.syncMs);
