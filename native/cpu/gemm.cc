@@ -17,6 +17,9 @@
 // BInPlace, the AVX-512 kernel loads B vectors straight from the image and skips packing.
 #include "gemm.h"
 
+// GCC 12 reports its own AVX-512 intrinsics as uninitialized (false positives, see simd.h).
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #include <immintrin.h>
 
 #include <algorithm>
