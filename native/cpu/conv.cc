@@ -9,10 +9,10 @@
 //
 // Shapes where packing the unfolded image would cost more than the multiply-adds (few output
 // channels, as in the generator's 7x7 layers) take other routes:
-//   - forward, stride 1, no padding, output rows multiples of 16 (AVX-512): B read in place;
+//   - forward, stride 1, no padding, output rows multiples of 16 (AVX2, AVX-512): B read in place;
 //   - backward data with c_out < 32, stride 1: the forward conv of padded dY with flipped weights;
-//   - backward weight, stride 1, no padding, rows multiples of 16, kernel width 3 or 7 (AVX-512):
-//     summed directly from the image with per-task partial sums.
+//   - backward weight, stride 1, no padding, rows multiples of 16 (AVX-512) or 8 (AVX2), kernel
+//     width 3 or 7: summed directly from the image with per-task partial sums.
 // Conv-transpose2d is the same three products with the roles swapped: its forward is conv2d's
 // backward data and its backward data is conv2d's forward (see conv_transpose2d_shape).
 // Reflection padding (cgk_conv.pad_mode) goes to Winograd as is, and to every other route as a
@@ -33,6 +33,7 @@
 #include "winograd.h"
 
 #define CGK_TARGET_AVX512 __attribute__((target("avx512f,avx512vl,fma")))
+#define CGK_TARGET_AVX2 __attribute__((target("avx2,fma")))
 
 namespace cgk {
 namespace {
@@ -596,7 +597,7 @@ int conv_forward(const ConvShape& s, const float* x, const float* w, const float
   // Grow-only: the offsets table is rebuilt per call but never reallocated in steady state.
   static thread_local std::vector<int> offsets;
   std::optional<UnfoldedImageInPlace> in_place;
-  if (simd() >= kAvx512 && UnfoldedImageInPlace::applies(s)) in_place.emplace(s, x, offsets);
+  if (simd() >= kAvx2 && UnfoldedImageInPlace::applies(s)) in_place.emplace(s, x, offsets);
   GemmProblem g;
   g.m = s.c_out;
   g.n = s.pixels();
@@ -679,14 +680,14 @@ int conv_backward_data(const ConvShape& s, const float* dy, const float* w, floa
   return gemm(g);
 }
 
-// ---- direct backward weight: stride 1, no padding, output rows multiples of 16, AVX-512 ------------
+// ---- direct backward weight: stride 1, no padding, output rows multiples of the vector width ------
 //
 // For few output channels the GEMM's M (c_out) is too small to amortise packing the unfolded
 // image, which is c_in*kh*kw times larger than the image. Here dw is summed straight from the
-// image instead: for one (sample, ci, ky) and a group of output channels, COG x KW zmm
-// accumulators collect dy[co] * x shifted by kx over 16 output pixels at a time (each x vector
-// serves COG FMAs, each dy vector KW). Per-task partial sums keep their 16 lanes; one pass at the
-// end reduces lanes and tasks.
+// image instead: for one (sample, ci, ky) and a group of output channels, COG x KW vector
+// accumulators collect dy[co] * x shifted by kx over 16 (AVX-512) or 8 (AVX2) output pixels at a
+// time (each x vector serves COG FMAs, each dy vector KW). Per-task partial sums keep 16 lanes
+// per weight (AVX2 fills the first 8); one pass at the end reduces lanes and tasks.
 
 template <int COG, int KW>
 CGK_TARGET_AVX512 void dw_direct_rows(const float* dy, size_t dy_plane, const float* x, int w_in, int h_out, int w_out,
@@ -720,28 +721,73 @@ CGK_TARGET_AVX512 void dw_direct_rows(const float* dy, size_t dy_plane, const fl
     }
 }
 
+// dw_direct_rows with 8 pixels a step in ymm registers (16 of them: smaller groups than AVX-512's).
+template <int COG, int KW>
+CGK_TARGET_AVX2 void dw_direct_rows_avx2(const float* dy, size_t dy_plane, const float* x, int w_in, int h_out,
+                                         int w_out, float* partial, size_t partial_co_stride) {
+  __m256 acc[COG][KW];
+#pragma GCC unroll 8
+  for (int c = 0; c < COG; c++)
+#pragma GCC unroll 8
+    for (int k = 0; k < KW; k++) acc[c][k] = _mm256_setzero_ps();
+  for (int oy = 0; oy < h_out; oy++) {
+    const float* x_row = x + size_t(oy) * w_in;
+    const float* dy_row = dy + size_t(oy) * w_out;
+    for (int ox = 0; ox < w_out; ox += 8) {
+      __m256 d[COG];
+#pragma GCC unroll 8
+      for (int c = 0; c < COG; c++) d[c] = _mm256_loadu_ps(dy_row + c * dy_plane + ox);
+#pragma GCC unroll 8
+      for (int k = 0; k < KW; k++) {
+        __m256 xv = _mm256_loadu_ps(x_row + ox + k);
+#pragma GCC unroll 8
+        for (int c = 0; c < COG; c++) acc[c][k] = _mm256_fmadd_ps(d[c], xv, acc[c][k]);
+      }
+    }
+  }
+#pragma GCC unroll 8
+  for (int c = 0; c < COG; c++)
+#pragma GCC unroll 8
+    for (int k = 0; k < KW; k++) {
+      float* p = partial + c * partial_co_stride + 16 * k;
+      _mm256_storeu_ps(p, _mm256_add_ps(_mm256_loadu_ps(p), acc[c][k]));
+    }
+}
+
 using DirectRowsKernel = void (*)(const float*, size_t, const float*, int, int, int, float*, size_t);
 
-// Kernels for kernel widths 3 and 7 (the CycleGAN shapes), by output-channel group size.
+// Kernels for kernel widths 3 and 7 (the CycleGAN shapes), by output-channel group size, and the
+// output pixels each call steps by (output rows must be multiples of it).
 struct DirectWeightKernels {
-  int group;
+  int group, pixels;
   DirectRowsKernel by_group[8];  // [channels in the group - 1]
 };
 
 const DirectWeightKernels* direct_weight_kernels(int kw) {
-  static const DirectWeightKernels k3 = {8, {&dw_direct_rows<1, 3>, &dw_direct_rows<2, 3>, &dw_direct_rows<3, 3>,
-                                             &dw_direct_rows<4, 3>, &dw_direct_rows<5, 3>, &dw_direct_rows<6, 3>,
-                                             &dw_direct_rows<7, 3>, &dw_direct_rows<8, 3>}};
-  static const DirectWeightKernels k7 = {3, {&dw_direct_rows<1, 7>, &dw_direct_rows<2, 7>, &dw_direct_rows<3, 7>}};
-  return kw == 3 ? &k3 : kw == 7 ? &k7 : nullptr;
+  if (simd() >= kAvx512) {
+    static const DirectWeightKernels k3 = {8, 16, {&dw_direct_rows<1, 3>, &dw_direct_rows<2, 3>, &dw_direct_rows<3, 3>,
+                                                   &dw_direct_rows<4, 3>, &dw_direct_rows<5, 3>, &dw_direct_rows<6, 3>,
+                                                   &dw_direct_rows<7, 3>, &dw_direct_rows<8, 3>}};
+    static const DirectWeightKernels k7 = {3, 16, {&dw_direct_rows<1, 7>, &dw_direct_rows<2, 7>, &dw_direct_rows<3, 7>}};
+    return kw == 3 ? &k3 : kw == 7 ? &k7 : nullptr;
+  }
+  if (simd() >= kAvx2) {
+    // COG x KW accumulators and an x vector in 16 ymm; the dy vectors can be FMA memory operands.
+    static const DirectWeightKernels k3 = {4, 8, {&dw_direct_rows_avx2<1, 3>, &dw_direct_rows_avx2<2, 3>,
+                                                  &dw_direct_rows_avx2<3, 3>, &dw_direct_rows_avx2<4, 3>}};
+    static const DirectWeightKernels k7 = {2, 8, {&dw_direct_rows_avx2<1, 7>, &dw_direct_rows_avx2<2, 7>}};
+    return kw == 3 ? &k3 : kw == 7 ? &k7 : nullptr;
+  }
+  return nullptr;
 }
 
 size_t direct_partial_size(const ConvShape& s) { return size_t(s.c_out) * s.unfolded_rows() * 16; }
 
 bool backward_weight_direct_applies(const ConvShape& s) {
   // The partial sums must stay cache-sized (a few MiB per task), which bounds c_out * c_in.
-  return simd() >= kAvx512 && s.sh == 1 && s.sw == 1 && s.ph == 0 && s.pw == 0 && s.w_out % 16 == 0 &&
-         direct_weight_kernels(s.kw) != nullptr && direct_partial_size(s) <= (size_t(1) << 20);
+  const DirectWeightKernels* kernels = direct_weight_kernels(s.kw);
+  return kernels && s.sh == 1 && s.sw == 1 && s.ph == 0 && s.pw == 0 && s.w_out % kernels->pixels == 0 &&
+         direct_partial_size(s) <= (size_t(1) << 20);
 }
 
 int conv_backward_weight_direct(const ConvShape& s, const float* x, const float* dy, float* dw) {

@@ -142,6 +142,38 @@ CGK_TARGET_AVX512 void kernel_in_place_avx512(int kc, const float* __restrict a,
     for (int v = 0; v < NV; v++) _mm512_storeu_ps(c + i * ldc + v * ldv, acc[i][v]);
 }
 
+// kernel_in_place_avx512 for AVX2: each 16-column group (NV of them) is two ymm per row.
+template <int ROWS, int NV>
+CGK_TARGET_AVX2 void kernel_in_place_avx2(int kc, const float* __restrict a, int a_stride, const int* __restrict offsets,
+                                          const float* const* bases, float* __restrict c, ptrdiff_t ldc, ptrdiff_t ldv) {
+  __m256 acc[ROWS][2 * NV];
+  const float* base[NV];
+#pragma GCC unroll 4
+  for (int v = 0; v < NV; v++) base[v] = bases[v];
+#pragma GCC unroll 16
+  for (int i = 0; i < ROWS; i++)
+#pragma GCC unroll 4
+    for (int v = 0; v < 2 * NV; v++) acc[i][v] = _mm256_setzero_ps();
+#pragma GCC unroll 2
+  for (int k = 0; k < kc; k++) {
+    const int off = offsets[k];
+    __m256 bv[2 * NV];
+#pragma GCC unroll 4
+    for (int v = 0; v < 2 * NV; v++) bv[v] = _mm256_loadu_ps(base[v / 2] + off + 8 * (v % 2));
+#pragma GCC unroll 16
+    for (int i = 0; i < ROWS; i++) {
+      __m256 ai = _mm256_broadcast_ss(a + i);
+#pragma GCC unroll 4
+      for (int v = 0; v < 2 * NV; v++) acc[i][v] = _mm256_fmadd_ps(ai, bv[v], acc[i][v]);
+    }
+    a += a_stride;
+  }
+#pragma GCC unroll 16
+  for (int i = 0; i < ROWS; i++)
+#pragma GCC unroll 4
+    for (int v = 0; v < 2 * NV; v++) _mm256_storeu_ps(c + i * ldc + (v / 2) * ldv + 8 * (v % 2), acc[i][v]);
+}
+
 template <int ROWS, int NV>
 CGK_TARGET_AVX2 void kernel_avx2(int kc, const float* __restrict a, int a_stride, const float* __restrict b,
                                  float* __restrict c, ptrdiff_t ldc, bool accumulate) {
@@ -195,7 +227,7 @@ void kernel_scalar(int kc, const float* __restrict a, int a_stride, const float*
 struct KernelSet {
   GemmTile tile;
   MicroKernel by_rows[16];  // by_rows[r - 1] computes r rows
-  InPlaceKernel in_place[4][16];  // [vectors - 1][rows - 1]; empty below AVX-512
+  InPlaceKernel in_place[4][16];  // [16-column groups - 1][rows - 1]; empty for the scalar path
 };
 
 template <int NV, size_t... R>
@@ -209,7 +241,8 @@ KernelSet make_avx512(std::index_sequence<R...>) {
 }
 template <int NV, size_t... R>
 KernelSet make_avx2(std::index_sequence<R...>) {
-  return {{kAvx2Rows, 8 * NV}, {&kernel_avx2<int(R) + 1, NV>...}, {}};
+  static_assert(NV == 2, "the AVX2 tile is one 16-column group: two ymm");
+  return {{kAvx2Rows, 8 * NV}, {&kernel_avx2<int(R) + 1, NV>...}, {{&kernel_in_place_avx2<int(R) + 1, 1>...}}};
 }
 template <size_t... R>
 KernelSet make_scalar(std::index_sequence<R...>) {

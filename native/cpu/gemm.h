@@ -73,7 +73,7 @@ class StridedBPacker final : public BPacker {
 
 // B read in place, without packing: B[k, j] = column_base(j)[offsets[k]], where the 16 columns
 // from any multiple of 16 are 16 consecutive floats (e.g. a stride-1 unpadded convolution whose
-// output rows are multiples of 16 wide). Used by the AVX-512 path only.
+// output rows are multiples of 16 wide). Used by the AVX-512 and AVX2 paths (not the scalar one).
 class BInPlace {
  public:
   virtual ~BInPlace() = default;
@@ -85,15 +85,15 @@ struct GemmProblem {
   int m = 0, n = 0, k = 0;
   const APacker* a = nullptr;
   const BPacker* b = nullptr;
-  // Optional: when set, n is a multiple of 16 and the AVX-512 level is active, B is read in place
+  // Optional: when set, n is a multiple of 16 and the AVX2 or AVX-512 level is active, B is read in place
   // (the packer is still required for the other levels).
   const BInPlace* b_in_place = nullptr;
   // Optional: A already packed by pack_a() (the packer is then not called), for a caller that
   // multiplies one A by several B (Winograd's transformed tiles by blocks of filters).
   const float* a_packed = nullptr;
-  // Optional, with b_in_place: where the AVX-512 in-place kernels store C (overwritten) instead
+  // Optional, with b_in_place: where the in-place kernels store C (overwritten) instead
   // of handing blocks to the writer: C[m, j] = c_grouped[m * c_row + (j / 16) * c_group + j % 16].
-  // The writer is still required (the other SIMD levels use it).
+  // The writer is still required (the scalar level uses it).
   float* c_grouped = nullptr;
   ptrdiff_t c_row = 0, c_group = 0;
   // Exactly one of: a row-major C (overwritten), or a writer that receives each block once.

@@ -182,9 +182,12 @@ const forwardCases: ConvCase[] = [
   { n: 4, cIn: 16, hIn: 10, wIn: 10, cOut: 19, kh: 3, kw: 3, s: 1, p: 0 },
   { n: 2, cIn: 5, hIn: 7, wIn: 13, cOut: 4, kh: 3, kw: 5, s: 2, p: 2 },
   { n: 1, cIn: 1, hIn: 1, wIn: 1, cOut: 1, kh: 1, kw: 1, s: 1, p: 0 },
-  // stride 1, no padding, output rows a multiple of 16: the AVX-512 path reads the image in place
+  // stride 1, no padding, output rows a multiple of 16: the AVX2 and AVX-512 paths read the image
+  // in place, and sum the weight gradient directly (in groups of output channels that 5 and 11 split
+  // unevenly); output rows of 8: the direct weight gradient at the AVX2 level only
   { n: 3, cIn: 3, hIn: 20, wIn: 38, cOut: 5, kh: 7, kw: 7, s: 1, p: 0 },
   { n: 2, cIn: 4, hIn: 5, wIn: 18, cOut: 11, kh: 3, kw: 3, s: 1, p: 0 },
+  { n: 2, cIn: 3, hIn: 9, wIn: 14, cOut: 3, kh: 7, kw: 7, s: 1, p: 0 },
 ];
 
 // Big enough (over 2 MFLOP) to run threaded, as dynamically handed out GEMM pieces: a residual
@@ -305,7 +308,7 @@ test('conv-transpose2d gradients (data, weight, bias) match finite differences',
 test('conv2d backward passes agree across SIMD levels and with the definition', () => {
   const b = cpu();
   try {
-    for (const c of [...gradCases, ...forwardCases.slice(0, 5), ...threadedCases]) {
+    for (const c of [...gradCases, ...forwardCases.slice(0, 5), ...forwardCases.slice(7), ...threadedCases]) {
       const p = conv2dParams(c);
       const sz = sizes(p, false);
       const x = randomArray(sz.x, 21);
