@@ -195,9 +195,9 @@ let hostHelpersCache: Binding | null | undefined;
 export const CONV_ALGOS = { direct: 0, auto: 1, winograd: 2 } as const;
 export type ConvAlgoName = keyof typeof CONV_ALGOS;
 
-/** The algorithm 3x3 convolutions actually run with: Winograd needs the CPU backend at AVX-512. */
+/** The algorithm 3x3 convolutions actually run with: Winograd needs the CPU backend at AVX2 or AVX-512. */
 export function convAlgoInEffect(kind: BackendKind, simd: unknown, algo: number): ConvAlgoName {
-  if (kind !== 'cpu' || simd !== 'avx512' || algo === CONV_ALGOS.direct) return 'direct';
+  if (kind !== 'cpu' || (simd !== 'avx512' && simd !== 'avx2') || algo === CONV_ALGOS.direct) return 'direct';
   return algo === CONV_ALGOS.winograd ? 'winograd' : 'auto';
 }
 

@@ -78,7 +78,7 @@ function formatBytes(bytes: number): string {
   return `${(bytes / 2 ** 30).toFixed(1)} GiB`;
 }
 
-/** How 3x3 stride-1 convolutions run: Winograd needs the AVX-512 level ($CGTRAIN_CONV_ALGO). */
+/** How 3x3 stride-1 convolutions run: Winograd needs the AVX2 or AVX-512 level ($CGTRAIN_CONV_ALGO). */
 function convAlgoLine(simd: unknown): string {
   let algo: number;
   try {
@@ -93,7 +93,7 @@ function convAlgoLine(simd: unknown): string {
     case 'auto':
       return `Winograd F(4x4,3x3) where it pays, else direct (${setting})`;
     default:
-      return simd === 'avx512' ? `direct (${setting})` : `direct (Winograd needs AVX-512; ${setting})`;
+      return simd === 'avx512' || simd === 'avx2' ? `direct (${setting})` : `direct (Winograd needs AVX2 or AVX-512; ${setting})`;
   }
 }
 

@@ -9,7 +9,7 @@
  * and BF16; on the emulator step 1 differs by at most 3.2e-4 with TF32 and 5.6e-4 with BF16).
  * After that, Adam's first steps (about lr times the sign of each gradient) turn rounding-level
  * gradient differences into lr-sized weight differences: the CPU against itself with another
- * summation order (scalar direct convolutions against AVX-512 Winograd) already differs by 4e-3
+ * summation order (scalar direct convolutions against AVX2/AVX-512 Winograd) already differs by 4e-3
  * at step 3 and 3.1e-2 at step 4 on this model, and on the emulator TF32 moves G_A by 8.2% at
  * step 4 (BF16: 8.9%). So in steps 2-4 the adversarial losses, which amplify the discriminator's
  * drift, track within a relative 0.25, and the cycle and identity losses (observed within 0.3%)

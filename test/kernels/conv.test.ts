@@ -4,7 +4,7 @@
  * of data, weight and bias, PyTorch's output-size rule of conv-transpose2d, out-of-bounds
  * sentinels and the errors for bad shapes.
  */
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -479,39 +479,55 @@ function withConvAlgo<T>(b: Binding, algo: number, fn: () => T): T {
   }
 }
 
-test('Winograd conv2d forward and backward match the definition (forced on every 3x3 stride-1 case)', (t) => {
-  const b = cpu();
-  if (b.simdLevel() < 2) {
-    t.skip('Winograd runs at the AVX-512 level only; this CPU has none');
+/**
+ * Runs fn at every SIMD level that has Winograd (AVX2: two ymm per 16 lanes; AVX-512: one zmm),
+ * or skips the test, with the reason, on a CPU that has neither.
+ */
+function atWinogradLevels(t: TestContext, b: Binding, fn: (level: number) => void): void {
+  const levels = simdLevels(b).filter((level) => level >= 1);
+  if (levels.length === 0) {
+    t.skip('Winograd runs at the AVX2 and AVX-512 levels; this CPU has neither');
     return;
   }
-  withConvAlgo(b, CONV_WINOGRAD, () => {
-    for (const c of winogradCases) {
-      const p = conv2dParams(c);
-      const sz = sizes(p, false);
-      const x = randomArray(sz.x, 31);
-      const w = randomArray(sz.w, 32);
-      const bias = randomArray(p.cOut, 33);
-      const g = randomArray(sz.y, 34);
-      const { dxRef, dwRef } = conv2dBackwardReference(p, x, w, g);
-      assertClose(runForward(b, 'conv2dForward', p, x, w, bias, sz.y), conv2dReference(p, x, w, bias), `winograd y ${describe(c)}`, 1e-4, 1e-4);
-      assertClose(runBackward(b, 'conv2dBackwardData', p, g, w, sz.x), dxRef, `winograd dx ${describe(c)}`, 1e-4, 1e-4);
-      assertClose(runBackward(b, 'conv2dBackwardWeight', p, x, g, sz.w), dwRef, `winograd dw ${describe(c)}`, 1e-4, 1e-4);
+  try {
+    for (const level of levels) {
+      b.setSimd(level);
+      fn(level);
     }
+  } finally {
+    b.setSimd(-1);
+  }
+}
+
+test('Winograd conv2d forward and backward match the definition (forced on every 3x3 stride-1 case, at every level that has it)', (t) => {
+  const b = cpu();
+  atWinogradLevels(t, b, (level) => {
+    withConvAlgo(b, CONV_WINOGRAD, () => {
+      for (const c of winogradCases) {
+        const p = conv2dParams(c);
+        const sz = sizes(p, false);
+        const x = randomArray(sz.x, 31);
+        const w = randomArray(sz.w, 32);
+        const bias = randomArray(p.cOut, 33);
+        const g = randomArray(sz.y, 34);
+        const { dxRef, dwRef } = conv2dBackwardReference(p, x, w, g);
+        assertClose(runForward(b, 'conv2dForward', p, x, w, bias, sz.y), conv2dReference(p, x, w, bias), `winograd y ${describe(c)} simd ${level}`, 1e-4, 1e-4);
+        assertClose(runBackward(b, 'conv2dBackwardData', p, g, w, sz.x), dxRef, `winograd dx ${describe(c)} simd ${level}`, 1e-4, 1e-4);
+        assertClose(runBackward(b, 'conv2dBackwardWeight', p, x, g, sz.w), dwRef, `winograd dw ${describe(c)} simd ${level}`, 1e-4, 1e-4);
+      }
+    });
   });
 });
 
-test('Winograd conv2d gradients match finite differences', (t) => {
+test('Winograd conv2d gradients match finite differences at every level that has it', (t) => {
   const b = cpu();
-  if (b.simdLevel() < 2) {
-    t.skip('Winograd runs at the AVX-512 level only; this CPU has none');
-    return;
-  }
-  withConvAlgo(b, CONV_WINOGRAD, () => {
-    gradcheckConv(b, { n: 2, cIn: 3, hIn: 6, wIn: 5, cOut: 4, kh: 3, kw: 3, s: 1, p: 1 }, false, -1);
-    gradcheckConv(b, { n: 1, cIn: 2, hIn: 7, wIn: 9, cOut: 3, kh: 3, kw: 3, s: 1, p: 0 }, false, -1);
-    // conv-transpose2d stride 1 runs the same products with the roles swapped
-    gradcheckConv(b, { n: 2, cIn: 3, hIn: 5, wIn: 4, cOut: 2, kh: 3, kw: 3, s: 1, p: 1, op: 0 }, true, -1);
+  atWinogradLevels(t, b, (level) => {
+    withConvAlgo(b, CONV_WINOGRAD, () => {
+      gradcheckConv(b, { n: 2, cIn: 3, hIn: 6, wIn: 5, cOut: 4, kh: 3, kw: 3, s: 1, p: 1 }, false, level);
+      gradcheckConv(b, { n: 1, cIn: 2, hIn: 7, wIn: 9, cOut: 3, kh: 3, kw: 3, s: 1, p: 0 }, false, level);
+      // conv-transpose2d stride 1 runs the same products with the roles swapped
+      gradcheckConv(b, { n: 2, cIn: 3, hIn: 5, wIn: 4, cOut: 2, kh: 3, kw: 3, s: 1, p: 1, op: 0 }, true, level);
+    });
   });
 });
 
@@ -539,49 +555,45 @@ function assertNearDirect(label: string, winograd: Record<string, Float32Array>,
 
 test('a residual block\'s 256-channel conv takes Winograd by default and agrees with the direct product', (t) => {
   const b = cpu();
-  if (b.simdLevel() < 2) {
-    t.skip('Winograd runs at the AVX-512 level only; this CPU has none');
-    return;
-  }
-  // Reflection-padded 10x10 in, 8x8 out, as in resnet_6blocks at 32x32; 60 samples are 240
-  // tiles, two chunks of 120 (a chunk holds at most 224 tiles of 256 channels).
-  const run = allPasses(b, { n: 60, cIn: 256, hIn: 10, wIn: 10, cOut: 256, kh: 3, kw: 3, s: 1, p: 0 }, 41);
-  assert.equal(b.convAlgo(), CONV_AUTO);
-  const auto = run();
-  const direct = withConvAlgo(b, CONV_DIRECT, run);
-  const forced = withConvAlgo(b, CONV_WINOGRAD, run);
-  for (const key of ['y', 'dx', 'dw'] as const) {
-    // the default is Winograd (bit-identical to forcing it), and it differs from direct
-    assert.deepEqual(auto[key], forced[key], `${key}: auto must take the Winograd path`);
-    assert.notDeepEqual(auto[key], direct[key], `${key}: Winograd and direct round differently`);
-  }
-  assertNearDirect('residual conv', auto, direct);
+  atWinogradLevels(t, b, (level) => {
+    // Reflection-padded 10x10 in, 8x8 out, as in resnet_6blocks at 32x32; 60 samples are 240
+    // tiles, two chunks of 120 (a chunk holds at most 224 tiles of 256 channels).
+    const run = allPasses(b, { n: 60, cIn: 256, hIn: 10, wIn: 10, cOut: 256, kh: 3, kw: 3, s: 1, p: 0 }, 41);
+    assert.equal(b.convAlgo(), CONV_AUTO);
+    const auto = run();
+    const direct = withConvAlgo(b, CONV_DIRECT, run);
+    const forced = withConvAlgo(b, CONV_WINOGRAD, run);
+    for (const key of ['y', 'dx', 'dw'] as const) {
+      // the default is Winograd (bit-identical to forcing it), and it differs from direct
+      assert.deepEqual(auto[key], forced[key], `${key}: auto must take the Winograd path`);
+      assert.notDeepEqual(auto[key], direct[key], `${key}: Winograd and direct round differently`);
+    }
+    assertNearDirect(`residual conv simd ${level}`, auto, direct);
+  });
 });
 
 test('Winograd agrees with the direct product in every blocking: chunks, column blocks, row blocks', (t) => {
   const b = cpu();
-  if (b.simdLevel() < 2) {
-    t.skip('Winograd runs at the AVX-512 level only; this CPU has none');
-    return;
-  }
-  const cases: [string, ConvCase][] = [
-    // 10x10 outputs are 9 tiles per sample: 28 samples (252 tiles) run as two chunks of 128, the
-    // boundary inside sample 14
-    ['chunk boundary inside a sample', { n: 28, cIn: 256, hIn: 10, wIn: 10, cOut: 256, kh: 3, kw: 3, s: 1, p: 1 }],
-    // one chunk: forward and backward data go 96 columns at a time (200 = 96 + 96 + 8, the last
-    // block a partial 16-lane group), backward weight 32 output channels at a time (6 x 32 + 8)
-    ['one chunk, column and row blocks', { n: 3, cIn: 200, hIn: 9, wIn: 7, cOut: 200, kh: 3, kw: 3, s: 1, p: 1 }],
-  ];
-  for (const [label, c] of cases) {
-    const run = allPasses(b, c, 51);
-    assertNearDirect(label, withConvAlgo(b, CONV_WINOGRAD, run), withConvAlgo(b, CONV_DIRECT, run));
-  }
+  atWinogradLevels(t, b, (level) => {
+    const cases: [string, ConvCase][] = [
+      // 10x10 outputs are 9 tiles per sample: 28 samples (252 tiles) run as two chunks of 128, the
+      // boundary inside sample 14
+      ['chunk boundary inside a sample', { n: 28, cIn: 256, hIn: 10, wIn: 10, cOut: 256, kh: 3, kw: 3, s: 1, p: 1 }],
+      // one chunk: forward and backward data go 96 columns at a time (200 = 96 + 96 + 8, the last
+      // block a partial 16-lane group), backward weight 32 output channels at a time (6 x 32 + 8)
+      ['one chunk, column and row blocks', { n: 3, cIn: 200, hIn: 9, wIn: 7, cOut: 200, kh: 3, kw: 3, s: 1, p: 1 }],
+    ];
+    for (const [label, c] of cases) {
+      const run = allPasses(b, c, 51);
+      assertNearDirect(`${label} simd ${level}`, withConvAlgo(b, CONV_WINOGRAD, run), withConvAlgo(b, CONV_DIRECT, run));
+    }
+  });
 });
 
 test('conv2dBackward gives the bits of conv2dBackwardData + conv2dBackwardWeight, Winograd or not', () => {
   const b = cpu();
   const cases: [string, ConvCase][] = [
-    // Winograd by default at AVX-512 (one chunk; then two chunks, the boundary inside a sample)
+    // Winograd by default at AVX2 and AVX-512 (one chunk; then two chunks, the boundary inside a sample)
     ['residual, one chunk', { n: 4, cIn: 64, hIn: 10, wIn: 10, cOut: 64, kh: 3, kw: 3, s: 1, p: 0 }],
     ['two chunks', { n: 28, cIn: 256, hIn: 10, wIn: 10, cOut: 256, kh: 3, kw: 3, s: 1, p: 1 }],
     // Winograd only when forced: partial 16-channel groups, odd sizes, padding 1
@@ -649,7 +661,7 @@ function reflectFoldReference(p: ConvParams, dPadded: Float64Array): Float64Arra
 test('reflection-padded conv2d (padMode 1) is ReflectionPad2d + the unpadded conv on every path', (t) => {
   const b = cpu();
   const cases: [string, ConvCase][] = [
-    // a residual block's pad + 3x3 conv: Winograd by default at AVX-512
+    // a residual block's pad + 3x3 conv: Winograd by default at AVX2 and AVX-512
     ['residual 3x3', { n: 3, cIn: 32, hIn: 8, wIn: 8, cOut: 32, kh: 3, kw: 3, s: 1, p: 1 }],
     // partial 4x4 tiles and padding 2 (Winograd when forced)
     ['odd sizes', { n: 2, cIn: 5, hIn: 7, wIn: 9, cOut: 3, kh: 3, kw: 3, s: 1, p: 1 }],
@@ -691,32 +703,30 @@ test('reflection-padded conv2d (padMode 1) is ReflectionPad2d + the unpadded con
 
 test('reflection-padded Winograd agrees with pad + conv across chunk boundaries', (t) => {
   const b = cpu();
-  if (b.simdLevel() < 2) {
-    t.skip('Winograd runs at the AVX-512 level only; this CPU has none');
-    return;
-  }
-  // 10x10 outputs are 9 tiles per sample: 28 samples run as two chunks, the boundary inside a sample
-  const c: ConvCase = { n: 28, cIn: 256, hIn: 10, wIn: 10, cOut: 256, kh: 3, kw: 3, s: 1, p: 1 };
-  const p: ConvParams = { ...conv2dParams(c), padMode: 1 };
-  const padded: ConvParams = { ...p, hIn: 12, wIn: 12, ph: 0, pw: 0, padMode: 0 };
-  const sz = sizes(p, false), szp = sizes(padded, false);
-  const x = randomArray(sz.x, 71), w = randomArray(sz.w, 72, -0.03, 0.03), g = randomArray(sz.y, 73);
-  const xb = toBuf(b, x), xpb = b.alloc(szp.x), dxpb = b.alloc(szp.x), dxUnfused = b.alloc(sz.x);
-  try {
-    b.reflectionPadForward(xb, xpb, c.n * c.cIn, c.hIn, c.wIn, 1, 1, 1, 1);
-    const xp = fromBuf(b, xpb);
-    assert.deepEqual(runForward(b, 'conv2dForward', p, x, w, null, sz.y), runForward(b, 'conv2dForward', padded, xp, w, null, sz.y),
-      'the forward reads the same windows: the same bits');
-    assert.deepEqual(runBackward(b, 'conv2dBackwardWeight', p, x, g, sz.w), runBackward(b, 'conv2dBackwardWeight', padded, xp, g, sz.w),
-      'backward weight: the same bits');
-    const dxp = runBackward(b, 'conv2dBackwardData', padded, g, w, szp.x);
-    b.upload(dxpb, dxp);
-    b.reflectionPadBackward(dxpb, dxUnfused, c.n * c.cIn, c.hIn, c.wIn, 1, 1, 1, 1);
-    // backward data adds the same terms in another order
-    assertClose(runBackward(b, 'conv2dBackwardData', p, g, w, sz.x), fromBuf(b, dxUnfused), 'dx', 1e-5, 1e-5);
-  } finally {
-    freeAll(b, xb, xpb, dxpb, dxUnfused);
-  }
+  atWinogradLevels(t, b, (level) => {
+    // 10x10 outputs are 9 tiles per sample: 28 samples run as two chunks, the boundary inside a sample
+    const c: ConvCase = { n: 28, cIn: 256, hIn: 10, wIn: 10, cOut: 256, kh: 3, kw: 3, s: 1, p: 1 };
+    const p: ConvParams = { ...conv2dParams(c), padMode: 1 };
+    const padded: ConvParams = { ...p, hIn: 12, wIn: 12, ph: 0, pw: 0, padMode: 0 };
+    const sz = sizes(p, false), szp = sizes(padded, false);
+    const x = randomArray(sz.x, 71), w = randomArray(sz.w, 72, -0.03, 0.03), g = randomArray(sz.y, 73);
+    const xb = toBuf(b, x), xpb = b.alloc(szp.x), dxpb = b.alloc(szp.x), dxUnfused = b.alloc(sz.x);
+    try {
+      b.reflectionPadForward(xb, xpb, c.n * c.cIn, c.hIn, c.wIn, 1, 1, 1, 1);
+      const xp = fromBuf(b, xpb);
+      assert.deepEqual(runForward(b, 'conv2dForward', p, x, w, null, sz.y), runForward(b, 'conv2dForward', padded, xp, w, null, sz.y),
+        'the forward reads the same windows: the same bits');
+      assert.deepEqual(runBackward(b, 'conv2dBackwardWeight', p, x, g, sz.w), runBackward(b, 'conv2dBackwardWeight', padded, xp, g, sz.w),
+        'backward weight: the same bits');
+      const dxp = runBackward(b, 'conv2dBackwardData', padded, g, w, szp.x);
+      b.upload(dxpb, dxp);
+      b.reflectionPadBackward(dxpb, dxUnfused, c.n * c.cIn, c.hIn, c.wIn, 1, 1, 1, 1);
+      // backward data adds the same terms in another order
+      assertClose(runBackward(b, 'conv2dBackwardData', p, g, w, sz.x), fromBuf(b, dxUnfused), 'dx', 1e-5, 1e-5);
+    } finally {
+      freeAll(b, xb, xpb, dxpb, dxUnfused);
+    }
+  });
 });
 
 test('bad reflection padding is rejected with a message naming the problem', () => {
