@@ -605,12 +605,16 @@ void add_runs(const Run* runs, int count) {
 }
 
 namespace {
-CGK_TARGET_AVX2 void transpose8_rows_avx2(float* dst, const float* src, ptrdiff_t ld, int kc);
+CGK_TARGET_AVX2 void transpose8_rows_avx2(float* dst, ptrdiff_t ld_dst, const float* src, ptrdiff_t ld, int kc);
 }  // namespace
 
 void transpose_into_panel(float* dst, ptrdiff_t ld_dst, const float* src, ptrdiff_t ld_src, int rows, int cols) {
   if (rows == 16 && simd() >= kAvx512) return transpose_into_panel_avx512(dst, ld_dst, src, ld_src, cols);
-  if (rows == 8 && ld_dst == 8 && simd() >= kAvx2) return transpose8_rows_avx2(dst, src, ld_src, cols);
+  if (rows == 16 && simd() >= kAvx2) {  // two 8-row halves (Winograd's channel blocks at AVX2)
+    transpose8_rows_avx2(dst, ld_dst, src, ld_src, cols);
+    return transpose8_rows_avx2(dst + 8, ld_dst, src + 8 * ld_src, ld_src, cols);
+  }
+  if (rows == 8 && simd() >= kAvx2) return transpose8_rows_avx2(dst, ld_dst, src, ld_src, cols);
   for (int kk = 0; kk < cols; kk++)
     for (int r = 0; r < rows; r++) dst[kk * ld_dst + r] = src[r * ld_src + kk];
 }
@@ -634,9 +638,9 @@ CGK_TARGET_AVX2 void copy_rows8_avx2(float* dst, const float* src, ptrdiff_t ld,
   for (int kk = 0; kk < kc; kk++) _mm256_storeu_ps(dst + kk * 8, _mm256_loadu_ps(src + kk * ld));
 }
 
-// dst[kk * 8 + i] = src[i * ld + kk] for 8 rows and kk < kc: the 8x8 in-register transpose
+// dst[kk * ld_dst + i] = src[i * ld + kk] for 8 rows and kk < kc: the 8x8 in-register transpose
 // (unpack, shuffle, permute) per 8 columns, scalar for the last kc % 8.
-CGK_TARGET_AVX2 void transpose8_rows_avx2(float* dst, const float* src, ptrdiff_t ld, int kc) {
+CGK_TARGET_AVX2 void transpose8_rows_avx2(float* dst, ptrdiff_t ld_dst, const float* src, ptrdiff_t ld, int kc) {
   int kk = 0;
   for (; kk + 8 <= kc; kk += 8) {
     __m256 r[8];
@@ -653,14 +657,14 @@ CGK_TARGET_AVX2 void transpose8_rows_avx2(float* dst, const float* src, ptrdiff_
       u[4 * h + 2] = _mm256_shuffle_ps(a[1], b[1], _MM_SHUFFLE(1, 0, 1, 0));
       u[4 * h + 3] = _mm256_shuffle_ps(a[1], b[1], _MM_SHUFFLE(3, 2, 3, 2));
     }
-    float* out = dst + kk * 8;
+    float* out = dst + kk * ld_dst;
     for (int c = 0; c < 4; c++) {
-      _mm256_storeu_ps(out + c * 8, _mm256_permute2f128_ps(u[c], u[4 + c], 0x20));
-      _mm256_storeu_ps(out + (c + 4) * 8, _mm256_permute2f128_ps(u[c], u[4 + c], 0x31));
+      _mm256_storeu_ps(out + c * ld_dst, _mm256_permute2f128_ps(u[c], u[4 + c], 0x20));
+      _mm256_storeu_ps(out + (c + 4) * ld_dst, _mm256_permute2f128_ps(u[c], u[4 + c], 0x31));
     }
   }
   for (; kk < kc; kk++)
-    for (int i = 0; i < 8; i++) dst[kk * 8 + i] = src[i * ld + kk];
+    for (int i = 0; i < 8; i++) dst[kk * ld_dst + i] = src[i * ld + kk];
 }
 
 }  // namespace
@@ -669,7 +673,7 @@ void StridedAPacker::pack(float* dst, int mr, int m0, int rows, int k0, int kc) 
   const float* base = data_ + m0 * row_stride_ + ptrdiff_t(k0) * col_stride_;
   if (col_stride_ == 1 && mr == 8 && rows == 8 && simd() >= kAvx2) {
     // Row-major A (weights, Winograd tiles): a transpose per 8x8 block.
-    return transpose8_rows_avx2(dst, base, row_stride_, kc);
+    return transpose8_rows_avx2(dst, 8, base, row_stride_, kc);
   }
   if (row_stride_ == 1) {
     // Column-major A (a transpose read in place): each depth step is `rows` contiguous floats.
