@@ -10,7 +10,8 @@
 // Shapes where packing the unfolded image would cost more than the multiply-adds (few output
 // channels, as in the generator's 7x7 layers) take other routes:
 //   - forward, stride 1, no padding, output rows multiples of 16 (AVX2, AVX-512): B read in place;
-//   - backward data with c_out < 32, stride 1: the forward conv of padded dY with flipped weights;
+//   - backward data with c_out < 32, stride 1: the forward conv of padded dY with flipped weights
+//     (computed up to a third wider when that lets it read dY in place);
 //   - backward weight, stride 1, no padding, rows multiples of 16 (AVX-512) or 8 (AVX2), kernel
 //     width 3 or 7: summed directly from the image with per-task partial sums.
 // Conv-transpose2d is the same three products with the roles swapped: its forward is conv2d's
@@ -622,13 +623,23 @@ bool backward_data_as_forward(const ConvShape& s) {
   return s.c_out < 32 && s.sh == 1 && s.sw == 1 && s.ph <= s.kh - 1 && s.pw <= s.kw - 1;
 }
 
+// The width the forward conv of conv_backward_data_as_forward computes: dx's own, or rounded up to
+// a multiple of 16 when that lets the GEMM read its input in place (UnfoldedImageInPlace) for at
+// most a third more columns (38-wide padded maps of a 32x32 stem: 48). Packing the unfolded
+// input costs far more than the extra columns when the conv has few output channels.
+int as_forward_width(const ConvShape& s) {
+  const int wide = (s.w_in + 15) / 16 * 16;
+  return simd() >= kAvx2 && wide != s.w_in && 3 * wide <= 4 * s.w_in ? wide : s.w_in;
+}
+
 int conv_backward_data_as_forward(const ConvShape& s, const float* dy, const float* w, float* dx) {
   const int pad_h = s.kh - 1 - s.ph, pad_w = s.kw - 1 - s.pw;
-  const ConvShape f{s.n, s.c_out, s.h_out + 2 * pad_h, s.w_out + 2 * pad_w, s.c_in, s.h_in, s.w_in,
+  const int width = as_forward_width(s);  // the forward's output width: dx's, or wider
+  const ConvShape f{s.n, s.c_out, s.h_out + 2 * pad_h, width + s.kw - 1, s.c_in, s.h_in, width,
                     s.kh, s.kw, 1, 1, 0, 0};
   if (int status = check_sizes(f, "cgk_conv2d_backward_data")) return status;
   // Grow-only scratch, reused by every call on this thread.
-  static thread_local std::vector<float> padded, flipped;
+  static thread_local std::vector<float> padded, flipped, wide;
   padded.resize(size_t(f.n) * f.c_in * f.in_plane());
   flipped.resize(size_t(s.c_in) * s.c_out * s.kernel_area());
   float* padded_data = padded.data();  // the caller's thread_local, not each worker's
@@ -645,7 +656,15 @@ int conv_backward_data_as_forward(const ConvShape& s, const float* dy, const flo
     for (int ci = 0; ci < s.c_in; ci++)
       for (int t = 0; t < area; t++)
         flipped[(size_t(ci) * s.c_out + co) * area + (area - 1 - t)] = w[(size_t(co) * s.c_in + ci) * area + t];
-  return conv_forward(f, padded.data(), flipped.data(), nullptr, dx);
+  if (width == s.w_in) return conv_forward(f, padded.data(), flipped.data(), nullptr, dx);
+  // Wider: the first w_in columns of every row are dx (the rest saw only the zero padding).
+  wide.resize(size_t(f.n) * f.c_out * f.out_plane());
+  if (int status = conv_forward(f, padded.data(), flipped.data(), nullptr, wide.data())) return status;
+  const float* wide_data = wide.data();
+  parallel_range(size_t(s.n) * s.c_in * s.h_in, 64, [&](size_t begin, size_t end) {
+    for (size_t row = begin; row < end; row++) std::memcpy(dx + row * s.w_in, wide_data + row * width, sizeof(float) * s.w_in);
+  });
+  return CGK_OK;
 }
 
 int conv_backward_data(const ConvShape& s, const float* dy, const float* w, float* dx) {

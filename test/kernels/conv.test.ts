@@ -188,6 +188,9 @@ const forwardCases: ConvCase[] = [
   { n: 3, cIn: 3, hIn: 20, wIn: 38, cOut: 5, kh: 7, kw: 7, s: 1, p: 0 },
   { n: 2, cIn: 4, hIn: 5, wIn: 18, cOut: 11, kh: 3, kw: 3, s: 1, p: 0 },
   { n: 2, cIn: 3, hIn: 9, wIn: 14, cOut: 3, kh: 7, kw: 7, s: 1, p: 0 },
+  // few output channels, stride 1: backward data as the forward conv of padded dy, computed
+  // 48 wide (in place) for the 38 columns of dx, as for the 7x7 stem's reflection-padded input
+  { n: 2, cIn: 3, hIn: 9, wIn: 38, cOut: 4, kh: 7, kw: 7, s: 1, p: 3 },
 ];
 
 // Big enough (over 2 MFLOP) to run threaded, as dynamically handed out GEMM pieces: a residual
