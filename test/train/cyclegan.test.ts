@@ -52,7 +52,10 @@ function withModel<T>(cfg: ModelConfig, seed: number, fn: (m: CycleGANModel, rng
 
 test('steps on a fixed batch lower the cycle and identity losses and train both discriminators', () => {
   const cfg = config();
-  withModel(cfg, 1, (model) => {
+  const reconstruction = (l: Record<string, number>) => l.cycle_A + l.cycle_B + l.idt_A + l.idt_B;
+  const discriminators = (l: Record<string, number>) => l.D_A + l.D_B;
+  /** The last eight steps' mean over the first step's, for reconstruction and for the discriminators. */
+  const ratios = (seed: number) => withModel(cfg, seed, (model) => {
     const { a, b } = smoothBatch(cfg, 2, 10);
     model.setInput(a, b, 2);
     model.optimizeParameters();
@@ -64,14 +67,17 @@ test('steps on a fixed batch lower the cycle and identity losses and train both 
       model.optimizeParameters();
       if (i >= 32) tail.push(model.currentLosses());
     }
-    // GAN training is noisy step to step: compare the average of the last eight steps. Seen over
-    // model seeds 1-4: reconstruction falls to 0.47-0.67 of its first value, D losses to ~1/4.
     const avg = (f: (l: typeof first) => number) => tail.reduce((s, l) => s + f(l), 0) / tail.length;
-    const reconstruction = (l: typeof first) => l.cycle_A + l.cycle_B + l.idt_A + l.idt_B;
-    const discriminators = (l: typeof first) => l.D_A + l.D_B;
-    assert.ok(avg(reconstruction) < 0.8 * reconstruction(first), `reconstruction ${reconstruction(first)} -> ${avg(reconstruction)}`);
-    assert.ok(avg(discriminators) < 0.7 * discriminators(first), `D losses ${discriminators(first)} -> ${avg(discriminators)}`);
+    return { reconstruction: avg(reconstruction) / reconstruction(first), discriminators: avg(discriminators) / discriminators(first) };
   });
+  // GAN training is noisy step to step, and one model seed's 40 steps depend on the kernels'
+  // summation order: seen over seeds 1-6 and the SIMD levels, reconstruction falls to 0.40-0.81 of
+  // its first value, D losses to 0.15-0.30. So: the last eight steps' mean, averaged over three seeds.
+  const runs = [1, 2, 3].map(ratios);
+  const mean = (key: 'reconstruction' | 'discriminators') => runs.reduce((s, r) => s + r[key], 0) / runs.length;
+  const seen = (key: 'reconstruction' | 'discriminators') => runs.map((r) => r[key].toFixed(3)).join(', ');
+  assert.ok(mean('reconstruction') < 0.8, `reconstruction fell only to ${seen('reconstruction')} of its first value`);
+  assert.ok(mean('discriminators') < 0.7, `D losses fell only to ${seen('discriminators')} of their first value`);
 });
 
 test('no tensor leaks across steps: in-use memory is flat after warm-up', () => {
