@@ -555,6 +555,47 @@ CGK_TARGET_AVX512 void add_runs_avx512(const Run* runs, int count) {
   }
 }
 
+// copy_runs_avx512 and add_runs_avx512 for AVX2: whole ymm where they fit, scalar tails.
+CGK_TARGET_AVX2 void copy_runs_avx2(const Run* runs, int count) {
+  for (int r = 0; r < count; r++) {
+    float* dst = runs[r].dst;
+    const float* src = runs[r].src;
+    const int len = runs[r].len, stride = runs[r].stride;
+    int t = 0;
+    if (!src) {
+      for (; t + 8 <= len; t += 8) _mm256_storeu_ps(dst + t, _mm256_setzero_ps());
+      for (; t < len; t++) dst[t] = 0.0f;
+    } else if (stride == 1) {
+      for (; t + 8 <= len; t += 8) _mm256_storeu_ps(dst + t, _mm256_loadu_ps(src + t));
+      for (; t < len; t++) dst[t] = src[t];
+    } else {
+      if (stride == 2) {
+        // 8 outputs read src[2t .. 2t + 15]; the last of those exists when an output follows.
+        for (; t + 8 < len; t += 8) {
+          const __m256 a = _mm256_loadu_ps(src + 2 * t), b = _mm256_loadu_ps(src + 2 * t + 8);
+          // [a0 a2 b0 b2 | a4 a6 b4 b6], then 64-bit pairs in the order 0 2 1 3
+          const __m256 evens = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0));
+          _mm256_storeu_ps(dst + t, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(evens), _MM_SHUFFLE(3, 1, 2, 0))));
+        }
+      }
+      for (; t < len; t++) dst[t] = src[size_t(t) * stride];
+    }
+  }
+}
+
+CGK_TARGET_AVX2 void add_runs_avx2(const Run* runs, int count) {
+  for (int r = 0; r < count; r++) {
+    float* dst = runs[r].dst;
+    const float* src = runs[r].src;
+    const int len = runs[r].len, stride = runs[r].stride;
+    int t = 0;
+    if (stride == 1) {
+      for (; t + 8 <= len; t += 8) _mm256_storeu_ps(dst + t, _mm256_add_ps(_mm256_loadu_ps(dst + t), _mm256_loadu_ps(src + t)));
+    }
+    for (; t < len; t++) dst[size_t(t) * stride] += src[t];
+  }
+}
+
 // The classic three-stage 16x16 transpose: 32-bit, 64-bit, then 128-bit lane interleaves. With
 // cols < 16, only the first cols columns of src are read and the first cols rows of dst written.
 CGK_TARGET_AVX512 void transpose16_avx512(float* dst, ptrdiff_t ld_dst, const float* src, ptrdiff_t ld_src, int cols = 16) {
@@ -595,11 +636,13 @@ CGK_TARGET_AVX512 void transpose_into_panel_avx512(float* dst, ptrdiff_t ld_dst,
 
 void copy_runs(const Run* runs, int count) {
   if (simd() >= kAvx512) return copy_runs_avx512(runs, count);
+  if (simd() >= kAvx2) return copy_runs_avx2(runs, count);
   for (int r = 0; r < count; r++) copy_strided_scalar(runs[r]);
 }
 
 void add_runs(const Run* runs, int count) {
   if (simd() >= kAvx512) return add_runs_avx512(runs, count);
+  if (simd() >= kAvx2) return add_runs_avx2(runs, count);
   for (int r = 0; r < count; r++)
     for (int t = 0; t < runs[r].len; t++) runs[r].dst[size_t(t) * runs[r].stride] += runs[r].src[t];
 }

@@ -131,7 +131,7 @@ struct Run {
   int stride;
 };
 // Executes a batch of runs (one call per batch, so the per-run cost is a few instructions even
-// for the 8-float rows of an 8x8 feature map); uses masked AVX-512 moves when enabled.
+// for the 8-float rows of an 8x8 feature map); vector moves at the AVX2 and AVX-512 levels.
 void copy_runs(const Run* runs, int count);
 // dst[t * stride] += src[t] for each run (src never null).
 void add_runs(const Run* runs, int count);
