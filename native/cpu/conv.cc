@@ -201,13 +201,13 @@ inline void unfold_row(RunBatch& batch, const ConvShape& s, const float* x, int 
 // short to copy as runs, and element-by-element copies cost a sixth of those layers' time.
 // Their unfolded rows are gathered instead: a table holds, for each kernel tap, every column's
 // source offset from the first sample's origin (-1 in padding and past the last column), and
-// each unfolded row is one masked 16-lane gather per 16 columns.
+// each unfolded row is one masked 16-lane gather per 16 columns (two 8-lane ones at AVX2).
 constexpr int kGatherCols = 64, kGatherTaps = 64;
 static_assert(kGatherCols == kMaxRowRuns, "the transposed packer gathers kMaxRowRuns pixels at a time");
 inline int round_up16(int v) { return (v + 15) / 16 * 16; }
 
 bool small_map_gather_applies(const ConvShape& s) {
-  return s.w_out < 8 && s.kernel_area() <= kGatherTaps && simd() >= kAvx512 &&
+  return s.w_out < 8 && s.kernel_area() <= kGatherTaps && simd() >= kAvx2 &&
          double(kGatherCols) * s.c_in * s.in_plane() < double(INT_MAX);
 }
 
@@ -241,6 +241,20 @@ CGK_TARGET_AVX512 void gather_unfolded_avx512(float* out, const float* channel, 
   }
 }
 
+// The same with 8-lane AVX2 gathers.
+CGK_TARGET_AVX2 void gather_unfolded_avx2(float* out, const float* channel, const int* offsets, int width) {
+  for (int v = 0; v < width; v += 8) {
+    const __m256i idx = _mm256_load_si256(reinterpret_cast<const __m256i*>(offsets + v));
+    const __m256 m = _mm256_castsi256_ps(_mm256_cmpgt_epi32(idx, _mm256_set1_epi32(-1)));
+    _mm256_storeu_ps(out + v, _mm256_mask_i32gather_ps(_mm256_setzero_ps(), channel, idx, m, 4));
+  }
+}
+
+inline void gather_unfolded(float* out, const float* channel, const int* offsets, int width) {
+  if (simd() >= kAvx512) return gather_unfolded_avx512(out, channel, offsets, width);
+  gather_unfolded_avx2(out, channel, offsets, width);
+}
+
 // B[k = (ci, ky, kx)][j = (n, oy, ox)] = x[n, ci, oy*sh + ky - ph, ox*sw + kx - pw] (implicit im2col).
 class UnfoldedImageB final : public BPacker {
  public:
@@ -252,7 +266,7 @@ class UnfoldedImageB final : public BPacker {
       const float* base = table.sample_base(s_, x_);
       for (int kk = 0; kk < kc; kk++) {
         const int r = k0 + kk, ci = r / s_.kernel_area(), tap = r % s_.kernel_area();
-        gather_unfolded_avx512(dst + size_t(kk) * nr, base + size_t(ci) * s_.in_plane(), table.offsets[tap], nr);
+        gather_unfolded(dst + size_t(kk) * nr, base + size_t(ci) * s_.in_plane(), table.offsets[tap], nr);
       }
       return;
     }
@@ -356,7 +370,7 @@ class UnfoldedImageTransposedB final : public BPacker {
           const float* base = table->sample_base(s_, x_);
           for (int i = 0; i < group_rows; i++) {
             const int r = j0 + g + i, ci = r / s_.kernel_area(), tap = r % s_.kernel_area();
-            gather_unfolded_avx512(rows_buf + i * kSpan, base + size_t(ci) * s_.in_plane(), table->offsets[tap], round_up16(span));
+            gather_unfolded(rows_buf + i * kSpan, base + size_t(ci) * s_.in_plane(), table->offsets[tap], round_up16(span));
           }
         } else {
           RunBatch batch(false);
