@@ -14,7 +14,7 @@
 //
 // The micro-kernels keep the whole C tile in registers (AVX-512: 8 x 48 = 24 zmm accumulators,
 // 3 vector loads and 8 broadcasts per 24 FMAs), so the FMA units, not loads, set the pace. With
-// BInPlace, the AVX-512 kernel loads B vectors straight from the image and skips packing.
+// BInPlace, the AVX-512 and AVX2 kernels load B vectors straight from the image and skip packing.
 #include "gemm.h"
 
 // GCC 12 reports its own AVX-512 intrinsics as uninitialized (false positives, see simd.h).

@@ -158,7 +158,7 @@ class GroupedBPacker final : public BPacker {
   GroupedB b_;
 };
 
-// Read in place by the AVX-512 kernel (16 columns from a multiple of 16 are contiguous).
+// Read in place by the in-place GEMM kernels (16 columns from a multiple of 16 are contiguous).
 class GroupedBInPlace final : public BInPlace {
  public:
   GroupedBInPlace(GroupedB b, const int* row_offsets) : b_(b) { offsets = row_offsets; }
