@@ -138,8 +138,8 @@ inline int row_runs(const ConvShape& s, size_t sample_size, int j0, int cols, Ro
 
 // Stride 1 without padding (a conv after an explicit reflection pad, as in every residual
 // block): every window lies inside the image, so each run is one straight copy or add and needs
-// no bounds or batching. These move it with plain vector loads: a residual block's 8-float rows
-// are a single ymm move, where the generic run path costs several times that per row.
+// no bounds or batching. These move it with plain vector loads (AVX-512 or AVX2): a residual
+// block's 8-float rows are a single ymm move, where the generic run path costs several times that.
 inline bool unpadded_stride1(const ConvShape& s) { return s.sh == 1 && s.sw == 1 && s.ph == 0 && s.pw == 0; }
 
 CGK_TARGET_AVX512 void unfold_runs_avx512(float* out, const float* window, int w_in, const RowRun* runs, int count) {
@@ -157,12 +157,31 @@ CGK_TARGET_AVX512 void fold_runs_avx512(float* window, const float* src, int w_i
   }
 }
 
+CGK_TARGET_AVX2 void unfold_runs_avx2(float* out, const float* window, int w_in, const RowRun* runs, int count) {
+  for (int q = 0; q < count; q++) {
+    const RowRun& r = runs[q];
+    copy_floats_avx2(out + r.col, window + r.sample + ptrdiff_t(r.iy0) * w_in + r.ix0, r.len);
+  }
+}
+
+CGK_TARGET_AVX2 void fold_runs_avx2(float* window, const float* src, int w_in, const RowRun* runs, int count) {
+  for (int q = 0; q < count; q++) {
+    const RowRun& r = runs[q];
+    add_floats_avx2(window + r.sample + ptrdiff_t(r.iy0) * w_in + r.ix0, src + r.col, r.len);
+  }
+}
+
 // Unfolded-image row (ci, ky, kx) over the pixels of `runs` into out[run.col ...].
 inline void unfold_row(RunBatch& batch, const ConvShape& s, const float* x, int ci, int ky, int kx, const RowRun* runs,
                        int count, float* out) {
   const float* channel = x + size_t(ci) * s.in_plane();
-  if (unpadded_stride1(s) && simd() >= kAvx512) {
-    unfold_runs_avx512(out, channel + size_t(ky) * s.w_in + kx, s.w_in, runs, count);
+  if (unpadded_stride1(s) && simd() >= kAvx2) {
+    const float* window = channel + size_t(ky) * s.w_in + kx;
+    if (simd() >= kAvx512) {
+      unfold_runs_avx512(out, window, s.w_in, runs, count);
+    } else {
+      unfold_runs_avx2(out, window, s.w_in, runs, count);
+    }
     return;
   }
   if (s.w_out < 8) {
@@ -194,6 +213,51 @@ inline void unfold_row(RunBatch& batch, const ConvShape& s, const float* x, int 
       continue;
     }
     gather_row(batch, out + r.col, row, ix0, r.len, s.sw, s.w_in);
+  }
+}
+
+// At AVX2, stride-1 unfolded rows a whole panel at a time (rows k0 .. k0 + kc - 1 into
+// dst[kk * ld + run.col ...]): one masked load per 8 columns reads a row and zeroes its padding at
+// once (lanes masked off may point outside the image: they are not read). A panel of a small map
+// holds a few short runs (two 8-pixel rows per 16 columns), and a call per unfolded row, with its
+// run batch, cost several times the copies. Stores are whole ymm while they stay inside the first
+// `width` floats of a row: what they write past a run (image values or zeros) is overwritten by
+// the runs after it (runs come in column order), and the callers fill or ignore the columns past
+// the last run.
+CGK_TARGET_AVX2 void unfold_panel_stride1_avx2(float* dst, ptrdiff_t ld, int width, const ConvShape& s, const float* x,
+                                               int k0, int kc, const RowRun* runs, int count) {
+  const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  const int area = s.kernel_area();
+  const size_t plane = s.in_plane();
+  // Run and 8 columns outer, kernel tap next (one mask each), channels inner: the inner loop is
+  // a load and a store.
+  for (int q = 0; q < count; q++) {
+    const RowRun& r = runs[q];
+    for (int t = 0; t < r.len; t += 8) {
+      const bool whole = r.col + t + 8 <= width;
+      float* o = dst + r.col + t;
+      for (int tap = 0; tap < area; tap++) {
+        const int ky = tap / s.kw, kx = tap % s.kw, iy = r.iy0 + ky, ix0 = r.ix0 + kx + t;
+        const int first = std::max(0, (k0 - tap + area - 1) / area), end = (k0 + kc - tap + area - 1) / area;
+        if (first >= end) continue;
+        const __m256i ix = _mm256_add_epi32(_mm256_set1_epi32(ix0), lanes);
+        __m256i valid =
+            _mm256_and_si256(_mm256_cmpgt_epi32(ix, _mm256_set1_epi32(-1)), _mm256_cmpgt_epi32(_mm256_set1_epi32(s.w_in), ix));
+        if (unsigned(iy) >= unsigned(s.h_in)) valid = _mm256_setzero_si256();
+        const float* src = x + r.sample + ptrdiff_t(iy) * s.w_in + ix0;
+        for (int ci = first; ci < end; ci++) {
+          const __m256 v = _mm256_maskload_ps(src + ci * plane, valid);
+          float* out = o + ptrdiff_t(ci * area + tap - k0) * ld;
+          if (whole) {
+            _mm256_storeu_ps(out, v);
+          } else {
+            alignas(32) float tail[8];
+            _mm256_store_ps(tail, v);
+            for (int i = 0; i < std::min(8, r.len - t); i++) out[i] = tail[i];
+          }
+        }
+      }
+    }
   }
 }
 
@@ -275,6 +339,10 @@ class UnfoldedImageB final : public BPacker {
     for (int c0 = 0; c0 < cols; c0 += kMaxRowRuns) {
       RowRun runs[kMaxRowRuns];
       const int count = row_runs(s_, s_.c_in * s_.in_plane(), j0 + c0, std::min(kMaxRowRuns, cols - c0), runs);
+      if (s_.sw == 1 && simd() == kAvx2) {
+        unfold_panel_stride1_avx2(dst + c0, nr, nr - c0, s_, x_, k0, kc, runs, count);
+        continue;
+      }
       for (int kk = 0, ci1 = ci, ky1 = ky, kx1 = kx; kk < kc; kk++) {
         unfold_row(batch, s_, x_, ci1, ky1, kx1, runs, count, dst + size_t(kk) * nr + c0);
         if (++kx1 == s_.kw) {
@@ -372,6 +440,8 @@ class UnfoldedImageTransposedB final : public BPacker {
             const int r = j0 + g + i, ci = r / s_.kernel_area(), tap = r % s_.kernel_area();
             gather_unfolded(rows_buf + i * kSpan, base + size_t(ci) * s_.in_plane(), table->offsets[tap], round_up16(span));
           }
+        } else if (s_.sw == 1 && simd() == kAvx2) {
+          unfold_panel_stride1_avx2(rows_buf, kSpan, kSpan, s_, x_, j0 + g, group_rows, runs, count);
         } else {
           RunBatch batch(false);
           for (int i = 0; i < group_rows; i++) {
@@ -449,8 +519,13 @@ class Col2ImWriter final : public CWriter {
  private:
   // Adds one unfolded row (ky, kx) of gradients back onto the image channel.
   void add_row(RunBatch& batch, const float* src, float* channel, int ky, int kx, const RowRun* runs, int count) const {
-    if (unpadded_stride1(s_) && simd() >= kAvx512) {
-      fold_runs_avx512(channel + size_t(ky) * s_.w_in + kx, src, s_.w_in, runs, count);
+    if (unpadded_stride1(s_) && simd() >= kAvx2) {
+      float* window = channel + size_t(ky) * s_.w_in + kx;
+      if (simd() >= kAvx512) {
+        fold_runs_avx512(window, src, s_.w_in, runs, count);
+      } else {
+        fold_runs_avx2(window, src, s_.w_in, runs, count);
+      }
       return;
     }
     for (int q = 0; q < count; q++) {

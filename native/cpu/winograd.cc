@@ -300,7 +300,20 @@ struct Lanes256x2 {
 
 }  // namespace
 
-bool winograd_forward_applies(const Conv3x3& s) { return applies(s); }
+// Fewer than 16 tiles leave the point GEMMs' 16-column panels part empty, and the direct forward
+// at AVX2 unfolds small maps cheaply (conv.cc's unfold_panel_stride1_avx2). On Zen 3 (one thread,
+// 3 runs each) the direct forward won there up to 64 channels (two 8x8 maps: 52 against 80 us at
+// 32 channels, 174 against 226 us at 64; one map at 64: 102 against 177 us) and lost from 128
+// (one 8x8 map at 256 channels: 1700 against 1060 us) and from 16 tiles (four 8x8 maps at 32
+// channels: even; at 64: 332 against 277 us). The backward products keep Winograd (a small
+// training step ran no faster without it), and the AVX-512 level is unchanged (not measured).
+bool winograd_forward_applies(const Conv3x3& s) {
+  if (g_conv_algo.load(std::memory_order_relaxed) == CGK_CONV_AUTO && simd() == kAvx2 &&
+      Tiling(s.n, s.h_out, s.w_out).count() < 16 && std::min(s.c_in, s.c_out) <= 64) {
+    return false;
+  }
+  return applies(s);
+}
 bool winograd_backward_data_applies(const Conv3x3& s) { return applies(s); }
 bool winograd_backward_weight_applies(const Conv3x3& s) { return applies(s); }
 

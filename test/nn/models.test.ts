@@ -233,7 +233,8 @@ test('whole networks: input gradients through the tape match directional finite 
 
 test('Sequential fuses reflection pad + conv and instance norm + ReLU, with the unfused results and gradients', () => {
   const be = backend();
-  // ngf 8 makes the residual convs 32 -> 32 channels: Winograd by default at AVX2 and AVX-512
+  // ngf 8 makes the residual convs 32 -> 32 channels: Winograd by default at AVX-512, and for the
+  // backward products at AVX2 (whose forward takes the direct route on maps this small)
   withNet(g({ netG: 'resnet_6blocks', ngf: 8 }), (net) => {
     for (const p of net.parameters()) if (p.shape.length > 1) fillNormal(p, 0, 1 / Math.sqrt(p.size / p.shape[0]), new Rng(p.size));
     const run = (fuse: boolean) => {
