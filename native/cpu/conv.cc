@@ -216,37 +216,49 @@ inline void unfold_row(RunBatch& batch, const ConvShape& s, const float* x, int 
   }
 }
 
-// At AVX2, stride-1 unfolded rows a whole panel at a time (rows k0 .. k0 + kc - 1 into
-// dst[kk * ld + run.col ...]): one masked load per 8 columns reads a row and zeroes its padding at
-// once (lanes masked off may point outside the image: they are not read). A panel of a small map
-// holds a few short runs (two 8-pixel rows per 16 columns), and a call per unfolded row, with its
-// run batch, cost several times the copies. Stores are whole ymm while they stay inside the first
-// `width` floats of a row: what they write past a run (image values or zeros) is overwritten by
-// the runs after it (runs come in column order), and the callers fill or ignore the columns past
-// the last run.
-CGK_TARGET_AVX2 void unfold_panel_stride1_avx2(float* dst, ptrdiff_t ld, int width, const ConvShape& s, const float* x,
-                                               int k0, int kc, const RowRun* runs, int count) {
+// At AVX2, unfolded rows of stride 1 or 2 a whole panel at a time (rows k0 .. k0 + kc - 1 into
+// dst[kk * ld + run.col ...]): masked loads read a row and zero its padding at once (lanes masked
+// off may point outside the image: they are not read); at stride 2 two loads cover 16 source
+// floats and their even lanes are kept. A panel of a small map holds a few short runs (two
+// 8-pixel rows per 16 columns), and a call per unfolded row, with its run batch, cost several
+// times the copies. Stores are whole ymm while they stay inside the first `width` floats of a
+// row: what they write past a run (image values or zeros) is overwritten by the runs after it
+// (runs come in column order), and the callers fill or ignore the columns past the last run.
+template <int kStride>
+CGK_TARGET_AVX2 void unfold_panel_avx2(float* dst, ptrdiff_t ld, int width, const ConvShape& s, const float* x, int k0,
+                                       int kc, const RowRun* runs, int count) {
+  static_assert(kStride == 1 || kStride == 2, "stride 1 or 2");
   const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  const __m256i none = _mm256_set1_epi32(-1), w_in = _mm256_set1_epi32(s.w_in);
   const int area = s.kernel_area();
   const size_t plane = s.in_plane();
-  // Run and 8 columns outer, kernel tap next (one mask each), channels inner: the inner loop is
-  // a load and a store.
+  // Run and 8 columns outer, kernel tap next (its masks), channels inner: the inner loop is
+  // the loads and a store.
   for (int q = 0; q < count; q++) {
     const RowRun& r = runs[q];
     for (int t = 0; t < r.len; t += 8) {
       const bool whole = r.col + t + 8 <= width;
       float* o = dst + r.col + t;
       for (int tap = 0; tap < area; tap++) {
-        const int ky = tap / s.kw, kx = tap % s.kw, iy = r.iy0 + ky, ix0 = r.ix0 + kx + t;
+        const int ky = tap / s.kw, kx = tap % s.kw, iy = r.iy0 + ky, ix0 = r.ix0 + kx + kStride * t;
         const int first = std::max(0, (k0 - tap + area - 1) / area), end = (k0 + kc - tap + area - 1) / area;
         if (first >= end) continue;
-        const __m256i ix = _mm256_add_epi32(_mm256_set1_epi32(ix0), lanes);
-        __m256i valid =
-            _mm256_and_si256(_mm256_cmpgt_epi32(ix, _mm256_set1_epi32(-1)), _mm256_cmpgt_epi32(_mm256_set1_epi32(s.w_in), ix));
-        if (unsigned(iy) >= unsigned(s.h_in)) valid = _mm256_setzero_si256();
+        const bool row_inside = unsigned(iy) < unsigned(s.h_in);
+        // Source floats ix0 .. ix0 + 8 * kStride - 1, 8 at a time.
+        __m256i valid[kStride];
+        for (int h = 0; h < kStride; h++) {
+          const __m256i ix = _mm256_add_epi32(_mm256_set1_epi32(ix0 + 8 * h), lanes);
+          valid[h] = row_inside ? _mm256_and_si256(_mm256_cmpgt_epi32(ix, none), _mm256_cmpgt_epi32(w_in, ix)) : _mm256_setzero_si256();
+        }
         const float* src = x + r.sample + ptrdiff_t(iy) * s.w_in + ix0;
         for (int ci = first; ci < end; ci++) {
-          const __m256 v = _mm256_maskload_ps(src + ci * plane, valid);
+          const float* from = src + ci * plane;
+          __m256 v = _mm256_maskload_ps(from, valid[0]);
+          if constexpr (kStride == 2) {
+            // [a0 a2 b0 b2 | a4 a6 b4 b6], then 64-bit pairs in the order 0 2 1 3
+            const __m256 evens = _mm256_shuffle_ps(v, _mm256_maskload_ps(from + 8, valid[1]), _MM_SHUFFLE(2, 0, 2, 0));
+            v = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(evens), _MM_SHUFFLE(3, 1, 2, 0)));
+          }
           float* out = o + ptrdiff_t(ci * area + tap - k0) * ld;
           if (whole) {
             _mm256_storeu_ps(out, v);
@@ -259,6 +271,15 @@ CGK_TARGET_AVX2 void unfold_panel_stride1_avx2(float* dst, ptrdiff_t ld, int wid
       }
     }
   }
+}
+
+// The AVX2 panel unfold for this shape, or null.
+using PanelUnfold = void (*)(float*, ptrdiff_t, int, const ConvShape&, const float*, int, int, const RowRun*, int);
+inline PanelUnfold panel_unfold_avx2(const ConvShape& s) {
+  if (simd() != kAvx2) return nullptr;
+  if (s.sw == 1) return unfold_panel_avx2<1>;
+  if (s.sw == 2) return unfold_panel_avx2<2>;
+  return nullptr;
 }
 
 // Maps narrower than 8 pixels (the discriminator's last layers: 4x4, 3x3, 2x2) make runs too
@@ -339,8 +360,8 @@ class UnfoldedImageB final : public BPacker {
     for (int c0 = 0; c0 < cols; c0 += kMaxRowRuns) {
       RowRun runs[kMaxRowRuns];
       const int count = row_runs(s_, s_.c_in * s_.in_plane(), j0 + c0, std::min(kMaxRowRuns, cols - c0), runs);
-      if (s_.sw == 1 && simd() == kAvx2) {
-        unfold_panel_stride1_avx2(dst + c0, nr, nr - c0, s_, x_, k0, kc, runs, count);
+      if (const PanelUnfold unfold = panel_unfold_avx2(s_)) {
+        unfold(dst + c0, nr, nr - c0, s_, x_, k0, kc, runs, count);
         continue;
       }
       for (int kk = 0, ci1 = ci, ky1 = ky, kx1 = kx; kk < kc; kk++) {
@@ -440,8 +461,8 @@ class UnfoldedImageTransposedB final : public BPacker {
             const int r = j0 + g + i, ci = r / s_.kernel_area(), tap = r % s_.kernel_area();
             gather_unfolded(rows_buf + i * kSpan, base + size_t(ci) * s_.in_plane(), table->offsets[tap], round_up16(span));
           }
-        } else if (s_.sw == 1 && simd() == kAvx2) {
-          unfold_panel_stride1_avx2(rows_buf, kSpan, kSpan, s_, x_, j0 + g, group_rows, runs, count);
+        } else if (const PanelUnfold unfold = panel_unfold_avx2(s_)) {
+          unfold(rows_buf, kSpan, kSpan, s_, x_, j0 + g, group_rows, runs, count);
         } else {
           RunBatch batch(false);
           for (int i = 0; i < group_rows; i++) {

@@ -301,7 +301,7 @@ struct Lanes256x2 {
 }  // namespace
 
 // Fewer than 16 tiles leave the point GEMMs' 16-column panels part empty, and the direct forward
-// at AVX2 unfolds small maps cheaply (conv.cc's unfold_panel_stride1_avx2). On Zen 3 (one thread,
+// at AVX2 unfolds small maps cheaply (conv.cc's unfold_panel_avx2). On Zen 3 (one thread,
 // 3 runs each) the direct forward won there up to 64 channels (two 8x8 maps: 52 against 80 us at
 // 32 channels, 174 against 226 us at 64; one map at 64: 102 against 177 us) and lost from 128
 // (one 8x8 map at 256 channels: 1700 against 1060 us) and from 16 tiles (four 8x8 maps at 32
