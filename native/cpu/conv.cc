@@ -138,7 +138,7 @@ inline int row_runs(const ConvShape& s, size_t sample_size, int j0, int cols, Ro
 
 // Stride 1 without padding (a conv after an explicit reflection pad, as in every residual
 // block): every window lies inside the image, so each run is one straight copy or add and needs
-// no bounds or batching. These move it with plain vector loads (AVX-512 or AVX2): a residual
+// no bounds or batching. These move it with plain vector loads (the fold at AVX2 too): a residual
 // block's 8-float rows are a single ymm move, where the generic run path costs several times that.
 inline bool unpadded_stride1(const ConvShape& s) { return s.sh == 1 && s.sw == 1 && s.ph == 0 && s.pw == 0; }
 
@@ -157,13 +157,6 @@ CGK_TARGET_AVX512 void fold_runs_avx512(float* window, const float* src, int w_i
   }
 }
 
-CGK_TARGET_AVX2 void unfold_runs_avx2(float* out, const float* window, int w_in, const RowRun* runs, int count) {
-  for (int q = 0; q < count; q++) {
-    const RowRun& r = runs[q];
-    copy_floats_avx2(out + r.col, window + r.sample + ptrdiff_t(r.iy0) * w_in + r.ix0, r.len);
-  }
-}
-
 CGK_TARGET_AVX2 void fold_runs_avx2(float* window, const float* src, int w_in, const RowRun* runs, int count) {
   for (int q = 0; q < count; q++) {
     const RowRun& r = runs[q];
@@ -175,13 +168,9 @@ CGK_TARGET_AVX2 void fold_runs_avx2(float* window, const float* src, int w_in, c
 inline void unfold_row(RunBatch& batch, const ConvShape& s, const float* x, int ci, int ky, int kx, const RowRun* runs,
                        int count, float* out) {
   const float* channel = x + size_t(ci) * s.in_plane();
-  if (unpadded_stride1(s) && simd() >= kAvx2) {
-    const float* window = channel + size_t(ky) * s.w_in + kx;
-    if (simd() >= kAvx512) {
-      unfold_runs_avx512(out, window, s.w_in, runs, count);
-    } else {
-      unfold_runs_avx2(out, window, s.w_in, runs, count);
-    }
+  // (At AVX2 the packers take stride 1 to unfold_panel_avx2 instead.)
+  if (unpadded_stride1(s) && simd() >= kAvx512) {
+    unfold_runs_avx512(out, channel + size_t(ky) * s.w_in + kx, s.w_in, runs, count);
     return;
   }
   if (s.w_out < 8) {

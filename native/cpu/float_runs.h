@@ -1,5 +1,6 @@
-// Contiguous float runs moved with AVX-512 (and AVX2 below): the copy and add used where im2col-style packing and
-// its reverse (conv's unfold/fold and GEMM's packing runs) move one row of a window at a time.
+// Contiguous float runs moved with AVX-512 (the add also with AVX2): the copy and add used where
+// im2col-style packing and its reverse (conv's unfold/fold and GEMM's packing runs) move one row
+// of a window at a time.
 #ifndef CGK_CPU_FLOAT_RUNS_H
 #define CGK_CPU_FLOAT_RUNS_H
 
@@ -37,18 +38,8 @@ __attribute__((target("avx512f,avx512vl,fma"))) inline void add_floats_avx512(fl
   }
 }
 
-// The same two at AVX2: whole ymm, then one xmm, then single floats (AVX2's masked stores are
-// slow on AMD cores).
-__attribute__((target("avx2,fma"))) inline void copy_floats_avx2(float* dst, const float* src, int len) {
-  int t = 0;
-  for (; t + 8 <= len; t += 8) _mm256_storeu_ps(dst + t, _mm256_loadu_ps(src + t));
-  if (t + 4 <= len) {
-    _mm_storeu_ps(dst + t, _mm_loadu_ps(src + t));
-    t += 4;
-  }
-  for (; t < len; t++) dst[t] = src[t];
-}
-
+// The add at AVX2: whole ymm, then one xmm, then single floats (AVX2's masked stores are slow on
+// AMD cores).
 __attribute__((target("avx2,fma"))) inline void add_floats_avx2(float* dst, const float* src, int len) {
   int t = 0;
   for (; t + 8 <= len; t += 8) _mm256_storeu_ps(dst + t, _mm256_add_ps(_mm256_loadu_ps(dst + t), _mm256_loadu_ps(src + t)));

@@ -171,8 +171,9 @@ enum cgk_pad_mode { CGK_PAD_ZEROS = 0, CGK_PAD_REFLECT = 1 };
 
 /* Algorithm for 3x3 stride-1 convolutions (padding 0..2) on the CPU at the AVX2 and AVX-512
  * levels: CGK_CONV_AUTO (default) uses Winograd F(4x4, 3x3) where it pays (>= 32 channels each
- * way, little tile waste; at AVX2 a forward needs enough tiles too), CGK_CONV_DIRECT never, CGK_CONV_WINOGRAD always (for tests). Winograd
- * differs from the direct product by about 1e-6 relative. The CUDA backend accepts the setting
+ * way, little tile waste; at AVX2 a forward needs enough tiles too), CGK_CONV_DIRECT never,
+ * CGK_CONV_WINOGRAD always (for tests). Winograd differs from the direct product by about 1e-6
+ * relative. The CUDA backend accepts the setting
  * and runs its direct kernels. */
 enum cgk_conv_algo_id { CGK_CONV_DIRECT = 0, CGK_CONV_AUTO = 1, CGK_CONV_WINOGRAD = 2 };
 int cgk_set_conv_algo(int algo);
