@@ -2,6 +2,8 @@
  * Kernel Inception Distance (Bińkowski et al. 2018) as torch-fidelity computes it: the unbiased
  * estimator of MMD^2 with the cubic polynomial kernel k(x, y) = (x.y / d + 1)^3, averaged over
  * random subsets (100 subsets of 1000 by default; smaller subsets when there are fewer samples).
+ * When both sets are no larger than the subset size, every subset would be the whole of both sets:
+ * the estimate is computed once and its std is 0 (100 copies would only report rounding as spread).
  * Unbiased means E[KID] = 0 when both sets come from one distribution, so small values can be
  * negative. On the digit classifier's features it is named `digit-KID`.
  */
@@ -87,6 +89,9 @@ export function kid(x: FeatureMatrix, y: FeatureMatrix, options: KidOptions = {}
   const subsets = options.subsets ?? 100;
   const subsetSize = Math.min(options.subsetSize ?? 1000, x.n, y.n);
   if (!(Number.isInteger(subsets) && subsets >= 1)) throw new Error(`KID: subsets must be a positive integer, got ${subsets}`);
+  if (subsetSize === x.n && subsetSize === y.n) {
+    return { mean: mmd2Unbiased(x, y, options.dots), std: 0, subsets: 1, subsetSize };
+  }
   const rng = new Rng(options.seed ?? 0);
   const values: number[] = [];
   for (let s = 0; s < subsets; s++) {

@@ -167,6 +167,11 @@ test('KID: the unbiased MMD^2 estimator equals the brute-force formula and avera
   const shifted = kid(gaussian(300, 4, 20), gaussian(300, 4, 21, 1), { subsets: 20, subsetSize: 100 });
   assert.ok(Math.abs(same.mean) < 0.05 && shifted.mean > 10 * Math.abs(same.mean) && shifted.mean > 0.2, `KID same ${same.mean}, shifted ${shifted.mean}`);
   assert.equal(kid(gaussian(50, 4, 1), gaussian(40, 4, 2)).subsetSize, 40, 'subsets shrink to the smaller set');
+  const xw = gaussian(40, 4, 3);
+  const yw = gaussian(40, 4, 4, 0.5);
+  const whole = kid(xw, yw, { subsets: 10 });
+  assert.deepEqual([whole.subsets, whole.subsetSize, whole.std], [1, 40, 0], 'subsets as large as both sets are one estimate, with no spread');
+  assert.equal(whole.mean, mmd2Unbiased(xw, yw));
 });
 
 test('KID and PRDC give the same answer with the backend GEMM as in double precision', () => {
