@@ -15,7 +15,7 @@ export type Losses = Record<LossNames, number>;
 export type LogRecord =
   | { type: 'start'; options: unknown; machine: Record<string, unknown>; time: string; resumedFrom?: string }
   | { type: 'step'; epoch: number; iter: number; images: number; time: string; lr: number; imagesPerSec: number; losses: Losses }
-  | { type: 'epoch'; epoch: number; time: string; lr: number; imagesPerSec: number; seconds: number }
+  | { type: 'epoch'; epoch: number; time: string; lr: number; imagesPerSec?: number; seconds?: number }
   | { type: 'sample'; epoch: number; iter: number; file: string }
   | { type: 'eval'; epoch: number; metrics: Record<string, unknown> }
   | { type: 'checkpoint'; epoch: number; iter: number; file: string }

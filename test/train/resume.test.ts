@@ -47,6 +47,26 @@ test('a run stopped mid-epoch and resumed follows the same losses as one that ne
   assert.ok(dataOf(a).equals(dataOf(b)), 'epoch_2 tensors are bit-identical');
 });
 
+test('a run stopped after an epoch\'s last batch resumes by closing that epoch, with no made-up throughput', async () => {
+  const root = tempDir('resume-edge');
+  const quiet = { interactive: false, quiet: true };
+  const full = await runSession({ given: tinyOptions(root, { name: 'full' }), ...quiet });
+  const first = await runSession({
+    given: tinyOptions(root, { name: 'edge' }), ...quiet,
+    hooks: { afterStep: ({ images, trainer }) => images === 8 && trainer.requestStop() },
+  });
+  assert.equal(first.result.reason, 'stopped');
+  const resumed = await runSession({ given: { runsDir: tinyOptions(root).runsDir, name: 'edge', continueTrain: true, threads: 1 }, ...quiet });
+  assert.equal(resumed.result.reason, 'completed');
+  const log = readLog(first.runDir);
+  assertSameTrajectory(stepLosses(log), stepLosses(readLog(full.runDir)));
+  const epochs = log.filter((r) => r.type === 'epoch') as Array<{ epoch: number; imagesPerSec?: number }>;
+  assert.deepEqual(epochs.map((e) => e.epoch), [1, 2]);
+  assert.equal(epochs[0].imagesPerSec, undefined, 'the resumed session ran none of epoch 1');
+  assert.ok((epochs[1].imagesPerSec ?? 0) > 0);
+  assert.ok(fs.existsSync(path.join(first.runDir, 'checkpoints', 'epoch_1.safetensors')), 'epoch 1 keeps its checkpoint');
+});
+
 test('resuming refuses a model option that differs from the checkpoint, and a missing checkpoint', async () => {
   const root = tempDir('resume-bad');
   await assert.rejects(
