@@ -6,6 +6,12 @@ export class DataError extends Error {
   }
 }
 
+/**
+ * An error's message on one line. Decoders (libvips through sharp) repeat the same warning lines
+ * several times; each distinct line is kept once, in order, joined with '; '.
+ */
 export function describeError(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
+  const message = err instanceof Error ? err.message : String(err);
+  const lines = [...new Set(message.split('\n').map((line) => line.trim()).filter((line) => line.length > 0))];
+  return lines.join('; ');
 }

@@ -6,6 +6,7 @@
  */
 import sharp from 'sharp';
 import type { Metadata, OutputInfo, Sharp } from 'sharp';
+import { describeError } from '../data/errors';
 
 export interface ImageSize {
   width: number;
@@ -51,7 +52,7 @@ export async function decodeImage(input: string | Buffer, channels: number, size
   try {
     meta = await sharp(input).metadata();
   } catch (err) {
-    throw new Error(`cgtrain: cannot read image ${label}: ${(err as Error).message}`);
+    throw new Error(`cgtrain: cannot read image ${label}: ${describeError(err)}`);
   }
   if (!meta.width || !meta.height || !meta.channels) throw new Error(`cgtrain: cannot read image ${label}: no size or channel count in its header`);
   const original = { width: meta.width, height: meta.height };
@@ -65,7 +66,7 @@ export async function decodeImage(input: string | Buffer, channels: number, size
   try {
     raw = await pipeline.raw().toBuffer({ resolveWithObject: true });
   } catch (err) {
-    throw new Error(`cgtrain: cannot decode image ${label}: ${(err as Error).message}`);
+    throw new Error(`cgtrain: cannot decode image ${label}: ${describeError(err)}`);
   }
   const { width, height } = raw.info;
   if (raw.info.channels !== channels) {
