@@ -187,8 +187,9 @@ function defaultText(spec: OptionSpec): string | undefined {
   return `${base ?? 'none'}; preset ${overrides.join(', ')}`;
 }
 
-function yargsOption(spec: OptionSpec): YargsOption {
-  const def = defaultText(spec);
+function yargsOption(spec: OptionSpec, defaultOf?: (spec: OptionSpec) => unknown): YargsOption {
+  const own = defaultOf?.(spec);
+  const def = own === undefined ? defaultText(spec) : JSON.stringify(own);
   const range = spec.type === 'string' ? '' : rangeText(spec);
   return {
     type: spec.type === 'integer' ? 'number' : spec.type,
@@ -207,12 +208,15 @@ function rangeText(spec: OptionSpec): string {
   return ` [${[lo, hi].filter(Boolean).join(', ')}]`;
 }
 
-/** Adds every option of `specs` to a yargs builder (the train command uses all of them). */
-export function addOptions<T>(y: Argv<T>, specs: readonly OptionSpec[] = OPTION_SPECS): Argv<T> {
+/**
+ * Adds every option of `specs` to a yargs builder (the train command uses all of them).
+ * `defaultOf` gives a command's own defaults for help (bench resolves a different preset).
+ */
+export function addOptions<T>(y: Argv<T>, specs: readonly OptionSpec[] = OPTION_SPECS, defaultOf?: (spec: OptionSpec) => unknown): Argv<T> {
   // '--no-dropout' and '--no-flip' are options of their own, as in the reference CycleGAN,
   // not negations of 'dropout' and 'flip'.
   let out = y.parserConfiguration({ 'boolean-negation': false });
-  for (const spec of specs) out = out.option(spec.flag, yargsOption(spec));
+  for (const spec of specs) out = out.option(spec.flag, yargsOption(spec, defaultOf));
   return out;
 }
 

@@ -26,6 +26,11 @@ test('cgtrain bench --help lists its options', () => {
   for (const flag of ['size', 'batch-size', 'net-g', 'net-d', 'ngf', 'ndf', 'steps', 'warmup', 'device', 'json']) {
     assert.match(r.stdout, new RegExp(`--${flag}\\b`), `--${flag} missing from bench help`);
   }
+  // bench's own defaults, not train's (batch 1, resnet_9blocks, with preset notes)
+  const flat = r.stdout.replace(/\s+/g, ' ');
+  assert.match(flat, /--batch-size images per step and domain[^-]*\[default: 16\]/);
+  assert.match(flat, /--net-g generator architecture[^-]*\[default: "resnet_6blocks"\]/);
+  assert.ok(!flat.includes('preset quick'), 'no preset notes: bench has no --preset');
 });
 
 test('unknown and out-of-range options fail with a clear message and no run', () => {

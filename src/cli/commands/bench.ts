@@ -170,7 +170,7 @@ export const benchCommand: CommandModule<object, Record<string, unknown>> = {
   command: 'bench',
   describe: 'time CycleGAN training steps on random data (ms/step, images/s, GFLOP/s, % of peak, memory)',
   builder: (y: Argv<object>) =>
-    addOptions(y, BENCH_SPECS)
+    addOptions(y, BENCH_SPECS, (spec) => (benchOptions({ given: {}, size: 32, steps: 1, warmup: 0 }) as unknown as Record<string, unknown>)[spec.key])
       .option('size', { type: 'number', describe: 'image side in pixels', defaultDescription: '32', requiresArg: true })
       .option('steps', { type: 'number', describe: 'timed steps', defaultDescription: '10', requiresArg: true })
       .option('warmup', { type: 'number', describe: 'untimed steps first', defaultDescription: '2', requiresArg: true })
