@@ -340,18 +340,13 @@ export class Trainer {
 
   private async finishEpoch(epoch: number, lr: number, epochStart: number, epochImages: number, meanGLoss: number): Promise<void> {
     const { logger, options: o } = this.deps;
-    const time = new Date().toISOString();
-    if (epochImages > 0) {
-      const seconds = (performance.now() - epochStart) / 1000;
-      const imagesPerSec = epochImages / Math.max(seconds, 1e-9);
-      logger.record({ type: 'epoch', epoch, time, lr, imagesPerSec, seconds });
-      logger.say(`epoch ${epoch}/${this.lastEpoch} done in ${seconds.toFixed(1)} s, ${imagesPerSec.toFixed(1)} img/s, lr ${lr.toExponential(3)}`);
-    } else {
-      // A run stopped after an epoch's last batch resumes with nothing left of it: no throughput
-      // to report (a 0 would pull down the report's throughput chart and average).
-      logger.record({ type: 'epoch', epoch, time, lr });
-      logger.say(`epoch ${epoch}/${this.lastEpoch} done (resumed after its last batch), lr ${lr.toExponential(3)}`);
-    }
+    // A run stopped after an epoch's last batch resumes with nothing left of it: no throughput to
+    // report (a 0 would pull down the report's throughput chart and average).
+    const seconds = (performance.now() - epochStart) / 1000;
+    const timing = epochImages > 0 ? { imagesPerSec: epochImages / Math.max(seconds, 1e-9), seconds } : {};
+    logger.record({ type: 'epoch', epoch, time: new Date().toISOString(), lr, ...timing });
+    const done = timing.imagesPerSec === undefined ? 'done (resumed after its last batch)' : `done in ${seconds.toFixed(1)} s, ${timing.imagesPerSec.toFixed(1)} img/s`;
+    logger.say(`epoch ${epoch}/${this.lastEpoch} ${done}, lr ${lr.toExponential(3)}`);
     if (this.lastBatchSize > 0) await this.writeSamples(epoch, `epoch${String(epoch).padStart(3, '0')}`);
     this.schedule.endEpoch(meanGLoss);
     this.position = { ...this.position, epoch: epoch + 1, batch: 0, epochGLossSum: 0, epochGLossCount: 0 };

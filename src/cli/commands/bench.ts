@@ -169,8 +169,9 @@ export function formatBench(r: BenchResult): string {
 export const benchCommand: CommandModule<object, Record<string, unknown>> = {
   command: 'bench',
   describe: 'time CycleGAN training steps on random data (ms/step, images/s, GFLOP/s, % of peak, memory)',
-  builder: (y: Argv<object>) =>
-    addOptions(y, BENCH_SPECS, (spec) => (benchOptions({ given: {}, size: 32, steps: 1, warmup: 0 }) as unknown as Record<string, unknown>)[spec.key])
+  builder: (y: Argv<object>) => {
+    const defaults = benchOptions({ given: {}, size: 32, steps: 1, warmup: 0 });
+    return addOptions(y, BENCH_SPECS, (spec) => defaults[spec.key])
       .option('size', { type: 'number', describe: 'image side in pixels', defaultDescription: '32', requiresArg: true })
       .option('steps', { type: 'number', describe: 'timed steps', defaultDescription: '10', requiresArg: true })
       .option('warmup', { type: 'number', describe: 'untimed steps first', defaultDescription: '2', requiresArg: true })
@@ -179,7 +180,8 @@ export const benchCommand: CommandModule<object, Record<string, unknown>> = {
       .example('$0 bench', '32x32 resnet_6blocks ngf 64, basic D, batch 16')
       .example('$0 bench --batch-size 128 --json', 'the mnist2svhn batch size, as JSON')
       .example('$0 bench --profile 3', 'also time each backend call over 3 more steps')
-      .example('$0 bench --device cuda --precision bf16', 'BF16 tensor-core convolutions') as Argv<Record<string, unknown>>,
+      .example('$0 bench --device cuda --precision bf16', 'BF16 tensor-core convolutions') as Argv<Record<string, unknown>>;
+  },
   handler: async (argv) => {
     const int = (name: string, value: unknown, fallback: number, min: number): number => {
       const v = value === undefined ? fallback : value;
