@@ -5,10 +5,10 @@
 // images/s bound of a direct convolution.
 //
 // Each product becomes 36 independent GEMMs, one per point of the 6x6 transform domain, run by
-// the packed GEMM of gemm.h (one GEMM per pool task). Transforms are vectorised over 16 channels.
-// Used only at the AVX-512 level (where in-place B loads let the GEMM read the transformed
-// weights without packing), for at least 32 input and output channels: conv.cc asks the
-// *_applies functions below before each product.
+// the packed GEMM of gemm.h (one GEMM per pool task). Transforms are vectorised over 16 channels
+// (one zmm at AVX-512, two ymm at AVX2). Used at the AVX2 and AVX-512 levels, for at least 32
+// input and output channels and maps whose 4x4 tiles waste little: conv.cc asks the *_applies
+// functions below before each product.
 #ifndef CGK_CPU_WINOGRAD_H
 #define CGK_CPU_WINOGRAD_H
 

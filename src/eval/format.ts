@@ -18,7 +18,10 @@ export function formatMetricsLine(metrics: EvalMetrics): string {
   return numericEntries(metrics).filter(([k]) => !k.includes('-std_')).map(([k, v]) => `${k} ${formatValue(k, v)}`).join('  ');
 }
 
-/** Rows = metrics, columns = directions; a value +- its std where the metric has one. */
+/**
+ * Rows = metrics, columns = directions; a value +- its std where the metric has a spread (a KID
+ * from one subset, when both sets fit in it, has std 0: the value alone).
+ */
 export function formatMetricsTable(metrics: EvalMetrics): string {
   const rows = new Map<string, Map<string, string>>();
   const columns: string[] = [];
@@ -28,7 +31,7 @@ export function formatMetricsTable(metrics: EvalMetrics): string {
     if (!m || m[1].endsWith('-std')) continue;
     const [, name, dir] = m;
     const std = metrics[`${name}-std_${dir}`];
-    const text = formatValue(key, value) + (typeof std === 'number' ? ` ± ${formatValue(key, std)}` : '');
+    const text = formatValue(key, value) + (typeof std === 'number' && std > 0 ? ` ± ${formatValue(key, std)}` : '');
     if (!columns.includes(dir)) columns.push(dir);
     if (!rows.has(name)) rows.set(name, new Map());
     rows.get(name)!.set(dir, text);

@@ -155,9 +155,20 @@ test('the trainer hook writes eval records and annotates the checkpoints; cgtrai
   const table = spawnSync(process.execPath, [cli, 'eval', '--checkpoint', latest, '--samples', '24', '--direction', 'AtoB', '--device', 'cpu'], { encoding: 'utf8', timeout: 60_000 });
   assert.equal(table.status, 0, table.stderr);
   assert.match(table.stdout, /^metric\s+A->B \(G_A\)\s+real A\s+real B/m);
-  assert.match(table.stdout, /digit-KID\s+\S+ ± \S+/);
+  // 24 samples fit in one KID subset: one estimate, printed without a spread of 0.
+  assert.match(table.stdout, /digit-KID\s+\S+e[+-]\d+\s/);
+  assert.doesNotMatch(table.stdout, /± 0\.000e\+0/);
   assert.match(table.stdout, /not comparable with published FID/);
   const missing = spawnSync(process.execPath, [cli, 'eval'], { encoding: 'utf8' });
   assert.notEqual(missing.status, 0);
   assert.match(missing.stderr, /--checkpoint FILE/);
+});
+
+test('the metrics table prints a spread only where there is one', () => {
+  const table = formatMetricsTable({ 'digit-KID_AtoB': 0.0123, 'digit-KID-std_AtoB': 0.0004, 'digit-KID_BtoA': 0.5, 'digit-KID-std_BtoA': 0, 'IS_AtoB': 2.5 } as EvalMetrics);
+  const row = table.split('\n').find((l) => l.startsWith('digit-KID'))!;
+  assert.match(row, /1\.230e-2 ± 4\.000e-4/);
+  assert.match(row, /5\.000e-1$/);
+  assert.doesNotMatch(row, /± 0\.000e\+0/);
+  assert.match(table, /^IS\s+2\.500/m);
 });
