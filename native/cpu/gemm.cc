@@ -106,14 +106,15 @@ CGK_TARGET_AVX512 void kernel_avx512(int kc, const float* __restrict a, int a_st
 
 // As kernel_avx512, with the B vectors loaded straight from `bases[v] + offsets[k]` (BInPlace):
 // no packing, so layers with few output channels are not bound by copying their unfolded input.
-// C's vectors are `ldv` floats apart along a row (16: a plain tile; a grouped C written in place).
+// C's vectors are `ldv` floats apart along a row (16: a plain tile; a grouped C written in place);
+// `accumulate` adds the tile to C instead of overwriting it.
 using InPlaceKernel = void (*)(int kc, const float* a, int a_stride, const int* offsets, const float* const* bases,
-                               float* c, ptrdiff_t ldc, ptrdiff_t ldv);
+                               float* c, ptrdiff_t ldc, ptrdiff_t ldv, bool accumulate);
 
 template <int ROWS, int NV>
 CGK_TARGET_AVX512 void kernel_in_place_avx512(int kc, const float* __restrict a, int a_stride,
                                               const int* __restrict offsets, const float* const* bases,
-                                              float* __restrict c, ptrdiff_t ldc, ptrdiff_t ldv) {
+                                              float* __restrict c, ptrdiff_t ldc, ptrdiff_t ldv, bool accumulate) {
   __m512 acc[ROWS][NV];
   const float* base[NV];
 #pragma GCC unroll 4
@@ -139,13 +140,17 @@ CGK_TARGET_AVX512 void kernel_in_place_avx512(int kc, const float* __restrict a,
 #pragma GCC unroll 16
   for (int i = 0; i < ROWS; i++)
 #pragma GCC unroll 4
-    for (int v = 0; v < NV; v++) _mm512_storeu_ps(c + i * ldc + v * ldv, acc[i][v]);
+    for (int v = 0; v < NV; v++) {
+      float* p = c + i * ldc + v * ldv;
+      _mm512_storeu_ps(p, accumulate ? _mm512_add_ps(_mm512_loadu_ps(p), acc[i][v]) : acc[i][v]);
+    }
 }
 
 // kernel_in_place_avx512 for AVX2: each 16-column group (NV of them) is two ymm per row.
 template <int ROWS, int NV>
 CGK_TARGET_AVX2 void kernel_in_place_avx2(int kc, const float* __restrict a, int a_stride, const int* __restrict offsets,
-                                          const float* const* bases, float* __restrict c, ptrdiff_t ldc, ptrdiff_t ldv) {
+                                          const float* const* bases, float* __restrict c, ptrdiff_t ldc, ptrdiff_t ldv,
+                                          bool accumulate) {
   __m256 acc[ROWS][2 * NV];
   const float* base[NV];
 #pragma GCC unroll 4
@@ -171,7 +176,10 @@ CGK_TARGET_AVX2 void kernel_in_place_avx2(int kc, const float* __restrict a, int
 #pragma GCC unroll 16
   for (int i = 0; i < ROWS; i++)
 #pragma GCC unroll 4
-    for (int v = 0; v < 2 * NV; v++) _mm256_storeu_ps(c + i * ldc + (v / 2) * ldv + 8 * (v % 2), acc[i][v]);
+    for (int v = 0; v < 2 * NV; v++) {
+      float* p = c + i * ldc + (v / 2) * ldv + 8 * (v % 2);
+      _mm256_storeu_ps(p, accumulate ? _mm256_add_ps(_mm256_loadu_ps(p), acc[i][v]) : acc[i][v]);
+    }
 }
 
 template <int ROWS, int NV>
@@ -391,10 +399,11 @@ void run_block_in_place(const GemmProblem& p, const KernelSet& ks, const float* 
       if (p.c_grouped) {
         // Straight into the caller's grouped C: column group g of row m at m * c_row + g * c_group.
         float* c = p.c_grouped + ptrdiff_t(mc0 + i) * p.c_row + ptrdiff_t((jc + q * nr) / 16) * p.c_group;
-        ks.in_place[vectors - 1][rows - 1](p.k, a_panel, mr, p.b_in_place->offsets, bases, c, p.c_row, p.c_group);
+        ks.in_place[vectors - 1][rows - 1](p.k, a_panel, mr, p.b_in_place->offsets, bases, c, p.c_row, p.c_group,
+                                           p.c_grouped_add);
       } else {
         ks.in_place[vectors - 1][rows - 1](p.k, a_panel, mr, p.b_in_place->offsets, bases,
-                                           buf.c + size_t(i) * ldc_buf + q * nr, ldc_buf, 16);
+                                           buf.c + size_t(i) * ldc_buf + q * nr, ldc_buf, 16, false);
       }
     }
   }

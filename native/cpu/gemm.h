@@ -91,11 +91,13 @@ struct GemmProblem {
   // Optional: A already packed by pack_a() (the packer is then not called), for a caller that
   // multiplies one A by several B (Winograd's transformed tiles by blocks of filters).
   const float* a_packed = nullptr;
-  // Optional, with b_in_place: where the in-place kernels store C (overwritten) instead
-  // of handing blocks to the writer: C[m, j] = c_grouped[m * c_row + (j / 16) * c_group + j % 16].
-  // The writer is still required (the scalar level uses it).
+  // Optional, with b_in_place: where the in-place kernels store C (overwritten, or added to
+  // with c_grouped_add) instead of handing blocks to the writer:
+  // C[m, j] = c_grouped[m * c_row + (j / 16) * c_group + j % 16]. The writer is still required
+  // (the scalar level uses it, and must then do the same).
   float* c_grouped = nullptr;
   ptrdiff_t c_row = 0, c_group = 0;
+  bool c_grouped_add = false;
   // Exactly one of: a row-major C (overwritten), or a writer that receives each block once.
   float* c = nullptr;
   ptrdiff_t ldc = 0;
