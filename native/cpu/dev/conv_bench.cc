@@ -1,8 +1,9 @@
 // Standalone validate-then-benchmark driver for the conv/GEMM kernels, without Node. Build from
 // the repository root with
 //   g++ -std=c++17 -O3 -pthread -Inative/include -Inative/cpu native/cpu/dev/conv_bench.cc
-//       native/cpu/gemm.cc native/cpu/conv.cc native/cpu/linear.cc native/cpu/peak.cc
-//       native/cpu/runtime.cc native/cpu/threads.cc -o /tmp/conv_bench
+//       native/cpu/gemm.cc native/cpu/conv.cc native/cpu/winograd.cc native/cpu/layout.cc
+//       native/cpu/linear.cc native/cpu/peak.cc native/cpu/runtime.cc native/cpu/threads.cc
+//       -o /tmp/conv_bench
 // (add -DCGK_GEMM_BLOCK_K=.. -DCGK_GEMM_BLOCK_N=.. -DCGK_GEMM_BLOCK_M=.. to try cache blocks) and
 // run `/tmp/conv_bench [threads] [batch] [repeat]`. It checks all three passes of assorted shapes
 // against a naive loop at every SIMD level, the kernels' own shape errors, then times the
