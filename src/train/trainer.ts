@@ -22,6 +22,15 @@ import { RunLogger, type Losses } from './logger';
 import { epochCheckpointName, type RunPaths } from './run';
 import { writeSampleGrid, type Visuals } from './samples';
 
+/**
+ * Lets the event loop run once: Ctrl-C and SIGTERM handlers, the report's file writes and timers
+ * run only there, and an epoch over in-memory data never yields on its own (its batches are ready
+ * promises, and steps are synchronous native calls). Once per step; it costs microseconds.
+ */
+function turnEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
 /** What the trainer needs of a model (CycleGANModel implements it). */
 export interface TrainableModel {
   setInput(a: Float32Array, b: Float32Array, n: number): void;
@@ -325,6 +334,7 @@ export class Trainer {
       }, shouldLog);
       if (crossed(before, this.position.images, o.displayFreq)) await this.writeSamples(epoch, `epoch${String(epoch).padStart(3, '0')}_iter${String(this.position.iteration).padStart(7, '0')}`);
       this.deps.hooks?.afterStep?.({ epoch, iter: this.position.iteration, images: this.position.images, trainer: this });
+      await turnEventLoop();
       if (this.stopReason) {
         this.saveCheckpoint(null);
         logger.say(`cgtrain: stopped (${this.stopReason}) at epoch ${epoch} iteration ${this.position.iteration}; checkpoint ${this.lastCheckpoint}`);

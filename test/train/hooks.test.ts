@@ -41,3 +41,31 @@ test('evaluation, report and export hooks run at their cadence and land in the l
   assert.ok(checkpoints.some((c) => c.iter === 3 && c.file === path.join('checkpoints', 'latest.safetensors')));
   assert.deepEqual(records.filter((r) => r.type === 'step').map((r) => (r as { images: number }).images), [4, 8, 12, 16]);
 });
+
+test('SIGTERM during an epoch stops training after the step it arrives in, not at the epoch end', async () => {
+  // Batches of in-memory data are ready promises and a step is synchronous native work: unless the
+  // trainer yields to the event loop, the signal handler runs only at the epoch's end (an epoch of
+  // the mnist2svhn preset is 391 steps, hours on a CPU).
+  const root = tempDir('signal');
+  let sentAt = 0;
+  const session = await runSession({
+    given: tinyOptions(root, { name: 'signal', maxDatasetSize: 40, synthCount: 40, batchSize: 1, nEpochs: 1, nEpochsDecay: 0, printFreq: 100 }),
+    interactive: false,
+    quiet: true,
+    handleSignals: true,
+    hooks: {
+      afterStep: ({ iter }) => {
+        if (iter === 2 && sentAt === 0) {
+          sentAt = iter;
+          process.kill(process.pid, 'SIGTERM');
+        }
+      },
+    },
+  });
+  assert.equal(sentAt, 2);
+  assert.equal(session.result.reason, 'signal');
+  assert.ok(session.result.iterations <= 4, `stopped after ${session.result.iterations} of 40 iterations; the signal came at 2`);
+  const end = readLog(session.runDir).at(-1) as { type: string; reason: string };
+  assert.deepEqual([end.type, end.reason], ['end', 'signal']);
+  assert.ok(fs.existsSync(path.join(session.runDir, 'checkpoints', 'latest.safetensors')));
+});
