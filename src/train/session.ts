@@ -11,8 +11,9 @@ import { modelImageSize, resolveOptions, type TrainOptions } from '../options';
 import { Rng } from '../util/rng';
 import { CycleGANModel, type ModelConfig } from './cyclegan';
 import { formatSummary, loadRunSummary } from '../report/summary';
+import { acquireRunLock } from './lock';
 import { RunLogger } from './logger';
-import { chooseRunName, createRunDirs, mergeResumedOptions, readSavedOptions, resumeCheckpoint, runPaths } from './run';
+import { chooseRunName, createRunDirs, mergeResumedOptions, readSavedOptions, resumeCheckpoint, runPaths, type RunPaths } from './run';
 import { Trainer, type TrainableModel, type TrainerHooks, type TrainResult } from './trainer';
 
 export function cgtrainVersion(): string {
@@ -131,6 +132,15 @@ function isOutOfMemory(err: unknown): err is Error {
 export async function runSession(session: SessionOptions): Promise<Session> {
   const { options, paths, resumedFrom } = prepareRun(session.given);
   createRunDirs(paths);
+  const release = acquireRunLock(paths.runDir, options.name);
+  try {
+    return await trainRun(session, options, paths, resumedFrom);
+  } finally {
+    release();
+  }
+}
+
+async function trainRun(session: SessionOptions, options: TrainOptions, paths: RunPaths, resumedFrom: string | null): Promise<Session> {
   const logger = new RunLogger(paths.runDir, { interactive: session.interactive, quiet: session.quiet });
   const backend = loadBackend(options.device, { threads: options.threads, quiet: session.quiet, precision: options.precision });
   const loader = await openUnalignedLoader(dataOptionsOf(options), (line) => logger.say(`cgtrain: ${line}`));

@@ -32,7 +32,7 @@ test('cgtrain train runs a tiny training end to end and leaves a complete run di
   assert.ok(fs.existsSync(path.join(runDir, 'report.html')), 'report rebuilt');
 });
 
-test('SIGINT saves a checkpoint and exits cleanly; the run resumes from it', async () => {
+test('SIGINT saves a checkpoint and exits cleanly; a second process on the run is refused meanwhile; the run resumes', async () => {
   const root = tempDir('cli-sigint');
   const args = tinyArgs(root, { name: 'sig', nEpochs: 1000, nEpochsDecay: 0, saveEpochFreq: 0 });
   const child = spawn(process.execPath, [cli, 'train', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -42,13 +42,19 @@ test('SIGINT saves a checkpoint and exits cleanly; the run resumes from it', asy
   child.stderr.on('data', (d) => (stderr += d));
   const logFile = path.join(root, 'runs', 'sig', 'log.jsonl');
   const deadline = Date.now() + 40_000;
-  while (!(fs.existsSync(logFile) && fs.readFileSync(logFile, 'utf8').includes('"type":"step"'))) {
+  const latestFile = path.join(root, 'runs', 'sig', 'checkpoints', 'latest.safetensors');
+  while (!(fs.existsSync(logFile) && fs.readFileSync(logFile, 'utf8').includes('"type":"step"') && fs.existsSync(latestFile))) {
     assert.ok(Date.now() < deadline && child.exitCode === null, `training never logged a step: ${stderr}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
+  // While it trains, a second process on the same run is refused and names the first.
+  const second = spawnSync(process.execPath, [cli, 'train', '--runs-dir', path.join(root, 'runs'), '--name', 'sig', '--continue-train', '--threads', '1'], { encoding: 'utf8', timeout: 60_000 });
+  assert.equal(second.status, 1, second.stdout);
+  assert.match(second.stderr, new RegExp(`run 'sig' is being trained by process ${child.pid} on `));
   child.kill('SIGINT');
   const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
   assert.equal(code, 0, stderr);
+  assert.equal(fs.existsSync(path.join(root, 'runs', 'sig', 'train.lock')), false, 'the lock goes with the process');
   assert.match(stdout, /Training \S+ stopped/);
   assert.match(stdout, /stopped\s+signal/);
   assert.match(stdout, /resume\s+cgtrain train --name sig --runs-dir \S+ --continue-train/);

@@ -1,0 +1,85 @@
+/**
+ * One training process per run directory. Two processes on one run (a `--continue-train` typed
+ * while the first is still going in another terminal, or two demos started at once) would append
+ * to the same log and overwrite each other's checkpoints. `<runDir>/train.lock` names the owner:
+ * created with O_EXCL, removed when the session ends (also on process.exit), and taken over when
+ * its process is gone (a killed run leaves it behind).
+ */
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+
+export const LOCK_FILE = 'train.lock';
+
+interface LockOwner {
+  pid: number;
+  host: string;
+  started: string;
+}
+
+export class RunLockedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'RunLockedError';
+  }
+}
+
+/** Whether a process with this pid runs on this machine (EPERM: it exists, owned by another user). */
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function readOwner(file: string): LockOwner | null {
+  try {
+    const owner = JSON.parse(fs.readFileSync(file, 'utf8')) as Partial<LockOwner>;
+    return Number.isInteger(owner.pid) && typeof owner.host === 'string' ? (owner as LockOwner) : null;
+  } catch {
+    return null; // gone meanwhile, or not ours to read: treated as stale below
+  }
+}
+
+/**
+ * Takes the run's lock or throws RunLockedError naming the process that holds it. Returns the
+ * release function (idempotent). A lock whose process is gone on this host is replaced; one from
+ * another host (a shared runs directory) cannot be checked and is respected.
+ */
+export function acquireRunLock(runDir: string, runName: string): () => void {
+  const file = path.join(runDir, LOCK_FILE);
+  const me: LockOwner = { pid: process.pid, host: os.hostname(), started: new Date().toISOString() };
+  for (let attempt = 0; ; attempt++) {
+    try {
+      fs.writeFileSync(file, `${JSON.stringify(me)}\n`, { flag: 'wx' });
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw lockError(err, file, runName);
+      const owner = readOwner(file);
+      if (owner && (owner.host !== me.host || processAlive(owner.pid))) {
+        throw new RunLockedError(
+          `run '${runName}' is being trained by process ${owner.pid} on ${owner.host} (since ${owner.started}; ${file}). ` +
+            'Stop that run first, or delete the lock file if that process is not a cgtrain training run.',
+        );
+      }
+      fs.rmSync(file, { force: true }); // stale: its process is gone (or the file is unreadable)
+    }
+  }
+  let held = true;
+  const release = (): void => {
+    if (!held) return;
+    held = false;
+    process.off('exit', release);
+    if (readOwner(file)?.pid === process.pid) fs.rmSync(file, { force: true });
+  };
+  process.on('exit', release);
+  return release;
+}
+
+function lockError(err: unknown, file: string, runName: string): Error {
+  const e = err as NodeJS.ErrnoException;
+  if (e.code === 'EEXIST') return new RunLockedError(`run '${runName}': another process took ${file} at the same moment; try again`);
+  return new Error(`run '${runName}': cannot create the lock file ${file}: ${e.message}`);
+}
