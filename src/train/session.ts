@@ -88,6 +88,10 @@ export function prepareRun(given: Record<string, unknown>) {
   return { options, paths, resumedFrom };
 }
 
+function presetText(preset: TrainOptions['preset']): string {
+  return preset === 'none' ? "no preset: the reference CycleGAN's defaults" : `preset ${preset}`;
+}
+
 function installSignals(trainer: Trainer, logger: RunLogger): () => void {
   let received = 0;
   const onSignal = (signal: NodeJS.Signals): void => {
@@ -157,7 +161,7 @@ async function trainRun(session: SessionOptions, options: TrainOptions, paths: R
     logger.record({ type: 'start', options, machine, time: new Date().toISOString(), ...(resumedFrom ? { resumedFrom } : {}) });
     const p = trainer.currentPosition;
     logger.say(
-      `cgtrain: run '${options.name}' in ${paths.runDir} (${resumedFrom ? `resuming epoch ${p.epoch} batch ${p.batch} from ${resumedFrom}` : 'new run'})\n` +
+      `cgtrain: run '${options.name}' in ${paths.runDir} (${resumedFrom ? `resuming epoch ${p.epoch} batch ${p.batch} from ${resumedFrom}` : `new run, ${presetText(options.preset)}`})\n` +
         `  data: ${loader.epochSize} images/epoch, ${loader.batchesPerEpoch} batches of ${options.batchSize}\n` +
         `  model: ${options.netG} / ${options.netD}, ngf ${options.ngf} ndf ${options.ndf}, ${(model.parameterCount() / 1e6).toFixed(2)} M parameters, ` +
         `${(model.flopsPerImage() / 1e9).toFixed(2)} GFLOP/image per step; ${backend.kind} (${String(machine.deviceName ?? '')}, ${String(machine.precision ?? 'fp32')})`,

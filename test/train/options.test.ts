@@ -24,6 +24,22 @@ test('the mnist2svhn preset matches the brief', () => {
   );
 });
 
+test('a folder dataset without a preset gets the reference CycleGAN defaults and the dataroot as its name', () => {
+  const o = resolveOptions(parse(['--dataset', 'folder', '--dataroot', '/data/my horse2zebra']));
+  assert.equal(o.preset, 'none');
+  assert.equal(o.name, 'my-horse2zebra');
+  assert.deepEqual(
+    [o.netG, o.ngf, o.ndf, o.batchSize, o.nEpochs, o.nEpochsDecay, o.maxDatasetSize, o.loadSize, o.cropSize, o.poolSize, o.lr],
+    ['resnet_9blocks', 64, 64, 1, 100, 100, 0, 286, 256, 50, 0.0002],
+  );
+  // A typed preset still applies, as does a typed name.
+  const quick = resolveOptions(parse(['--dataset', 'folder', '--dataroot', 'x', '--preset', 'quick', '--name', 'demo']));
+  assert.deepEqual([quick.preset, quick.ngf, quick.batchSize, quick.name, quick.dataset], ['quick', 16, 8, 'demo', 'folder']);
+  assert.equal(resolveOptions({ preset: 'none' }).name, 'mnist2svhn');
+  assert.equal(resolveOptions({ dataset: 'folder', dataroot: '/' }).name, 'folder');
+  validateOptions(o);
+});
+
 test('typed options override the preset, untyped ones keep it', () => {
   const o = resolveOptions(parse(['--preset', 'mnist2svhn', '--ngf', '32', '--lambda-A', '5', '--no-flip', '--no-dropout', 'false']));
   assert.equal(o.ngf, 32);

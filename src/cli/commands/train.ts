@@ -29,6 +29,7 @@ export const trainCommand: CommandModule<object, Record<string, unknown>> = {
     addOptions(y)
       .example('$0 train', 'the quick demo: a few minutes on a CPU, results in runs/quick/')
       .example('$0 train --preset mnist2svhn --device cuda', 'the full MNIST -> SVHN setup')
+      .example('$0 train --dataset folder --dataroot datasets/horse2zebra', "your own trainA/ trainB/ images, with the reference CycleGAN's defaults")
       .example('$0 train --name quick --continue-train', 'resume a stopped run') as Argv<Record<string, unknown>>,
   handler: async (argv) => {
     await runSession({ given: typedOptions(argv), hooks: defaultHooks(), handleSignals: true });
