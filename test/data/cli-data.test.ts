@@ -1,5 +1,7 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
+import { spawnSync } from 'child_process';
+import * as fs from 'fs';
 import * as path from 'path';
 import sharp from 'sharp';
 import yargs from 'yargs';
@@ -33,4 +35,20 @@ test('cgtrain data preview mnist and data info work offline; bad arguments are r
   await assert.rejects(run(['data', 'preview', 'synth-svhn', '--count', '0']), /--count must be a positive integer, got 0/);
   await assert.rejects(run(['data', 'download', 'cifar']), /Invalid values/);
   await assert.rejects(run(['data', 'info', '--dataset', 'folder', '--dataroot', path.join(dir, 'none')]), /trainA: image folder does not exist/);
+});
+
+test('cgtrain data info describes a folder dataset once: the description and sizes on stdout', async () => {
+  const root = tempDir('cli-info');
+  for (const d of ['trainA', 'trainB']) {
+    fs.mkdirSync(path.join(root, d));
+    for (let i = 0; i < 2; i++) {
+      await sharp({ create: { width: 20 + i, height: 18, channels: 3, background: { r: 40 * i, g: 90, b: 200 } } }).png().toFile(path.join(root, d, `${i}.png`));
+    }
+  }
+  const cli = path.join(__dirname, '..', '..', 'src', 'cli', 'main.js');
+  const r = spawnSync(process.execPath, [cli, 'data', 'info', '--dataset', 'folder', '--dataroot', root], { encoding: 'utf8', timeout: 60_000 });
+  assert.equal(r.status, 0, r.stderr);
+  const description = `A: images A (2 images in ${path.join(root, 'trainA')})`;
+  assert.equal((r.stdout + r.stderr).split(description).length - 1, 1, `${r.stdout}\n---\n${r.stderr}`);
+  assert.match(r.stdout, /^A: 2 images of 3x256x256; B: 2 images of 3x256x256$/m);
 });

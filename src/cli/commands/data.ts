@@ -110,7 +110,9 @@ const info: CommandModule<object, InfoArgs> = {
   handler: async (args) => {
     const loader = await openUnalignedLoader(
       resolveDataOptions({ dataset: args.dataset, dataroot: args.dataroot, dataDir: args['data-dir'], mnist: args.mnist, svhn: args.svhn, synthCount: args['synth-count'] }),
-      say,
+      (line) => {
+        if (!line.startsWith('data: ')) say(line); // the loader's summary: printed below, on stdout
+      },
     );
     process.stdout.write(`${loader.describe()}\nA: ${loader.sizeA} images of ${loader.shapeA.join('x')}; B: ${loader.sizeB} images of ${loader.shapeB.join('x')}\n`);
     await loader.close();
