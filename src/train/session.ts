@@ -92,23 +92,26 @@ function presetText(preset: TrainOptions['preset']): string {
   return preset === 'none' ? "no preset: the reference CycleGAN's defaults" : `preset ${preset}`;
 }
 
-function installSignals(trainer: Trainer, logger: RunLogger): () => void {
-  let received = 0;
-  const onSignal = (signal: NodeJS.Signals): void => {
-    received++;
-    if (received > 1) {
-      process.stderr.write(`cgtrain: second ${signal}: exiting without a checkpoint\n`);
-      process.exit(130);
-    }
-    logger.say(`cgtrain: ${signal}: saving a checkpoint after this step (press Ctrl-C again to quit at once)`);
-    trainer.requestStop('signal');
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  return () => {
+/**
+ * The first SIGINT or SIGTERM asks the trainer to stop after the current step (with a checkpoint)
+ * and removes these handlers, so that a second one takes the default action and ends the process
+ * at once, even in the middle of a step (a step can take minutes on a CPU; a signal handler could
+ * only run after it). A run killed that way resumes from its last checkpoint; its lock is taken
+ * over (src/train/lock.ts). Returns the uninstaller.
+ */
+export function installSignals(trainer: Pick<Trainer, 'requestStop'>, logger: Pick<RunLogger, 'say'>): () => void {
+  const uninstall = (): void => {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   };
+  function onSignal(signal: NodeJS.Signals): void {
+    uninstall();
+    logger.say(`cgtrain: ${signal}: saving a checkpoint after this step (press Ctrl-C again to quit at once, without it)`);
+    trainer.requestStop('signal');
+  }
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  return uninstall;
 }
 
 /** A device (or host) allocation failed during training: says which settings and what to try. */

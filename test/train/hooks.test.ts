@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
-import { runSession } from '../../src/train/session';
+import { installSignals, runSession } from '../../src/train/session';
 import { readLog, tempDir, tinyOptions } from './tiny';
 
 test('evaluation, report and export hooks run at their cadence and land in the log', async () => {
@@ -68,4 +68,18 @@ test('SIGTERM during an epoch stops training after the step it arrives in, not a
   const end = readLog(session.runDir).at(-1) as { type: string; reason: string };
   assert.deepEqual([end.type, end.reason], ['end', 'signal']);
   assert.ok(fs.existsSync(path.join(session.runDir, 'checkpoints', 'latest.safetensors')));
+});
+
+test('the first signal asks for a stop and hands the next one back to the default action (quit at once)', () => {
+  const before = [process.listenerCount('SIGINT'), process.listenerCount('SIGTERM')];
+  const stops: string[] = [];
+  const said: string[] = [];
+  const uninstall = installSignals({ requestStop: (reason) => stops.push(String(reason)) }, { say: (line) => said.push(line) });
+  assert.deepEqual([process.listenerCount('SIGINT'), process.listenerCount('SIGTERM')], [before[0] + 1, before[1] + 1]);
+  process.emit('SIGINT', 'SIGINT');
+  assert.deepEqual(stops, ['signal']);
+  assert.match(said.join('\n'), /SIGINT: saving a checkpoint after this step \(press Ctrl-C again to quit at once/);
+  // Both handlers are gone: with no listener left, a second signal ends the process at once.
+  assert.deepEqual([process.listenerCount('SIGINT'), process.listenerCount('SIGTERM')], before);
+  uninstall(); // harmless after the fact
 });
