@@ -152,6 +152,14 @@ test('bad files give one clear line naming the file and exit 1', async () => {
   const fp32 = await cli('translate', '--checkpoint', checkpoint, '--device', 'cpu', '--precision', 'fp32', path.join(dir, 'digits', 'digit0.png'), '--out', path.join(dir, 'fp32.png'));
   assert.equal(fp32.code, 0, fp32.stderr);
   assert.ok(fs.statSync(path.join(dir, 'fp32.png')).size > 0);
+  // An --out that names an image file it cannot be: refused, and no folder of that name made.
+  const webp = await cli('translate', '--checkpoint', checkpoint, '--device', 'cpu', path.join(dir, 'digits', 'digit0.png'), '--out', path.join(dir, 'x.webp'));
+  assert.equal(webp.code, 1);
+  assert.match(webp.stderr, /--out .*x\.webp: translated images are written as PNG or JPEG; name a \.png or \.jpg file, or a directory/);
+  const many = await cli('translate', '--model', path.join(dir, 'run', 'G_A.onnx'), path.join(dir, 'digits'), '--out', path.join(dir, 'all.png'));
+  assert.equal(many.code, 1);
+  assert.match(many.stderr, /--out .*all\.png names one image file, but the inputs hold \d+ images; pass a directory/);
+  assert.equal(fs.existsSync(path.join(dir, 'x.webp')) || fs.existsSync(path.join(dir, 'all.png')), false);
   const e = await cli('export', '--checkpoint', path.join(dir, 'absent.safetensors'));
   assert.equal(e.code, 1);
   assert.match(e.stderr, /checkpoint .*absent\.safetensors does not exist/);

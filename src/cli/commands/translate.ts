@@ -45,6 +45,22 @@ export function collectImages(inputs: string[]): string[] {
   return files;
 }
 
+/** The file names --out may end in for a single output image; anything else is a directory. */
+const OUTPUT_EXTENSIONS = ['.png', '.jpg', '.jpeg'];
+
+/**
+ * An --out that names an image file but cannot be one (several inputs, or a format we do not
+ * write) would otherwise become a directory called, say, out.webp/: refused with what to pass.
+ */
+function checkOut(out: string, ext: string, singleFile: boolean, count: number): void {
+  if (singleFile || !(IMAGE_EXTENSIONS.has(ext) || ext === '.bmp')) return;
+  if (fs.existsSync(out) && fs.statSync(out).isDirectory()) return; // an existing folder with a dotted name
+  if (!OUTPUT_EXTENSIONS.includes(ext)) {
+    throw new Error(`--out ${out}: translated images are written as PNG or JPEG; name a .png or .jpg file, or a directory`);
+  }
+  throw new Error(`--out ${out} names one image file, but the inputs hold ${count} images; pass a directory`);
+}
+
 /** <out>/<name>.<ext>, with -1, -2, ... when two inputs share a name. */
 function outputNames(files: string[], out: string, ext: string): string[] {
   const used = new Set<string>();
@@ -85,7 +101,8 @@ export const translateCommand: CommandModule<object, TranslateArgs> = {
   handler: async (args) => {
     const files = collectImages(args.inputs);
     const outExt = path.extname(args.out).toLowerCase();
-    const singleFile = files.length === 1 && args.inputs.length === 1 && files[0] === args.inputs[0] && ['.png', '.jpg', '.jpeg'].includes(outExt);
+    const singleFile = files.length === 1 && args.inputs.length === 1 && files[0] === args.inputs[0] && OUTPUT_EXTENSIONS.includes(outExt);
+    checkOut(args.out, outExt, singleFile, files.length);
     const format = args.format ?? (singleFile && outExt !== '.png' ? 'jpeg' : 'png');
     const options: LoadTranslatorOptions = {
       direction: args.direction,
