@@ -43,6 +43,17 @@ function readOwner(file: string): LockOwner | null {
   }
 }
 
+/** The lock's owner while it holds the lock: a live process on this host, or any on another. */
+function liveOwner(file: string): LockOwner | null {
+  const owner = readOwner(file);
+  return owner && (owner.host !== os.hostname() || processAlive(owner.pid)) ? owner : null;
+}
+
+/** Whether a training process holds this run directory now. */
+export function runLocked(runDir: string): boolean {
+  return liveOwner(path.join(runDir, LOCK_FILE)) !== null;
+}
+
 /**
  * Takes the run's lock or throws RunLockedError naming the process that holds it. Returns the
  * release function (idempotent). A lock whose process is gone on this host is replaced; one from
@@ -57,8 +68,8 @@ export function acquireRunLock(runDir: string, runName: string): () => void {
       break;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw lockError(err, file, runName);
-      const owner = readOwner(file);
-      if (owner && (owner.host !== me.host || processAlive(owner.pid))) {
+      const owner = liveOwner(file);
+      if (owner) {
         throw new RunLockedError(
           `run '${runName}' is being trained by process ${owner.pid} on ${owner.host} (since ${owner.started}; ${file}). ` +
             'Stop that run first, or delete the lock file if that process is not a cgtrain training run.',

@@ -8,6 +8,7 @@ import * as path from 'path';
 import type { TrainOptions } from '../options';
 import { OPTION_SPECS, OptionsError, RESUMABLE_CHANGES, validateOptions } from '../options';
 import { metadataJson, readCheckpointMetadata } from './checkpoint';
+import { runLocked } from './lock';
 
 export interface RunPaths {
   runDir: string;
@@ -31,22 +32,27 @@ function hasHistory(paths: RunPaths): boolean {
 
 /**
  * Picks the run directory. A fresh run never writes over an existing one: when the user named
- * the run that is an error with the two ways out; when the name came from the preset (a demo run
- * twice), the next free name `<name>-2`, `<name>-3`, ... is taken instead.
+ * the run that is an error with the two ways out (or, when a process holds it, the lock's error);
+ * when the name came from the preset (a demo run twice), the next free name `<name>-2`,
+ * `<name>-3`, ... is taken instead, skipping directories a training process holds.
  */
 export function chooseRunName(options: TrainOptions, nameGiven: boolean): string {
   if (options.continueTrain) return options.name;
   const first = runPaths(options.runsDir, options.name);
-  if (!hasHistory(first)) return options.name;
   if (nameGiven) {
-    throw new OptionsError(
-      `--name ${options.name}: ${first.runDir} already holds a run. ` +
-        'Pass --continue-train to resume it, or another --name to start a new one.',
-    );
+    if (hasHistory(first) && !runLocked(first.runDir)) {
+      throw new OptionsError(
+        `--name ${options.name}: ${first.runDir} already holds a run. ` +
+          'Pass --continue-train to resume it, or another --name to start a new one.',
+      );
+    }
+    return options.name; // a locked one fails when the session takes the lock, naming the holder
   }
+  const free = (paths: RunPaths) => !hasHistory(paths) && !runLocked(paths.runDir);
+  if (free(first)) return options.name;
   for (let i = 2; ; i++) {
     const candidate = `${options.name}-${i}`;
-    if (!hasHistory(runPaths(options.runsDir, candidate))) return candidate;
+    if (free(runPaths(options.runsDir, candidate))) return candidate;
   }
 }
 

@@ -11,7 +11,7 @@ import { modelImageSize, resolveOptions, type TrainOptions } from '../options';
 import { Rng } from '../util/rng';
 import { CycleGANModel, type ModelConfig } from './cyclegan';
 import { formatSummary, loadRunSummary } from '../report/summary';
-import { acquireRunLock } from './lock';
+import { acquireRunLock, RunLockedError } from './lock';
 import { RunLogger } from './logger';
 import { chooseRunName, createRunDirs, mergeResumedOptions, readSavedOptions, resumeCheckpoint, runPaths, type RunPaths } from './run';
 import { Trainer, type TrainableModel, type TrainerHooks, type TrainResult } from './trainer';
@@ -137,13 +137,29 @@ function isOutOfMemory(err: unknown): err is Error {
 }
 
 export async function runSession(session: SessionOptions): Promise<Session> {
-  const { options, paths, resumedFrom } = prepareRun(session.given);
-  createRunDirs(paths);
-  const release = acquireRunLock(paths.runDir, options.name);
+  const { options, paths, resumedFrom, release } = prepareLockedRun(session.given);
   try {
     return await trainRun(session, options, paths, resumedFrom);
   } finally {
     release();
+  }
+}
+
+/**
+ * prepareRun, then the run's lock. A fresh run whose name was not typed (two demos started at
+ * once both pick 'quick') moves on to the next free name when another process got there first;
+ * otherwise the lock's error stands.
+ */
+function prepareLockedRun(given: Record<string, unknown>) {
+  for (let attempt = 0; ; attempt++) {
+    const prepared = prepareRun(given);
+    createRunDirs(prepared.paths);
+    try {
+      return { ...prepared, release: acquireRunLock(prepared.paths.runDir, prepared.options.name) };
+    } catch (err) {
+      const automaticName = given.name === undefined && !prepared.options.continueTrain;
+      if (!(err instanceof RunLockedError && automaticName && attempt < 10)) throw err;
+    }
   }
 }
 

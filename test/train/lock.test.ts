@@ -5,7 +5,8 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { acquireRunLock, LOCK_FILE, RunLockedError } from '../../src/train/lock';
-import { tempDir } from './tiny';
+import { runSession } from '../../src/train/session';
+import { tempDir, tinyOptions } from './tiny';
 
 test('a run directory has one training process: a second lock names the holder; release frees it', () => {
   const dir = tempDir('lock');
@@ -34,4 +35,18 @@ test('a lock left by a process that is gone is taken over; one from another host
   fs.writeFileSync(file, JSON.stringify({ pid: deadPid, host: 'elsewhere.example', started: '2026-01-01T00:00:00Z' }));
   assert.throws(() => acquireRunLock(dir, 'r'), /process \d+ on elsewhere\.example .*delete the lock file/);
   assert.ok(fs.existsSync(file), 'another host\'s lock stays');
+});
+
+test('a fresh run whose name was not typed skips a directory another process is training; a typed name gets the lock error', async () => {
+  const root = tempDir('lock-auto');
+  const busy = path.join(root, 'runs', 'quick');
+  fs.mkdirSync(busy, { recursive: true });
+  // Held by a live process (this one) and nothing written yet: what a second demo started at the
+  // same moment as the first sees.
+  fs.writeFileSync(path.join(busy, LOCK_FILE), JSON.stringify({ pid: process.pid, host: os.hostname(), started: 'now' }));
+  const session = await runSession({ given: tinyOptions(root, { nEpochs: 1, nEpochsDecay: 0 }), quiet: true, interactive: false });
+  assert.equal(path.basename(session.runDir), 'quick-2');
+  assert.equal(session.result.reason, 'completed');
+  await assert.rejects(runSession({ given: tinyOptions(root, { name: 'quick', nEpochs: 1, nEpochsDecay: 0 }), quiet: true, interactive: false }), /run 'quick' is being trained by process \d+/);
+  assert.ok(fs.existsSync(path.join(busy, LOCK_FILE)), 'the holder\'s lock is left alone');
 });
