@@ -77,8 +77,12 @@ struct Tiling {
 // wider side) stay within about 8 MiB (a 32-image batch of 8x8 maps at 256 channels, 4.7 MiB,
 // is one chunk: 6-11% faster than two, and batch 128 as 3 chunks rather than 5 is about 4%
 // faster); chunks are balanced and a multiple of 8 rows (the GEMM's register tile) where possible.
-int chunk_tiles(int tiles, int channels) {
-  const int most = std::max(8, int((size_t(8) << 20) / (sizeof(float) * kPoints * size_t(channels))) / 8 * 8);
+// All tiles up to `one_chunk_bytes` are one chunk (see kForwardOneChunkBytes).
+constexpr size_t kChunkBytes = size_t(8) << 20;
+int chunk_tiles(int tiles, int channels, size_t one_chunk_bytes) {
+  const size_t tile_bytes = sizeof(float) * kPoints * size_t(channels);
+  if (size_t(tiles) * tile_bytes <= one_chunk_bytes) return tiles;
+  const int most = std::max(8, int(kChunkBytes / tile_bytes) / 8 * 8);
   const int chunks = (tiles + most - 1) / most;
   return std::min(tiles, ((tiles + chunks - 1) / chunks + 7) / 8 * 8);
 }
@@ -207,12 +211,21 @@ bool applies(const Conv3x3& s) {
   return s.c_in >= 32 && s.c_out >= 32 && arithmetic_ratio(s.h_out, s.w_out) <= 0.6;
 }
 
+// The forward holds one chunk-sized operand (the input tiles), the backward two (the gradient's
+// tiles, then the input's for the weights), so a forward whose tiles fit in 12 MiB runs as one
+// chunk: a 64x64 map at 256 channels (9.4 MB of tiles, two chunks of 8 MiB) then lets the filters
+// go in cache-sized column blocks (bench/conv-ab, Zen 3: that forward 10-14% faster). Larger
+// chunks elsewhere were no faster: batch 128 at 8x8 as 2 chunks instead of 3 ran 0-8% slower, the
+// backward at 64x64 in one 12 MiB chunk no faster, in 16 MiB 7-18% slower.
+constexpr size_t kForwardOneChunkBytes = size_t(12) << 20;
+constexpr size_t kBackwardOneChunkBytes = kChunkBytes;
+
 // Chunks of output tiles for one product.
 struct Chunks {
   Tiling tl;
   int size;
-  explicit Chunks(const Conv3x3& s)
-      : tl(s.n, s.h_out, s.w_out), size(chunk_tiles(tl.count(), std::max(s.c_in, s.c_out))) {}
+  Chunks(const Conv3x3& s, size_t one_chunk_bytes)
+      : tl(s.n, s.h_out, s.w_out), size(chunk_tiles(tl.count(), std::max(s.c_in, s.c_out), one_chunk_bytes)) {}
   // Output columns per pass: with one chunk, blocks of 96 (two 48-wide GEMM panels) whose
   // transformed filters (36 x rows x 96 floats) stay in L3 between their transform and their
   // GEMMs; with several chunks the whole filter transform, streamed once and reused by every

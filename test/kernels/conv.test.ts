@@ -579,9 +579,9 @@ test('Winograd agrees with the direct product in every blocking: chunks, column 
   const b = cpu();
   atWinogradLevels(t, b, (level) => {
     const cases: [string, ConvCase][] = [
-      // 10x10 outputs are 9 tiles per sample: 28 samples (252 tiles) run as two chunks of 128, the
-      // boundary inside sample 14
-      ['chunk boundary inside a sample', { n: 28, cIn: 256, hIn: 10, wIn: 10, cOut: 256, kh: 3, kw: 3, s: 1, p: 1 }],
+      // 10x10 outputs are 9 tiles per sample: 38 samples (342 tiles, 12.0 MiB transformed: more
+      // than the forward's one-chunk limit) run as two chunks of 176, the boundary inside sample 19
+      ['chunk boundary inside a sample', { n: 38, cIn: 256, hIn: 10, wIn: 10, cOut: 256, kh: 3, kw: 3, s: 1, p: 1 }],
       // one chunk: forward and backward data go 96 columns at a time (200 = 96 + 96 + 8, the last
       // block a partial 16-lane group), backward weight 32 output channels at a time (6 x 32 + 8)
       ['one chunk, column and row blocks', { n: 3, cIn: 200, hIn: 9, wIn: 7, cOut: 200, kh: 3, kw: 3, s: 1, p: 1 }],
