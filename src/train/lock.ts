@@ -2,8 +2,8 @@
  * One training process per run directory. Two processes on one run (a `--continue-train` typed
  * while the first is still going in another terminal, or two demos started at once) would append
  * to the same log and overwrite each other's checkpoints. `<runDir>/train.lock` names the owner:
- * created with O_EXCL, removed when the session ends (also on process.exit), and taken over when
- * its process is gone (a killed run leaves it behind).
+ * created atomically with its content (a hard link of a temp file), removed when the session ends
+ * (also on process.exit), and taken over when its process is gone (a killed run leaves it behind).
  */
 import * as fs from 'fs';
 import * as os from 'os';
@@ -64,7 +64,7 @@ export function acquireRunLock(runDir: string, runName: string): () => void {
   const me: LockOwner = { pid: process.pid, host: os.hostname(), started: new Date().toISOString() };
   for (let attempt = 0; ; attempt++) {
     try {
-      fs.writeFileSync(file, `${JSON.stringify(me)}\n`, { flag: 'wx' });
+      createWithContent(file, `${JSON.stringify(me)}\n`);
       break;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw lockError(err, file, runName);
@@ -87,6 +87,27 @@ export function acquireRunLock(runDir: string, runName: string): () => void {
   };
   process.on('exit', release);
   return release;
+}
+
+/**
+ * Creates `file` holding `content` in one step, or throws EEXIST: the content goes to a private
+ * temp file that is then hard-linked into place, so no other process ever reads an empty lock
+ * (which it would take for a stale one). Where hard links are not supported, O_EXCL create then
+ * write.
+ */
+function createWithContent(file: string, content: string): void {
+  const temp = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(temp, content);
+  try {
+    fs.linkSync(temp, file);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') throw err;
+    if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP') throw err;
+    fs.writeFileSync(file, content, { flag: 'wx' });
+  } finally {
+    fs.rmSync(temp, { force: true });
+  }
 }
 
 function lockError(err: unknown, file: string, runName: string): Error {
