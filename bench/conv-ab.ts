@@ -16,7 +16,8 @@
 import * as path from 'path';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import type { Binding, Buf, ConvParams } from '../src/backend/binding';
+import type { Binding, ConvParams } from '../src/backend/binding';
+import { randomBuf } from './buffers';
 
 interface Shape {
   name: string;
@@ -32,18 +33,6 @@ const SHAPES: Shape[] = [
   { name: '8x8 batch 128', n: 128, c: 256, h: 10, pad: 0 },
   { name: '64x64 batch 1', n: 1, c: 256, h: 64, pad: 1 },
 ];
-
-function randomBuf(b: Binding, n: number, seed: number): Buf {
-  const host = new Float32Array(n);
-  let state = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
-    host[i] = state / 4294967296 - 0.5;
-  }
-  const buf = b.alloc(n);
-  b.upload(buf, host);
-  return buf;
-}
 
 function main(): void {
   const args = yargs(hideBin(process.argv))

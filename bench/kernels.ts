@@ -11,8 +11,9 @@
  */
 import * as fs from 'fs';
 import * as os from 'os';
-import type { Binding, Buf, ConvParams } from '../src/backend/binding';
+import type { Binding, ConvParams } from '../src/backend/binding';
 import { convAlgoInEffect, loadBackend, type BackendKind } from '../src/backend/device';
+import { randomBuf } from './buffers';
 
 interface ConvLayer {
   name: string;
@@ -152,18 +153,6 @@ function timePass(b: Binding, run: () => void, flops: number, repeat: number, pe
     bestPeakFraction: gflops(best) / peak.gflops, medianPeakFraction: gflops(median) / peak.gflops,
     cpuTimePeakFraction: peak.perCpuSecond ? perCpuSecond / peak.perCpuSecond : null,
   };
-}
-
-function randomBuf(b: Binding, n: number, seed: number): Buf {
-  const host = new Float32Array(n);
-  let state = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
-    host[i] = state / 4294967296 - 0.5;
-  }
-  const buf = b.alloc(n);
-  b.upload(buf, host);
-  return buf;
 }
 
 function benchLayer(b: Binding, layer: ConvLayer, opts: Options, peak: Peak) {
