@@ -148,14 +148,21 @@ export interface TrainClassifierRequest {
 }
 
 /** Trains, saves and returns a classifier for `domain`. */
-export async function trainAndSaveClassifier(backend: Backend, req: TrainClassifierRequest, log: (line: string) => void = () => {}): Promise<LoadedClassifier> {
+export async function trainAndSaveClassifier(backend: Backend, req: TrainClassifierRequest, log: (line: string) => void = () => {},
+  signal?: AbortSignal): Promise<LoadedClassifier> {
   const train = await classifierData(req.domain, req.data, 'train', req.maxTrain, log);
   const test = await classifierData(req.domain, req.data, 'test', req.maxTest, log);
   const training = { ...CLASSIFIER_TRAINING_DEFAULTS, epochs: CLASSIFIER_EPOCHS[req.domain], ...req.training };
   log(`digit classifier ${req.domain}: training on ${train.n} images of ${train.name}, testing on ${test.n} of ${test.name}`);
-  const result = trainDigitClassifier(backend, train, test, training, (line) => log(`digit classifier ${req.domain}: ${line}`));
+  const result = await trainDigitClassifier(backend, train, test, training, (line) => log(`digit classifier ${req.domain}: ${line}`), signal);
   const file = req.file ?? classifierPath(req.data.dataDir, req.domain);
-  const featureScale = featureRms(classify(result.model, test.images, test.n).features);
+  let featureScale: number;
+  try {
+    featureScale = featureRms((await classify(result.model, test.images, test.n, { signal })).features);
+  } catch (err) {
+    result.model.dispose();
+    throw err;
+  }
   saveClassifier(file, result.model, {
     domain: req.domain, testAccuracy: result.testAccuracy, featureScale, trainSource: train.name, testSource: test.name, training, trainImages: train.n, seconds: result.seconds,
   });
@@ -168,9 +175,9 @@ export async function trainAndSaveClassifier(backend: Backend, req: TrainClassif
  * (a couple of minutes on a CPU; the log says so and names the command that does it ahead of time).
  */
 export async function ensureClassifier(backend: Backend, domain: ClassifierDomain, data: Partial<DataOptions> & { dataDir: string },
-  log: (line: string) => void = () => {}): Promise<LoadedClassifier> {
+  log: (line: string) => void = () => {}, signal?: AbortSignal): Promise<LoadedClassifier> {
   const file = classifierPath(data.dataDir, domain);
   if (fs.existsSync(file)) return loadClassifier(file, backend);
   log(`no digit classifier at ${file}: training one now (a few minutes on a CPU; 'cgtrain eval train-classifier --domain ${domain}' does this ahead of time)`);
-  return trainAndSaveClassifier(backend, { domain, data }, log);
+  return trainAndSaveClassifier(backend, { domain, data }, log, signal);
 }

@@ -11,6 +11,7 @@ import { Module, Conv2d, Linear } from '../nn';
 import * as F from '../ops';
 import { Tensor, noGrad, tidy } from '../tensor';
 import { Rng } from '../util/rng';
+import { turnEventLoop } from '../util/yield';
 import { argmaxRows } from './accuracy';
 
 export const FEATURE_DIM = 128;
@@ -90,8 +91,12 @@ export function toRgb(images: Float32Array, n: number, channels: number, plane: 
   return out;
 }
 
-/** Features, probabilities and predictions for n images (NCHW, 3x32x32), in eval batches. */
-export function classify(model: DigitClassifier, images: Float32Array, n: number, batchSize = 256): Classification {
+/**
+ * Features, probabilities and predictions for n images (NCHW, 3x32x32), in eval batches; between
+ * batches the event loop turns, and an aborted `signal` stops it.
+ */
+export async function classify(model: DigitClassifier, images: Float32Array, n: number, options: { batchSize?: number; signal?: AbortSignal } = {}): Promise<Classification> {
+  const batchSize = options.batchSize ?? 256;
   const length = 3 * 32 * 32;
   if (images.length !== n * length) throw new Error(`classify: ${images.length} values are not ${n} images of 3x32x32`);
   const features = new Float32Array(n * FEATURE_DIM);
@@ -100,6 +105,7 @@ export function classify(model: DigitClassifier, images: Float32Array, n: number
   model.eval();
   try {
     for (let start = 0; start < n; start += batchSize) {
+      if (start > 0) await turnEventLoop(options.signal);
       const count = Math.min(batchSize, n - start);
       noGrad(() => tidy(() => {
         const x = Tensor.fromArray(images.subarray(start * length, (start + count) * length), [count, 3, 32, 32], model.backend);

@@ -20,6 +20,7 @@ import { forwardEval } from '../export/export';
 import type { Module } from '../nn/module';
 import type { TrainOptions } from '../options';
 import { modelImageSize } from '../options';
+import { turnEventLoop } from '../util/yield';
 import { confusionMatrix, labelAccuracy } from './accuracy';
 import { classify, toRgb, type Classification } from './classifier';
 import { classifierDomainForB, ensureClassifier, type LoadedClassifier } from './classifier-store';
@@ -56,13 +57,18 @@ export interface Generators {
   BtoA?: Module;
 }
 
-/** Runs a generator over n images in batches, in eval mode, without recording a graph. */
-export function translateImages(generator: Module, images: Float32Array, n: number, shape: [number, number, number], batchSize: number): { images: Float32Array; channels: number } {
+/**
+ * Runs a generator over n images in batches, in eval mode, without recording a graph; between
+ * batches the event loop turns, and an aborted `signal` stops it.
+ */
+export async function translateImages(generator: Module, images: Float32Array, n: number, shape: [number, number, number], batchSize: number,
+  signal?: AbortSignal): Promise<{ images: Float32Array; channels: number }> {
   const [c, h, w] = shape;
   const length = c * h * w;
   let out: Float32Array | undefined;
   let outChannels = 0;
   for (let start = 0; start < n; start += batchSize) {
+    if (start > 0) await turnEventLoop(signal);
     const count = Math.min(batchSize, n - start);
     const y = forwardEval(generator, images.subarray(start * length, (start + count) * length), [count, c, h, w]);
     outChannels = y.shape[1];
@@ -117,13 +123,14 @@ function settingsWithDefaults(s: EvalSettings): Required<Omit<EvalSettings, 'inc
 }
 
 /** Digit metrics of one direction: translate, classify, compare with the real target images. */
-function digitMetrics(backend: Backend, dir: Direction, pair: DomainPair, targetClassifier: LoadedClassifier, s: ReturnType<typeof settingsWithDefaults>):
-  { metrics: Record<string, number>; confusion?: string; fake: Float32Array; fakeChannels: number } {
+async function digitMetrics(backend: Backend, dir: Direction, pair: DomainPair, targetClassifier: LoadedClassifier, s: ReturnType<typeof settingsWithDefaults>,
+  signal?: AbortSignal): Promise<{ metrics: Record<string, number>; confusion?: string; fake: Float32Array; fakeChannels: number }> {
   const { source, target } = pair;
   const [, h, w] = source.shape;
-  const fake = translateImages(pair.generator, source.images, source.n, source.shape, s.batchSize);
-  const fakeClasses = classify(targetClassifier.model, toRgb(fake.images, source.n, fake.channels, h * w), source.n);
-  const realClasses = classify(targetClassifier.model, toRgb(target.images, target.n, target.shape[0], h * w), target.n);
+  const fake = await translateImages(pair.generator, source.images, source.n, source.shape, s.batchSize, signal);
+  const fakeClasses = await classify(targetClassifier.model, toRgb(fake.images, source.n, fake.channels, h * w), source.n, { signal });
+  const realClasses = await classify(targetClassifier.model, toRgb(target.images, target.n, target.shape[0], h * w), target.n, { signal });
+  await turnEventLoop(signal);
   const metrics: Record<string, number> = {};
   let confusion: string | undefined;
   if (source.labels) {
@@ -143,10 +150,10 @@ function confusionRows(predicted: Int32Array, labels: Int32Array): number[][] {
 }
 
 async function inceptionMetrics(model: InceptionModel, dir: Direction, target: LoadedDomain, fake: Float32Array, fakeChannels: number, n: number,
-  backend: Backend, s: ReturnType<typeof settingsWithDefaults>): Promise<Record<string, number>> {
+  backend: Backend, s: ReturnType<typeof settingsWithDefaults>, signal?: AbortSignal): Promise<Record<string, number>> {
   const [c, h, w] = target.shape;
-  const real = await model.run(target.images, target.n, c, h, w);
-  const gen = await model.run(fake, n, fakeChannels, h, w);
+  const real = await model.run(target.images, target.n, c, h, w, { signal });
+  const gen = await model.run(fake, n, fakeChannels, h, w, { signal });
   const out = distributionMetrics(features(real, real.featureDim), features(gen, gen.featureDim), dir, s, backend, '', false);
   if (gen.probs && gen.classes) Object.assign(out, isMetrics(gen.probs, n, gen.classes, `IS_${dir}`));
   return out;
@@ -159,6 +166,8 @@ export interface EvaluationRequest {
   options: TrainOptions;
   settings: EvalSettings;
   log?: (line: string) => void;
+  /** aborting it stops the evaluation between batches (it rejects with the signal's reason) */
+  signal?: AbortSignal;
 }
 
 function evalDataOptions(o: TrainOptions): DataOptions {
@@ -180,6 +189,7 @@ export async function evaluateTranslation(req: EvaluationRequest): Promise<EvalM
 
 async function evaluateInFp32(req: EvaluationRequest): Promise<EvalMetrics> {
   const log = req.log ?? (() => {});
+  const signal = req.signal;
   const s = settingsWithDefaults(req.settings);
   if (!(Number.isInteger(s.samples) && s.samples >= 2)) throw new Error(`evaluation: samples must be an integer >= 2, got ${s.samples}`);
   const data = evalDataOptions(req.options);
@@ -197,28 +207,28 @@ async function evaluateInFp32(req: EvaluationRequest): Promise<EvalMetrics> {
   const inception = req.settings.inception ? await InceptionModel.open(req.settings.inception) : undefined;
   try {
     if (digits) {
-      classifiers.A = await ensureClassifier(req.backend, 'mnist', data, log);
-      classifiers.B = await ensureClassifier(req.backend, classifierDomainForB(data), data, log);
+      classifiers.A = await ensureClassifier(req.backend, 'mnist', data, log, signal);
+      classifiers.B = await ensureClassifier(req.backend, classifierDomainForB(data), data, log, signal);
       for (const side of ['A', 'B'] as const) {
         const c = classifiers[side]!;
         const domain = side === 'A' ? a : b;
         info[`classifier_${side}`] = `${c.file} (${c.domain}, ${(c.testAccuracy * 100).toFixed(2)}% on its test set)`;
-        if (domain.labels) metrics[`accuracy-real_${side}`] = labelAccuracy(classify(c.model, toRgb(domain.images, domain.n, domain.shape[0], 1024), domain.n).predicted, domain.labels);
+        if (domain.labels) metrics[`accuracy-real_${side}`] = labelAccuracy((await classify(c.model, toRgb(domain.images, domain.n, domain.shape[0], 1024), domain.n, { signal })).predicted, domain.labels);
       }
     }
     for (const dir of directions) {
       const pair: DomainPair = dir === 'AtoB' ? { source: a, target: b, generator: req.generators.AtoB! } : { source: b, target: a, generator: req.generators.BtoA! };
       let fake: { images: Float32Array; channels: number } | undefined;
       if (digits) {
-        const r = digitMetrics(req.backend, dir, pair, classifiers[dir === 'AtoB' ? 'B' : 'A']!, s);
+        const r = await digitMetrics(req.backend, dir, pair, classifiers[dir === 'AtoB' ? 'B' : 'A']!, s, signal);
         Object.assign(metrics, r.metrics);
         // Where each digit goes (rows: the source digit, columns: what the classifier reads).
         if (r.confusion) info[`confusion_${dir}`] = r.confusion;
         fake = { images: r.fake, channels: r.fakeChannels };
       }
       if (inception) {
-        fake ??= translateImages(pair.generator, pair.source.images, pair.source.n, pair.source.shape, s.batchSize);
-        Object.assign(metrics, await inceptionMetrics(inception, dir, pair.target, fake.images, fake.channels, pair.source.n, req.backend, s));
+        fake ??= await translateImages(pair.generator, pair.source.images, pair.source.n, pair.source.shape, s.batchSize, signal);
+        Object.assign(metrics, await inceptionMetrics(inception, dir, pair.target, fake.images, fake.channels, pair.source.n, req.backend, s, signal));
       }
     }
   } finally {

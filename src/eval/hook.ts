@@ -44,7 +44,7 @@ export function evaluationHook(hookOptions: EvaluationHookOptions = {}): Evaluat
     const inception = hookOptions.inception ?? (ctx.options as unknown as { inception?: string }).inception;
     const metrics = await evaluateTranslation({
       backend: ctx.backend, generators: { AtoB: model.netG_A, BtoA: model.netG_B }, options: ctx.options,
-      settings: { samples: ctx.samples, inception }, log,
+      settings: { samples: ctx.samples, inception }, log, signal: ctx.signal,
     });
     annotateCheckpoints(ctx.runDir, ctx.epoch, metrics);
     log(`epoch ${ctx.epoch}: ${formatMetricsLine(metrics)}`);

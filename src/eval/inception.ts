@@ -96,7 +96,8 @@ export class InceptionModel {
   }
 
   /** Runs n NCHW images in [-1, 1] (1 or 3 channels, any size) through the model in batches. */
-  async run(images: Float32Array, n: number, c: number, h: number, w: number, batchSize = 16): Promise<InceptionOutputs> {
+  async run(images: Float32Array, n: number, c: number, h: number, w: number, options: { batchSize?: number; signal?: AbortSignal } = {}): Promise<InceptionOutputs> {
+    const batchSize = options.batchSize ?? 16;
     const rgb = toRgb(images, n, c, h * w);
     const [outH, outW] = this.size;
     let features: Float32Array | undefined;
@@ -104,6 +105,7 @@ export class InceptionModel {
     let featureDim = 0;
     let classes = 0;
     for (let start = 0; start < n; start += batchSize) {
+      options.signal?.throwIfAborted();
       const count = Math.min(batchSize, n - start);
       const resized = resizeBilinear(rgb.subarray(start * 3 * h * w, (start + count) * 3 * h * w), count, 3, h, w, outH, outW);
       const result = await this.runBatch(resized, count, outH, outW);

@@ -8,6 +8,7 @@ import { Adam } from '../optim/adam';
 import * as F from '../ops';
 import { Tensor, backward, tidy } from '../tensor';
 import { Rng } from '../util/rng';
+import { turnEventLoop } from '../util/yield';
 import { labelAccuracy } from './accuracy';
 import { classify, DigitClassifier } from './classifier';
 
@@ -71,13 +72,14 @@ function epochLr(base: number, epoch: number, epochs: number): number {
   return epochs >= 3 && epoch === epochs - 1 ? base / 10 : base;
 }
 
-function trainEpoch(model: DigitClassifier, optimizer: Adam, data: LabelledImages, o: ClassifierTraining, rng: Rng): number {
+async function trainEpoch(model: DigitClassifier, optimizer: Adam, data: LabelledImages, o: ClassifierTraining, rng: Rng, signal?: AbortSignal): Promise<number> {
   const order = shuffled(data.n, rng);
   const batch = new Float32Array(o.batchSize * IMAGE);
   const labels = new Float32Array(o.batchSize);
   let lossSum = 0;
   let batches = 0;
   for (let start = 0; start + o.batchSize <= data.n || (start < data.n && batches === 0); start += o.batchSize) {
+    if (batches > 0) await turnEventLoop(signal);
     const count = Math.min(o.batchSize, data.n - start);
     for (let i = 0; i < count; i++) {
       const index = order[start + i];
@@ -109,10 +111,11 @@ export function checkLabelled(what: string, d: LabelledImages): void {
   if (bad >= 0) throw new Error(`${what} (${d.name}): label ${d.labels[bad]} at index ${bad} is not a digit 0..9`);
 }
 
-/** Trains a fresh classifier on `train` and measures it on `test`. */
-export function trainDigitClassifier(backend: Backend, train: LabelledImages, test: LabelledImages, options: Partial<ClassifierTraining> = {},
-  log: (line: string) => void = () => {}): TrainedClassifier {
+/** Trains a fresh classifier on `train` and measures it on `test`; an aborted `signal` stops it between batches. */
+export async function trainDigitClassifier(backend: Backend, train: LabelledImages, test: LabelledImages, options: Partial<ClassifierTraining> = {},
+  log: (line: string) => void = () => {}, signal?: AbortSignal): Promise<TrainedClassifier> {
   const o = { ...CLASSIFIER_TRAINING_DEFAULTS, ...options };
+  if (!(Number.isInteger(o.epochs) && o.epochs >= 1)) throw new Error(`digit classifier: epochs must be a positive integer, got ${o.epochs}`);
   checkLabelled('training set', train);
   checkLabelled('test set', test);
   const started = Date.now();
@@ -120,21 +123,21 @@ export function trainDigitClassifier(backend: Backend, train: LabelledImages, te
   const model = new DigitClassifier(backend, rng);
   const optimizer = new Adam(model.parameters(), { lr: o.lr });
   try {
+    let testAccuracy = NaN;
     for (let epoch = 0; epoch < o.epochs; epoch++) {
       optimizer.lr = epochLr(o.lr, epoch, o.epochs);
       const t0 = Date.now();
-      const loss = trainEpoch(model, optimizer, train, o, rng);
-      const acc = labelAccuracy(classify(model, test.images, test.n).predicted, test.labels);
-      log(`epoch ${epoch + 1}/${o.epochs}: loss ${loss.toFixed(4)}, test accuracy ${(acc * 100).toFixed(2)}% (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+      const loss = await trainEpoch(model, optimizer, train, o, rng, signal);
+      testAccuracy = labelAccuracy((await classify(model, test.images, test.n, { signal })).predicted, test.labels);
+      log(`epoch ${epoch + 1}/${o.epochs}: loss ${loss.toFixed(4)}, test accuracy ${(testAccuracy * 100).toFixed(2)}% (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
     }
+    const trainSubset = Math.min(train.n, 2000);
+    const trainAccuracy = labelAccuracy((await classify(model, train.images.subarray(0, trainSubset * IMAGE), trainSubset, { signal })).predicted, train.labels.subarray(0, trainSubset));
+    return { model, testAccuracy, trainAccuracy, seconds: (Date.now() - started) / 1000 };
   } catch (err) {
     model.dispose();
     throw err;
   } finally {
     optimizer.dispose();
   }
-  const testAccuracy = labelAccuracy(classify(model, test.images, test.n).predicted, test.labels);
-  const trainSubset = Math.min(train.n, 2000);
-  const trainAccuracy = labelAccuracy(classify(model, train.images.subarray(0, trainSubset * IMAGE), trainSubset).predicted, train.labels.subarray(0, trainSubset));
-  return { model, testAccuracy, trainAccuracy, seconds: (Date.now() - started) / 1000 };
 }

@@ -17,19 +17,11 @@ import type { TrainOptions } from '../options';
 import { modelImageSize } from '../options';
 import { LrScheduler, type ScheduleState } from '../optim/schedule';
 import type { Rng } from '../util/rng';
+import { turnEventLoop } from '../util/yield';
 import { CheckpointError, metadataJson, readCheckpoint, writeCheckpoint, type NamedTensor } from './checkpoint';
 import { RunLogger, type Losses } from './logger';
 import { epochCheckpointName, type RunPaths } from './run';
 import { writeSampleGrid, type Visuals } from './samples';
-
-/**
- * Lets the event loop run once: Ctrl-C and SIGTERM handlers, the report's file writes and timers
- * run only there, and an epoch over in-memory data never yields on its own (its batches are ready
- * promises, and steps are synchronous native calls). Once per step; it costs microseconds.
- */
-function turnEventLoop(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
-}
 
 /** What the trainer needs of a model (CycleGANModel implements it). */
 export interface TrainableModel {
@@ -54,6 +46,8 @@ export interface HookContext {
   runDir: string;
   epoch: number;
   loader: UnalignedLoader;
+  /** aborted when the run is asked to stop: a long hook (evaluation) gives up between batches */
+  signal: AbortSignal;
 }
 
 /**
@@ -137,6 +131,7 @@ export class Trainer {
   readonly schedule: LrScheduler;
   private position: Position;
   private stopReason: 'signal' | 'stopped' | null = null;
+  private readonly stopping = new AbortController();
   private lastCheckpoint: string | null = null;
   private lastReport = 0;
   private readonly lastEpoch: number;
@@ -155,6 +150,7 @@ export class Trainer {
   /** Asks the loop to save a checkpoint and return after the current step. */
   requestStop(reason: 'signal' | 'stopped' = 'stopped'): void {
     this.stopReason ??= reason;
+    this.stopping.abort();
   }
 
   get currentPosition(): Readonly<Position> {
@@ -204,7 +200,7 @@ export class Trainer {
       const losses = this.deps.model.currentLosses();
       if (!finite(losses)) throw new NonFiniteLossError(losses, this.position.epoch, this.position.iteration, this.lastCheckpoint);
     }
-    const { latest, checkpointsDir } = this.deps.paths;
+    const { latest } = this.deps.paths;
     const tensors = this.deps.model.checkpointTensors();
     // Finite losses can precede an update that overflowed: the weights themselves decide.
     const broken = tensors.find((t) => !t.data.every(Number.isFinite));
@@ -214,12 +210,16 @@ export class Trainer {
     writeCheckpoint(latest, tensors, this.metadata());
     this.lastCheckpoint = latest;
     this.deps.logger.record({ type: 'checkpoint', epoch: this.trainedEpoch(), iter: this.position.iteration, file: path.relative(this.deps.paths.runDir, latest) });
-    if (keepAs) {
-      const kept = path.join(checkpointsDir, keepAs);
-      fs.copyFileSync(latest, `${kept}.tmp`);
-      fs.renameSync(`${kept}.tmp`, kept);
-      this.deps.logger.record({ type: 'checkpoint', epoch: this.trainedEpoch(), iter: this.position.iteration, file: path.relative(this.deps.paths.runDir, kept) });
-    }
+    if (keepAs) this.keepLatestAs(keepAs);
+  }
+
+  /** Copies latest to checkpoints/<name> (atomically) and logs it; returns the copy's path. */
+  private keepLatestAs(name: string): string {
+    const kept = path.join(this.deps.paths.checkpointsDir, name);
+    fs.copyFileSync(this.deps.paths.latest, `${kept}.tmp`);
+    fs.renameSync(`${kept}.tmp`, kept);
+    this.deps.logger.record({ type: 'checkpoint', epoch: this.trainedEpoch(), iter: this.position.iteration, file: path.relative(this.deps.paths.runDir, kept) });
+    return kept;
   }
 
   private async writeSamples(epoch: number, tag: string): Promise<void> {
@@ -246,7 +246,7 @@ export class Trainer {
 
   private context(epoch: number): HookContext {
     const { model, backend, options, loader, paths } = this.deps;
-    return { model, backend, options, loader, runDir: paths.runDir, epoch };
+    return { model, backend, options, loader, runDir: paths.runDir, epoch, signal: this.stopping.signal };
   }
 
   /** Runs the remaining epochs; resolves with how it ended. */
@@ -362,10 +362,25 @@ export class Trainer {
     this.position = { ...this.position, epoch: epoch + 1, batch: 0, epochGLossSum: 0, epochGLossCount: 0 };
     const keep = o.saveEpochFreq > 0 && (epoch % o.saveEpochFreq === 0 || epoch === this.lastEpoch) ? epochCheckpointName(epoch) : null;
     this.saveCheckpoint(keep);
-    if (this.deps.hooks?.evaluate && o.evalFreq > 0 && (epoch % o.evalFreq === 0 || epoch === this.lastEpoch)) {
-      const metrics = await this.deps.hooks.evaluate({ ...this.context(epoch), samples: o.evalSamples });
-      logger.record({ type: 'eval', epoch, metrics });
-    }
+    if (this.deps.hooks?.evaluate && o.evalFreq > 0 && (epoch % o.evalFreq === 0 || epoch === this.lastEpoch)) await this.evaluate(epoch, keep);
     await this.report(true);
+  }
+
+  /**
+   * The evaluate hook after epoch `epoch` (its checkpoints are written). A stop requested during
+   * the evaluation (minutes on a CPU) abandons it: the epoch's weights are in the checkpoint, and
+   * the log says how to evaluate them later.
+   */
+  private async evaluate(epoch: number, kept: string | null): Promise<void> {
+    const { logger, options: o } = this.deps;
+    try {
+      const metrics = await this.deps.hooks!.evaluate!({ ...this.context(epoch), samples: o.evalSamples });
+      logger.record({ type: 'eval', epoch, metrics });
+    } catch (err) {
+      if (!(this.stopping.signal.aborted && err === this.stopping.signal.reason)) throw err;
+      // latest moves on when the run resumes: keep epoch `epoch` to evaluate.
+      const file = kept ? path.join(this.deps.paths.checkpointsDir, kept) : this.keepLatestAs(epochCheckpointName(epoch));
+      logger.say(`cgtrain: stopped during the evaluation of epoch ${epoch}; its generators are in ${file}: cgtrain eval --checkpoint ${file}`);
+    }
   }
 }

@@ -29,10 +29,10 @@ test('a classifier trained on 768 MNIST digits beats chance by far, and round-tr
     assert.ok(!fs.existsSync(`${file}.tmp`), 'atomic write leaves no temp file');
 
     const test = await classifierData('mnist', { dataDir }, 'test', 200);
-    const before = classify(trained.model, test.images, test.n);
+    const before = await classify(trained.model, test.images, test.n);
     const loaded = loadClassifier(file, backend);
     try {
-      const after = classify(loaded.model, test.images, test.n);
+      const after = await classify(loaded.model, test.images, test.n);
       assert.deepEqual(Array.from(after.predicted), Array.from(before.predicted));
       assert.deepEqual(after.features, before.features);
       assert.equal(labelAccuracy(after.predicted, test.labels), trained.testAccuracy);
@@ -78,10 +78,10 @@ test('shift augmentation moves pixels and replicates edges; gray images become R
   assert.deepEqual(Array.from(toRgb(gray, 2, 1, 4)), [0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 4, 5, 6, 7, 4, 5, 6, 7, 4, 5, 6, 7]);
 });
 
-test('the classifier rejects images of the wrong shape', () => {
+test('the classifier rejects images of the wrong shape', async () => {
   const model = new DigitClassifier(cpuBackend());
   try {
-    assert.throws(() => classify(model, new Float32Array(2 * 3 * 28 * 28), 2), /not 2 images of 3x32x32/);
+    await assert.rejects(classify(model, new Float32Array(2 * 3 * 28 * 28), 2), /not 2 images of 3x32x32/);
   } finally {
     model.dispose();
   }

@@ -56,7 +56,7 @@ test('both directions get accuracy, digit-FID/KID/IS and PRDC, each within its r
     const mnist = await classifierData('mnist', { dataDir }, 'test', 40);
     const mnistClassifier = loadClassifier(classifierPath(dataDir, 'mnist'), backend);
     try {
-      assert.equal(m['accuracy-real_A'], labelAccuracy(classify(mnistClassifier.model, mnist.images, mnist.n).predicted, mnist.labels));
+      assert.equal(m['accuracy-real_A'], labelAccuracy((await classify(mnistClassifier.model, mnist.images, mnist.n)).predicted, mnist.labels));
     } finally {
       mnistClassifier.model.dispose();
     }
@@ -82,12 +82,30 @@ test('with identity generators, accuracy is the target classifier on the source 
   const mnist = await classifierData('mnist', { dataDir }, 'test', 40);
   const synthClassifier = loadClassifier(classifierPath(dataDir, 'synth-svhn'), backend);
   try {
-    const expected = labelAccuracy(classify(synthClassifier.model, mnist.images, mnist.n).predicted, mnist.labels);
+    const expected = labelAccuracy((await classify(synthClassifier.model, mnist.images, mnist.n)).predicted, mnist.labels);
     assert.equal(m.accuracy_AtoB, expected);
     assert.equal(m.accuracy_BtoA, undefined, 'only the requested direction');
   } finally {
     synthClassifier.model.dispose();
   }
+});
+
+test('an aborted signal stops the evaluation between generator batches, with the signal\'s reason', async () => {
+  const backend = cpuBackend();
+  const stop = new AbortController();
+  let forwards = 0;
+  const aborting = new (class extends Identity {
+    override forward(x: Parameters<Identity['forward']>[0]) {
+      forwards++;
+      stop.abort(new Error('stop requested'));
+      return super.forward(x);
+    }
+  })(backend);
+  await assert.rejects(
+    evaluateTranslation({ backend, generators: { AtoB: aborting }, options, settings: { ...settings, batchSize: 8, directions: ['AtoB'] }, signal: stop.signal }),
+    /stop requested/,
+  );
+  assert.equal(forwards, 1, 'the first batch of 8 of 40 images, then it gave up');
 });
 
 test('bilinear resize matches torch F.interpolate(align_corners=False)', () => {
@@ -104,7 +122,7 @@ test('Inception metrics run through onnxruntime with a stand-in model of the sam
     // Gray images are repeated into RGB; features are the channel means of the 299x299 resize.
     const n = 3;
     const images = Float32Array.from({ length: n * 32 * 32 }, (_, i) => Math.sin(i) * 0.8);
-    const out = await model.run(images, n, 1, 32, 32, 2);
+    const out = await model.run(images, n, 1, 32, 32, { batchSize: 2 });
     assert.equal(out.featureDim, 3);
     assert.equal(out.classes, 4);
     for (let i = 0; i < n; i++) {

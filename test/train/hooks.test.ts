@@ -3,6 +3,8 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
 import { installSignals, runSession } from '../../src/train/session';
+import { readCheckpointMetadata } from '../../src/train/checkpoint';
+import { turnEventLoop } from '../../src/util/yield';
 import { readLog, tempDir, tinyOptions } from './tiny';
 
 test('evaluation, report and export hooks run at their cadence and land in the log', async () => {
@@ -68,6 +70,37 @@ test('SIGTERM during an epoch stops training after the step it arrives in, not a
   const end = readLog(session.runDir).at(-1) as { type: string; reason: string };
   assert.deepEqual([end.type, end.reason], ['end', 'signal']);
   assert.ok(fs.existsSync(path.join(session.runDir, 'checkpoints', 'latest.safetensors')));
+});
+
+test('SIGTERM during an evaluation abandons it and keeps that epoch\'s checkpoint for `cgtrain eval`', async () => {
+  // The evaluation after an epoch takes minutes on a CPU; a stop must not wait for it.
+  const root = tempDir('signal-eval');
+  const evaluated: number[] = [];
+  let turns = 0;
+  const session = await runSession({
+    given: tinyOptions(root, { name: 'signal-eval', evalFreq: 1, saveEpochFreq: 0 }),
+    interactive: false,
+    quiet: true,
+    handleSignals: true,
+    hooks: {
+      evaluate: async ({ epoch, signal }) => {
+        evaluated.push(epoch);
+        process.kill(process.pid, 'SIGTERM');
+        for (; turns < 1000; turns++) await turnEventLoop(signal); // batches of a long evaluation
+        return { finished: 1 };
+      },
+    },
+  });
+  assert.deepEqual(evaluated, [1], 'stopped during the first evaluation; epoch 2 never ran');
+  assert.ok(turns < 1000, `the evaluation saw the stop after ${turns} batches`);
+  assert.equal(session.result.reason, 'signal');
+  const records = readLog(session.runDir);
+  assert.equal(records.filter((r) => r.type === 'eval').length, 0, 'no metrics from an abandoned evaluation');
+  // --save-epoch-freq 0 keeps no epoch checkpoints, but latest moves on when the run resumes:
+  // epoch 1's generators are kept for a later `cgtrain eval`.
+  const kept = path.join(session.runDir, 'checkpoints', 'epoch_1.safetensors');
+  assert.equal(readCheckpointMetadata(kept).epoch, '1');
+  assert.deepEqual(fs.readFileSync(kept), fs.readFileSync(path.join(session.runDir, 'checkpoints', 'latest.safetensors')));
 });
 
 test('the first signal asks for a stop and hands the next one back to the default action (quit at once)', () => {
