@@ -105,7 +105,7 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   { flag: 'input-nc', key: 'inputNc', type: 'integer', default: 3, min: 1, max: 3, group: G.model, help: 'channels of domain A images: 1 (gray) or 3 (RGB)' },
   { flag: 'output-nc', key: 'outputNc', type: 'integer', default: 3, min: 1, max: 3, group: G.model, help: 'channels of domain B images: 1 (gray) or 3 (RGB)' },
 
-  { flag: 'gan-mode', key: 'ganMode', type: 'string', default: 'lsgan', choices: ['lsgan', 'vanilla', 'hinge'], group: G.loss, help: 'adversarial objective' },
+  { flag: 'gan-mode', key: 'ganMode', type: 'string', default: 'lsgan', choices: ['lsgan', 'vanilla', 'wgangp', 'hinge'], group: G.loss, help: 'adversarial objective: lsgan (least squares), vanilla (BCE), wgangp (Wasserstein, without gradient penalty, as the reference CycleGAN) or hinge' },
   { flag: 'd-loss', key: 'dLoss', type: 'string', default: 'gan', choices: ['gan', 'focal', 'ghmc'], group: G.loss, help: 'discriminator loss: the gan-mode loss, focal loss or GHM-C' },
   { flag: 'focal-alpha', key: 'focalAlpha', type: 'number', default: 0.25, min: 0, max: 1, group: G.loss, help: 'focal loss class weight alpha' },
   { flag: 'focal-gamma', key: 'focalGamma', type: 'number', default: 2, min: 0, max: 10, group: G.loss, help: 'focal loss focusing exponent gamma' },

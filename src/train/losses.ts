@@ -1,19 +1,22 @@
 /**
  * Adversarial losses on discriminator outputs: the reference's GANLoss (lsgan = MSE against
- * 1/0, vanilla = BCE with logits) plus hinge, and the discriminator-side alternatives focal loss
- * and GHM-C. Each returns a one-element device tensor averaged over every output element, so
+ * 1/0, vanilla = BCE with logits, wgangp = -mean(x) for real targets and mean(x) for fake ones)
+ * plus hinge, and the discriminator-side alternatives focal loss and GHM-C. The reference's
+ * CycleGAN uses wgangp without a gradient penalty (its cal_gradient_penalty serves pix2pix-style
+ * models only) and so does this one: the same objective as `--gan_mode wgangp` there. Each returns a one-element device tensor averaged over every output element, so
  * patch maps and per-image logits are treated alike.
  */
 import type { Backend } from '../backend/device';
 import { Tensor } from '../tensor';
 import * as F from '../ops';
 
-export type GanMode = 'lsgan' | 'vanilla' | 'hinge';
+export const GAN_MODES = ['lsgan', 'vanilla', 'wgangp', 'hinge'] as const;
+export type GanMode = (typeof GAN_MODES)[number];
 export type DLossKind = 'gan' | 'focal' | 'ghmc';
 
 export class GANLoss {
   constructor(readonly mode: GanMode) {
-    if (!['lsgan', 'vanilla', 'hinge'].includes(mode)) throw new Error(`GANLoss: gan mode must be lsgan, vanilla or hinge, got '${String(mode)}'`);
+    if (!GAN_MODES.includes(mode)) throw new Error(`GANLoss: gan mode must be one of ${GAN_MODES.join(', ')}, got '${String(mode)}'`);
   }
 
   /**
@@ -23,6 +26,7 @@ export class GANLoss {
   call(prediction: Tensor, targetIsReal: boolean, forDiscriminator = true): Tensor {
     if (this.mode === 'lsgan') return F.mseLoss(prediction, targetIsReal ? 1 : 0);
     if (this.mode === 'vanilla') return F.bceWithLogits(prediction, targetIsReal ? 1 : 0);
+    if (this.mode === 'wgangp') return targetIsReal ? F.scale(F.mean(prediction), -1) : F.mean(prediction);
     if (!forDiscriminator) {
       if (!targetIsReal) throw new Error('GANLoss(hinge): the generator loss is defined for real targets only');
       return F.hingeLossGenerator(prediction);

@@ -121,7 +121,7 @@ test('copyBlocks copies block pairs at once and refuses pairs that would race', 
   b.free(dst);
 });
 
-test('GAN losses: lsgan, vanilla, hinge, focal and GHM-C values', () => {
+test('GAN losses: lsgan, vanilla, wgangp, hinge, focal and GHM-C values', () => {
   const be = cpuBackend();
   tidy(() => {
     const pred = Tensor.fromArray([0.5, -1, 2, 0], [4], be);
@@ -142,6 +142,11 @@ test('GAN losses: lsgan, vanilla, hinge, focal and GHM-C values', () => {
     assert.ok(Number.isFinite(ghm.call(pred, true).item()));
     assert.ok(ghm.acc.toFloat32Array().some((v) => v > 0), 'the histogram is updated');
     ghm.dispose();
-    assert.throws(() => new GANLoss('wgan' as never), /lsgan, vanilla or hinge/);
+    // wgangp (the reference's, no gradient penalty): -mean for real targets, mean for fake ones, for D and G alike.
+    const wgan = new GANLoss('wgangp');
+    assert.ok(Math.abs(wgan.call(pred, true).item() - -0.375) < 1e-6);
+    assert.ok(Math.abs(wgan.call(pred, false).item() - 0.375) < 1e-6);
+    assert.ok(Math.abs(wgan.call(pred, true, false).item() - -0.375) < 1e-6);
+    assert.throws(() => new GANLoss('wgan' as never), /lsgan, vanilla, wgangp, hinge/);
   });
 });

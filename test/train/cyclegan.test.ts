@@ -150,8 +150,8 @@ test('checkpoint names follow the reference and cover optimiser, pool and GHM st
   });
 });
 
-test('translate, visuals, focal loss and hinge mode', () => {
-  for (const overrides of [{ dLoss: 'focal' as const }, { ganMode: 'hinge' as const, netD: 'pixel' as const }, { ganMode: 'vanilla' as const, netD: 'resnet34' as const, netG: 'mlp' as const, lambdaIdentity: 0 }]) {
+test('translate, visuals, focal loss, hinge and wgangp modes', () => {
+  for (const overrides of [{ dLoss: 'focal' as const }, { ganMode: 'hinge' as const, netD: 'pixel' as const }, { ganMode: 'wgangp' as const, netD: 'n_layers' as const }, { ganMode: 'vanilla' as const, netD: 'resnet34' as const, netG: 'mlp' as const, lambdaIdentity: 0 }]) {
     const cfg = config(overrides);
     withModel(cfg, 5, (model) => {
       const { a, b } = batch(cfg, 2, 50);
