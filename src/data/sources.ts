@@ -63,7 +63,7 @@ export async function openDomain(opts: DataOptions, domain: 'A' | 'B', phase: 't
   if (opts.dataset === 'folder') {
     const dir = path.join(opts.dataroot!, `${phase}${domain}`);
     const t = { preprocess: opts.preprocess, loadSize: opts.loadSize, cropSize: opts.cropSize, noFlip: opts.noFlip, channels };
-    return FolderDomain.open(dir, `images ${domain}`, t, max);
+    return FolderDomain.open(dir, `images ${domain}`, t, max, log);
   }
   const memory = domain === 'A' ? openMnist(opts, phase, channels, log) : await openSvhn(opts, phase, channels, log);
   return memory.limit(max);

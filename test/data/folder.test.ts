@@ -107,7 +107,12 @@ test('folder errors name the file or folder and say what was expected', async ()
   await assert.rejects(listImages(path.join(root, 'trainA')), /trainA: no images in this folder \(looked for \.png, \.jpg/);
   const good = await sharp({ create: { width: 20, height: 20, channels: 3, background: '#808080' } }).jpeg().toBuffer();
   fs.writeFileSync(path.join(root, 'trainA', 'broken.jpg'), good.subarray(0, good.length / 2));
+  await assert.rejects(FolderDomain.open(path.join(root, 'trainA'), 'A', t({ cropSize: 8 }), Infinity),
+    /trainA: 1 of 1 images cannot be used:\n {2}\S*broken\.jpg: cannot read the image header \(.*premature end of JPEG/);
+  // Broken after the folder opened: the decode names it, on one line.
+  fs.writeFileSync(path.join(root, 'trainA', 'broken.jpg'), good);
   const broken = await FolderDomain.open(path.join(root, 'trainA'), 'A', t({ cropSize: 8 }), Infinity);
+  fs.writeFileSync(path.join(root, 'trainA', 'broken.jpg'), good.subarray(0, good.length / 2));
   await assert.rejects(broken.read(0, new Float32Array(192), 0, new Rng(1)), (err: Error) => {
     assert.match(err.message, /broken\.jpg: cannot decode the image/);
     const parts = err.message.split('; ');
@@ -117,11 +122,33 @@ test('folder errors name the file or folder and say what was expected', async ()
   const mixed = tempDir('folder');
   await writePattern(path.join(mixed, '1.png'), 16, 16);
   await writePattern(path.join(mixed, '2.png'), 24, 16);
-  const none = await FolderDomain.open(mixed, 'A', t({ preprocess: 'none' }), Infinity);
-  await none.read(0, new Float32Array(3 * 256), 0, new Rng(1));
-  await assert.rejects(none.read(1, new Float32Array(3 * 256), 0, new Rng(1)), /2\.png: image is 24x16 after --preprocess none, expected 16x16 like the first image/);
-  const small = await FolderDomain.open(mixed, 'A', t({ cropSize: 20 }), Infinity);
-  await assert.rejects(small.read(0, new Float32Array(3 * 400), 0, new Rng(1)), /1\.png: image is 16x16 after --preprocess crop, expected at least 20x20/);
+  // Sizes that cannot make a batch are found when the folder opens, from the headers.
+  await assert.rejects(FolderDomain.open(mixed, 'A', t({ preprocess: 'none' }), Infinity),
+    /: 1 of 2 images cannot be used:\n {2}\S*2\.png: image is 24x16 after --preprocess none, expected 16x16 like the first image/);
+  await assert.rejects(FolderDomain.open(mixed, 'A', t({ cropSize: 20 }), Infinity), (err: Error) => {
+    assert.match(err.message, /2 of 2 images cannot be used/);
+    assert.match(err.message, /1\.png: image is 16x16 after --preprocess crop, expected at least 20x20/);
+    assert.match(err.message, /2\.png: image is 24x16 after --preprocess crop, expected at least 20x20/);
+    return true;
+  });
+  await assert.rejects(FolderDomain.open(mixed, 'A', t({ preprocess: 'scale_width', loadSize: 12, cropSize: 4 }), Infinity),
+    /2\.png: image is 12x8 \(24x16 in the file\) after --preprocess scale_width, expected 12x12 like the first image/);
+  // A file that is not an image (or not one sharp reads) is named at open, with the first few of many.
+  for (let i = 0; i < 7; i++) fs.writeFileSync(path.join(mixed, `bad${i}.png`), 'not a png');
+  await assert.rejects(FolderDomain.open(mixed, 'A', t({ cropSize: 8 }), Infinity), (err: Error) => {
+    assert.match(err.message, /7 of 9 images cannot be used:\n {2}\S*bad0\.png: cannot read the image header \(/);
+    assert.equal(err.message.match(/cannot read the image header/g)?.length, 5, 'the first five');
+    assert.match(err.message, /\.\.\. and 2 more\n {2}Remove or fix them/);
+    return true;
+  });
+});
+
+test('an image that changed after the folder opened is an error naming it when read', async () => {
+  const dir = tempDir('folder');
+  await writePattern(path.join(dir, 'a.png'), 16, 16);
+  const none = await FolderDomain.open(dir, 'A', t({ preprocess: 'none' }), Infinity);
+  await writePattern(path.join(dir, 'a.png'), 24, 16);
+  await assert.rejects(none.read(0, new Float32Array(3 * 256), 0, new Rng(1)), /a\.png: image is 24x16 after --preprocess none, expected 16x16 like the first image/);
 });
 
 test('--dataset folder: loader over trainA/trainB, --max-dataset-size, loadDomain for testB', async () => {
