@@ -7,6 +7,7 @@
  * one they did, so that a preset overrides only the defaults (resolveOptions applies the layers
  * built-in default < preset < command line).
  */
+import * as fs from 'fs';
 import * as path from 'path';
 import type { Argv, Options as YargsOption } from 'yargs';
 import type { ModelConfig } from './train/cyclegan';
@@ -277,6 +278,13 @@ function checkConsistency(o: TrainOptions): void {
   if (o.dataset === 'folder' && !o.dataroot) throw new OptionsError('--dataroot: required with --dataset folder (a directory with trainA/ and trainB/)');
   if (o.dataset === 'folder' && o.cropSize > o.loadSize && o.preprocess.includes('crop')) {
     throw new OptionsError(`--crop-size: expected <= --load-size (${o.loadSize}) when preprocessing crops, got ${o.cropSize}`);
+  }
+  // The evaluation runs after the first --eval-freq epochs: what it needs is checked before training.
+  if (o.evalFreq > 0 && o.dataset === 'folder' && !o.inception) {
+    throw new OptionsError(`--eval-freq ${o.evalFreq}: image folders have no digit labels, so the evaluation needs --inception FILE (an Inception-v3 ONNX model); or set --eval-freq 0`);
+  }
+  if (o.inception && !fs.existsSync(o.inception)) {
+    throw new OptionsError(`--inception: no such file ${o.inception} (an Inception-v3 ONNX model, e.g. exported from pytorch-fid's FIDInceptionA network)`);
   }
   if (o.lambdaIdentity > 0 && o.inputNc !== o.outputNc) {
     throw new OptionsError(`--lambda-identity: needs --input-nc == --output-nc (got ${o.inputNc} and ${o.outputNc}); set --lambda-identity 0`);
