@@ -279,13 +279,6 @@ function checkConsistency(o: TrainOptions): void {
   if (o.dataset === 'folder' && o.cropSize > o.loadSize && o.preprocess.includes('crop')) {
     throw new OptionsError(`--crop-size: expected <= --load-size (${o.loadSize}) when preprocessing crops, got ${o.cropSize}`);
   }
-  // The evaluation runs after the first --eval-freq epochs: what it needs is checked before training.
-  if (o.evalFreq > 0 && o.dataset === 'folder' && !o.inception) {
-    throw new OptionsError(`--eval-freq ${o.evalFreq}: image folders have no digit labels, so the evaluation needs --inception FILE (an Inception-v3 ONNX model); or set --eval-freq 0`);
-  }
-  if (o.inception && !fs.existsSync(o.inception)) {
-    throw new OptionsError(`--inception: no such file ${o.inception} (an Inception-v3 ONNX model, e.g. exported from pytorch-fid's FIDInceptionA network)`);
-  }
   if (o.lambdaIdentity > 0 && o.inputNc !== o.outputNc) {
     throw new OptionsError(`--lambda-identity: needs --input-nc == --output-nc (got ${o.inputNc} and ${o.outputNc}); set --lambda-identity 0`);
   }
@@ -298,6 +291,20 @@ function checkConsistency(o: TrainOptions): void {
   }
   if (!/^[A-Za-z0-9._-]+$/.test(o.name)) {
     throw new OptionsError(`--name: expected letters, digits, '.', '_' or '-' (it names a directory), got '${o.name}'`);
+  }
+}
+
+/**
+ * What the evaluation during training needs, checked when training starts or resumes (it first
+ * runs after --eval-freq epochs). Not part of resolveOptions: a checkpoint's options are resolved
+ * again by translate and export, on machines without the run's --inception file.
+ */
+export function checkEvaluationOptions(o: TrainOptions): void {
+  if (o.evalFreq > 0 && o.dataset === 'folder' && !o.inception) {
+    throw new OptionsError(`--eval-freq ${o.evalFreq}: image folders have no digit labels, so the evaluation needs --inception FILE (an Inception-v3 ONNX model); or set --eval-freq 0`);
+  }
+  if (o.evalFreq > 0 && o.inception && !fs.existsSync(o.inception)) {
+    throw new OptionsError(`--inception: no such file ${o.inception} (an Inception-v3 ONNX model, e.g. exported from pytorch-fid's FIDInceptionA network)`);
   }
 }
 

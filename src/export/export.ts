@@ -116,17 +116,19 @@ async function checkAgainstForward(file: string, generator: Module, g: Generator
 
 /** Exports and checks each requested generator; see exportGenerators for the short form. */
 export async function exportGeneratorFiles(model: GeneratorPair, options: TrainOptions, dir: string, directions: Direction[] = ['AtoB', 'BtoA']): Promise<ExportedGenerator[]> {
-  fs.mkdirSync(dir, { recursive: true });
   const out: ExportedGenerator[] = [];
-  for (const direction of directions) {
-    const generator = direction === 'AtoB' ? model.netG_A : model.netG_B;
-    const g = describeGenerator(options, direction);
-    const bytes = encodeModel(generatorToOnnx(generator, g));
-    const file = path.join(dir, GENERATOR_FILES[direction]);
-    writeFileAtomic(file, bytes);
-    out.push({ direction, file, bytes: bytes.length, maxAbsDiff: await checkAgainstForward(file, generator, g) });
-  }
+  for (const direction of directions) out.push(await exportGeneratorFile(model, options, direction, path.join(dir, GENERATOR_FILES[direction])));
   return out;
+}
+
+/** Writes one direction's generator to `file` (its folder is created), checked against our forward pass. */
+export async function exportGeneratorFile(model: GeneratorPair, options: TrainOptions, direction: Direction, file: string): Promise<ExportedGenerator> {
+  fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+  const generator = direction === 'AtoB' ? model.netG_A : model.netG_B;
+  const g = describeGenerator(options, direction);
+  const bytes = encodeModel(generatorToOnnx(generator, g));
+  writeFileAtomic(file, bytes);
+  return { direction, file, bytes: bytes.length, maxAbsDiff: await checkAgainstForward(file, generator, g) };
 }
 
 /** Writes G_A.onnx and G_B.onnx (or the given directions) into `dir`; returns the file paths. */

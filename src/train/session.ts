@@ -7,7 +7,7 @@ import * as path from 'path';
 import { loadBackend, packageRoot, type Backend } from '../backend/device';
 import { defaultDataDir, openUnalignedLoader } from '../data';
 import type { DataOptions } from '../data/types';
-import { modelImageSize, resolveOptions, type TrainOptions } from '../options';
+import { checkEvaluationOptions, modelImageSize, resolveOptions, type TrainOptions } from '../options';
 import { Rng } from '../util/rng';
 import { CycleGANModel, type ModelConfig } from './cyclegan';
 import { formatSummary, loadRunSummary } from '../report/summary';
@@ -85,6 +85,7 @@ export function prepareRun(given: Record<string, unknown>) {
   const resumedFrom = resumeCheckpoint(options, paths);
   if (resumedFrom) options = mergeResumedOptions(readSavedOptions(resumedFrom), given, resumedFrom);
   options = { ...options, name, runsDir };
+  checkEvaluationOptions(options);
   return { options, paths, resumedFrom };
 }
 

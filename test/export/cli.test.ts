@@ -79,6 +79,16 @@ test('cgtrain export writes G_A.onnx and G_B.onnx into the run directory with th
   const only = path.join(dir, 'only-b');
   assert.equal((await cli('export', '--checkpoint', checkpoint, '--direction', 'BtoA', '--out', only)).code, 0);
   assert.deepEqual(fs.readdirSync(only), ['G_B.onnx']);
+  // --out NAME.onnx is a file (in a folder made for it), for one direction; not a folder named NAME.onnx.
+  const file = path.join(dir, 'models', 'svhn2mnist.onnx');
+  assert.equal((await cli('export', '--checkpoint', checkpoint, '--direction', 'BtoA', '--out', file)).code, 0);
+  assert.ok(fs.statSync(file).isFile());
+  assert.equal(readOnnxModel(file).metadata.direction, 'BtoA');
+  assert.deepEqual(fs.readdirSync(path.dirname(file)), ['svhn2mnist.onnx'], 'no temp file left');
+  const both = await cli('export', '--checkpoint', checkpoint, '--out', path.join(dir, 'both.onnx'));
+  assert.notEqual(both.code, 0);
+  assert.match(both.stderr, /--out \S*both\.onnx names one file, but --direction both writes two models: pass --direction AtoB or BtoA/);
+  assert.ok(!fs.existsSync(path.join(dir, 'both.onnx')));
 });
 
 /** G_A on MNIST digits (domain A), G_B on rendered house numbers (domain B): ONNX vs checkpoint vs the model. */

@@ -64,8 +64,6 @@ test('out-of-range and malformed values name the option and the expectation', ()
     [{ dataset: 'folder' }, /--dataroot: required/],
     [{ name: '../x' }, /--name: expected letters/],
     [{ inputNc: 1, outputNc: 3 }, /--lambda-identity: needs --input-nc == --output-nc/],
-    [{ dataset: 'folder', dataroot: '/x', evalFreq: 5 }, /--eval-freq 5: image folders have no digit labels, so the evaluation needs --inception FILE/],
-    [{ inception: '/no/such/inception.onnx' }, /--inception: no such file \/no\/such\/inception\.onnx/],
     [{ netG: 'unet_256' }, /unet_256: needs an image size divisible by 256, got 32/],
     [{ precision: 'fp16' }, /--precision: expected one of auto, fp32, tf32, bf16, got 'fp16'/],
     [{ device: 'cpu', precision: 'bf16' }, /--precision bf16: the CPU backend computes in fp32; use --precision fp32 \(or auto\), or --device cuda/],

@@ -4,6 +4,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { resolveOptions } from '../../src/options';
 import { chooseRunName, mergeResumedOptions, resumeCheckpoint, runPaths } from '../../src/train/run';
+import { prepareRun } from '../../src/train/session';
 import { tempDir } from './tiny';
 
 test('a fresh run never overwrites another: preset names get a suffix, typed names an error', () => {
@@ -34,4 +35,16 @@ test('a resumed run keeps the saved model options and takes typed schedule/caden
   const merged = mergeResumedOptions(saved, { nEpochs: 10, printFreq: 50, ngf: 8 }, 'x.safetensors');
   assert.deepEqual([merged.ngf, merged.nEpochs, merged.printFreq, merged.continueTrain], [8, 10, 50, true]);
   assert.throws(() => mergeResumedOptions(saved, { netG: 'unet_32' }, 'x.safetensors'), /--net-g unet_32: x\.safetensors was trained with --net-g resnet_6blocks/);
+});
+
+test('training checks what its evaluation will need before it starts, not after --eval-freq epochs', () => {
+  const runsDir = tempDir('eval-needs');
+  const dataroot = tempDir('eval-needs-data');
+  assert.throws(() => prepareRun({ runsDir, dataset: 'folder', dataroot, evalFreq: 5 }),
+    /--eval-freq 5: image folders have no digit labels, so the evaluation needs --inception FILE .*; or set --eval-freq 0/);
+  assert.throws(() => prepareRun({ runsDir, evalFreq: 1, inception: path.join(dataroot, 'nope.onnx') }), /--inception: no such file .*nope\.onnx/);
+  // Options alone still resolve: translate and export re-read a checkpoint's options on machines
+  // without the run's --inception file.
+  assert.equal(resolveOptions({ dataset: 'folder', dataroot, evalFreq: 5, inception: '/elsewhere/inception.onnx' }).evalFreq, 5);
+  assert.equal(prepareRun({ runsDir, dataset: 'folder', dataroot, evalFreq: 0 }).options.evalFreq, 0);
 });

@@ -80,7 +80,7 @@ export function benchOptions(config: BenchConfig): TrainOptions {
   // A folder dataset with crop-size = size makes the option checks (e.g. unet divisibility) see the bench size.
   return resolveOptions({
     preset: 'mnist2svhn', batchSize: 16, ...config.given,
-    dataset: 'folder', dataroot: '(random data)', preprocess: 'crop', loadSize: config.size, cropSize: config.size, evalFreq: 0,
+    dataset: 'folder', dataroot: '(random data)', preprocess: 'crop', loadSize: config.size, cropSize: config.size,
   });
 }
 
