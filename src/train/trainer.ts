@@ -137,6 +137,8 @@ export class Trainer {
   private readonly lastEpoch: number;
   private sessionImages = 0;
   private sessionSeconds = 0;
+  /** seconds inside epochs' step loops: the session's images/s leaves evaluations and exports out */
+  private trainingSeconds = 0;
   /** images in the batch the model holds now: visuals() can show at most that many */
   private lastBatchSize = 0;
 
@@ -268,13 +270,13 @@ export class Trainer {
       if (err instanceof NonFiniteLossError) {
         const seconds = (performance.now() - started) / 1000;
         logger.close();
-        logger.record({ type: 'end', time: new Date().toISOString(), epochs: this.position.epoch - 1, imagesPerSec: this.sessionImages / Math.max(seconds, 1e-9), reason: 'non-finite loss', seconds });
+        logger.record({ type: 'end', time: new Date().toISOString(), epochs: this.position.epoch - 1, imagesPerSec: this.sessionImages / Math.max(this.trainingSeconds, 1e-9), reason: 'non-finite loss', seconds });
         await this.report(true, true);
       }
       throw err;
     }
     this.sessionSeconds = (performance.now() - started) / 1000;
-    const imagesPerSec = this.sessionImages / Math.max(this.sessionSeconds, 1e-9);
+    const imagesPerSec = this.sessionImages / Math.max(this.trainingSeconds, 1e-9);
     if (reason === 'completed' && this.deps.hooks?.export) {
       const files = await this.deps.hooks.export(this.context(this.lastEpoch));
       if (files.length > 0) {
@@ -336,6 +338,7 @@ export class Trainer {
       this.deps.hooks?.afterStep?.({ epoch, iter: this.position.iteration, images: this.position.images, trainer: this });
       await turnEventLoop();
       if (this.stopReason) {
+        this.trainingSeconds += (performance.now() - epochStart) / 1000;
         this.saveCheckpoint(null);
         logger.say(`cgtrain: stopped (${this.stopReason}) at epoch ${epoch} iteration ${this.position.iteration}; checkpoint ${this.lastCheckpoint}`);
         return { lastLosses };
@@ -343,6 +346,7 @@ export class Trainer {
       if (crossed(before, this.position.images, o.saveLatestFreq)) this.saveCheckpoint(null);
       await this.report(false);
     }
+    this.trainingSeconds += (performance.now() - epochStart) / 1000;
     const { epochGLossSum, epochGLossCount } = this.position;
     await this.finishEpoch(epoch, lr, epochStart, epochImages, epochGLossCount > 0 ? epochGLossSum / epochGLossCount : NaN);
     return { lastLosses };

@@ -18,6 +18,7 @@ test('evaluation, report and export hooks run at their cadence and land in the l
     hooks: {
       evaluate: async ({ epoch, samples, model }) => {
         evaluated.push(epoch);
+        await new Promise((resolve) => setTimeout(resolve, 400)); // an evaluation takes time
         return { epoch, samples, parameters: model.parameterCount() };
       },
       report: (_runDir, final) => {
@@ -38,6 +39,11 @@ test('evaluation, report and export hooks run at their cadence and land in the l
   const evals = records.filter((r) => r.type === 'eval') as { epoch: number; metrics: Record<string, number> }[];
   assert.deepEqual(evals.map((r) => [r.epoch, r.metrics.samples]), [[1, 3], [2, 3]]);
   assert.deepEqual(records.filter((r) => r.type === 'export').map((r) => (r as { files: string[] }).files), [['G_A.onnx']]);
+  // The session's images/s is training throughput: the two 0.4 s evaluations are not in it.
+  const end = records.at(-1) as { type: string; imagesPerSec: number; seconds: number };
+  assert.equal(end.type, 'end');
+  assert.ok(end.imagesPerSec > 16 / (end.seconds - 0.7), `${end.imagesPerSec} img/s over ${end.seconds} s in all`);
+  assert.equal(session.result.imagesPerSec, end.imagesPerSec);
   // --save-latest-freq 6 with batch 2: a latest checkpoint after 6 images (iteration 3), besides epoch ends.
   const checkpoints = records.filter((r) => r.type === 'checkpoint') as { iter: number; file: string }[];
   assert.ok(checkpoints.some((c) => c.iter === 3 && c.file === path.join('checkpoints', 'latest.safetensors')));

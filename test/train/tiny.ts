@@ -17,7 +17,7 @@ export function tinyOptions(root: string, extra: Record<string, unknown> = {}): 
     runsDir: path.join(root, 'runs'), dataDir: path.join(root, 'data'), device: 'cpu', threads: 1,
     netG: 'resnet_6blocks', netD: 'basic', ngf: 4, ndf: 4, batchSize: 2, maxDatasetSize: 8, synthCount: 8,
     nEpochs: 1, nEpochsDecay: 1, printFreq: 1, displayFreq: 0, saveEpochFreq: 1, saveLatestFreq: 0, poolSize: 3,
-    seed: 7, export: false, ...extra,
+    seed: 7, export: false, evalFreq: 0, ...extra,
   };
 }
 
