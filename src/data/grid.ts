@@ -1,8 +1,7 @@
 /** Image grids as PNG: rows of CHW images in [-1, 1] -> one picture (sample grids, previews). */
-import * as fs from 'fs';
-import * as path from 'path';
 import sharp from 'sharp';
 import { chwView, copyView, hwcView } from './ndview';
+import { writeFileAtomic } from '../util/atomic';
 
 export interface GridShape {
   c: number;
@@ -72,14 +71,3 @@ export async function writeGridPng(file: string, rows: Float32Array[][], shape: 
   await writeFileAtomic(file, png);
 }
 
-export async function writeFileAtomic(file: string, bytes: Uint8Array): Promise<void> {
-  await fs.promises.mkdir(path.dirname(path.resolve(file)), { recursive: true });
-  const temp = `${file}.${process.pid}.${Date.now()}.tmp`;
-  try {
-    await fs.promises.writeFile(temp, bytes);
-    await fs.promises.rename(temp, file);
-  } catch (err) {
-    await fs.promises.rm(temp, { force: true });
-    throw err;
-  }
-}

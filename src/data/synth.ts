@@ -12,7 +12,7 @@ import { Worker } from 'worker_threads';
 import { createCanvas, GlobalFonts, type SKRSContext2D } from '@napi-rs/canvas';
 import { MemoryDomain } from './domain';
 import { DataError, describeError } from './errors';
-import { writeFileAtomic } from './grid';
+import { writeFileAtomic } from '../util/atomic';
 import { Rng, STREAM } from './rng';
 
 /** Bump when rendering changes, so that caches of the old look are not reused. */

@@ -14,6 +14,7 @@ import { generatorToOnnx } from './generator';
 import { sizeConstraint, type Direction, type GeneratorDescription } from './metadata';
 import { encodeModel } from './proto';
 import { OnnxGeneratorSession, type NchwArray } from './runtime';
+import { writeFileAtomicSync } from '../util/atomic';
 
 /** What exportGenerators needs of a CycleGAN model. */
 export interface GeneratorPair {
@@ -50,24 +51,6 @@ export function describeGenerator(options: TrainOptions, direction: Direction): 
     upsample: options.upsample,
     options,
   };
-}
-
-/** Writes to a temporary file beside `file`, flushes it and renames it over `file`. */
-export function writeFileAtomic(file: string, bytes: Uint8Array): void {
-  const tmp = `${file}.tmp-${process.pid}`;
-  const fd = fs.openSync(tmp, 'w');
-  try {
-    fs.writeSync(fd, bytes);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  try {
-    fs.renameSync(tmp, file);
-  } catch (err) {
-    fs.rmSync(tmp, { force: true });
-    throw err;
-  }
 }
 
 /** A deterministic input in [-1, 1] for the export check. */
@@ -127,7 +110,7 @@ export async function exportGeneratorFile(model: GeneratorPair, options: TrainOp
   const generator = direction === 'AtoB' ? model.netG_A : model.netG_B;
   const g = describeGenerator(options, direction);
   const bytes = encodeModel(generatorToOnnx(generator, g));
-  writeFileAtomic(file, bytes);
+  writeFileAtomicSync(file, bytes);
   return { direction, file, bytes: bytes.length, maxAbsDiff: await checkAgainstForward(file, generator, g) };
 }
 

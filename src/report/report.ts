@@ -6,6 +6,7 @@ import { overviewOf } from './overview';
 import { renderReport, type ModelFile } from './page';
 import { readRunLog, type RunLog } from './runlog';
 import { collectSamples, type ImageCache } from './samples';
+import { writeFileAtomic } from '../util/atomic';
 
 export const REPORT_FILE = 'report.html';
 
@@ -60,13 +61,3 @@ function relativeToRun(runDir: string, file: string): string {
   return relative.startsWith('..') || path.isAbsolute(relative) ? file : relative;
 }
 
-export async function writeFileAtomic(target: string, contents: string): Promise<void> {
-  const temp = `${target}.${process.pid}.${Date.now()}.tmp`;
-  try {
-    await fs.writeFile(temp, contents);
-    await fs.rename(temp, target);
-  } catch (err) {
-    await fs.rm(temp, { force: true });
-    throw err;
-  }
-}

@@ -9,7 +9,7 @@
  */
 import * as fs from 'fs';
 import * as os from 'os';
-import * as path from 'path';
+import { writeFileAtomicSync } from '../util/atomic';
 
 export interface NamedTensor {
   name: string;
@@ -66,23 +66,13 @@ export function writeCheckpoint(file: string, tensors: NamedTensor[], metadata: 
     if (typeof v !== 'string') throw new Error(`cgtrain: checkpoint: metadata '${k}' must be a string, got ${typeof v}`);
   }
   const header = buildHeader(tensors, metadata);
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  const tmp = `${file}.tmp`;
-  const fd = fs.openSync(tmp, 'w');
-  try {
+  writeFileAtomicSync(file, (fd) => {
     const length = Buffer.alloc(8);
     length.writeBigUInt64LE(BigInt(header.length));
     fs.writeSync(fd, length);
     fs.writeSync(fd, header);
     for (const t of tensors) fs.writeSync(fd, Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength));
-    fs.fsyncSync(fd);
-  } catch (err) {
-    fs.closeSync(fd);
-    fs.rmSync(tmp, { force: true });
-    throw err;
-  }
-  fs.closeSync(fd);
-  fs.renameSync(tmp, file);
+  });
 }
 
 interface HeaderEntry {

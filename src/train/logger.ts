@@ -8,6 +8,7 @@ import * as path from 'path';
 import { SingleBar, Presets } from 'cli-progress';
 import { formatDuration } from '../report/format';
 import { formatLosses } from '../report/summary';
+import { writeFileAtomicSync } from '../util/atomic';
 
 export type LossNames = 'D_A' | 'G_A' | 'cycle_A' | 'idt_A' | 'D_B' | 'G_B' | 'cycle_B' | 'idt_B';
 export type Losses = Record<LossNames, number>;
@@ -21,14 +22,6 @@ export type LogRecord =
   | { type: 'checkpoint'; epoch: number; iter: number; file: string }
   | { type: 'export'; files: string[] }
   | { type: 'end'; time: string; epochs: number; imagesPerSec: number; reason: string; seconds: number };
-
-/** Writes `text` to `file` through a temp file + rename. */
-export function writeTextAtomic(file: string, text: string): void {
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  const tmp = `${file}.tmp`;
-  fs.writeFileSync(tmp, text);
-  fs.renameSync(tmp, file);
-}
 
 export interface ProgressState {
   epoch: number;
@@ -62,7 +55,7 @@ export class RunLogger {
   }
 
   writeOptions(options: unknown): void {
-    writeTextAtomic(path.join(this.runDir, 'opt.json'), `${JSON.stringify(options, null, 2)}\n`);
+    writeFileAtomicSync(path.join(this.runDir, 'opt.json'), `${JSON.stringify(options, null, 2)}\n`);
   }
 
   /** A message for the user, printed above the bar when there is one. */

@@ -9,7 +9,6 @@
  * therefore takes the same steps as one that never stopped.
  */
 import { performance } from 'perf_hooks';
-import * as fs from 'fs';
 import * as path from 'path';
 import type { Backend } from '../backend/device';
 import type { UnalignedLoader } from '../data/types';
@@ -22,6 +21,7 @@ import { CheckpointError, metadataJson, readCheckpoint, writeCheckpoint, type Na
 import { RunLogger, type Losses } from './logger';
 import { epochCheckpointName, type RunPaths } from './run';
 import { writeSampleGrid, type Visuals } from './samples';
+import { copyFileAtomicSync } from '../util/atomic';
 
 /** What the trainer needs of a model (CycleGANModel implements it). */
 export interface TrainableModel {
@@ -218,8 +218,7 @@ export class Trainer {
   /** Copies latest to checkpoints/<name> (atomically) and logs it; returns the copy's path. */
   private keepLatestAs(name: string): string {
     const kept = path.join(this.deps.paths.checkpointsDir, name);
-    fs.copyFileSync(this.deps.paths.latest, `${kept}.tmp`);
-    fs.renameSync(`${kept}.tmp`, kept);
+    copyFileAtomicSync(this.deps.paths.latest, kept);
     this.deps.logger.record({ type: 'checkpoint', epoch: this.trainedEpoch(), iter: this.position.iteration, file: path.relative(this.deps.paths.runDir, kept) });
     return kept;
   }

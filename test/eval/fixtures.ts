@@ -5,7 +5,7 @@ import { trainAndSaveClassifier, type ClassifierDomain } from '../../src/eval/cl
 import { encodeModel } from '../../src/export/proto';
 import { OnnxGraphBuilder } from '../../src/export/graph';
 import * as L from '../../src/export/layers';
-import { writeFileAtomic } from '../../src/export/export';
+import { writeFileAtomicSync } from '../../src/util/atomic';
 
 /**
  * Trains small classifiers (a few hundred images, one epoch: seconds, well above chance) into
@@ -35,6 +35,6 @@ export function writeStandInInception(dir: string): { file: string; logitWeights
   b.output(features, 'pool3', ['N', 3]);
   b.output(logits, 'logits', ['N', 4]);
   const file = path.join(dir, 'inception-stand-in.onnx');
-  writeFileAtomic(file, encodeModel(b.toModel({ producerVersion: 'test', metadata: {} })));
+  writeFileAtomicSync(file, encodeModel(b.toModel({ producerVersion: 'test', metadata: {} })));
   return { file, logitWeights };
 }

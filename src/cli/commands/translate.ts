@@ -7,7 +7,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import type { Argv, CommandModule } from 'yargs';
 import { PRECISION_CHOICES, type PrecisionName } from '../../backend/device';
-import { writeFileAtomic } from '../../export/export';
+import { writeFileAtomicSync } from '../../util/atomic';
 import { loadTranslator, type LoadTranslatorOptions } from '../../translate/translator';
 
 interface TranslateArgs {
@@ -115,7 +115,7 @@ export const translateCommand: CommandModule<object, TranslateArgs> = {
       fs.mkdirSync(singleFile ? path.dirname(path.resolve(args.out)) : args.out, { recursive: true });
       const started = performance.now();
       for (const [i, file] of files.entries()) {
-        writeFileAtomic(outputs[i], await translator.translate(file, { keepSize: args['keep-size'], format }));
+        writeFileAtomicSync(outputs[i], await translator.translate(file, { keepSize: args['keep-size'], format }));
         process.stdout.write(`${file} -> ${outputs[i]}\n`);
       }
       const seconds = (performance.now() - started) / 1000;
