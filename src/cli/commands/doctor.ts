@@ -10,7 +10,7 @@ interface DoctorArgs {
 
 export const doctorCommand: CommandModule<object, DoctorArgs> = {
   command: 'doctor',
-  describe: 'Show the CPU features, SIMD level, threads and CUDA status cgtrain sees',
+  describe: 'show the CPU features, SIMD level, threads and CUDA status cgtrain sees',
   builder: (yargs) =>
     yargs
       .option('json', { type: 'boolean', default: false, describe: 'print the facts as JSON' })
