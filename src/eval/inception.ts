@@ -13,6 +13,8 @@ import { ort, readOnnxModel } from '../export/runtime';
 import { toRgb } from './classifier';
 
 export const INCEPTION_SIZE = 299;
+/** The widest feature vector accepted (Inception-v3's pool3 has 2048). */
+const MAX_FEATURES = 16384;
 
 /**
  * Bilinear resize of NCHW images, align_corners=False and no antialiasing (torch's
@@ -110,6 +112,7 @@ export class InceptionModel {
       const resized = resizeBilinear(rgb.subarray(start * 3 * h * w, (start + count) * 3 * h * w), count, 3, h, w, outH, outW);
       const result = await this.runBatch(resized, count, outH, outW);
       const f = result[this.session.outputNames[0]];
+      this.checkFeatures(f.dims, count);
       featureDim = f.data.length / count;
       features ??= new Float32Array(n * featureDim);
       features.set(f.data as Float32Array, start * featureDim);
@@ -121,6 +124,20 @@ export class InceptionModel {
       }
     }
     return { n, features: features ?? new Float32Array(0), featureDim, ...(logits ? { probs: softmaxRows(logits, n, classes), classes } : {}) };
+  }
+
+  /**
+   * Output 0 must be pool features, [N, D] or [N, D, 1, 1]: another model (a cgtrain generator,
+   * say, whose images would make a 268203-wide "feature") is named, not run into a covariance
+   * matrix that cannot be allocated.
+   */
+  private checkFeatures(dims: readonly number[], count: number): void {
+    const features = dims.length === 2 || (dims.length === 4 && dims[2] === 1 && dims[3] === 1);
+    if (dims[0] === count && features && dims[1] >= 1 && dims[1] <= MAX_FEATURES) return;
+    throw new Error(
+      `--inception ${this.file}: output 0 (${this.session.outputNames[0]}) has shape [${dims.join(', ')}] for ${count} images; ` +
+        `expected pool features [N, D] or [N, D, 1, 1] with D <= ${MAX_FEATURES} (2048 for Inception-v3). Is it an Inception-v3 feature model?`,
+    );
   }
 
   private async runBatch(data: Float32Array, count: number, h: number, w: number): Promise<Ort.InferenceSession.ReturnType> {

@@ -10,6 +10,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { resolveOptions, type TrainOptions } from '../../src/options';
 import { buildGenerator } from '../../src/export/from-checkpoint';
+import { exportGeneratorFiles } from '../../src/export/export';
 import { Identity } from '../../src/nn';
 import { evaluateTranslation, type EvalMetrics } from '../../src/eval/evaluator';
 import { evaluationHook } from '../../src/eval/hook';
@@ -141,6 +142,23 @@ test('Inception metrics run through onnxruntime with a stand-in model of the sam
   const m = numbers(await evaluateTranslation({ backend, generators: { AtoB: identity }, options, settings: { ...settings, directions: ['AtoB'], inception: file } }));
   for (const key of ['FID_AtoB', 'KID_AtoB', 'IS_AtoB', 'digit-FID_AtoB']) assert.ok(Number.isFinite(m[key]), `${key} = ${m[key]}`);
   await assert.rejects(evaluateTranslation({ backend, generators: { AtoB: identity }, options, settings: { ...settings, inception: path.join(root, 'missing.onnx') } }), /--inception: no such file/);
+});
+
+test('an ONNX model that gives no pool features (a cgtrain generator) is named, not run into a huge covariance', async () => {
+  const backend = cpuBackend();
+  const generator = buildGenerator(backend, options, 'AtoB', 3);
+  try {
+    const [exported] = await exportGeneratorFiles({ netG_A: generator, netG_B: generator }, options, path.join(root, 'not-inception'), ['AtoB']);
+    const model = await InceptionModel.open(exported.file);
+    try {
+      await assert.rejects(model.run(new Float32Array(2 * 3 * 32 * 32), 2, 3, 32, 32),
+        /--inception \S*G_A\.onnx: output 0 \(\S+\) has shape \[2, 3, \d+, \d+\] for 2 images; expected pool features \[N, D\] or \[N, D, 1, 1\]/);
+    } finally {
+      await model.close();
+    }
+  } finally {
+    generator.dispose();
+  }
 });
 
 test('folder datasets without --inception are refused with the way out', async () => {
