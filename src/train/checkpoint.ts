@@ -84,7 +84,10 @@ interface HeaderEntry {
 function parseHeader(file: string, bytes: Buffer): { header: Record<string, unknown>; dataStart: number } {
   if (bytes.length < 8) throw new CheckpointError(file, `file is ${bytes.length} bytes, too short for a safetensors header (truncated?)`);
   const headerLength = Number(bytes.readBigUInt64LE(0));
-  if (headerLength > MAX_HEADER_BYTES) throw new CheckpointError(file, `header length ${headerLength} is implausible: not a safetensors file or corrupt`);
+  if (headerLength > MAX_HEADER_BYTES) {
+    const onnx = /\.onnx$/i.test(file) ? ': it is an ONNX model (for translate --model); this needs a training checkpoint, runs/<name>/checkpoints/*.safetensors' : '';
+    throw new CheckpointError(file, `header length ${headerLength} is implausible: not a safetensors file or corrupt${onnx}`);
+  }
   if (8 + headerLength > bytes.length) {
     throw new CheckpointError(file, `header claims ${headerLength} bytes but the file has ${bytes.length - 8} after the length (truncated)`);
   }

@@ -79,6 +79,20 @@ export function createRunDirs(paths: RunPaths): void {
 }
 
 /**
+ * Undoes createRunDirs for a run that failed before writing anything (a missing dataset, say):
+ * removes its folders only while they are empty, so nothing a run wrote is ever deleted.
+ */
+export function removeEmptyRunDirs(paths: RunPaths): void {
+  for (const dir of [paths.checkpointsDir, path.join(paths.runDir, 'samples'), paths.runDir]) {
+    try {
+      fs.rmdirSync(dir);
+    } catch {
+      // not empty (or already gone): keep it
+    }
+  }
+}
+
+/**
  * The options of a resumed run: the checkpoint's, except those in RESUMABLE_CHANGES that the
  * user typed (more epochs, other cadences, another device). Typing a model-defining option with a
  * different value is an error: the weights in the file were trained with the saved one.

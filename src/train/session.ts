@@ -13,7 +13,7 @@ import { CycleGANModel, type ModelConfig } from './cyclegan';
 import { formatSummary, loadRunSummary } from '../report/summary';
 import { acquireRunLock, RunLockedError } from './lock';
 import { RunLogger } from './logger';
-import { chooseRunName, createRunDirs, mergeResumedOptions, readSavedOptions, resumeCheckpoint, runPaths, type RunPaths } from './run';
+import { chooseRunName, createRunDirs, mergeResumedOptions, removeEmptyRunDirs, readSavedOptions, resumeCheckpoint, runPaths, type RunPaths } from './run';
 import { Trainer, type TrainableModel, type TrainerHooks, type TrainResult } from './trainer';
 
 export function cgtrainVersion(): string {
@@ -139,10 +139,14 @@ function isOutOfMemory(err: unknown): err is Error {
 
 export async function runSession(session: SessionOptions): Promise<Session> {
   const { options, paths, resumedFrom, release } = prepareLockedRun(session.given);
+  let finished = false;
   try {
-    return await trainRun(session, options, paths, resumedFrom);
+    const result = await trainRun(session, options, paths, resumedFrom);
+    finished = true;
+    return result;
   } finally {
     release();
+    if (!finished) removeEmptyRunDirs(paths);
   }
 }
 

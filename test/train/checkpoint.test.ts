@@ -58,6 +58,9 @@ test('truncated and corrupt files fail with a message naming the file and the pr
   const garbage = Buffer.from(bytes);
   garbage.writeBigUInt64LE(BigInt(2) ** BigInt(40), 0);
   expectError(garbage, /implausible/);
+  const onnx = path.join(dir, 'G_A.onnx');
+  fs.writeFileSync(onnx, garbage);
+  assert.throws(() => readCheckpoint(onnx), /implausible: not a safetensors file or corrupt: it is an ONNX model \(for translate --model\); this needs a training checkpoint/);
   const badJson = Buffer.from(bytes);
   badJson[8] = 0x5b; // '[' instead of '{'
   expectError(badJson, /not valid JSON|not a JSON object/);

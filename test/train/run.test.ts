@@ -3,8 +3,8 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
 import { resolveOptions } from '../../src/options';
-import { chooseRunName, mergeResumedOptions, resumeCheckpoint, runPaths } from '../../src/train/run';
-import { prepareRun } from '../../src/train/session';
+import { chooseRunName, mergeResumedOptions, removeEmptyRunDirs, resumeCheckpoint, runPaths } from '../../src/train/run';
+import { prepareRun, runSession } from '../../src/train/session';
 import { tempDir } from './tiny';
 
 test('a fresh run never overwrites another: preset names get a suffix, typed names an error', () => {
@@ -47,4 +47,18 @@ test('training checks what its evaluation will need before it starts, not after 
   // without the run's --inception file.
   assert.equal(resolveOptions({ dataset: 'folder', dataroot, evalFreq: 5, inception: '/elsewhere/inception.onnx' }).evalFreq, 5);
   assert.equal(prepareRun({ runsDir, dataset: 'folder', dataroot, evalFreq: 0 }).options.evalFreq, 0);
+});
+
+test('a run that fails before writing anything leaves no empty run folder behind', async () => {
+  const runsDir = tempDir('failed-start');
+  const dataroot = path.join(runsDir, 'no-such-data');
+  await assert.rejects(runSession({ given: { runsDir, dataset: 'folder', dataroot, device: 'cpu' }, interactive: false, quiet: true }),
+    /no-such-data\/trainA: image folder does not exist/);
+  assert.deepEqual(fs.readdirSync(runsDir), [], 'runs/no-such-data was created for the lock, then removed');
+  // A folder holding anything is kept.
+  const paths = runPaths(runsDir, 'kept');
+  fs.mkdirSync(paths.checkpointsDir, { recursive: true });
+  fs.writeFileSync(path.join(paths.checkpointsDir, 'latest.safetensors'), 'x');
+  removeEmptyRunDirs(paths);
+  assert.ok(fs.existsSync(path.join(paths.checkpointsDir, 'latest.safetensors')));
 });
