@@ -140,7 +140,22 @@ function request(url: string, headers: Record<string, string>, timeoutMs: number
   });
 }
 
-async function fetchInto(url: string, part: string, have: number, total: number, options: DownloadOptions): Promise<void> {
+/** The whole file's size as a 200's Content-Length or a 206's Content-Range says, if it does. */
+function announcedTotal(res: http.IncomingMessage, status: number, have: number): number | undefined {
+  if (status === 206) {
+    const total = /\/(\d+)$/.exec(String(res.headers['content-range'] ?? ''));
+    if (total) return Number(total[1]);
+  }
+  const length = Number(res.headers['content-length']);
+  if (!Number.isFinite(length) || String(res.headers['content-length'] ?? '') === '') return undefined;
+  return status === 206 ? have + length : length;
+}
+
+/**
+ * Appends to (or starts) `part` from `url`; returns the size the whole file should have: `total`
+ * when the caller knows it, else what the server announced (undefined if it said nothing).
+ */
+async function fetchInto(url: string, part: string, have: number, total: number | undefined, options: DownloadOptions): Promise<number | undefined> {
   const timeoutMs = options.timeoutMs ?? 30000;
   const res = await request(url, have > 0 ? { Range: `bytes=${have}-` } : {}, timeoutMs);
   const status = res.statusCode ?? 0;
@@ -157,10 +172,11 @@ async function fetchInto(url: string, part: string, have: number, total: number,
   // 200 means the server ignored the Range header: the body is the whole file.
   const resuming = status === 206 && have > 0;
   if (!resuming) have = 0;
+  total ??= announcedTotal(res, status, have);
   if (resuming) options.log?.(`${path.basename(part)}: resuming at byte ${have}`);
   const showBar = options.progress ?? Boolean(process.stderr.isTTY);
   const bar = showBar ? new SingleBar({ format: `${path.basename(part, '.part')} [{bar}] {percentage}% | {value}/{total} bytes | ETA {eta}s`, stream: process.stderr }) : undefined;
-  bar?.start(total, have);
+  bar?.start(total ?? 0, have);
   const out = fs.createWriteStream(part, { flags: resuming ? 'a' : 'w' });
   try {
     // A cut connection must still leave every received byte in the .part file, so the stream is
@@ -179,11 +195,29 @@ async function fetchInto(url: string, part: string, have: number, total: number,
       bar?.update(have);
     });
     res.on('error', fail);
-    res.on('aborted', () => fail(new Error(`${url}: connection closed after ${have} of ${total} bytes (run again to resume)`)));
+    res.on('aborted', () => fail(new Error(`${url}: connection closed after ${have} of ${total ?? 'unknown'} bytes (run again to resume)`)));
     res.pipe(out);
     await closed;
     if (failure) throw failure;
   } finally {
     bar?.stop();
   }
+  return total;
+}
+
+/**
+ * One file whose size and checksum nobody publishes (the CycleGAN zips): resume <dest>.part,
+ * check the size the server announced, rename into place. The caller checks the content (a zip's
+ * own CRC-32s).
+ */
+export async function downloadUnlisted(url: string, dest: string, options: DownloadOptions = {}): Promise<void> {
+  const part = `${dest}.part`;
+  const have = fs.existsSync(part) ? fs.statSync(part).size : 0;
+  const total = await fetchInto(url, part, have, undefined, options);
+  const size = fs.statSync(part).size;
+  if (total !== undefined && size !== total) {
+    throw new DataError(url, `received ${size} bytes, expected ${total}; the partial file ${part} is kept, run the command again to resume`);
+  }
+  await fs.promises.rename(part, dest);
+  options.log?.(`${dest}: downloaded, ${size} bytes`);
 }

@@ -3,13 +3,14 @@ import * as path from 'path';
 import type { Argv, CommandModule } from 'yargs';
 import { defaultDataDir, loadDomain, openUnalignedLoader, resolveDataOptions, writeGridPng } from '../../data';
 import { batchToRows } from '../../data/grid';
+import { CYCLEGAN_DATASETS, downloadCycleGanDataset, isCycleGanDataset, type CycleGanDataset } from '../../data/cyclegan-datasets';
 import { downloadDataset, REMOTE_DATASETS } from '../../data/download';
 import { renderSynthHouseNumbers, synthSeed } from '../../data/synth';
 
 const say = (line: string) => process.stderr.write(`${line}\n`);
 
 interface DownloadArgs {
-  dataset: 'mnist' | 'svhn';
+  dataset: 'mnist' | 'svhn' | CycleGanDataset;
   dir?: string;
   'data-dir': string;
   'base-url'?: string;
@@ -45,16 +46,23 @@ const dataDirOption = {
 
 const download: CommandModule<object, DownloadArgs> = {
   command: 'download <dataset>',
-  describe: 'download MNIST (IDX .gz) or SVHN (format 2 .mat) with resume and SHA-256 checks',
+  describe: 'download MNIST (IDX .gz) or SVHN (format 2 .mat) with resume and SHA-256 checks, or a CycleGAN image dataset (horse2zebra, ...) as trainA/trainB/testA/testB folders',
   builder: (y: Argv) =>
     y
-      .positional('dataset', { choices: ['mnist', 'svhn'] as const, demandOption: true })
+      .positional('dataset', { choices: ['mnist', 'svhn', ...CYCLEGAN_DATASETS] as const, demandOption: true })
       .option('data-dir', dataDirOption)
       .option('dir', { type: 'string', describe: 'target folder (default <data-dir>/<dataset>, where training looks)' })
-      .option('base-url', { type: 'string', describe: 'fetch from this mirror instead of the official hosts' }) as unknown as Argv<DownloadArgs>,
+      .option('base-url', { type: 'string', describe: 'fetch from this mirror instead of the official hosts' })
+      .example('$0 data download horse2zebra', 'the CycleGAN authors\' horse2zebra (111 MB zip), then: cgtrain train --dataset folder --dataroot <the folder it prints>') as unknown as Argv<DownloadArgs>,
   handler: async (args) => {
+    if (isCycleGanDataset(args.dataset)) {
+      const { dir, counts } = await downloadCycleGanDataset(args.dataset, args['data-dir'], { dir: args.dir, baseUrl: args['base-url'], log: say });
+      const folders = Object.entries(counts).map(([folder, n]) => `${folder} ${n}`).join(', ');
+      say(`${args.dataset}: ${folders} images in ${dir}\n  train with: cgtrain train --dataset folder --dataroot ${dir}`);
+      return;
+    }
     const dir = args.dir ?? path.join(args['data-dir'], args.dataset);
-    const files = await downloadDataset(REMOTE_DATASETS[args.dataset], dir, { baseUrl: args['base-url'], log: say });
+    const files = await downloadDataset(REMOTE_DATASETS[args.dataset as 'mnist' | 'svhn'], dir, { baseUrl: args['base-url'], log: say });
     say(`${args.dataset}: ${files.length} files in ${dir}`);
   },
 };
