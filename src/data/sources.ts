@@ -8,6 +8,8 @@ import * as os from 'os';
 import * as path from 'path';
 import type { Domain } from './domain';
 import { MemoryDomain } from './domain';
+import { isCycleGanDataset } from './cyclegan-datasets';
+import { DataError } from './errors';
 import { FolderDomain } from './folder';
 import { findMnistIdx, loadMnistIdx, loadMnistNpm } from './mnist';
 import { loadSvhnMat, resolveSvhnFile, SVHN_FILES } from './svhn';
@@ -58,10 +60,28 @@ function stripUndefined<T extends object>(value: T): Partial<T> {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
+/**
+ * The folder --dataroot names: the path as typed, else <data-dir>/<dataroot> when only that
+ * exists (where 'cgtrain data download horse2zebra' puts horse2zebra, so `--dataroot horse2zebra`
+ * finds it from any working directory).
+ */
+export function resolveDataroot(opts: Pick<DataOptions, 'dataroot' | 'dataDir'>): string {
+  const typed = opts.dataroot!;
+  if (fs.existsSync(typed) || path.isAbsolute(typed)) return typed;
+  const inDataDir = path.join(opts.dataDir, typed);
+  return fs.existsSync(inDataDir) ? inDataDir : typed;
+}
+
 export async function openDomain(opts: DataOptions, domain: 'A' | 'B', phase: 'train' | 'test', log: (line: string) => void, max = opts.maxDatasetSize): Promise<Domain> {
   const channels = domain === 'A' ? opts.inputNc : opts.outputNc;
   if (opts.dataset === 'folder') {
-    const dir = path.join(opts.dataroot!, `${phase}${domain}`);
+    const root = resolveDataroot(opts);
+    if (!fs.existsSync(root)) {
+      const known = isCycleGanDataset(path.basename(root)) ? `; 'cgtrain data download ${path.basename(root)}' fetches it into ${opts.dataDir}` : '';
+      const alternative = path.isAbsolute(opts.dataroot!) ? '' : ` (nor does ${path.join(opts.dataDir, opts.dataroot!)})`;
+      throw new DataError(root, `--dataroot does not exist${alternative}${known}`);
+    }
+    const dir = path.join(root, `${phase}${domain}`);
     const t = { preprocess: opts.preprocess, loadSize: opts.loadSize, cropSize: opts.cropSize, noFlip: opts.noFlip, channels };
     return FolderDomain.open(dir, `images ${domain}`, t, max, log);
   }

@@ -34,7 +34,7 @@ test('cgtrain data preview mnist and data info work offline; bad arguments are r
   assert.equal((await sharp(out).metadata()).width, (4 * 32 + 5 * 2) * 3, 'default --scale 3');
   await assert.rejects(run(['data', 'preview', 'synth-svhn', '--count', '0']), /--count must be a positive integer, got 0/);
   await assert.rejects(run(['data', 'download', 'cifar']), /Invalid values/);
-  await assert.rejects(run(['data', 'info', '--dataset', 'folder', '--dataroot', path.join(dir, 'none')]), /trainA: image folder does not exist/);
+  await assert.rejects(run(['data', 'info', '--dataset', 'folder', '--dataroot', path.join(dir, 'none')]), /none: --dataroot does not exist/);
 });
 
 test('cgtrain data info describes a folder dataset once: the description and sizes on stdout', async () => {

@@ -70,6 +70,12 @@ test('downloads a CycleGAN zip, extracts trainA/trainB/testA/testB, deletes the 
   const loader = await openUnalignedLoader(resolveDataOptions({ dataset: 'folder', dataroot: got.dir, preprocess: 'crop', loadSize: 16, cropSize: 16, batchSize: 2 }));
   assert.deepEqual([loader.sizeA, loader.sizeB], [3, 2]);
   await loader.close();
+  // `--dataroot horse2zebra` finds it in the data dir from any working directory.
+  const byName = await openUnalignedLoader(resolveDataOptions({ dataset: 'folder', dataroot: 'horse2zebra', dataDir, preprocess: 'crop', loadSize: 16, cropSize: 16, batchSize: 2 }));
+  assert.deepEqual([byName.sizeA, byName.sizeB], [3, 2]);
+  await byName.close();
+  await assert.rejects(openUnalignedLoader(resolveDataOptions({ dataset: 'folder', dataroot: 'monet2photo', dataDir, preprocess: 'crop', loadSize: 16, cropSize: 16 })),
+    /monet2photo: --dataroot does not exist \(nor does .*monet2photo\); 'cgtrain data download monet2photo' fetches it into /);
   requests.length = 0;
   const again = await downloadCycleGanDataset('horse2zebra', dataDir, { baseUrl: base, progress: false, log: (l) => lines.push(l) });
   assert.deepEqual(again.counts, got.counts);

@@ -51,9 +51,9 @@ test('training checks what its evaluation will need before it starts, not after 
 
 test('a run that fails before writing anything leaves no empty run folder behind', async () => {
   const runsDir = tempDir('failed-start');
-  const dataroot = path.join(runsDir, 'no-such-data');
+  const dataroot = path.join(tempDir('failed-start-data'), 'no-such-data');
   await assert.rejects(runSession({ given: { runsDir, dataset: 'folder', dataroot, device: 'cpu' }, interactive: false, quiet: true }),
-    /no-such-data\/trainA: image folder does not exist/);
+    /no-such-data: --dataroot does not exist$/);
   assert.deepEqual(fs.readdirSync(runsDir), [], 'runs/no-such-data was created for the lock, then removed');
   // A folder holding anything is kept.
   const paths = runPaths(runsDir, 'kept');
