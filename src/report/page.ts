@@ -145,8 +145,9 @@ function evaluationSection(metrics: ChartSpec[], run: RunLog): string {
   if (metrics.length === 0) {
     return `<section id="evaluation"><h2>Evaluation</h2><div class="card empty">No evaluation yet: metrics appear after an epoch that evaluates (<code>--eval-freq</code>).</div></section>`;
   }
-  const keys = metrics.flatMap((c) => c.series.map((s) => s.label));
   const epochs = metrics[0].x;
+  if (epochs.length === 1) return singleEvaluationSection(metrics, epochs[0]);
+  const keys = metrics.flatMap((c) => c.series.map((s) => s.label));
   const rows = epochs.map((epoch, i) => {
     const cells = metrics.flatMap((c) => c.series.map((s) => `<td class="num">${esc(formatNumber(s.values[i] ?? undefined))}</td>`));
     return `<tr><td class="num">${epoch}</td>${cells.join('')}</tr>`;
@@ -154,6 +155,29 @@ function evaluationSection(metrics: ChartSpec[], run: RunLog): string {
   const table = `<div class="card scroll"><table id="metrics-table"><thead><tr><th class="num">epoch</th>${keys.map((k) => `<th class="num">${esc(k)}</th>`).join('')}</tr></thead><tbody>${rows.reverse().join('')}</tbody></table></div>`;
   return `<section id="evaluation"><h2>Evaluation <span class="hint">${run.evals.length} evaluation${run.evals.length === 1 ? '' : 's'}</span></h2>
 <div class="grid">${metrics.map(chartCard).join('')}</div><div style="margin-top:14px">${table}</div></section>`;
+}
+
+/** What a metric's name adds to its family: 'AtoB' of 'digit-FID_AtoB', 'A' of 'kid.A'. */
+function seriesPart(label: string, family: string): string {
+  if (label.startsWith(family)) return label.slice(family.length).replace(/^[._]/, '') || label;
+  if (label.endsWith(family)) return label.slice(0, label.length - family.length).replace(/[._]$/, '') || label;
+  return label;
+}
+
+/**
+ * One evaluation: a chart per metric would be a wall of lone dots, so a table instead, a row per
+ * metric and a column per direction or domain (the charts come with the second evaluation).
+ */
+function singleEvaluationSection(metrics: ChartSpec[], epoch: number): string {
+  const columns = [...new Set(metrics.flatMap((c) => c.series.map((s) => seriesPart(s.label, c.title))))];
+  const heading = (part: string) => ({ AtoB: 'A→B (G_A)', BtoA: 'B→A (G_B)', A: 'domain A', B: 'domain B' })[part] ?? part;
+  const rows = metrics.map((c) => {
+    const byPart = new Map(c.series.map((s) => [seriesPart(s.label, c.title), s.values[0]]));
+    const cells = columns.map((part) => `<td class="num">${byPart.has(part) ? esc(formatNumber(byPart.get(part) ?? undefined)) : ''}</td>`);
+    return `<tr><td>${esc(c.title)}</td>${cells.join('')}</tr>`;
+  });
+  const table = `<div class="card scroll"><table id="metrics-table"><thead><tr><th>metric</th>${columns.map((p) => `<th class="num">${esc(heading(p))}</th>`).join('')}</tr></thead><tbody>${rows.join('')}</tbody></table></div>`;
+  return `<section id="evaluation"><h2>Evaluation <span class="hint">1 evaluation, after epoch ${epoch}; charts appear with the second</span></h2>${table}</section>`;
 }
 
 function latestSampleSection(samples: SampleSet): string {

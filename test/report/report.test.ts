@@ -70,6 +70,18 @@ describe('buildReport', () => {
     assert.deepEqual(data.charts.epochEnds, [40, 80, 120, 160]);
   });
 
+  it('shows one evaluation as a table of metrics by direction instead of charts of lone dots', async () => {
+    const runDir = await makeSyntheticRun(root, 'one-eval', { epochs: 3, stepsPerEpoch: 4, ended: true, evalEvery: 3 });
+    const html = await fs.readFile(await buildReport(runDir), 'utf8');
+    const section = html.slice(html.indexOf('<section id="evaluation"'), html.indexOf('</section>', html.indexOf('<section id="evaluation"')));
+    assert.match(section, /1 evaluation, after epoch 3; charts appear with the second/);
+    assert.doesNotMatch(section, /id="chart-metric-/, 'no metric charts');
+    assert.match(section, /<th>metric<\/th><th class="num">domain A<\/th><th class="num">domain B<\/th><\/tr>/);
+    assert.match(section, /<tr><td>fid<\/td><td class="num">40<\/td><td class="num">50<\/td><\/tr>/, 'fid_A, fid_B = 120/3, 150/3');
+    assert.match(section, /<tr><td>accuracy<\/td><td class="num"><\/td><td class="num">0\.8<\/td><\/tr>/, 'only accuracy_B');
+    assert.match(section, /<tr><td>kid<\/td><td class="num">0\.01667<\/td><td class="num">0\.02<\/td><\/tr>/, 'kid.A, kid.B');
+  });
+
   it('tells running, finished and stopped runs apart', async () => {
     const live = await makeSyntheticRun(root, 'live', { tornTail: true });
     assert.equal(pageData(await fs.readFile(await buildReport(live), 'utf8')).status, 'running', 'fresh log without end');
