@@ -37,6 +37,23 @@ test('cgtrain data preview mnist and data info work offline; bad arguments are r
   await assert.rejects(run(['data', 'info', '--dataset', 'folder', '--dataroot', path.join(dir, 'none')]), /none: --dataroot does not exist/);
 });
 
+test('cgtrain data preview folder shows a training batch of A and of B, preprocessed as training would', async () => {
+  const root = tempDir('cli-preview-folder');
+  const colours = { trainA: { r: 250, g: 0, b: 0 }, trainB: { r: 0, g: 0, b: 250 } };
+  for (const [d, background] of Object.entries(colours)) {
+    fs.mkdirSync(path.join(root, d));
+    for (let i = 0; i < 3; i++) await sharp({ create: { width: 40, height: 30, channels: 3, background } }).png().toFile(path.join(root, d, `${i}.png`));
+  }
+  const out = path.join(root, 'preview.png');
+  await run(['data', 'preview', 'folder', '--dataroot', root, '--out', out, '--count', '2', '--load-size', '20', '--crop-size', '16']);
+  const { data, info } = await sharp(out).raw().toBuffer({ resolveWithObject: true });
+  assert.deepEqual([info.width, info.height], [2 * 16 + 3 * 2, 2 * 16 + 3 * 2], 'a row of 2 A crops over a row of 2 B crops, 16x16 each, --scale 1');
+  const pixel = (x: number, y: number) => Array.from(data.subarray((y * info.width + x) * info.channels, (y * info.width + x) * info.channels + 3));
+  assert.deepEqual(pixel(2 + 8, 2 + 8), [250, 0, 0], 'first row: domain A');
+  assert.deepEqual(pixel(2 + 8, 2 + 16 + 2 + 8), [0, 0, 250], 'second row: domain B');
+  await assert.rejects(run(['data', 'preview', 'folder', '--out', out]), /--dataroot DIR is required/);
+});
+
 test('cgtrain data info describes a folder dataset once: the description and sizes on stdout', async () => {
   const root = tempDir('cli-info');
   for (const d of ['trainA', 'trainB']) {

@@ -17,12 +17,17 @@ interface DownloadArgs {
 }
 
 interface PreviewArgs {
-  what: 'synth-svhn' | 'mnist' | 'svhn';
+  what: 'synth-svhn' | 'mnist' | 'svhn' | 'folder';
   out?: string;
-  count: number;
-  columns: number;
-  scale: number;
+  count?: number;
+  columns?: number;
+  scale?: number;
   seed: number;
+  dataroot?: string;
+  preprocess?: string;
+  'load-size'?: number;
+  'crop-size'?: number;
+  'no-flip'?: boolean;
   'data-dir': string;
   mnist?: string;
   svhn?: string;
@@ -72,37 +77,81 @@ const preview: CommandModule<object, PreviewArgs> = {
   describe: 'write a PNG grid of a dataset (synth-svhn renders fresh synthetic house numbers)',
   builder: (y: Argv) =>
     y
-      .positional('what', { choices: ['synth-svhn', 'mnist', 'svhn'] as const, demandOption: true })
+      .positional('what', { choices: ['synth-svhn', 'mnist', 'svhn', 'folder'] as const, demandOption: true })
       .option('out', { type: 'string', describe: 'PNG file (default <what>-preview.png)' })
-      .option('count', { type: 'number', default: 160, describe: 'images in the grid' })
-      .option('columns', { type: 'number', default: 16 })
-      .option('scale', { type: 'number', default: 3, describe: 'integer upscale of the grid' })
+      .option('count', { type: 'number', describe: 'images in the grid (default 160; folder: 8 of each domain)' })
+      .option('columns', { type: 'number', describe: 'images per row (default 16; folder: --count, so A and B rows alternate)' })
+      .option('scale', { type: 'number', describe: 'integer upscale of the grid (default 3; folder 1)' })
+      .option('dataroot', { type: 'string', describe: 'folder: the dataset (trainA, trainB); one training batch of each domain, preprocessed as training would' })
+      .option('preprocess', { type: 'string', describe: 'folder: as for train (default resize_and_crop)' })
+      .option('load-size', { type: 'number', describe: 'folder: as for train (default 286)' })
+      .option('crop-size', { type: 'number', describe: 'folder: as for train (default 256)' })
+      .option('no-flip', { type: 'boolean', describe: 'folder: as for train' })
       .option('seed', { type: 'number', default: 0 })
       .option('data-dir', dataDirOption)
       .option('mnist', { type: 'string', describe: 'MNIST IDX file or folder' })
       .option('svhn', { type: 'string', describe: 'SVHN .mat file or folder' }) as unknown as Argv<PreviewArgs>,
   handler: async (args) => {
-    if (!Number.isInteger(args.count) || args.count < 1) throw new Error(`--count must be a positive integer, got ${args.count}`);
+    const folder = args.what === 'folder';
+    const count = args.count ?? (folder ? 8 : 160);
+    if (!Number.isInteger(count) || count < 1) throw new Error(`--count must be a positive integer, got ${count}`);
+    const columns = args.columns ?? (folder ? count : 16);
     const out = args.out ?? `${args.what}-preview.png`;
     let images: Float32Array;
     let n: number;
     let labels: Int32Array | undefined;
-    if (args.what === 'synth-svhn') {
-      const set = renderSynthHouseNumbers(synthSeed(args.seed, 'train'), args.count);
+    let shape = { c: 3, h: 32, w: 32 };
+    let perDomain: number | undefined;
+    if (folder) {
+      const picked = await folderPreview(args, count, columns);
+      ({ images, n, shape, perDomain } = picked);
+    } else if (args.what === 'synth-svhn') {
+      const set = renderSynthHouseNumbers(synthSeed(args.seed, 'train'), count);
       images = Float32Array.from(set.pixels, (v) => v / 127.5 - 1);
       ({ labels } = set);
-      n = args.count;
+      n = count;
     } else {
-      const opts = resolveDataOptions({ dataset: 'mnist2svhn', dataDir: args['data-dir'], mnist: args.mnist, svhn: args.svhn, seed: args.seed, synthCount: Math.max(args.count, 1000) });
-      const domain = await loadDomain(opts, args.what === 'mnist' ? 'A' : 'B', 'train', args.count, say);
+      const opts = resolveDataOptions({ dataset: 'mnist2svhn', dataDir: args['data-dir'], mnist: args.mnist, svhn: args.svhn, seed: args.seed, synthCount: Math.max(count, 1000) });
+      const domain = await loadDomain(opts, args.what === 'mnist' ? 'A' : 'B', 'train', count, say);
       say(`preview of ${domain.name}`);
       ({ images, n, labels } = domain);
     }
-    const shape = { c: 3, h: 32, w: 32 };
-    await writeGridPng(out, batchToRows(images, n, shape, args.columns), shape, { scale: args.scale });
-    say(`wrote ${out} (${n} images${labels ? `, labels row by row: ${Array.from(labels.subarray(0, Math.min(n, args.columns))).join(' ')} ...` : ''})`);
+    await writeGridPng(out, batchToRows(images, n, shape, columns), shape, { scale: args.scale ?? (folder ? 1 : 3) });
+    const what = perDomain !== undefined ? `${perDomain} images of A, then ${perDomain} of B` : `${n} images`;
+    say(`wrote ${out} (${what}${labels ? `, labels row by row: ${Array.from(labels.subarray(0, Math.min(n, columns))).join(' ')} ...` : ''})`);
   },
 };
+
+/**
+ * The first training batch of a folder dataset, `count` images of each domain as the loader
+ * hands them to a step (resized, cropped, flipped): A's rows, then B's.
+ */
+async function folderPreview(args: PreviewArgs, count: number, columns: number): Promise<{ images: Float32Array; n: number; shape: { c: number; h: number; w: number }; perDomain: number }> {
+  if (!args.dataroot) throw new Error('data preview folder: --dataroot DIR is required (a folder with trainA and trainB)');
+  const opts = resolveDataOptions({
+    dataset: 'folder', dataroot: args.dataroot, dataDir: args['data-dir'], seed: args.seed, batchSize: count,
+    ...(args.preprocess !== undefined ? { preprocess: args.preprocess } : {}), ...(args['load-size'] !== undefined ? { loadSize: args['load-size'] } : {}),
+    ...(args['crop-size'] !== undefined ? { cropSize: args['crop-size'] } : {}), ...(args['no-flip'] !== undefined ? { noFlip: args['no-flip'] } : {}),
+  } as Parameters<typeof resolveDataOptions>[0]);
+  const loader = await openUnalignedLoader(opts, say);
+  try {
+    const [c, h, w] = loader.shapeA;
+    if (loader.shapeB.join('x') !== loader.shapeA.join('x')) throw new Error(`data preview folder: A is ${loader.shapeA.join('x')} but B is ${loader.shapeB.join('x')}; one grid needs one size`);
+    for await (const batch of loader.epoch(1)) {
+      // A's rows, then B's: with fewer images than a row, pad A's last row so B starts a new one.
+      const size = c * h * w;
+      const aRows = Math.ceil(batch.n / columns) * columns;
+      const images = new Float32Array((aRows + batch.n) * size).fill(1);
+      images.set(batch.a.subarray(0, batch.n * size));
+      images.set(batch.b.subarray(0, batch.n * size), aRows * size);
+      say(`preview of ${loader.describe()}`);
+      return { images, n: aRows + batch.n, shape: { c, h, w }, perDomain: batch.n };
+    }
+    throw new Error('data preview folder: the loader gave no batch');
+  } finally {
+    await loader.close();
+  }
+}
 
 const info: CommandModule<object, InfoArgs> = {
   command: 'info',
