@@ -13,6 +13,7 @@ import { pipeline } from 'stream/promises';
 import * as yauzl from 'yauzl';
 import { downloadUnlisted, type DownloadOptions } from './download';
 import { DataError, describeError } from './errors';
+import { IMAGE_EXTENSIONS } from './folder';
 
 /** The reference script's list, less cityscapes (its license forbids redistribution: get it from cityscapes-dataset.com). */
 export const CYCLEGAN_DATASETS = [
@@ -101,11 +102,21 @@ export interface CycleGanDownload {
   counts: Record<string, number>;
 }
 
+/** Images under `dir`, in subfolders too (as the folder loader lists them). */
+function imagesUnder(dir: string): number {
+  let n = 0;
+  for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+    if (entry.isDirectory()) n += imagesUnder(path.join(dir, entry.name));
+    else if (IMAGE_EXTENSIONS.includes(path.extname(entry.name).toLowerCase())) n++;
+  }
+  return n;
+}
+
 function countImages(dir: string): Record<string, number> {
   const counts: Record<string, number> = {};
   for (const folder of DOMAIN_FOLDERS) {
     const full = path.join(dir, folder);
-    if (fs.existsSync(full)) counts[folder] = fs.readdirSync(full, { recursive: true }).filter((f) => /\.(png|jpe?g|webp|tiff?)$/i.test(String(f))).length;
+    if (fs.existsSync(full)) counts[folder] = imagesUnder(full);
   }
   return counts;
 }
