@@ -119,6 +119,20 @@ test('cgtrain translate gives the same PNGs from the ONNX model and from the che
   assert.equal(b.code, 0, b.stderr);
   assert.match(b.stdout, /translated 2 images .* cgtrain addon \(CPU/);
   assert.deepEqual(fs.readdirSync(viaOnnx).sort(), ['digit0.png', 'digit1.png', 'digit2.png', 'digit3.png']);
+  // --html: a results page, each input beside its translation, with links that resolve.
+  const page = path.join(dir, 'out-html');
+  const h = await cli('translate', '--model', path.join(dir, 'run', 'G_A.onnx'), path.join(dir, 'digits'), '--out', page, '--html');
+  assert.equal(h.code, 0, h.stderr);
+  const html = fs.readFileSync(path.join(page, 'index.html'), 'utf8');
+  const rows = [...html.matchAll(/<tr><td>(\S+)<\/td><td><a href="([^"]+)">.*?<\/td><td><a href="([^"]+)">/g)];
+  assert.deepEqual(rows.map((r) => r[1]), ['digit0.png', 'digit1.png', 'digit2.png', 'digit3.png']);
+  for (const [, name, input, output] of rows) {
+    assert.equal(path.resolve(page, decodeURIComponent(input)), path.join(dir, 'digits', name));
+    assert.ok(fs.readFileSync(path.resolve(page, decodeURIComponent(output))).equals(fs.readFileSync(path.join(viaOnnx, name))));
+  }
+  const bad = await cli('translate', '--model', path.join(dir, 'run', 'G_A.onnx'), path.join(dir, 'digits', 'digit2.png'), '--out', path.join(dir, 'one.png'), '--html');
+  assert.notEqual(bad.code, 0);
+  assert.match(bad.stderr, /--html writes <out>\/index\.html beside the translations: --out must be a directory/);
   const single = path.join(dir, 'single', 'translated.png');
   const c = await cli('translate', '--model', path.join(dir, 'run', 'G_A.onnx'), path.join(dir, 'digits', 'digit2.png'), '--out', single);
   assert.equal(c.code, 0, c.stderr);

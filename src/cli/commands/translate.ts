@@ -20,6 +20,32 @@ interface TranslateArgs {
   precision?: PrecisionName | 'auto';
   'keep-size': boolean;
   format?: 'png' | 'jpeg';
+  html: boolean;
+}
+
+const esc = (s: string): string => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+/** A URL path from the page in `dir` to `file` (segments escaped, so '#' or '?' in a name stay names). */
+function relativeUrl(dir: string, file: string): string {
+  return path.relative(path.resolve(dir), path.resolve(file)).split(path.sep).map(encodeURIComponent).join('/');
+}
+
+/**
+ * <out>/index.html: each input beside its translation, as the reference's test.py results page
+ * (inputs are linked where they are, not copied).
+ */
+function resultsPage(out: string, files: string[], outputs: string[], title: string): string {
+  const rows = files.map((file, i) => `<tr><td>${esc(path.basename(file))}</td>` +
+    `<td><a href="${relativeUrl(out, file)}"><img src="${relativeUrl(out, file)}" alt="input ${esc(path.basename(file))}"></a></td>` +
+    `<td><a href="${relativeUrl(out, outputs[i])}"><img src="${relativeUrl(out, outputs[i])}" alt="translation of ${esc(path.basename(file))}"></a></td></tr>`);
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>${esc(title)}</title>
+<style>body{font:14px system-ui,sans-serif;margin:24px;color:#222}table{border-collapse:collapse}td,th{padding:6px 10px;border-bottom:1px solid #ddd;text-align:left;vertical-align:middle}img{max-width:256px;min-width:96px;image-rendering:pixelated}</style>
+</head><body><h1>${esc(title)}</h1><p>${files.length} image${files.length === 1 ? '' : 's'}</p>
+<table><thead><tr><th>image</th><th>input</th><th>translation</th></tr></thead><tbody>
+${rows.join('\n')}
+</tbody></table></body></html>
+`;
 }
 
 export const IMAGE_EXTENSIONS = new Set(['.png', '.jpg', '.jpeg', '.webp', '.tif', '.tiff', '.gif', '.avif']);
@@ -87,6 +113,7 @@ export const translateCommand: CommandModule<object, TranslateArgs> = {
       .option('device', { choices: ['cpu', 'cuda', 'auto'] as const, describe: 'with --checkpoint: where our addon runs (default auto)' })
       .option('precision', { choices: PRECISION_CHOICES, describe: 'with --checkpoint: operand precision of the convolutions, as for train (default auto: tf32 on CUDA, fp32 on the CPU)' })
       .option('keep-size', { type: 'boolean', default: false, describe: 'translate at each image\'s own size instead of the training size' })
+      .option('html', { type: 'boolean', default: false, describe: 'also write <out>/index.html: each input beside its translation' })
       .conflicts('model', 'checkpoint')
       .check((a) => {
         if (!a.model && !a.checkpoint) throw new Error('name the generator: --model G.onnx or --checkpoint FILE');
@@ -96,6 +123,7 @@ export const translateCommand: CommandModule<object, TranslateArgs> = {
       })
       .example('$0 translate --model runs/quick/G_A.onnx digits/ --out translated', 'every image in digits/')
       .example('$0 translate --model runs/quick/G_A.onnx in.png --out out.png', 'one image to one file')
+      .example('$0 translate --model runs/horse2zebra/G_A.onnx horse2zebra/testA --out results --html', 'and results/index.html, inputs beside translations')
       .example('$0 translate --checkpoint ckpt.safetensors --direction BtoA --device cuda a.png --out out', 'G_B on the GPU')
       .example('$0 translate --checkpoint ckpt.safetensors --device cuda --precision fp32 a.png --out out', 'exact float32 products on the GPU') as Argv<TranslateArgs>,
   handler: async (args) => {
@@ -103,6 +131,7 @@ export const translateCommand: CommandModule<object, TranslateArgs> = {
     const outExt = path.extname(args.out).toLowerCase();
     const singleFile = files.length === 1 && args.inputs.length === 1 && files[0] === args.inputs[0] && OUTPUT_EXTENSIONS.includes(outExt);
     checkOut(args.out, outExt, singleFile, files.length);
+    if (args.html && singleFile) throw new Error(`--html writes <out>/index.html beside the translations: --out must be a directory, not ${args.out}`);
     const format = args.format ?? (singleFile && outExt !== '.png' ? 'jpeg' : 'png');
     const options: LoadTranslatorOptions = {
       direction: args.direction,
@@ -119,6 +148,12 @@ export const translateCommand: CommandModule<object, TranslateArgs> = {
         process.stdout.write(`${file} -> ${outputs[i]}\n`);
       }
       const seconds = (performance.now() - started) / 1000;
+      if (args.html) {
+        const page = path.join(args.out, 'index.html');
+        const title = `${path.basename((args.model ?? args.checkpoint)!)}${args.direction ? ` ${args.direction}` : ''}: ${files.length} translation${files.length === 1 ? '' : 's'}`;
+        writeFileAtomicSync(page, resultsPage(args.out, files, outputs, title));
+        process.stdout.write(`cgtrain: wrote ${page}\n`);
+      }
       process.stdout.write(`cgtrain: translated ${files.length} image${files.length === 1 ? '' : 's'} in ${seconds.toFixed(2)} s with ${translator.engine}\n`);
     } finally {
       await translator.close();
