@@ -56,6 +56,7 @@ export interface TrainOptions extends Omit<ModelConfig, 'imageSize'> {
   batchSize: number;
   seed: number;
   saveEpochFreq: number;
+  keepEpochs: number;
   saveLatestFreq: number;
   continueTrain: boolean;
   checkpoint: string | undefined;
@@ -129,6 +130,7 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   { flag: 'batch-size', key: 'batchSize', type: 'integer', default: 1, min: 1, max: 65536, group: G.loop, help: 'images per step and domain' },
   { flag: 'seed', key: 'seed', type: 'integer', default: 0, min: 0, max: 2 ** 32 - 1, group: G.loop, help: 'random seed for weights, data order, augmentation and pools' },
   { flag: 'save-epoch-freq', key: 'saveEpochFreq', type: 'integer', default: 5, min: 0, max: 1e6, group: G.loop, help: 'keep a checkpoint every this many epochs (0 = only latest)' },
+  { flag: 'keep-epochs', key: 'keepEpochs', type: 'integer', default: 0, min: 0, max: 1e6, group: G.loop, help: 'keep only the newest N of those epoch checkpoints, deleting older ones (0 = keep all, as the reference); each holds weights and Adam state' },
   { flag: 'save-latest-freq', key: 'saveLatestFreq', type: 'integer', default: 5000, min: 0, max: 1e12, group: G.loop, help: 'overwrite latest.safetensors every this many images (0 = at epoch ends only)' },
   { flag: 'continue-train', key: 'continueTrain', type: 'boolean', default: false, group: G.loop, help: 'resume the run <name> from its latest checkpoint (or --checkpoint)' },
   { flag: 'checkpoint', key: 'checkpoint', type: 'string', default: undefined, group: G.loop, help: 'checkpoint file to resume from (implies --continue-train)' },
@@ -365,5 +367,5 @@ export function modelImageSize(o: Pick<TrainOptions, 'dataset' | 'cropSize' | 'l
 /** Options that may differ between a run and its resumption without changing the model. */
 export const RESUMABLE_CHANGES: ReadonlySet<keyof TrainOptions> = new Set<keyof TrainOptions>([
   'name', 'device', 'precision', 'threads', 'runsDir', 'continueTrain', 'checkpoint', 'nEpochs', 'nEpochsDecay', 'epochCount',
-  'saveEpochFreq', 'saveLatestFreq', 'displayFreq', 'printFreq', 'evalFreq', 'evalSamples', 'inception', 'export', 'dataDir', 'mnist', 'svhn', 'dataroot',
+  'saveEpochFreq', 'keepEpochs', 'saveLatestFreq', 'displayFreq', 'printFreq', 'evalFreq', 'evalSamples', 'inception', 'export', 'dataDir', 'mnist', 'svhn', 'dataroot',
 ]);

@@ -45,6 +45,7 @@ export async function listModelFiles(run: RunLog): Promise<ModelFile[]> {
     if (seen.has(relative)) return;
     seen.add(relative);
     const bytes = await fs.stat(path.resolve(run.runDir, file)).then((s) => s.size, () => undefined);
+    if (bytes === undefined && kind === 'checkpoint') return; // deleted since (--keep-epochs)
     files.push({ file: relative, kind, bytes, epoch });
   };
   for (const record of run.exports) for (const file of record.files) await add(file, 'model');

@@ -115,6 +115,22 @@ export function installSignals(trainer: Pick<Trainer, 'requestStop'>, logger: Pi
   return uninstall;
 }
 
+/**
+ * A note when the epoch checkpoints this run will keep add up to more than 2 GB: each holds the
+ * weights and Adam's two moments (12 bytes a parameter, plus the image pools), and a 200-epoch
+ * resnet_9blocks run with --save-epoch-freq 5 keeps 40 of them.
+ */
+export function checkpointDiskNote(o: TrainOptions, fromEpoch: number, parameters: number): string | null {
+  const last = o.nEpochs + o.nEpochsDecay;
+  let kept = 0;
+  for (let e = fromEpoch; o.saveEpochFreq > 0 && e <= last; e++) if (e % o.saveEpochFreq === 0 || e === last) kept++;
+  if (o.keepEpochs > 0) kept = Math.min(kept, o.keepEpochs);
+  const each = parameters * 12;
+  if (kept * each <= 2e9) return null;
+  const gb = (bytes: number) => `${(bytes / 1e9).toFixed(1)} GB`;
+  return `cgtrain: note: this run keeps ${kept} epoch checkpoints of at least ${(each / 1e6).toFixed(0)} MB (${gb(kept * each)} in all; --save-epoch-freq ${o.saveEpochFreq}); --keep-epochs N keeps only the newest N`;
+}
+
 /** A device (or host) allocation failed during training: says which settings and what to try. */
 export class OutOfMemoryError extends Error {
   constructor(options: TrainOptions, device: string, cause: Error, checkpoint: string | null) {
@@ -190,6 +206,8 @@ async function trainRun(session: SessionOptions, options: TrainOptions, paths: R
         `  model: ${options.netG} / ${options.netD}, ngf ${options.ngf} ndf ${options.ndf}, ${(model.parameterCount() / 1e6).toFixed(2)} M parameters, ` +
         `${(model.flopsPerImage() / 1e9).toFixed(2)} GFLOP/image per step; ${backend.kind} (${String(machine.deviceName ?? '')}, ${String(machine.precision ?? 'fp32')})`,
     );
+    const disk = checkpointDiskNote(options, p.epoch, model.parameterCount());
+    if (disk) logger.say(disk);
     if (p.epoch > options.nEpochs + options.nEpochsDecay) {
       logger.say(`cgtrain: run '${options.name}' already finished epoch ${p.epoch - 1} of ${options.nEpochs + options.nEpochsDecay}; raise --n-epochs or --n-epochs-decay to train further`);
     }

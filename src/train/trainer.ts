@@ -9,6 +9,7 @@
  * therefore takes the same steps as one that never stopped.
  */
 import { performance } from 'perf_hooks';
+import * as fs from 'fs';
 import * as path from 'path';
 import type { Backend } from '../backend/device';
 import type { UnalignedLoader } from '../data/types';
@@ -212,7 +213,22 @@ export class Trainer {
     writeCheckpoint(latest, tensors, this.metadata());
     this.lastCheckpoint = latest;
     this.deps.logger.record({ type: 'checkpoint', epoch: this.trainedEpoch(), iter: this.position.iteration, file: path.relative(this.deps.paths.runDir, latest) });
-    if (keepAs) this.keepLatestAs(keepAs);
+    if (keepAs) {
+      this.keepLatestAs(keepAs);
+      this.pruneEpochCheckpoints();
+    }
+  }
+
+  /** --keep-epochs N: deletes all but the newest N epoch checkpoints (latest is not one of them). */
+  private pruneEpochCheckpoints(): void {
+    const keep = this.deps.options.keepEpochs;
+    if (!(keep > 0)) return;
+    const epochs = fs.readdirSync(this.deps.paths.checkpointsDir)
+      .map((name) => /^epoch_(\d+)\.safetensors$/.exec(name))
+      .filter((m): m is RegExpExecArray => m !== null)
+      .map((m) => Number(m[1]))
+      .sort((a, b) => b - a);
+    for (const epoch of epochs.slice(keep)) fs.rmSync(path.join(this.deps.paths.checkpointsDir, epochCheckpointName(epoch)), { force: true });
   }
 
   /** Copies latest to checkpoints/<name> (atomically) and logs it; returns the copy's path. */

@@ -4,8 +4,10 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { resolveOptions } from '../../src/options';
 import { chooseRunName, mergeResumedOptions, removeEmptyRunDirs, resumeCheckpoint, runPaths } from '../../src/train/run';
-import { prepareRun, runSession } from '../../src/train/session';
-import { tempDir } from './tiny';
+import { checkpointDiskNote, prepareRun, runSession } from '../../src/train/session';
+import { listModelFiles } from '../../src/report/report';
+import { readRunLog } from '../../src/report/runlog';
+import { tempDir, tinyOptions } from './tiny';
 
 test('a fresh run never overwrites another: preset names get a suffix, typed names an error', () => {
   const runsDir = tempDir('runs');
@@ -61,4 +63,25 @@ test('a run that fails before writing anything leaves no empty run folder behind
   fs.writeFileSync(path.join(paths.checkpointsDir, 'latest.safetensors'), 'x');
   removeEmptyRunDirs(paths);
   assert.ok(fs.existsSync(path.join(paths.checkpointsDir, 'latest.safetensors')));
+});
+
+test('--keep-epochs N keeps the newest N epoch checkpoints; the report lists only those on disk', async () => {
+  const root = tempDir('keep-epochs');
+  const session = await runSession({ given: tinyOptions(root, { name: 'keep', nEpochs: 3, nEpochsDecay: 1, saveEpochFreq: 1, keepEpochs: 2 }), interactive: false, quiet: true });
+  const dir = path.join(session.runDir, 'checkpoints');
+  assert.deepEqual(fs.readdirSync(dir).sort(), ['epoch_3.safetensors', 'epoch_4.safetensors', 'latest.safetensors']);
+  const listed = (await listModelFiles(await readRunLog(session.runDir))).filter((f) => f.kind === 'checkpoint').map((f) => f.file);
+  assert.deepEqual(listed.sort(), ['checkpoints/epoch_3.safetensors', 'checkpoints/epoch_4.safetensors', 'checkpoints/latest.safetensors']);
+  // 0 (the default) keeps them all, as the reference does.
+  const all = await runSession({ given: tinyOptions(root, { name: 'all', nEpochs: 2, nEpochsDecay: 1, saveEpochFreq: 1 }), interactive: false, quiet: true });
+  assert.equal(fs.readdirSync(path.join(all.runDir, 'checkpoints')).filter((f) => f.startsWith('epoch_')).length, 3);
+});
+
+test('a run whose kept epoch checkpoints pass 2 GB says so, and how to keep fewer', () => {
+  // The reference setup: resnet_9blocks + basic D, 28.29 M parameters, 200 epochs, every 5th kept.
+  const o = resolveOptions({ dataset: 'folder', dataroot: '/x' });
+  assert.match(checkpointDiskNote(o, 1, 28.29e6) ?? '', /keeps 40 epoch checkpoints of at least 339 MB \(13\.6 GB in all; --save-epoch-freq 5\); --keep-epochs N keeps only the newest N/);
+  assert.equal(checkpointDiskNote({ ...o, keepEpochs: 3 }, 1, 28.29e6), null, '3 x 339 MB');
+  assert.match(checkpointDiskNote(o, 151, 28.29e6) ?? '', /keeps 10 epoch/, 'a resumed run counts the epochs left');
+  assert.equal(checkpointDiskNote(resolveOptions({}), 1, 1.34e6), null, 'the quick demo');
 });
