@@ -130,6 +130,17 @@ test('cgtrain translate gives the same PNGs from the ONNX model and from the che
     assert.equal(path.resolve(page, decodeURIComponent(input)), path.join(dir, 'digits', name));
     assert.ok(fs.readFileSync(path.resolve(page, decodeURIComponent(output))).equals(fs.readFileSync(path.join(viaOnnx, name))));
   }
+  // --run DIR: the run's G_A.onnx (the same bytes as --model), or with --device its checkpoint.
+  const viaRun = path.join(dir, 'out-run');
+  const r = await cli('translate', '--run', path.join(dir, 'run'), path.join(dir, 'digits', 'digit1.png'), '--out', viaRun);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /with onnxruntime-node/);
+  assert.deepEqual(fs.readFileSync(path.join(viaRun, 'digit1.png')), fs.readFileSync(path.join(viaOnnx, 'digit1.png')));
+  const r2 = await cli('translate', '--run', path.join(dir, 'run'), '--device', 'cpu', path.join(dir, 'digits', 'digit1.png'), '--out', path.join(dir, 'out-run-ckpt'));
+  assert.equal(r2.code, 0, r2.stderr);
+  assert.match(r2.stdout, /cgtrain addon \(CPU/);
+  const missing = await cli('translate', '--run', path.join(dir, 'no-such-run'), path.join(dir, 'digits'), '--out', path.join(dir, 'never'));
+  assert.match(missing.stderr, /--run \S*no-such-run: neither \S*no-such-run nor runs\/\S*no-such-run exists/);
   const bad = await cli('translate', '--model', path.join(dir, 'run', 'G_A.onnx'), path.join(dir, 'digits', 'digit2.png'), '--out', path.join(dir, 'one.png'), '--html');
   assert.notEqual(bad.code, 0);
   assert.match(bad.stderr, /--html writes <out>\/index\.html beside the translations: --out must be a directory/);

@@ -14,6 +14,7 @@ interface TranslateArgs {
   inputs: string[];
   model?: string;
   checkpoint?: string;
+  run?: string;
   direction?: 'AtoB' | 'BtoA';
   out: string;
   device?: 'cpu' | 'cuda' | 'auto';
@@ -46,6 +47,20 @@ function resultsPage(out: string, files: string[], outputs: string[], title: str
 ${rows.join('\n')}
 </tbody></table></body></html>
 `;
+}
+
+/**
+ * --run DIR|NAME: the run's exported generator for the direction (G_A.onnx or G_B.onnx), else,
+ * or when --device/--precision ask for our addon, its latest checkpoint. NAME means runs/NAME.
+ */
+export function generatorOfRun(run: string, direction: 'AtoB' | 'BtoA', wantAddon: boolean): { model?: string; checkpoint?: string } {
+  const dir = fs.existsSync(run) ? run : path.join('runs', run);
+  if (!fs.existsSync(dir)) throw new Error(`--run ${run}: neither ${run} nor ${path.join('runs', run)} exists (a run directory that 'cgtrain train' wrote)`);
+  const onnx = path.join(dir, direction === 'AtoB' ? 'G_A.onnx' : 'G_B.onnx');
+  const latest = path.join(dir, 'checkpoints', 'latest.safetensors');
+  if (!wantAddon && fs.existsSync(onnx)) return { model: onnx };
+  if (fs.existsSync(latest)) return { checkpoint: latest };
+  throw new Error(`--run ${run}: ${dir} has no ${path.basename(onnx)} and no checkpoints/latest.safetensors`);
 }
 
 export const IMAGE_EXTENSIONS = new Set(['.png', '.jpg', '.jpeg', '.webp', '.tif', '.tiff', '.gif', '.avif']);
@@ -107,6 +122,7 @@ export const translateCommand: CommandModule<object, TranslateArgs> = {
       .positional('inputs', { type: 'string', array: true, demandOption: true, describe: 'image files and/or folders of images' })
       .option('model', { type: 'string', describe: 'exported generator (.onnx), run with onnxruntime-node' })
       .option('checkpoint', { type: 'string', describe: 'training checkpoint (.safetensors), run with our addon' })
+      .option('run', { type: 'string', describe: 'a run directory or name (runs/NAME): its G_A.onnx / G_B.onnx for --direction, else (or with --device/--precision) its latest checkpoint' })
       .option('direction', { choices: ['AtoB', 'BtoA'] as const, describe: 'which generator of a checkpoint (default AtoB); checked against an ONNX model' })
       .option('out', { type: 'string', demandOption: true, describe: 'output directory (or a .png/.jpg file for a single input image)' })
       .option('format', { choices: ['png', 'jpeg'] as const, describe: 'output encoding (default png, or as the --out file name says)' })
@@ -115,14 +131,16 @@ export const translateCommand: CommandModule<object, TranslateArgs> = {
       .option('keep-size', { type: 'boolean', default: false, describe: 'translate at each image\'s own size instead of the training size' })
       .option('html', { type: 'boolean', default: false, describe: 'also write <out>/index.html: each input beside its translation' })
       .conflicts('model', 'checkpoint')
+      .conflicts('run', ['model', 'checkpoint'])
       .check((a) => {
-        if (!a.model && !a.checkpoint) throw new Error('name the generator: --model G.onnx or --checkpoint FILE');
+        if (!a.model && !a.checkpoint && !a.run) throw new Error('name the generator: --model G.onnx, --checkpoint FILE or --run NAME');
         if (a.model && a.device) throw new Error('--device runs our addon and needs --checkpoint; an ONNX --model runs on onnxruntime (CPU)');
         if (a.model && a.precision) throw new Error('--precision sets our addon\'s convolutions and needs --checkpoint; an ONNX --model runs on onnxruntime (CPU, fp32)');
         return true;
       })
       .example('$0 translate --model runs/quick/G_A.onnx digits/ --out translated', 'every image in digits/')
       .example('$0 translate --model runs/quick/G_A.onnx in.png --out out.png', 'one image to one file')
+      .example('$0 translate --run quick --direction BtoA house.png --out digit.png', 'runs/quick/G_B.onnx')
       .example('$0 translate --model runs/horse2zebra/G_A.onnx horse2zebra/testA --out results --html', 'and results/index.html, inputs beside translations')
       .example('$0 translate --checkpoint ckpt.safetensors --direction BtoA --device cuda a.png --out out', 'G_B on the GPU')
       .example('$0 translate --checkpoint ckpt.safetensors --device cuda --precision fp32 a.png --out out', 'exact float32 products on the GPU') as Argv<TranslateArgs>,
@@ -133,12 +151,13 @@ export const translateCommand: CommandModule<object, TranslateArgs> = {
     checkOut(args.out, outExt, singleFile, files.length);
     if (args.html && singleFile) throw new Error(`--html writes <out>/index.html beside the translations: --out must be a directory, not ${args.out}`);
     const format = args.format ?? (singleFile && outExt !== '.png' ? 'jpeg' : 'png');
+    const source = args.run ? generatorOfRun(args.run, args.direction ?? 'AtoB', args.device !== undefined || args.precision !== undefined) : { model: args.model, checkpoint: args.checkpoint };
     const options: LoadTranslatorOptions = {
       direction: args.direction,
-      device: args.checkpoint ? (args.device ?? 'auto') : undefined,
-      precision: args.checkpoint ? args.precision : undefined,
+      device: source.checkpoint ? (args.device ?? 'auto') : undefined,
+      precision: source.checkpoint ? args.precision : undefined,
     };
-    const translator = await loadTranslator((args.model ?? args.checkpoint)!, options);
+    const translator = await loadTranslator((source.model ?? source.checkpoint)!, options);
     try {
       const outputs = singleFile ? [args.out] : outputNames(files, args.out, format === 'jpeg' ? 'jpg' : 'png');
       fs.mkdirSync(singleFile ? path.dirname(path.resolve(args.out)) : args.out, { recursive: true });
@@ -150,7 +169,7 @@ export const translateCommand: CommandModule<object, TranslateArgs> = {
       const seconds = (performance.now() - started) / 1000;
       if (args.html) {
         const page = path.join(args.out, 'index.html');
-        const title = `${path.basename((args.model ?? args.checkpoint)!)}${args.direction ? ` ${args.direction}` : ''}: ${files.length} translation${files.length === 1 ? '' : 's'}`;
+        const title = `${path.basename((source.model ?? source.checkpoint)!)}${args.direction ? ` ${args.direction}` : ''}: ${files.length} translation${files.length === 1 ? '' : 's'}`;
         writeFileAtomicSync(page, resultsPage(args.out, files, outputs, title));
         process.stdout.write(`cgtrain: wrote ${page}\n`);
       }
