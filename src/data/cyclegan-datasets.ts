@@ -11,7 +11,7 @@ import * as path from 'path';
 import { Transform, type TransformCallback } from 'stream';
 import { pipeline } from 'stream/promises';
 import * as yauzl from 'yauzl';
-import { downloadUnlisted, type DownloadOptions } from './download';
+import { downloadUnlisted, fromFirstSource, type DownloadOptions } from './download';
 import { DataError, describeError } from './errors';
 import { IMAGE_EXTENSIONS } from './folder';
 
@@ -145,23 +145,7 @@ export async function downloadCycleGanDataset(name: CycleGanDataset, dataDir: st
   }
   await fs.promises.mkdir(path.dirname(dir), { recursive: true });
   const zip = `${dir}.zip`;
-  if (!fs.existsSync(zip)) {
-    const failures: string[] = [];
-    for (const base of options.baseUrl ? [options.baseUrl] : CYCLEGAN_BASE_URLS) {
-      const url = new URL(`${name}.zip`, base.endsWith('/') ? base : `${base}/`).toString();
-      try {
-        await downloadUnlisted(url, zip, options);
-        failures.length = 0;
-        break;
-      } catch (err) {
-        failures.push(describeError(err));
-        log(`${url}: ${describeError(err)}`);
-      }
-    }
-    if (failures.length > 0) {
-      throw new DataError(`${name}.zip`, `download failed from every source:\n  ${failures.join('\n  ')}\nCheck the network, pass --base-url MIRROR, or put ${name}.zip in ${path.dirname(zip)} by hand.`);
-    }
-  }
+  if (!fs.existsSync(zip)) await fromFirstSource(`${name}.zip`, CYCLEGAN_BASE_URLS, path.dirname(zip), options, (url) => downloadUnlisted(url, zip, options));
   const staging = `${dir}.extracting-${process.pid}`;
   await fs.promises.rm(staging, { recursive: true, force: true });
   log(`${zip}: extracting`);

@@ -76,26 +76,33 @@ export async function downloadDataset(dataset: RemoteDataset, dir: string, optio
       log(`${dest}: SHA-256 ${sum} is not the expected ${file.sha256}; downloading it again`);
       await fs.promises.rm(dest);
     }
-    const bases = options.baseUrl ? [options.baseUrl] : dataset.baseUrls;
-    const failures: string[] = [];
-    for (const base of bases) {
-      const url = new URL(file.name, base.endsWith('/') ? base : `${base}/`).toString();
-      try {
-        await downloadFile(url, dest, file, options);
-        failures.length = 0;
-        break;
-      } catch (err) {
-        if (err instanceof DataError && /SHA-256/.test(err.message)) throw err;
-        failures.push(describeError(err));
-        log(`${url}: ${describeError(err)}`);
-      }
-    }
-    if (failures.length > 0) {
-      throw new DataError(file.name, `download failed from every source:\n  ${failures.join('\n  ')}\nCheck the network, pass --base-url MIRROR, or put the file in ${dir} by hand.`);
-    }
+    // A wrong SHA-256 is about the file, not the source: no other source is tried.
+    await fromFirstSource(file.name, dataset.baseUrls, dir, options, (url) => downloadFile(url, dest, file, options),
+      (err) => err instanceof DataError && /SHA-256/.test(err.message));
     done.push(dest);
   }
   return done;
+}
+
+/**
+ * Runs `fetch` on <base>/<name> for each of `bases` (or --base-url alone) until one succeeds;
+ * when all fail, one error lists every source's failure. A failure `fatal` accepts is thrown at once.
+ */
+export async function fromFirstSource(name: string, bases: string[], dir: string, options: DownloadOptions, fetch: (url: string) => Promise<void>,
+  fatal: (err: unknown) => boolean = () => false): Promise<void> {
+  const failures: string[] = [];
+  for (const base of options.baseUrl ? [options.baseUrl] : bases) {
+    const url = new URL(name, base.endsWith('/') ? base : `${base}/`).toString();
+    try {
+      await fetch(url);
+      return;
+    } catch (err) {
+      if (fatal(err)) throw err;
+      failures.push(describeError(err));
+      options.log?.(`${url}: ${describeError(err)}`);
+    }
+  }
+  throw new DataError(name, `download failed from every source:\n  ${failures.join('\n  ')}\nCheck the network, pass --base-url MIRROR, or put ${name} in ${dir} by hand.`);
 }
 
 /** One file: resume <dest>.part, verify size and SHA-256, rename into place. */

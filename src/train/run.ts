@@ -26,6 +26,12 @@ export function epochCheckpointName(epoch: number): string {
   return `epoch_${epoch}.safetensors`;
 }
 
+/** The epoch of a file name epochCheckpointName made, else null. */
+export function epochOfCheckpointName(name: string): number | null {
+  const m = /^epoch_(\d+)\.safetensors$/.exec(name);
+  return m ? Number(m[1]) : null;
+}
+
 function hasHistory(paths: RunPaths): boolean {
   return fs.existsSync(paths.latest) || fs.existsSync(path.join(paths.runDir, 'log.jsonl'));
 }

@@ -16,13 +16,13 @@ import type { UnalignedLoader } from '../data/types';
 import type { TrainOptions } from '../options';
 import { modelImageSize } from '../options';
 import { LrScheduler, type ScheduleState } from '../optim/schedule';
+import { copyFileAtomicSync } from '../util/atomic';
 import type { Rng } from '../util/rng';
 import { turnEventLoop } from '../util/yield';
 import { CheckpointError, metadataJson, readCheckpoint, writeCheckpoint, type NamedTensor } from './checkpoint';
 import { RunLogger, type Losses } from './logger';
-import { epochCheckpointName, type RunPaths } from './run';
+import { epochCheckpointName, epochOfCheckpointName, type RunPaths } from './run';
 import { writeSampleGrid, type Visuals } from './samples';
-import { copyFileAtomicSync } from '../util/atomic';
 
 /** What the trainer needs of a model (CycleGANModel implements it). */
 export interface TrainableModel {
@@ -224,9 +224,8 @@ export class Trainer {
     const keep = this.deps.options.keepEpochs;
     if (!(keep > 0)) return;
     const epochs = fs.readdirSync(this.deps.paths.checkpointsDir)
-      .map((name) => /^epoch_(\d+)\.safetensors$/.exec(name))
-      .filter((m): m is RegExpExecArray => m !== null)
-      .map((m) => Number(m[1]))
+      .map(epochOfCheckpointName)
+      .filter((e): e is number => e !== null)
       .sort((a, b) => b - a);
     for (const epoch of epochs.slice(keep)) fs.rmSync(path.join(this.deps.paths.checkpointsDir, epochCheckpointName(epoch)), { force: true });
   }

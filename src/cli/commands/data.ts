@@ -6,6 +6,7 @@ import { batchToRows } from '../../data/grid';
 import { CYCLEGAN_DATASETS, downloadCycleGanDataset, isCycleGanDataset, type CycleGanDataset } from '../../data/cyclegan-datasets';
 import { downloadDataset, REMOTE_DATASETS } from '../../data/download';
 import { renderSynthHouseNumbers, synthSeed } from '../../data/synth';
+import type { Preprocess } from '../../data/types';
 
 const say = (line: string) => process.stderr.write(`${line}\n`);
 
@@ -128,11 +129,11 @@ const preview: CommandModule<object, PreviewArgs> = {
  */
 async function folderPreview(args: PreviewArgs, count: number, columns: number): Promise<{ images: Float32Array; n: number; shape: { c: number; h: number; w: number }; perDomain: number }> {
   if (!args.dataroot) throw new Error('data preview folder: --dataroot DIR is required (a folder with trainA and trainB)');
+  // resolveDataOptions keeps its defaults for the options left undefined (and checks --preprocess).
   const opts = resolveDataOptions({
     dataset: 'folder', dataroot: args.dataroot, dataDir: args['data-dir'], seed: args.seed, batchSize: count,
-    ...(args.preprocess !== undefined ? { preprocess: args.preprocess } : {}), ...(args['load-size'] !== undefined ? { loadSize: args['load-size'] } : {}),
-    ...(args['crop-size'] !== undefined ? { cropSize: args['crop-size'] } : {}), ...(args['no-flip'] !== undefined ? { noFlip: args['no-flip'] } : {}),
-  } as Parameters<typeof resolveDataOptions>[0]);
+    preprocess: args.preprocess as Preprocess | undefined, loadSize: args['load-size'], cropSize: args['crop-size'], noFlip: args['no-flip'],
+  });
   const loader = await openUnalignedLoader(opts, say);
   try {
     const [c, h, w] = loader.shapeA;
