@@ -84,17 +84,17 @@ function features(c: Classification | InceptionOutputs, d: number, scale = 1): F
 }
 
 /** FID, KID, PRDC on one pair of feature sets, named with `prefix` ('digit-' or ''). */
-function distributionMetrics(real: FeatureMatrix, fake: FeatureMatrix, dir: Direction, s: Required<Omit<EvalSettings, 'inception' | 'directions'>>,
-  backend: Backend, prefix: string, withPrdc: boolean): Record<string, number> {
+async function distributionMetrics(real: FeatureMatrix, fake: FeatureMatrix, dir: Direction, s: Required<Omit<EvalSettings, 'inception' | 'directions'>>,
+  backend: Backend, prefix: string, withPrdc: boolean, signal?: AbortSignal): Promise<Record<string, number>> {
   const dots = backendDots(backend);
   try {
+    // each metric takes up to seconds on Inception features: a stop is honoured between them
+    const out: Record<string, number> = { [`${prefix}FID_${dir}`]: fid(real, fake) };
+    await turnEventLoop(signal);
     const k = kid(real, fake, { subsets: s.kidSubsets, subsetSize: s.kidSubsetSize, dots });
-    const out: Record<string, number> = {
-      [`${prefix}FID_${dir}`]: fid(real, fake),
-      [`${prefix}KID_${dir}`]: k.mean,
-      [`${prefix}KID-std_${dir}`]: k.std,
-    };
+    Object.assign(out, { [`${prefix}KID_${dir}`]: k.mean, [`${prefix}KID-std_${dir}`]: k.std });
     if (withPrdc && real.n > s.prdcK && fake.n > s.prdcK) {
+      await turnEventLoop(signal);
       const p = prdc(real, fake, s.prdcK, dots);
       Object.assign(out, { [`precision_${dir}`]: p.precision, [`recall_${dir}`]: p.recall, [`density_${dir}`]: p.density, [`coverage_${dir}`]: p.coverage });
     }
@@ -138,7 +138,7 @@ async function digitMetrics(backend: Backend, dir: Direction, pair: DomainPair, 
     confusion = JSON.stringify(confusionRows(fakeClasses.predicted, source.labels));
   }
   const scale = targetClassifier.featureScale;
-  Object.assign(metrics, distributionMetrics(features(realClasses, 128, scale), features(fakeClasses, 128, scale), dir, s, backend, 'digit-', true));
+  Object.assign(metrics, await distributionMetrics(features(realClasses, 128, scale), features(fakeClasses, 128, scale), dir, s, backend, 'digit-', true, signal));
   Object.assign(metrics, isMetrics(fakeClasses.probs, fakeClasses.n, 10, `digit-IS_${dir}`));
   return { metrics, confusion, fake: fake.images, fakeChannels: fake.channels };
 }
@@ -154,7 +154,7 @@ async function inceptionMetrics(model: InceptionModel, dir: Direction, target: L
   const [c, h, w] = target.shape;
   const real = await model.run(target.images, target.n, c, h, w, { signal });
   const gen = await model.run(fake, n, fakeChannels, h, w, { signal });
-  const out = distributionMetrics(features(real, real.featureDim), features(gen, gen.featureDim), dir, s, backend, '', false);
+  const out = await distributionMetrics(features(real, real.featureDim), features(gen, gen.featureDim), dir, s, backend, '', false, signal);
   if (gen.probs && gen.classes) Object.assign(out, isMetrics(gen.probs, n, gen.classes, `IS_${dir}`));
   return out;
 }
