@@ -2,13 +2,15 @@
  * The trainer's evaluate hook (TrainerHooks.evaluate): every --eval-freq epochs (and the last),
  * evaluates G_A and G_B on --eval-samples test images, returns the metrics for the log's `eval`
  * record, and writes them into the epoch's checkpoints (metadata `eval`), so a checkpoint file
- * says how good its generators were.
+ * says how good its generators were, and keeps the best evaluated epoch's checkpoint as
+ * checkpoints/best.safetensors (./best.ts).
  */
 import * as fs from 'fs';
 import * as path from 'path';
 import type { Module } from '../nn/module';
 import type { TrainerHooks } from '../train/trainer';
 import { readCheckpoint, readCheckpointMetadata, writeCheckpoint } from '../train/checkpoint';
+import { keepBestCheckpoint } from './best';
 import { evaluateTranslation, type EvalMetrics } from './evaluator';
 import { formatMetricsLine } from './format';
 
@@ -46,8 +48,12 @@ export function evaluationHook(hookOptions: EvaluationHookOptions = {}): Evaluat
       backend: ctx.backend, generators: { AtoB: model.netG_A, BtoA: model.netG_B }, options: ctx.options,
       settings: { samples: ctx.samples, inception }, log, signal: ctx.signal,
     });
-    annotateCheckpoints(ctx.runDir, ctx.epoch, metrics);
+    const annotated = annotateCheckpoints(ctx.runDir, ctx.epoch, metrics);
     log(`epoch ${ctx.epoch}: ${formatMetricsLine(metrics)}`);
+    if (annotated.length) {
+      const best = keepBestCheckpoint(ctx.runDir, ctx.epoch, metrics, annotated[0]);
+      if (best) log(best);
+    }
     return metrics;
   };
 }

@@ -5,6 +5,7 @@
 import { readFileSync } from 'fs';
 import * as path from 'path';
 import { pathToFileURL } from 'url';
+import { bestEvaluation, formatScore } from '../eval/best';
 import { OPTION_SPECS } from '../options';
 import { SAMPLE_COLUMNS } from '../train/samples';
 import type { ChartSet, ChartSpec } from './charts';
@@ -148,12 +149,14 @@ function evaluationSection(metrics: ChartSpec[], run: RunLog): string {
   const epochs = metrics[0].x;
   if (epochs.length === 1) return singleEvaluationSection(metrics, epochs[0]);
   const keys = metrics.flatMap((c) => c.series.map((s) => s.label));
+  const best = bestEvaluation(run.evals);
   const rows = epochs.map((epoch, i) => {
     const cells = metrics.flatMap((c) => c.series.map((s) => `<td class="num">${esc(formatNumber(s.values[i] ?? undefined))}</td>`));
-    return `<tr><td class="num">${epoch}</td>${cells.join('')}</tr>`;
+    return `<tr${epoch === best?.epoch ? ' class="best" title="the best evaluation (checkpoints/best.safetensors)"' : ''}><td class="num">${epoch}</td>${cells.join('')}</tr>`;
   });
   const table = `<div class="card scroll"><table id="metrics-table"><thead><tr><th class="num">epoch</th>${keys.map((k) => `<th class="num">${esc(k)}</th>`).join('')}</tr></thead><tbody>${rows.reverse().join('')}</tbody></table></div>`;
-  return `<section id="evaluation"><h2>Evaluation <span class="hint">${run.evals.length} evaluation${run.evals.length === 1 ? '' : 's'}</span></h2>
+  const bestHint = best ? `; best: epoch ${best.epoch}, ${formatScore(best.score)}` : '';
+  return `<section id="evaluation"><h2>Evaluation <span class="hint">${run.evals.length} evaluation${run.evals.length === 1 ? '' : 's'}${esc(bestHint)}</span></h2>
 <div class="grid">${metrics.map(chartCard).join('')}</div><div style="margin-top:14px">${table}</div></section>`;
 }
 

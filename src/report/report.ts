@@ -1,6 +1,7 @@
 /** buildReport: runs/<name>/log.jsonl + samples -> runs/<name>/report.html, written atomically. */
 import { promises as fs } from 'fs';
 import * as path from 'path';
+import { BEST_CHECKPOINT, bestEvaluation } from '../eval/best';
 import { buildCharts } from './charts';
 import { overviewOf } from './overview';
 import { renderReport, type ModelFile } from './page';
@@ -53,6 +54,8 @@ export async function listModelFiles(run: RunLog): Promise<ModelFile[]> {
   const onDisk = await fs.readdir(run.runDir).catch(() => [] as string[]);
   for (const file of onDisk.filter((f) => f.endsWith('.onnx')).sort()) await add(file, 'model');
   for (const record of [...run.checkpoints].reverse()) await add(record.file, 'checkpoint', record.epoch);
+  // the best evaluated epoch's copy (../eval/best.ts), when there is one
+  await add(path.join('checkpoints', BEST_CHECKPOINT), 'checkpoint', bestEvaluation(run.evals)?.epoch);
   return files;
 }
 

@@ -52,6 +52,7 @@ header.run h1 { font-size: 24px; margin: 0; letter-spacing: -0.01em; }
 section { margin-top: 26px; }
 section > h2 { font-size: 16px; margin: 0 0 10px; display: flex; align-items: center; gap: 12px; flex-wrap: wrap; }
 section > h2 .hint { color: var(--muted); font-weight: 400; font-size: 12.5px; }
+#metrics-table tr.best td { font-weight: 700; background: var(--best-row, rgba(80, 160, 90, 0.12)); }
 .controls { margin-left: auto; display: flex; align-items: center; gap: 8px; font-weight: 400; font-size: 12.5px; color: var(--muted); }
 .controls input[type=range] { width: 120px; accent-color: var(--accent); }
 .grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(min(100%, 440px), 1fr)); gap: 14px; }

@@ -3,7 +3,9 @@
  * final losses and metrics, and where the report and the models are. Built from the same log as
  * the report, so the terminal and the page never disagree.
  */
+import * as fs from 'fs';
 import * as path from 'path';
+import { BEST_CHECKPOINT, bestEvaluation, formatScore, type SelectionScore } from '../eval/best';
 import { formatBytes, formatDuration, formatNumber, formatRate } from './format';
 import { overviewOf, type RunOverview } from './overview';
 import { listModelFiles, REPORT_FILE } from './report';
@@ -18,6 +20,8 @@ export interface RunSummary {
   /** path of report.html (whether or not it has been written yet) */
   reportFile: string;
   models: ModelFile[];
+  /** with two evaluations or more: the best one and its checkpoint (when written) */
+  best?: { epoch: number; score: SelectionScore; file?: string };
 }
 
 export interface SummaryFormat {
@@ -32,8 +36,11 @@ const LOSS_ORDER = ['D_A', 'G_A', 'cycle_A', 'idt_A', 'D_B', 'G_B', 'cycle_B', '
 
 export async function loadRunSummary(runDir: string): Promise<RunSummary> {
   const run = await readRunLog(path.resolve(runDir));
+  const best = run.evals.length > 1 ? bestEvaluation(run.evals) : undefined;
+  const bestFile = path.join(run.runDir, 'checkpoints', BEST_CHECKPOINT);
   return {
     name: run.name, options: run.options, runDir: run.runDir, overview: overviewOf(run), reportFile: path.join(run.runDir, REPORT_FILE), models: await listModelFiles(run),
+    best: best && { ...best, file: fs.existsSync(bestFile) ? bestFile : undefined },
   };
 }
 
@@ -54,6 +61,7 @@ export function formatSummary(summary: RunSummary, format: SummaryFormat = {}): 
   row('models', models.map((m) => `${shown(m.file)}${m.bytes === undefined ? '' : dim(` (${formatBytes(m.bytes)})`)}`).join(', '));
   const checkpoint = summary.models.find((m) => m.kind === 'checkpoint');
   if (checkpoint) row('checkpoint', shown(checkpoint.file));
+  if (summary.best) row('best', `epoch ${summary.best.epoch}, ${formatScore(summary.best.score)}${summary.best.file ? `: ${shown(summary.best.file)}` : ''}`);
   if (o.status === 'stopped') {
     if (o.reason) row('stopped', o.reason);
     row('resume', resumeCommand(summary));

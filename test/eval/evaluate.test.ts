@@ -181,6 +181,13 @@ test('the trainer hook writes eval records and annotates the checkpoints; cgtrai
   assert.equal(annotated.epoch, 2);
   assert.equal(annotated.metrics['digit-FID_AtoB'], evals[1].metrics['digit-FID_AtoB']);
   assert.equal(JSON.parse(readCheckpoint(path.join(session.runDir, 'checkpoints', 'epoch_1.safetensors')).metadata.eval).epoch, 1);
+  // checkpoints/best.safetensors: the epoch with the lower mean digit-FID of the two
+  const meanFid = (m: Record<string, unknown>) => ((m['digit-FID_AtoB'] as number) + (m['digit-FID_BtoA'] as number)) / 2;
+  const bestEpoch = meanFid(evals[1].metrics) < meanFid(evals[0].metrics) ? 2 : 1;
+  const best = readCheckpoint(path.join(session.runDir, 'checkpoints', 'best.safetensors'));
+  assert.equal(JSON.parse(best.metadata.eval).epoch, bestEpoch);
+  assert.equal(best.metadata.epoch, String(bestEpoch));
+  assert.ok(lines.some((l) => l.startsWith(`best so far: epoch ${bestEpoch}, digit-FID `)), lines.join('\n'));
 
   const r = spawnSync(process.execPath, [cli, 'eval', '--checkpoint', latest, '--samples', '24', '--json', '--device', 'cpu', '--threads', '1'], { encoding: 'utf8', timeout: 60_000 });
   assert.equal(r.status, 0, r.stderr);
