@@ -11,6 +11,8 @@ import * as fs from 'fs';
 import * as path from 'path';
 import type { Argv, Options as YargsOption } from 'yargs';
 import type { ModelConfig } from './train/cyclegan';
+import { missingInceptionMessage, resolveInceptionOption } from './eval/inception-file';
+import { defaultDataDir } from './data/sources';
 
 export type OptionType = 'string' | 'number' | 'integer' | 'boolean';
 
@@ -138,7 +140,7 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   { flag: 'print-freq', key: 'printFreq', type: 'integer', default: 100, min: 1, max: 1e12, group: G.loop, help: 'log losses every this many images' },
   { flag: 'eval-freq', key: 'evalFreq', type: 'integer', default: 0, min: 0, max: 1e6, group: G.loop, help: 'evaluate every this many epochs (0 = never; the last epoch is evaluated when > 0)' },
   { flag: 'eval-samples', key: 'evalSamples', type: 'integer', default: 10000, min: 2, max: 1e7, group: G.loop, help: 'test images per domain translated for each evaluation (fewer when the test set is smaller)' },
-  { flag: 'inception', key: 'inception', type: 'string', default: undefined, group: G.loop, help: 'Inception-v3 ONNX file: evaluations add the standard FID/KID/IS (see docs/evaluation.md)' },
+  { flag: 'inception', key: 'inception', type: 'string', default: undefined, group: G.loop, help: "Inception-v3 ONNX file, or 'fid' for the standard FID Inception ('cgtrain data download inception' makes it): evaluations add FID/KID/IS (see docs/evaluation.md)" },
   { flag: 'export', key: 'export', type: 'boolean', default: true, group: G.loop, help: 'export the generators to ONNX when training ends (--export false to skip)' },
 
   { flag: 'dataset', key: 'dataset', type: 'string', default: 'mnist2svhn', choices: ['mnist2svhn', 'folder'], group: G.data, help: 'mnist2svhn (embedded MNIST -> synthetic or real SVHN) or folder (<dataroot>/trainA, trainB)' },
@@ -306,10 +308,16 @@ function checkConsistency(o: TrainOptions): void {
  */
 export function checkEvaluationOptions(o: TrainOptions): void {
   if (o.evalFreq > 0 && o.dataset === 'folder' && !o.inception) {
-    throw new OptionsError(`--eval-freq ${o.evalFreq}: image folders have no digit labels, so the evaluation needs --inception FILE (an Inception-v3 ONNX model); or set --eval-freq 0`);
+    throw new OptionsError(`--eval-freq ${o.evalFreq}: image folders have no digit labels, so the evaluation needs --inception fid (after 'cgtrain data download inception') or --inception FILE (an Inception-v3 ONNX model); or set --eval-freq 0`);
   }
-  if (o.evalFreq > 0 && o.inception && !fs.existsSync(o.inception)) {
-    throw new OptionsError(`--inception: no such file ${o.inception} (an Inception-v3 ONNX model, e.g. exported from pytorch-fid's FIDInceptionA network)`);
+  if (o.evalFreq > 0 && o.inception) {
+    let file: string;
+    try {
+      file = resolveInceptionOption(o.inception, o.dataDir ?? defaultDataDir());
+    } catch (err) {
+      throw new OptionsError((err as Error).message);
+    }
+    if (!fs.existsSync(file)) throw new OptionsError(missingInceptionMessage(file));
   }
 }
 

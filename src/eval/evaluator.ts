@@ -27,6 +27,7 @@ import { classifierDomainForB, ensureClassifier, type LoadedClassifier } from '.
 import { backendDots } from './dots';
 import { fid } from './fid';
 import { InceptionModel, type InceptionOutputs } from './inception';
+import { resolveInceptionOption } from './inception-file';
 import { inceptionScore } from './inception-score';
 import { kid } from './kid';
 import type { FeatureMatrix } from './linalg';
@@ -203,7 +204,7 @@ async function evaluateInFp32(req: EvaluationRequest): Promise<EvalMetrics> {
   const directions = (req.settings.directions ?? ['AtoB', 'BtoA']).filter((d) => req.generators[d]);
   const digits = data.dataset === 'mnist2svhn';
   if (!digits && !req.settings.inception) {
-    throw new Error('evaluation: digit metrics need --dataset mnist2svhn (labelled digits); for image folders pass --inception FILE (an Inception-v3 ONNX model)');
+    throw new Error('evaluation: digit metrics need --dataset mnist2svhn (labelled digits); for image folders pass --inception fid (after `cgtrain data download inception`) or --inception FILE (an Inception-v3 ONNX model)');
   }
   const started = Date.now();
   const a = await loadDomain(data, 'A', 'test', s.samples, log);
@@ -211,7 +212,7 @@ async function evaluateInFp32(req: EvaluationRequest): Promise<EvalMetrics> {
   const metrics: EvalMetrics = {};
   const info: Record<string, string> = { samples_A: String(a.n), samples_B: String(b.n), test_A: a.name, test_B: b.name };
   const classifiers: Partial<Record<'A' | 'B', LoadedClassifier>> = {};
-  const inception = req.settings.inception ? await InceptionModel.open(req.settings.inception) : undefined;
+  const inception = req.settings.inception ? await InceptionModel.open(resolveInceptionOption(req.settings.inception, data.dataDir)) : undefined;
   try {
     if (digits) {
       classifiers.A = await ensureClassifier(req.backend, 'mnist', data, log, signal);

@@ -10,6 +10,7 @@
 import * as fs from 'fs';
 import type * as Ort from 'onnxruntime-node';
 import { ort, readOnnxModel } from '../export/runtime';
+import { missingInceptionMessage } from './inception-file';
 import { toRgb } from './classifier';
 
 export const INCEPTION_SIZE = 299;
@@ -83,7 +84,7 @@ export class InceptionModel {
   ) {}
 
   static async open(file: string): Promise<InceptionModel> {
-    if (!fs.existsSync(file)) throw new Error(`--inception: no such file ${file} (an Inception-v3 ONNX model, e.g. exported from pytorch-fid's FIDInceptionA network)`);
+    if (!fs.existsSync(file)) throw new Error(missingInceptionMessage(file));
     const info = readOnnxModel(file);
     const dims = info.inputDims;
     if (dims.length !== 4) throw new Error(`--inception ${file}: the input is rank ${dims.length}, expected NCHW images`);

@@ -3,22 +3,19 @@
  * with signal handling. The `train` command and the integration tests both start training here.
  */
 import * as fs from 'fs';
-import * as path from 'path';
-import { loadBackend, packageRoot, type Backend } from '../backend/device';
+import { loadBackend, type Backend } from '../backend/device';
 import { defaultDataDir, openUnalignedLoader } from '../data';
 import type { DataOptions } from '../data/types';
 import { checkEvaluationOptions, modelImageSize, resolveOptions, type TrainOptions } from '../options';
 import { Rng } from '../util/rng';
 import { CycleGANModel, type ModelConfig } from './cyclegan';
+import { cgtrainVersion } from '../export/metadata';
 import { formatSummary, loadRunSummary } from '../report/summary';
 import { acquireRunLock, RunLockedError } from './lock';
 import { RunLogger } from './logger';
 import { chooseRunName, createRunDirs, mergeResumedOptions, removeEmptyRunDirs, readSavedOptions, resumeCheckpoint, runPaths, type RunPaths } from './run';
 import { Trainer, type TrainableModel, type TrainerHooks, type TrainResult } from './trainer';
 
-export function cgtrainVersion(): string {
-  return (JSON.parse(fs.readFileSync(path.join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
-}
 
 export function modelConfigOf(o: TrainOptions): ModelConfig {
   return {

@@ -163,7 +163,7 @@ test('an ONNX model that gives no pool features (a cgtrain generator) is named, 
 
 test('folder datasets without --inception are refused with the way out', async () => {
   const folder = { ...options, dataset: 'folder' as const, dataroot: root };
-  await assert.rejects(evaluateTranslation({ backend: cpuBackend(), generators: {}, options: folder, settings }), /pass --inception FILE/);
+  await assert.rejects(evaluateTranslation({ backend: cpuBackend(), generators: {}, options: folder, settings }), /pass --inception fid .* or --inception FILE/);
 });
 
 test('the trainer hook writes eval records and annotates the checkpoints; cgtrain eval reads them back', async () => {

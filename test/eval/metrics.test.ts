@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { fromEigen, jacobiEigen, JACOBI_MAX_N, matmul, meanAndCovariance, sqrtPsd, symmetricEigen, tridiagonalQlEigen, type FeatureMatrix } from '../../src/eval/linalg';
-import { fid, frechetDistance, gaussianStats, traceSqrtProduct } from '../../src/eval/fid';
+import { fid, frechetDistance, frechetDistanceLowRank, gaussianStats, traceSqrtProduct } from '../../src/eval/fid';
 import { kid, mmd2Unbiased } from '../../src/eval/kid';
 import { inceptionScore } from '../../src/eval/inception-score';
 import { prdc } from '../../src/eval/prdc';
@@ -132,8 +132,23 @@ test('FID(X, X) = 0, FID grows with a mean shift, and rank-deficient covariances
   // Two large samples of one Gaussian: close to 0 (sampling bias only).
   const big = fid(gaussian(4000, 4, 6), gaussian(4000, 4, 7));
   assert.ok(big < 0.02, `FID of two samples of N(0, I) = ${big}`);
-  // gaussianStats + frechetDistance is what fid() does.
+  // gaussianStats + frechetDistance is what fid() does with more samples than features.
   assert.equal(frechetDistance(gaussianStats(x), gaussianStats(shifted)), fid(x, shifted));
+});
+
+test('FID with fewer samples than features (the Gram route) equals the d x d square root', () => {
+  for (const [n1, n2, d] of [[20, 30, 64], [31, 12, 64], [7, 7, 300]] as const) {
+    const x = gaussian(n1, d, n1 + d, 0, 1.5);
+    const y = gaussian(n2, d, n2 + 2 * d, 0.3, 0.8);
+    const dense = frechetDistance(gaussianStats(x), gaussianStats(y));
+    const low = frechetDistanceLowRank(x, y);
+    // the dense route takes square roots of the zero eigenvalues of rank-deficient S1 S2, each a
+    // rounding-sized positive number whose root is ~1e-7: agreement to ~1e-8 of the value
+    assert.ok(Math.abs(low - dense) <= 1e-7 * dense, `n ${n1}/${n2} d ${d}: Gram ${low} vs dense ${dense}`);
+    assert.equal(fid(x, y), low, 'fid() takes the Gram route when min(n) < d');
+  }
+  const x = gaussian(10, 50, 1);
+  assert.ok(Math.abs(frechetDistanceLowRank(x, x)) < 1e-9, 'FID(X, X) = 0 on the Gram route');
 });
 
 test('KID: the unbiased MMD^2 estimator equals the brute-force formula and averages to 0 on one distribution', () => {

@@ -43,7 +43,7 @@ test('training checks what its evaluation will need before it starts, not after 
   const runsDir = tempDir('eval-needs');
   const dataroot = tempDir('eval-needs-data');
   assert.throws(() => prepareRun({ runsDir, dataset: 'folder', dataroot, evalFreq: 5 }),
-    /--eval-freq 5: image folders have no digit labels, so the evaluation needs --inception FILE .*; or set --eval-freq 0/);
+    /--eval-freq 5: image folders have no digit labels, so the evaluation needs --inception fid .* or --inception FILE .*; or set --eval-freq 0/);
   assert.throws(() => prepareRun({ runsDir, evalFreq: 1, inception: path.join(dataroot, 'nope.onnx') }), /--inception: no such file .*nope\.onnx/);
   // Options alone still resolve: translate and export re-read a checkpoint's options on machines
   // without the run's --inception file.

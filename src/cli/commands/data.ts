@@ -6,13 +6,16 @@ import { batchToRows } from '../../data/grid';
 import { CYCLEGAN_DATASETS, downloadCycleGanDataset, isCycleGanDataset, type CycleGanDataset } from '../../data/cyclegan-datasets';
 import { downloadDataset, REMOTE_DATASETS } from '../../data/download';
 import { renderSynthHouseNumbers, synthSeed } from '../../data/synth';
+import { installFidInception } from '../../eval/fid-weights';
+import { FID_WEIGHTS } from '../../eval/inception-file';
 import type { Preprocess } from '../../data/types';
 
 const say = (line: string) => process.stderr.write(`${line}\n`);
 
 interface DownloadArgs {
-  dataset: 'mnist' | 'svhn' | CycleGanDataset;
+  dataset: 'mnist' | 'svhn' | 'inception' | CycleGanDataset;
   dir?: string;
+  weights?: string;
   'data-dir': string;
   'base-url'?: string;
 }
@@ -52,15 +55,24 @@ const dataDirOption = {
 
 const download: CommandModule<object, DownloadArgs> = {
   command: 'download <dataset>',
-  describe: 'download MNIST (IDX .gz) or SVHN (format 2 .mat) with resume and SHA-256 checks, or a CycleGAN image dataset (horse2zebra, ...) as trainA/trainB/testA/testB folders',
+  describe: 'download MNIST (IDX .gz) or SVHN (format 2 .mat) with resume and SHA-256 checks, a CycleGAN image dataset (horse2zebra, ...) as trainA/trainB/testA/testB folders, or the FID Inception-v3 (pytorch-fid\'s weights, converted to ONNX for --inception fid)',
   builder: (y: Argv) =>
     y
-      .positional('dataset', { choices: ['mnist', 'svhn', ...CYCLEGAN_DATASETS] as const, demandOption: true })
+      .positional('dataset', { choices: ['mnist', 'svhn', 'inception', ...CYCLEGAN_DATASETS] as const, demandOption: true })
       .option('data-dir', dataDirOption)
       .option('dir', { type: 'string', describe: 'target folder (default <data-dir>/<dataset>, where training looks)' })
       .option('base-url', { type: 'string', describe: 'fetch from this mirror instead of the official hosts' })
-      .example('$0 data download horse2zebra', 'the CycleGAN authors\' horse2zebra (111 MB zip), then: cgtrain train --dataset folder --dataroot <the folder it prints>') as unknown as Argv<DownloadArgs>,
+      .option('weights', { type: 'string', describe: `inception: convert this local copy of ${FID_WEIGHTS.file} instead of downloading it (torch hub's cache is used when it has one)` })
+      .example('$0 data download horse2zebra', 'the CycleGAN authors\' horse2zebra (111 MB zip), then: cgtrain train --dataset folder --dataroot <the folder it prints>')
+      .example('$0 data download inception', 'the standard FID network (92 MB of weights), then: cgtrain train --dataset folder ... --inception fid') as unknown as Argv<DownloadArgs>,
   handler: async (args) => {
+    if (args.dataset === 'inception') {
+      const file = await installFidInception(args['data-dir'], { dir: args.dir, weights: args.weights, baseUrl: args['base-url'], log: say });
+      const where = args.dir ? file : 'fid';
+      say(`inception: ${file}\n  use it with: --inception ${where} (train, eval)`);
+      return;
+    }
+    if (args.weights !== undefined) throw new Error('--weights: only for `cgtrain data download inception`');
     if (isCycleGanDataset(args.dataset)) {
       const { dir, counts } = await downloadCycleGanDataset(args.dataset, args['data-dir'], { dir: args.dir, baseUrl: args['base-url'], log: say });
       const folders = Object.entries(counts).map(([folder, n]) => `${folder} ${n}`).join(', ');

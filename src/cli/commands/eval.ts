@@ -78,14 +78,14 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
       .command(trainClassifierCommand)
       .option('checkpoint', { type: 'string', describe: 'training checkpoint (.safetensors) whose generators to evaluate' })
       .option('samples', { type: 'number', default: EVAL_DEFAULTS.samples, describe: 'test images per domain (fewer when the test set is smaller)' })
-      .option('inception', { type: 'string', describe: 'Inception-v3 ONNX file: adds the standard FID, KID and IS (input NCHW 299x299 in [-1, 1]; output 0 pool features, output 1 logits)' })
+      .option('inception', { type: 'string', describe: "Inception-v3 ONNX file (input NCHW 299x299 in [-1, 1]; output 0 pool features, output 1 logits), or 'fid' for the standard FID Inception that 'cgtrain data download inception' makes: adds FID, KID and IS" })
       .option('direction', { choices: ['AtoB', 'BtoA', 'both'] as const, default: 'both' as const, describe: 'which generator(s) to evaluate' })
       .option('json', { type: 'boolean', default: false, describe: 'print the metrics as JSON' })
       .option('data-dir', { type: 'string', describe: "datasets and classifiers (default: the run's --data-dir, else $CGTRAIN_DATA_DIR or ~/.cache/cgtrain)" })
       .option('device', deviceOption)
       .option('threads', threadsOption)
       .example('$0 eval --checkpoint runs/quick/checkpoints/latest.safetensors', 'a table of metrics for both directions')
-      .example('$0 eval --checkpoint ckpt.safetensors --inception pt_inception.onnx --json', 'with the standard FID/KID/IS, as JSON') as Argv<EvalArgs>,
+      .example('$0 eval --checkpoint ckpt.safetensors --inception fid --json', 'with the standard FID/KID/IS (after cgtrain data download inception), as JSON') as Argv<EvalArgs>,
   handler: async (args) => {
     if (!args.checkpoint) throw new Error("eval: name a checkpoint with --checkpoint FILE (or run 'cgtrain eval train-classifier --domain ...')");
     if (!fs.existsSync(args.checkpoint)) throw new Error(`--checkpoint: no such file ${args.checkpoint}`);
