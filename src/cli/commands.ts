@@ -8,6 +8,7 @@ import { exportCommand } from './commands/export';
 import { translateCommand } from './commands/translate';
 import { doctorCommand } from './commands/doctor';
 import { evalCommand } from './commands/eval';
+import { runsCommand } from './commands/runs';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export const commands: CommandModule<any, any>[] = [
@@ -17,6 +18,7 @@ export const commands: CommandModule<any, any>[] = [
   evalCommand,
   benchCommand,
   reportCommand,
+  runsCommand,
   dataCommand,
   doctorCommand,
 ];
