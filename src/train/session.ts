@@ -150,6 +150,17 @@ function isOutOfMemory(err: unknown): err is Error {
   return err instanceof Error && /out of (device |host )?memory/i.test(err.message);
 }
 
+/** The start block's `eval:` line: when and how the run evaluates, or how to turn it on. */
+export function evaluationPlan(o: TrainOptions, hooked: boolean): string {
+  if (!hooked) return 'off (no evaluation hook in this session)';
+  const metrics = o.inception
+    ? `${o.dataset === 'mnist2svhn' ? 'digit metrics and ' : ''}FID/KID/IS with ${o.inception === 'fid' ? 'the FID Inception' : o.inception}`
+    : 'digit accuracy, digit-FID/KID/IS, PRDC';
+  if (o.evalFreq > 0) return `every ${o.evalFreq} epoch${o.evalFreq === 1 ? '' : 's'} and the last, on up to ${o.evalSamples} test images per domain: ${metrics}`;
+  if (o.dataset === 'folder') return "off (image folders are evaluated with an Inception model: 'cgtrain data download inception', then --inception fid --eval-freq N)";
+  return 'off (--eval-freq N evaluates every N epochs)';
+}
+
 export async function runSession(session: SessionOptions): Promise<Session> {
   const { options, paths, resumedFrom, release } = prepareLockedRun(session.given);
   let finished = false;
@@ -201,7 +212,8 @@ async function trainRun(session: SessionOptions, options: TrainOptions, paths: R
       `cgtrain: run '${options.name}' in ${paths.runDir} (${resumedFrom ? `resuming epoch ${p.epoch} batch ${p.batch} from ${resumedFrom}` : `new run, ${presetText(options.preset)}`})\n` +
         `  data: ${loader.epochSize} images/epoch, ${loader.batchesPerEpoch} batches of ${options.batchSize}\n` +
         `  model: ${options.netG} / ${options.netD}, ngf ${options.ngf} ndf ${options.ndf}, ${(model.parameterCount() / 1e6).toFixed(2)} M parameters, ` +
-        `${(model.flopsPerImage() / 1e9).toFixed(2)} GFLOP/image per step; ${backend.kind} (${String(machine.deviceName ?? '')}, ${String(machine.precision ?? 'fp32')})`,
+        `${(model.flopsPerImage() / 1e9).toFixed(2)} GFLOP/image per step; ${backend.kind} (${String(machine.deviceName ?? '')}, ${String(machine.precision ?? 'fp32')})\n` +
+        `  eval: ${evaluationPlan(options, session.hooks?.evaluate !== undefined)}`,
     );
     const disk = checkpointDiskNote(options, p.epoch, model.parameterCount());
     if (disk) logger.say(disk);

@@ -4,7 +4,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { resolveOptions } from '../../src/options';
 import { chooseRunName, mergeResumedOptions, removeEmptyRunDirs, resumeCheckpoint, runPaths } from '../../src/train/run';
-import { checkpointDiskNote, prepareRun, runSession } from '../../src/train/session';
+import { checkpointDiskNote, evaluationPlan, prepareRun, runSession } from '../../src/train/session';
 import { listModelFiles } from '../../src/report/report';
 import { readRunLog } from '../../src/report/runlog';
 import { tempDir, tinyOptions } from './tiny';
@@ -84,4 +84,15 @@ test('a run whose kept epoch checkpoints pass 2 GB says so, and how to keep fewe
   assert.equal(checkpointDiskNote({ ...o, keepEpochs: 3 }, 1, 28.29e6), null, '3 x 339 MB');
   assert.match(checkpointDiskNote(o, 151, 28.29e6) ?? '', /keeps 10 epoch/, 'a resumed run counts the epochs left');
   assert.equal(checkpointDiskNote(resolveOptions({}), 1, 1.34e6), null, 'the quick demo');
+});
+
+test('the start block says when and how the run evaluates, or how to turn it on', () => {
+  assert.equal(evaluationPlan(resolveOptions({ preset: 'mnist2svhn' }), true), 'every 20 epochs and the last, on up to 10000 test images per domain: digit accuracy, digit-FID/KID/IS, PRDC');
+  assert.equal(evaluationPlan(resolveOptions({ preset: 'quick', inception: 'fid', evalFreq: 1 }), true),
+    'every 1 epoch and the last, on up to 1000 test images per domain: digit metrics and FID/KID/IS with the FID Inception');
+  assert.equal(evaluationPlan(resolveOptions({ dataset: 'folder', dataroot: '/x', inception: '/m/inc.onnx', evalFreq: 5 }), true),
+    'every 5 epochs and the last, on up to 10000 test images per domain: FID/KID/IS with /m/inc.onnx');
+  assert.match(evaluationPlan(resolveOptions({ dataset: 'folder', dataroot: '/x' }), true), /^off \(image folders .*'cgtrain data download inception', then --inception fid --eval-freq N\)$/);
+  assert.equal(evaluationPlan(resolveOptions({ evalFreq: 0 }), true), 'off (--eval-freq N evaluates every N epochs)');
+  assert.equal(evaluationPlan(resolveOptions({ preset: 'mnist2svhn' }), false), 'off (no evaluation hook in this session)');
 });
