@@ -55,7 +55,9 @@ export function formatSummary(summary: RunSummary, format: SummaryFormat = {}): 
     if (text) lines.push(`  ${dim(label.padEnd(11))}${text}`);
   };
   row('losses', formatLosses(o.latestLosses));
-  row('metrics', Object.keys(o.latestMetrics).length ? `${formatPairs(o.latestMetrics)}  ${dim(`(epoch ${o.latestMetricsEpoch})`)}` : '');
+  // the spreads (KID-std_AtoB, ...) stay in the report and the log: a summary line has no room for them
+  const metrics = Object.fromEntries(Object.entries(o.latestMetrics).filter(([k]) => !k.includes('-std_')));
+  row('metrics', Object.keys(metrics).length ? `${formatPairs(metrics)}  ${dim(`(epoch ${o.latestMetricsEpoch})`)}` : '');
   row('report', shown(summary.reportFile));
   const models = summary.models.filter((m) => m.kind === 'model');
   row('models', models.map((m) => `${shown(m.file)}${m.bytes === undefined ? '' : dim(` (${formatBytes(m.bytes)})`)}`).join(', '));

@@ -68,15 +68,16 @@ test('keepBestCheckpoint keeps the lowest-FID epoch, and a resumed run compares 
   assert.deepEqual(fs.readdirSync(path.dirname(best)).filter((f) => f.endsWith('.tmp')), []);
 });
 
-test('the end summary and the report name the best evaluation', async () => {
+test('the end summary and the report name the best evaluation; the summary leaves the spreads out', async () => {
   const root = tempDir('best-report');
   const runDir = await makeSyntheticRun(root, 'ranked', { epochs: 4, stepsPerEpoch: 4, ended: true, evalEvery: 100 });
   const log = path.join(runDir, 'log.jsonl');
-  const evals = [[1, 30], [2, 12], [3, 18]].map(([epoch, fid]) => JSON.stringify({ type: 'eval', epoch, metrics: { 'digit-FID_AtoB': fid, 'digit-FID_BtoA': fid + 4 } }));
+  const evals = [[1, 30], [2, 12], [3, 18]].map(([epoch, fid]) => JSON.stringify({ type: 'eval', epoch, metrics: { 'digit-FID_AtoB': fid, 'digit-FID_BtoA': fid + 4, 'digit-KID_AtoB': 0.5, 'digit-KID-std_AtoB': 0.01 } }));
   const lines = fs.readFileSync(log, 'utf8').trimEnd().split('\n');
   fs.writeFileSync(log, [...lines.slice(0, -2), ...evals, ...lines.slice(-2)].join('\n') + '\n');
   fs.writeFileSync(path.join(runDir, 'checkpoints', 'best.safetensors'), Buffer.alloc(64));
   const text = formatSummary(await loadRunSummary(runDir), { color: false, cwd: root });
+  assert.match(text, /\n {2}metrics {4}digit-FID_AtoB 18 {2}digit-FID_BtoA 22 {2}digit-KID_AtoB 0.5 {2}\(epoch 3\)\n/, 'no spreads in the summary line');
   assert.match(text, /\n {2}best {7}epoch 2, digit-FID 14.000 \(mean of A->B and B->A\): ranked\/checkpoints\/best.safetensors\n/);
   const html = fs.readFileSync(await buildReport(runDir), 'utf8');
   assert.match(html, /3 evaluations; best: epoch 2, digit-FID 14.000/);
