@@ -14,6 +14,9 @@
  * With an Inception-v3 ONNX file: FID_<dir>, KID_<dir>, IS_<dir> (standard, pool3 features).
  * Folder datasets have no digit labels: only the Inception metrics apply.
  */
+import * as crypto from 'crypto';
+import * as fs from 'fs';
+import * as path from 'path';
 import { inFp32Async, type Backend } from '../backend/device';
 import { defaultDataDir, loadDomain, type DataOptions, type LoadedDomain } from '../data';
 import { forwardEval } from '../export/export';
@@ -150,10 +153,32 @@ function confusionRows(predicted: Int32Array, labels: Int32Array): number[][] {
   return Array.from({ length: 10 }, (_, t) => Array.from(flat.subarray(t * 10, t * 10 + 10)));
 }
 
+/**
+ * Inception outputs of the real test images, kept between the evaluations of one process (a run
+ * evaluates every --eval-freq epochs): the real images never change, and 10,000 of them are
+ * minutes of Inception-v3 on a CPU. Keyed by the model file (path, size, modification time) and
+ * a SHA-1 of the images; the two most recent sets (domains A and B) are kept.
+ */
+const realOutputs = new Map<string, InceptionOutputs>();
+const REAL_OUTPUTS_KEPT = 2;
+
+async function realInceptionOutputs(model: InceptionModel, target: LoadedDomain, signal?: AbortSignal): Promise<InceptionOutputs> {
+  const stat = fs.statSync(model.file);
+  const images = crypto.createHash('sha1').update(new Uint8Array(target.images.buffer, target.images.byteOffset, target.images.byteLength)).digest('hex');
+  const key = [path.resolve(model.file), stat.size, stat.mtimeMs, target.n, target.shape.join('x'), images].join('|');
+  const cached = realOutputs.get(key);
+  if (cached) return cached;
+  const [c, h, w] = target.shape;
+  const outputs = await model.run(target.images, target.n, c, h, w, { signal });
+  realOutputs.set(key, outputs);
+  while (realOutputs.size > REAL_OUTPUTS_KEPT) realOutputs.delete(realOutputs.keys().next().value as string);
+  return outputs;
+}
+
 async function inceptionMetrics(model: InceptionModel, dir: Direction, target: LoadedDomain, fake: Float32Array, fakeChannels: number, n: number,
   backend: Backend, s: ReturnType<typeof settingsWithDefaults>, signal?: AbortSignal): Promise<Record<string, number>> {
-  const [c, h, w] = target.shape;
-  const real = await model.run(target.images, target.n, c, h, w, { signal });
+  const [, h, w] = target.shape;
+  const real = await realInceptionOutputs(model, target, signal);
   const gen = await model.run(fake, n, fakeChannels, h, w, { signal });
   const out = await distributionMetrics(features(real, real.featureDim), features(gen, gen.featureDim), dir, s, backend, '', false, signal);
   if (gen.probs && gen.classes) Object.assign(out, isMetrics(gen.probs, n, gen.classes, `IS_${dir}`));
