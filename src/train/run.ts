@@ -32,6 +32,30 @@ export function epochOfCheckpointName(name: string): number | null {
   return m ? Number(m[1]) : null;
 }
 
+/**
+ * The directory a --run argument names: the path as typed, else runs/<name>, whichever holds a
+ * run (a log.jsonl or checkpoints/; a dataset folder named like the run is not one).
+ */
+export function runDirOf(run: string): string {
+  const candidates = [run, path.join('runs', run)];
+  const isRun = (dir: string): boolean => fs.existsSync(path.join(dir, 'log.jsonl')) || fs.existsSync(path.join(dir, 'checkpoints'));
+  const found = candidates.find(isRun);
+  if (found) return found;
+  throw new Error(`--run ${run}: neither ${candidates.join(' nor ')} holds a run (the log.jsonl and checkpoints/ that 'cgtrain train' writes)`);
+}
+
+/** checkpoints/latest.safetensors of a run, or with `best` checkpoints/best.safetensors (written when a run evaluates). */
+export function runCheckpoint(run: string, best: boolean): string {
+  const dir = runDirOf(run);
+  const file = path.join(dir, 'checkpoints', best ? 'best.safetensors' : 'latest.safetensors');
+  if (!fs.existsSync(file)) {
+    throw new Error(best
+      ? `--run ${run} --best: ${file} does not exist; a run keeps its best evaluated epoch there when it evaluates (--eval-freq)`
+      : `--run ${run}: ${file} does not exist (the run has not saved a checkpoint yet)`);
+  }
+  return file;
+}
+
 function hasHistory(paths: RunPaths): boolean {
   return fs.existsSync(paths.latest) || fs.existsSync(path.join(paths.runDir, 'log.jsonl'));
 }

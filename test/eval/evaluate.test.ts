@@ -220,6 +220,19 @@ test('the trainer hook writes eval records and annotates the checkpoints; cgtrai
   assert.match(table.stdout, /digit-KID\s+\S+e[+-]\d+\s/);
   assert.doesNotMatch(table.stdout, /± 0\.000e\+0/);
   assert.match(table.stdout, /not comparable with published FID/);
+  // --run DIR --best: the best epoch's checkpoint, for eval, export (into <run>/best/) and translate
+  const bestFile = path.join(session.runDir, 'checkpoints', 'best.safetensors');
+  const viaRun = spawnSync(process.execPath, [cli, 'eval', '--run', session.runDir, '--best', '--samples', '24', '--json', '--device', 'cpu', '--threads', '1'], { encoding: 'utf8', timeout: 60_000 });
+  assert.equal(viaRun.status, 0, viaRun.stderr);
+  const bestOut = JSON.parse(viaRun.stdout) as { checkpoint: string; metrics: Record<string, unknown> };
+  assert.equal(path.resolve(bestOut.checkpoint), bestFile);
+  assert.equal(bestOut.metrics['digit-FID_AtoB'], evals[bestEpoch - 1].metrics['digit-FID_AtoB']);
+  const exported = spawnSync(process.execPath, [cli, 'export', '--run', session.runDir, '--best', '--direction', 'AtoB'], { encoding: 'utf8', timeout: 60_000 });
+  assert.equal(exported.status, 0, exported.stderr);
+  assert.ok(fs.existsSync(path.join(session.runDir, 'best', 'G_A.onnx')), exported.stdout);
+  const lone = spawnSync(process.execPath, [cli, 'export', '--checkpoint', latest, '--best'], { encoding: 'utf8' });
+  assert.notEqual(lone.status, 0);
+  assert.match(lone.stderr, /--best picks a run's best checkpoint: pass --run NAME with it/);
   const missing = spawnSync(process.execPath, [cli, 'eval'], { encoding: 'utf8' });
   assert.notEqual(missing.status, 0);
   assert.match(missing.stderr, /--checkpoint FILE/);

@@ -140,7 +140,7 @@ test('cgtrain translate gives the same PNGs from the ONNX model and from the che
   assert.equal(r2.code, 0, r2.stderr);
   assert.match(r2.stdout, /cgtrain addon \(CPU/);
   const missing = await cli('translate', '--run', path.join(dir, 'no-such-run'), path.join(dir, 'digits'), '--out', path.join(dir, 'never'));
-  assert.match(missing.stderr, /--run \S*no-such-run: neither \S*no-such-run nor runs\/\S*no-such-run exists/);
+  assert.match(missing.stderr, /--run \S*no-such-run: neither \S*no-such-run nor runs\/\S*no-such-run holds a run/);
   const bad = await cli('translate', '--model', path.join(dir, 'run', 'G_A.onnx'), path.join(dir, 'digits', 'digit2.png'), '--out', path.join(dir, 'one.png'), '--html');
   assert.notEqual(bad.code, 0);
   assert.match(bad.stderr, /--html writes <out>\/index\.html beside the translations: --out must be a directory/);

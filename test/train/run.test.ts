@@ -3,7 +3,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
 import { resolveOptions } from '../../src/options';
-import { chooseRunName, mergeResumedOptions, removeEmptyRunDirs, resumeCheckpoint, runPaths } from '../../src/train/run';
+import { chooseRunName, mergeResumedOptions, removeEmptyRunDirs, resumeCheckpoint, runCheckpoint, runDirOf, runPaths } from '../../src/train/run';
 import { checkpointDiskNote, evaluationPlan, prepareRun, runSession } from '../../src/train/session';
 import { listModelFiles } from '../../src/report/report';
 import { readRunLog } from '../../src/report/runlog';
@@ -95,4 +95,23 @@ test('the start block says when and how the run evaluates, or how to turn it on'
   assert.match(evaluationPlan(resolveOptions({ dataset: 'folder', dataroot: '/x' }), true), /^off \(image folders .*'cgtrain data download inception', then --inception fid --eval-freq N\)$/);
   assert.equal(evaluationPlan(resolveOptions({ evalFreq: 0 }), true), 'off (--eval-freq N evaluates every N epochs)');
   assert.equal(evaluationPlan(resolveOptions({ preset: 'mnist2svhn' }), false), 'off (no evaluation hook in this session)');
+});
+
+test('--run finds the run directory, not a dataset folder of the same name, and --best its best checkpoint', () => {
+  const root = tempDir('run-dir');
+  const cwd = process.cwd();
+  process.chdir(root);
+  try {
+    fs.mkdirSync(path.join('h2z', 'trainA'), { recursive: true }); // the dataset, named like the run
+    fs.mkdirSync(path.join('runs', 'h2z', 'checkpoints'), { recursive: true });
+    fs.writeFileSync(path.join('runs', 'h2z', 'checkpoints', 'latest.safetensors'), 'x');
+    assert.equal(runDirOf('h2z'), path.join('runs', 'h2z'));
+    assert.equal(runCheckpoint('h2z', false), path.join('runs', 'h2z', 'checkpoints', 'latest.safetensors'));
+    assert.throws(() => runCheckpoint('h2z', true), /--run h2z --best: runs\/h2z\/checkpoints\/best\.safetensors does not exist; a run keeps its best evaluated epoch there when it evaluates \(--eval-freq\)/);
+    fs.writeFileSync(path.join('runs', 'h2z', 'checkpoints', 'best.safetensors'), 'x');
+    assert.equal(runCheckpoint('runs/h2z', true), path.join('runs', 'h2z', 'checkpoints', 'best.safetensors'));
+    assert.throws(() => runDirOf('nope'), /--run nope: neither nope nor runs\/nope holds a run/);
+  } finally {
+    process.chdir(cwd);
+  }
 });

@@ -10,6 +10,7 @@ import { loadBackend } from '../../backend/device';
 import { defaultDataDir } from '../../data';
 import { loadCheckpointGenerators } from '../../export/from-checkpoint';
 import { readCheckpointMetadata } from '../../train/checkpoint';
+import { runCheckpoint } from '../../train/run';
 import { CLASSIFIER_DOMAINS, CLASSIFIER_EPOCHS, trainAndSaveClassifier, type ClassifierDomain } from '../../eval/classifier-store';
 import { EVAL_DEFAULTS, evaluateTranslation, type Direction } from '../../eval/evaluator';
 import { formatConfusion, formatMetricsTable } from '../../eval/format';
@@ -27,6 +28,8 @@ interface TrainClassifierArgs {
 
 interface EvalArgs {
   checkpoint?: string;
+  run?: string;
+  best: boolean;
   samples: number;
   inception?: string;
   direction: Direction | 'both';
@@ -77,6 +80,9 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
     y
       .command(trainClassifierCommand)
       .option('checkpoint', { type: 'string', describe: 'training checkpoint (.safetensors) whose generators to evaluate' })
+      .option('run', { type: 'string', describe: 'a run directory or name (runs/NAME): its latest checkpoint' })
+      .option('best', { type: 'boolean', default: false, describe: 'with --run: its best evaluated epoch (checkpoints/best.safetensors)' })
+      .conflicts('run', 'checkpoint')
       .option('samples', { type: 'number', default: EVAL_DEFAULTS.samples, describe: 'test images per domain (fewer when the test set is smaller)' })
       .option('inception', { type: 'string', describe: "Inception-v3 ONNX file (input NCHW 299x299 in [-1, 1]; output 0 pool features, output 1 logits), or 'fid' for the standard FID Inception that 'cgtrain data download inception' makes: adds FID, KID and IS" })
       .option('direction', { choices: ['AtoB', 'BtoA', 'both'] as const, default: 'both' as const, describe: 'which generator(s) to evaluate' })
@@ -85,15 +91,18 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
       .option('device', deviceOption)
       .option('threads', threadsOption)
       .example('$0 eval --checkpoint runs/quick/checkpoints/latest.safetensors', 'a table of metrics for both directions')
+      .example('$0 eval --run h2z --best --inception fid', 'the best evaluated epoch of runs/h2z')
       .example('$0 eval --checkpoint ckpt.safetensors --inception fid --json', 'with the standard FID/KID/IS (after cgtrain data download inception), as JSON') as Argv<EvalArgs>,
   handler: async (args) => {
-    if (!args.checkpoint) throw new Error("eval: name a checkpoint with --checkpoint FILE (or run 'cgtrain eval train-classifier --domain ...')");
-    if (!fs.existsSync(args.checkpoint)) throw new Error(`--checkpoint: no such file ${args.checkpoint}`);
+    if (args.best && !args.run) throw new Error("--best picks a run's best checkpoint: pass --run NAME with it");
+    const checkpoint = args.run ? runCheckpoint(args.run, args.best) : args.checkpoint;
+    if (!checkpoint) throw new Error("eval: name a checkpoint with --checkpoint FILE or --run NAME (or run 'cgtrain eval train-classifier --domain ...')");
+    if (!fs.existsSync(checkpoint)) throw new Error(`--checkpoint: no such file ${checkpoint}`);
     checkSamples(args.samples);
-    readCheckpointMetadata(args.checkpoint);
+    readCheckpointMetadata(checkpoint);
     const backend = loadBackend(args.device, { threads: args.threads, quiet: true });
     const directions: Direction[] = args.direction === 'both' ? ['AtoB', 'BtoA'] : [args.direction];
-    const { options, generators } = loadCheckpointGenerators(args.checkpoint, backend, directions);
+    const { options, generators } = loadCheckpointGenerators(checkpoint, backend, directions);
     const say = (line: string) => process.stderr.write(`cgtrain: ${line}\n`);
     try {
       const metrics = await evaluateTranslation({
@@ -101,7 +110,7 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
         settings: { samples: args.samples, inception: args.inception, directions }, log: say,
       });
       if (args.json) {
-        process.stdout.write(`${JSON.stringify({ checkpoint: args.checkpoint, metrics }, null, 2)}\n`);
+        process.stdout.write(`${JSON.stringify({ checkpoint, metrics }, null, 2)}\n`);
       } else {
         process.stdout.write(`${formatMetricsTable(metrics)}\n`);
         const info = metrics.info as Record<string, string>;
@@ -112,7 +121,9 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
         }
         const rest = Object.entries(info).filter(([k]) => !k.startsWith('confusion_'));
         process.stdout.write(`\n${rest.map(([k, v]) => `${k}: ${v}`).join('\n')}\n`);
-        process.stdout.write('digit-* metrics use the digit classifier\'s features, not Inception-v3: they are not comparable with published FID/KID/IS.\n');
+        if (Object.keys(metrics).some((k) => k.startsWith('digit-'))) {
+          process.stdout.write('digit-* metrics use the digit classifier\'s features, not Inception-v3: they are not comparable with published FID/KID/IS.\n');
+        }
       }
     } finally {
       for (const g of Object.values(generators)) g?.dispose();

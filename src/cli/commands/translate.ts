@@ -8,6 +8,7 @@ import * as path from 'path';
 import type { Argv, CommandModule } from 'yargs';
 import { PRECISION_CHOICES, type PrecisionName } from '../../backend/device';
 import { writeFileAtomicSync } from '../../util/atomic';
+import { runCheckpoint, runDirOf } from '../../train/run';
 import { loadTranslator, type LoadTranslatorOptions } from '../../translate/translator';
 
 interface TranslateArgs {
@@ -15,6 +16,7 @@ interface TranslateArgs {
   model?: string;
   checkpoint?: string;
   run?: string;
+  best: boolean;
   direction?: 'AtoB' | 'BtoA';
   out: string;
   device?: 'cpu' | 'cuda' | 'auto';
@@ -53,9 +55,9 @@ ${rows.join('\n')}
  * --run DIR|NAME: the run's exported generator for the direction (G_A.onnx or G_B.onnx), else,
  * or when --device/--precision ask for our addon, its latest checkpoint. NAME means runs/NAME.
  */
-export function generatorOfRun(run: string, direction: 'AtoB' | 'BtoA', wantAddon: boolean): { model?: string; checkpoint?: string } {
-  const dir = fs.existsSync(run) ? run : path.join('runs', run);
-  if (!fs.existsSync(dir)) throw new Error(`--run ${run}: neither ${run} nor ${path.join('runs', run)} exists (a run directory that 'cgtrain train' wrote)`);
+export function generatorOfRun(run: string, direction: 'AtoB' | 'BtoA', wantAddon: boolean, best = false): { model?: string; checkpoint?: string } {
+  if (best) return { checkpoint: runCheckpoint(run, true) };
+  const dir = runDirOf(run);
   const onnx = path.join(dir, direction === 'AtoB' ? 'G_A.onnx' : 'G_B.onnx');
   const latest = path.join(dir, 'checkpoints', 'latest.safetensors');
   if (!wantAddon && fs.existsSync(onnx)) return { model: onnx };
@@ -123,6 +125,7 @@ export const translateCommand: CommandModule<object, TranslateArgs> = {
       .option('model', { type: 'string', describe: 'exported generator (.onnx), run with onnxruntime-node' })
       .option('checkpoint', { type: 'string', describe: 'training checkpoint (.safetensors), run with our addon' })
       .option('run', { type: 'string', describe: 'a run directory or name (runs/NAME): its G_A.onnx / G_B.onnx for --direction, else (or with --device/--precision) its latest checkpoint' })
+      .option('best', { type: 'boolean', default: false, describe: 'with --run: the best evaluated epoch (checkpoints/best.safetensors) instead' })
       .option('direction', { choices: ['AtoB', 'BtoA'] as const, describe: 'which generator of a checkpoint (default AtoB); checked against an ONNX model' })
       .option('out', { type: 'string', demandOption: true, describe: 'output directory (or a .png/.jpg file for a single input image)' })
       .option('format', { choices: ['png', 'jpeg'] as const, describe: 'output encoding (default png, or as the --out file name says)' })
@@ -134,6 +137,7 @@ export const translateCommand: CommandModule<object, TranslateArgs> = {
       .conflicts('run', ['model', 'checkpoint'])
       .check((a) => {
         if (!a.model && !a.checkpoint && !a.run) throw new Error('name the generator: --model G.onnx, --checkpoint FILE or --run NAME');
+        if (a.best && !a.run) throw new Error('--best picks a run\'s best checkpoint: pass --run NAME with it');
         if (a.model && a.device) throw new Error('--device runs our addon and needs --checkpoint; an ONNX --model runs on onnxruntime (CPU)');
         if (a.model && a.precision) throw new Error('--precision sets our addon\'s convolutions and needs --checkpoint; an ONNX --model runs on onnxruntime (CPU, fp32)');
         return true;
@@ -151,7 +155,7 @@ export const translateCommand: CommandModule<object, TranslateArgs> = {
     checkOut(args.out, outExt, singleFile, files.length);
     if (args.html && singleFile) throw new Error(`--html writes <out>/index.html beside the translations: --out must be a directory, not ${args.out}`);
     const format = args.format ?? (singleFile && outExt !== '.png' ? 'jpeg' : 'png');
-    const source = args.run ? generatorOfRun(args.run, args.direction ?? 'AtoB', args.device !== undefined || args.precision !== undefined) : { model: args.model, checkpoint: args.checkpoint };
+    const source = args.run ? generatorOfRun(args.run, args.direction ?? 'AtoB', args.device !== undefined || args.precision !== undefined, args.best) : { model: args.model, checkpoint: args.checkpoint };
     const options: LoadTranslatorOptions = {
       direction: args.direction,
       device: source.checkpoint ? (args.device ?? 'auto') : undefined,
