@@ -5,7 +5,8 @@ import * as fs from 'fs';
 import * as path from 'path';
 import sharp from 'sharp';
 import yargs from 'yargs';
-import { dataCommand } from '../../src/cli/commands/data';
+import { dataCommand, evaluationInventory } from '../../src/cli/commands/data';
+import { writeCheckpoint } from '../../src/train/checkpoint';
 import { tempDir } from './fixtures';
 
 async function run(argv: string[]): Promise<void> {
@@ -68,4 +69,24 @@ test('cgtrain data info describes a folder dataset once: the description and siz
   const description = `A: images A (2 images in ${path.join(root, 'trainA')})`;
   assert.equal((r.stdout + r.stderr).split(description).length - 1, 1, `${r.stdout}\n---\n${r.stderr}`);
   assert.match(r.stdout, /^A: 2 images of 3x256x256; B: 2 images of 3x256x256$/m);
+});
+
+test('data info lists what the data dir holds for evaluation: classifiers, the FID Inception, image datasets', () => {
+  const dataDir = tempDir('inventory');
+  const empty = evaluationInventory(dataDir);
+  assert.deepEqual(empty, [
+    `in ${dataDir}:`,
+    '  digit classifiers: none yet (the first mnist2svhn evaluation trains them, about 1.5 CPU minutes)',
+    "  FID Inception:     not made ('cgtrain data download inception' makes it)",
+    '  image datasets:    none (cgtrain data download horse2zebra, ...)',
+  ]);
+  writeCheckpoint(path.join(dataDir, 'classifiers', 'mnist.safetensors'), [{ name: 'w', shape: [1], data: new Float32Array(1) }], { testAccuracy: '0.9843' });
+  fs.writeFileSync(path.join(dataDir, 'classifiers', 'svhn.safetensors'), 'broken');
+  fs.mkdirSync(path.join(dataDir, 'inception'));
+  fs.writeFileSync(path.join(dataDir, 'inception', 'pt_inception-2015-12-05.onnx'), 'x');
+  for (const d of ['horse2zebra/trainA', 'horse2zebra/trainB', 'mnist', 'half/trainA']) fs.mkdirSync(path.join(dataDir, d), { recursive: true });
+  const lines = evaluationInventory(dataDir);
+  assert.match(lines[1], /^ {2}digit classifiers: mnist \(98\.43%\), svhn \(unreadable: .*\)$/);
+  assert.equal(lines[2], `  FID Inception:     ${path.join(dataDir, 'inception', 'pt_inception-2015-12-05.onnx')} (--inception fid)`);
+  assert.equal(lines[3], '  image datasets:    horse2zebra');
 });

@@ -1,4 +1,5 @@
 /** `cgtrain data`: download datasets, preview them as PNG grids, and show what a run would load. */
+import * as fs from 'fs';
 import * as path from 'path';
 import type { Argv, CommandModule } from 'yargs';
 import { defaultDataDir, loadDomain, openUnalignedLoader, resolveDataOptions, writeGridPng } from '../../data';
@@ -7,7 +8,9 @@ import { CYCLEGAN_DATASETS, downloadCycleGanDataset, isCycleGanDataset, type Cyc
 import { downloadDataset, REMOTE_DATASETS } from '../../data/download';
 import { renderSynthHouseNumbers, synthSeed } from '../../data/synth';
 import { installFidInception } from '../../eval/fid-weights';
-import { FID_WEIGHTS } from '../../eval/inception-file';
+import { CLASSIFIER_DOMAINS, classifierPath } from '../../eval/classifier-store';
+import { FID_WEIGHTS, fidInceptionPath } from '../../eval/inception-file';
+import { readCheckpointMetadata } from '../../train/checkpoint';
 import type { Preprocess } from '../../data/types';
 
 const say = (line: string) => process.stderr.write(`${line}\n`);
@@ -168,7 +171,7 @@ async function folderPreview(args: PreviewArgs, count: number, columns: number):
 
 const info: CommandModule<object, InfoArgs> = {
   command: 'info',
-  describe: 'say which files a training run would load and how many images each domain has',
+  describe: 'say which files a training run would load, how many images each domain has, and what the data dir holds for evaluation',
   builder: (y: Argv) =>
     y
       .option('dataset', { choices: ['mnist2svhn', 'folder'] as const, default: 'mnist2svhn' as const })
@@ -186,8 +189,33 @@ const info: CommandModule<object, InfoArgs> = {
     );
     process.stdout.write(`${loader.describe()}\nA: ${loader.sizeA} images of ${loader.shapeA.join('x')}; B: ${loader.sizeB} images of ${loader.shapeB.join('x')}\n`);
     await loader.close();
+    process.stdout.write(`${evaluationInventory(args['data-dir']).join('\n')}\n`);
   },
 };
+
+/** What the data dir holds for evaluation: the digit classifiers, the FID Inception, the downloaded image datasets. */
+export function evaluationInventory(dataDir: string): string[] {
+  const classifiers = CLASSIFIER_DOMAINS.flatMap((domain) => {
+    const file = classifierPath(dataDir, domain);
+    if (!fs.existsSync(file)) return [];
+    try {
+      const accuracy = Number(readCheckpointMetadata(file).testAccuracy);
+      return [`${domain} (${Number.isFinite(accuracy) ? `${(accuracy * 100).toFixed(2)}%` : 'accuracy unknown'})`];
+    } catch (err) {
+      return [`${domain} (unreadable: ${(err as Error).message})`];
+    }
+  });
+  const fidModel = fidInceptionPath(dataDir);
+  const folders = fs.existsSync(dataDir)
+    ? fs.readdirSync(dataDir).filter((name) => fs.existsSync(path.join(dataDir, name, 'trainA')) && fs.existsSync(path.join(dataDir, name, 'trainB'))).sort()
+    : [];
+  return [
+    `in ${dataDir}:`,
+    `  digit classifiers: ${classifiers.length ? classifiers.join(', ') : 'none yet (the first mnist2svhn evaluation trains them, about 1.5 CPU minutes)'}`,
+    `  FID Inception:     ${fs.existsSync(fidModel) ? `${fidModel} (--inception fid)` : "not made ('cgtrain data download inception' makes it)"}`,
+    `  image datasets:    ${folders.length ? folders.join(', ') : 'none (cgtrain data download horse2zebra, ...)'}`,
+  ];
+}
 
 export const dataCommand: CommandModule = {
   command: 'data <command>',
