@@ -237,7 +237,8 @@ async function evaluateInFp32(req: EvaluationRequest): Promise<EvalMetrics> {
   const metrics: EvalMetrics = {};
   const info: Record<string, string> = { samples_A: String(a.n), samples_B: String(b.n), test_A: a.name, test_B: b.name };
   const classifiers: Partial<Record<'A' | 'B', LoadedClassifier>> = {};
-  const inception = req.settings.inception ? await InceptionModel.open(resolveInceptionOption(req.settings.inception, data.dataDir)) : undefined;
+  const inception = req.settings.inception ? await InceptionModel.open(resolveInceptionOption(req.settings.inception, data.dataDir), { gpu: req.backend.kind === 'cuda' }) : undefined;
+  if (inception?.gpuProblem) log(`Inception-v3 runs on onnxruntime's CPU provider: its CUDA provider did not load (${inception.gpuProblem})`);
   try {
     if (digits) {
       classifiers.A = await ensureClassifier(req.backend, 'mnist', data, log, signal);

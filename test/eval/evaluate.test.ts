@@ -134,6 +134,18 @@ test('Inception metrics run through onnxruntime with a stand-in model of the sam
       const z = logits.reduce((a, l) => a + Math.exp(l), 0);
       for (let k = 0; k < 4; k++) assert.ok(Math.abs(out.probs![i * 4 + k] - Math.exp(logits[k]) / z) < 1e-5);
     }
+    // a run on CUDA asks for onnxruntime's CUDA provider: the same outputs there, or the CPU with the reason
+    const gpu = await InceptionModel.open(file, { gpu: true });
+    try {
+      if (gpu.provider === 'cuda') {
+        const onGpu = await gpu.run(images, n, 1, 32, 32, { batchSize: 2 });
+        for (let i = 0; i < out.features.length; i++) assert.ok(Math.abs(onGpu.features[i] - out.features[i]) < 1e-4, `feature ${i} on CUDA`);
+      } else {
+        assert.match(gpu.gpuProblem ?? '', /CUDA|providers_cuda/);
+      }
+    } finally {
+      await gpu.close();
+    }
   } finally {
     await model.close();
   }
