@@ -185,8 +185,46 @@ export function tridiagonalQlEigen(input: Float64Array, n: number): Eigen {
   return { values: d, vectors, sweeps: 0 };
 }
 
-/** Householder tridiagonalisation; V (accessed as V[k][j] = vt[j * n + k]) accumulates the transforms. */
-function tred2(vt: Float64Array, d: Float64Array, e: Float64Array, n: number): void {
+/** The eigenvalues of a symmetric matrix, without the vectors (Householder + QL without rotating V). */
+export function symmetricEigenvalues(input: Float64Array, n: number): Float64Array {
+  if (n <= JACOBI_MAX_N) return jacobiEigen(input, n).values;
+  if (input.length !== n * n) throw new Error(`symmetricEigen: expected ${n}x${n} = ${n * n} values, got ${input.length}`);
+  const vt = symmetrize(Float64Array.from(input), n);
+  const d = new Float64Array(n);
+  const e = new Float64Array(n);
+  tred2(vt, d, e, n, false);
+  tql2(vt, d, e, n, false);
+  return d;
+}
+
+/**
+ * The lower Cholesky factor L of a symmetric positive definite matrix (a = L L^T), or null when
+ * a pivot is not positive (a singular or indefinite matrix).
+ */
+export function cholesky(a: Float64Array, n: number): Float64Array | null {
+  const l = new Float64Array(n * n);
+  for (let j = 0; j < n; j++) {
+    const rowJ = j * n;
+    let diag = a[rowJ + j];
+    for (let k = 0; k < j; k++) diag -= l[rowJ + k] * l[rowJ + k];
+    if (!(diag > 0)) return null;
+    const ljj = Math.sqrt(diag);
+    l[rowJ + j] = ljj;
+    for (let i = j + 1; i < n; i++) {
+      const rowI = i * n;
+      let s = a[rowI + j];
+      for (let k = 0; k < j; k++) s -= l[rowI + k] * l[rowJ + k];
+      l[rowI + j] = s / ljj;
+    }
+  }
+  return l;
+}
+
+/**
+ * Householder tridiagonalisation; V (accessed as V[k][j] = vt[j * n + k]) accumulates the
+ * transforms unless `vectors` is false (then only d and e are made).
+ */
+function tred2(vt: Float64Array, d: Float64Array, e: Float64Array, n: number, vectors = true): void {
   const V = (k: number, j: number) => vt[j * n + k];
   const setV = (k: number, j: number, value: number) => {
     vt[j * n + k] = value;
@@ -245,6 +283,12 @@ function tred2(vt: Float64Array, d: Float64Array, e: Float64Array, n: number): v
     }
     d[i] = h;
   }
+  if (!vectors) {
+    // the tridiagonal's diagonal stays on V's diagonal; the accumulation below would only move it
+    for (let j = 0; j < n; j++) d[j] = V(j, j);
+    e[0] = 0;
+    return;
+  }
   for (let i = 0; i < n - 1; i++) {
     setV(n - 1, i, V(i, i));
     setV(i, i, 1);
@@ -269,8 +313,11 @@ function tred2(vt: Float64Array, d: Float64Array, e: Float64Array, n: number): v
   e[0] = 0;
 }
 
-/** Implicit QL iterations on the tridiagonal (d, e); rotations accumulate into V's columns (vt's rows). */
-function tql2(vt: Float64Array, d: Float64Array, e: Float64Array, n: number): void {
+/**
+ * Implicit QL iterations on the tridiagonal (d, e); rotations accumulate into V's columns (vt's
+ * rows) unless `vectors` is false (eigenvalues only: O(n^2) instead of ~3 n^3).
+ */
+function tql2(vt: Float64Array, d: Float64Array, e: Float64Array, n: number, vectors = true): void {
   for (let i = 1; i < n; i++) e[i - 1] = e[i];
   e[n - 1] = 0;
   let f = 0;
@@ -316,6 +363,7 @@ function tql2(vt: Float64Array, d: Float64Array, e: Float64Array, n: number): vo
           c = p / r;
           p = c * d[i] - s * g;
           d[i + 1] = h + s * (c * g + s * d[i]);
+          if (!vectors) continue;
           const a = i * n;
           const b = (i + 1) * n;
           for (let k = 0; k < n; k++) {

@@ -4,7 +4,7 @@
  */
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { fromEigen, jacobiEigen, JACOBI_MAX_N, matmul, meanAndCovariance, sqrtPsd, symmetricEigen, tridiagonalQlEigen, type FeatureMatrix } from '../../src/eval/linalg';
+import { cholesky, fromEigen, jacobiEigen, JACOBI_MAX_N, matmul, meanAndCovariance, sqrtPsd, symmetricEigen, symmetricEigenvalues, tridiagonalQlEigen, type FeatureMatrix } from '../../src/eval/linalg';
 import { fid, frechetDistance, frechetDistanceLowRank, gaussianStats, traceSqrtProduct } from '../../src/eval/fid';
 import { kid, mmd2Unbiased } from '../../src/eval/kid';
 import { inceptionScore } from '../../src/eval/inception-score';
@@ -255,4 +255,31 @@ test('label accuracy, arg-max and the confusion matrix', () => {
   assert.equal(labelAccuracy(predicted, [1, 1, 2]), 2 / 3);
   assert.deepEqual(Array.from(confusionMatrix(predicted, [1, 1, 2], 3)), [0, 0, 0, 1, 1, 0, 0, 0, 1]);
   assert.throws(() => labelAccuracy([1], [1, 2]), /1 predictions for 2 labels/);
+});
+
+test('eigenvalues without vectors, Cholesky, and the Cholesky route of tr(sqrt(S1 S2)) agree with the square-root route', () => {
+  for (const n of [40, 300]) {
+    const a = randomSpd(n, n);
+    const b = randomSpd(n, n + 1);
+    const full = Array.from(symmetricEigen(a, n).values).sort((x, y) => x - y);
+    const only = Array.from(symmetricEigenvalues(a, n)).sort((x, y) => x - y);
+    for (let i = 0; i < n; i++) assert.ok(Math.abs(full[i] - only[i]) <= 1e-10 * Math.abs(full[n - 1]), `${n}: eigenvalue ${i}`);
+    const l = cholesky(a, n)!;
+    const back = matmul(l, Float64Array.from({ length: n * n }, (_, i) => l[(i % n) * n + Math.floor(i / n)]), n);
+    for (let i = 0; i < n * n; i++) assert.ok(Math.abs(back[i] - a[i]) <= 1e-10 * Math.abs(a[0]), `${n}: L L^T [${i}]`);
+    // the square-root route, written out
+    const h = sqrtPsd(a, n);
+    const reference = Array.from(symmetricEigen(matmul(matmul(h, b, n), h, n), n).values).reduce((t, v) => t + Math.sqrt(Math.max(v, 0)), 0);
+    const viaCholesky = traceSqrtProduct(a, b, n);
+    assert.ok(Math.abs(viaCholesky - reference) <= 1e-9 * reference, `${n}: Cholesky ${viaCholesky} vs ${reference}`);
+  }
+  // a singular S1 has no Cholesky factor: the square-root route answers
+  const n = 30;
+  const x = gaussian(10, n, 9); // rank 9 covariance
+  const singular = gaussianStats(x).cov;
+  assert.equal(cholesky(singular, n), null);
+  const b = randomSpd(n, 5);
+  const h = sqrtPsd(singular, n);
+  const reference = Array.from(symmetricEigen(matmul(matmul(h, b, n), h, n), n).values).reduce((t, v) => t + Math.sqrt(Math.max(v, 0)), 0);
+  assert.ok(Math.abs(traceSqrtProduct(singular, b, n) - reference) <= 1e-9 * reference);
 });
