@@ -34,14 +34,15 @@ export function epochOfCheckpointName(name: string): number | null {
 
 /**
  * The directory a --run argument names: the path as typed, else runs/<name>, whichever holds a
- * run (a log.jsonl or checkpoints/; a dataset folder named like the run is not one).
+ * run (a log.jsonl, checkpoints/ or an exported generator; a dataset folder named like the run
+ * is not one).
  */
 export function runDirOf(run: string): string {
   const candidates = [run, path.join('runs', run)];
-  const isRun = (dir: string): boolean => fs.existsSync(path.join(dir, 'log.jsonl')) || fs.existsSync(path.join(dir, 'checkpoints'));
+  const isRun = (dir: string): boolean => ['log.jsonl', 'checkpoints', 'G_A.onnx', 'G_B.onnx'].some((f) => fs.existsSync(path.join(dir, f)));
   const found = candidates.find(isRun);
   if (found) return found;
-  throw new Error(`--run ${run}: neither ${candidates.join(' nor ')} holds a run (the log.jsonl and checkpoints/ that 'cgtrain train' writes)`);
+  throw new Error(`--run ${run}: neither ${candidates.join(' nor ')} holds a run (the log.jsonl, checkpoints/ and G_A.onnx that 'cgtrain train' writes)`);
 }
 
 /** checkpoints/latest.safetensors of a run, or with `best` checkpoints/best.safetensors (written when a run evaluates). */

@@ -219,7 +219,7 @@ export function evaluationInventory(dataDir: string): string[] {
 
 export const dataCommand: CommandModule = {
   command: 'data <command>',
-  describe: 'datasets: download, preview, info',
+  describe: 'datasets and the FID Inception: download, preview, info',
   builder: (y: Argv) => y.command(download).command(preview).command(info).demandCommand(1),
   handler: () => {},
 };
