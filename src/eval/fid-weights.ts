@@ -45,6 +45,7 @@ export async function installFidInception(dataDir: string, options: FidInstallOp
   const log = options.log ?? (() => {});
   const dir = options.dir ?? path.join(dataDir, 'inception');
   let weights = options.weights;
+  let ours = false; // the weights are our download (a bad one is deleted, so a rerun fetches them anew)
   if (weights !== undefined && !fs.existsSync(weights)) throw new DataError(weights, 'no such file (expected pytorch-fid\'s pt_inception-2015-12-05-6726825d.pth)');
   if (weights === undefined) {
     const cached = path.join(torchHubCheckpoints(options.env), FID_WEIGHTS.file);
@@ -54,6 +55,7 @@ export async function installFidInception(dataDir: string, options: FidInstallOp
     } else {
       const url = options.baseUrl ? new URL(FID_WEIGHTS.file, options.baseUrl.endsWith('/') ? options.baseUrl : `${options.baseUrl}/`).toString() : FID_WEIGHTS.url;
       weights = path.join(dir, FID_WEIGHTS.file);
+      ours = true;
       fs.mkdirSync(dir, { recursive: true });
       if (!fs.existsSync(weights)) {
         log(`downloading pytorch-fid's FID Inception weights (about 92 MB) from ${url}`);
@@ -66,17 +68,32 @@ export async function installFidInception(dataDir: string, options: FidInstallOp
   const prefix = /-([0-9a-f]{8,})\.pth$/.exec(path.basename(weights))?.[1];
   if (prefix && !sha256.startsWith(prefix)) log(`note: ${weights}: its SHA-256 ${sha256.slice(0, 16)}... does not begin with ${prefix} as its name says; the tensors are checked below`);
   log(`reading ${weights} (SHA-256 ${sha256.slice(0, 16)}...)`);
-  const tensors = await readPth(weights);
-  checkValues(tensors, weights);
-  const bytes = buildFidInception(tensors, `${path.basename(weights)} sha256:${sha256}`, cgtrainVersion());
   const out = path.join(dir, FID_WEIGHTS.onnx);
-  writeFileAtomicSync(out, bytes);
-  // the file must run as --inception does: one gray image through it, features finite
-  const model = await InceptionModel.open(out);
-  const probe = await model.run(new Float32Array(3 * 299 * 299), 1, 3, 299, 299);
-  if (probe.featureDim !== 2048 || !probe.features.every(Number.isFinite)) {
-    fs.rmSync(out, { force: true });
-    throw new DataError(weights, `the converted model gives ${probe.featureDim} features${probe.features.every(Number.isFinite) ? '' : ', not all finite'}; expected 2048`);
+  const candidate = `${out}.${process.pid}.check.onnx`;
+  let bytes: Uint8Array;
+  try {
+    const tensors = await readPth(weights);
+    checkValues(tensors, weights);
+    bytes = buildFidInception(tensors, `${path.basename(weights)} sha256:${sha256}`, cgtrainVersion());
+    writeFileAtomicSync(candidate, bytes);
+    // the model must run as --inception runs it: one gray image through it, 2048 finite features
+    const model = await InceptionModel.open(candidate);
+    try {
+      const probe = await model.run(new Float32Array(3 * 299 * 299), 1, 3, 299, 299);
+      if (probe.featureDim !== 2048 || !probe.features.every(Number.isFinite)) {
+        throw new DataError(weights, `the converted model gives ${probe.featureDim} features${probe.features.every(Number.isFinite) ? '' : ', not all finite'}; expected 2048`);
+      }
+    } finally {
+      await model.close();
+    }
+    fs.renameSync(candidate, out);
+  } catch (err) {
+    fs.rmSync(candidate, { force: true });
+    if (ours) {
+      fs.rmSync(weights, { force: true });
+      throw new Error(`${(err as Error).message}\n  The downloaded ${weights} was deleted; run the command again to fetch it anew.`);
+    }
+    throw err;
   }
   log(`wrote ${out} (${(bytes.length / 1e6).toFixed(1)} MB)`);
   return out;

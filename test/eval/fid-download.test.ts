@@ -30,6 +30,11 @@ const weights = path.join(root, 'served', FID_WEIGHTS.file);
 const requests: string[] = [];
 const server = http.createServer((req, res) => {
   requests.push(req.url ?? '');
+  if (req.url === `/broken/${FID_WEIGHTS.file}`) {
+    const page = Buffer.from('<html>rate limited</html>');
+    res.writeHead(200, { 'Content-Length': page.length }).end(page);
+    return;
+  }
   if (req.url !== `/mirror/${FID_WEIGHTS.file}`) {
     res.writeHead(404).end('not found');
     return;
@@ -129,6 +134,14 @@ test('damaged or foreign weights are refused by name and leave no model behind',
   assert.notEqual(f.code, 0);
   assert.match(f.stderr, /has no tensor Mixed_7c\.branch_pool\.conv\.weight/);
   assert.ok(!fs.existsSync(path.join(out, FID_WEIGHTS.onnx)));
+
+  // a download that is not a state dict (a proxy's error page) is deleted, so the next run fetches anew
+  const base = await listening;
+  const dataDir = path.join(root, 'data-broken');
+  const broken = await run(['data', 'download', 'inception', '--data-dir', dataDir, '--base-url', base.replace('/mirror/', '/broken/')]);
+  assert.notEqual(broken.code, 0);
+  assert.match(broken.stderr, /is not a PyTorch state dict we can read[^]*was deleted; run the command again to fetch it anew/);
+  assert.deepEqual(fs.readdirSync(path.join(dataDir, 'inception')), []);
 
   const missing = await run(['data', 'download', 'inception', '--weights', path.join(root, 'nope.pth'), '--dir', out]);
   assert.notEqual(missing.code, 0);
