@@ -1,11 +1,11 @@
 /**
- * Standard Inception FID/KID/IS with a user-supplied Inception-v3 ONNX file (`--inception FILE`),
- * run by onnxruntime-node. Images are prepared as pytorch-fid prepares them: bilinearly resized
+ * Standard Inception FID/KID/IS with an Inception-v3 ONNX file (`--inception FILE`, or `fid` for
+ * the one `cgtrain data download inception` converts: ./fid-weights.ts), run by onnxruntime-node. Images are prepared as pytorch-fid prepares them: bilinearly resized
  * to 299x299 (align_corners=False, as F.interpolate) and kept in [-1, 1] (pytorch-fid maps its
  * [0, 1] input to [-1, 1]; ours already is). Gray images are repeated into RGB.
  * The model contract: input NCHW float32 (3 x 299 x 299, or the fixed size the file declares);
  * output 0 = pool features ([N, 2048] or [N, 2048, 1, 1]), optional output 1 = class logits
- * (softmax is applied for IS). cgtrain ships no Inception weights: nothing downloads.
+ * (softmax is applied for IS). cgtrain ships no Inception weights; only that command downloads them.
  */
 import * as fs from 'fs';
 import * as path from 'path';
