@@ -4,6 +4,9 @@
  * The square root is taken of the symmetric PSD matrix S1^1/2 S2 S1^1/2, whose eigenvalues are
  * those of S1 S2: unlike scipy's sqrtm of the non-symmetric S1 S2 (pytorch-fid), this never
  * produces complex parts or needs an epsilon on the diagonal when a covariance is singular.
+ * Only the eigenvalues of S1 S2 are needed, and fid() takes the cheapest exact way to them:
+ * the Gram matrix of the centred features with fewer samples than features, else L^T S2 L with
+ * the Cholesky factor of S1, else (S1 singular) the square root of S1.
  * Which features are used decides the name: on the digit classifier's penultimate layer it is
  * `digit-FID`, on Inception-v3 pool3 features it is the standard `FID`.
  */
@@ -28,7 +31,7 @@ export function gaussianStats(f: FeatureMatrix): GaussianStats {
 export function traceSqrtProduct(s1: Float64Array, s2: Float64Array, d: number): number {
   const l = cholesky(s1, d);
   if (l) {
-    // L^T S2 L as (S2 L)^T-free products: P = S2 L, then M = L^T P
+    // M = L^T S2 L in two products that skip L's zero upper triangle: P = S2 L, then M = L^T P
     const p = new Float64Array(d * d);
     for (let i = 0; i < d; i++) {
       const row = i * d;
@@ -123,7 +126,7 @@ export function frechetDistanceLowRank(x: FeatureMatrix, y: FeatureMatrix): numb
     }
   }
   let sqrtTrace = 0;
-  for (const l of symmetricEigen(gram, m).values) sqrtTrace += Math.sqrt(Math.max(l, 0));
+  for (const l of symmetricEigenvalues(gram, m)) sqrtTrace += Math.sqrt(Math.max(l, 0));
   sqrtTrace /= Math.sqrt((x.n - 1) * (y.n - 1));
   return meanTerm + Math.max(traces - 2 * sqrtTrace, 0);
 }
