@@ -1,6 +1,7 @@
 /**
  * `cgtrain runs`: one line per run of a runs directory (status, progress, speed, device, the best
- * evaluation), newest first, from each run's log.jsonl, as the report reads it.
+ * evaluation), newest first, from each run's log.jsonl, as the report reads it; running means a
+ * live process holds the run's train.lock.
  */
 import { promises as fs } from 'fs';
 import * as path from 'path';
@@ -8,6 +9,7 @@ import { bestEvaluation, type SelectionScore } from '../eval/best';
 import { formatDuration, formatRate, formatTime } from './format';
 import { overviewOf, type RunStatus } from './overview';
 import { readRunLog, LOG_FILE } from './runlog';
+import { runLocked } from '../train/lock';
 
 export interface RunRow {
   name: string;
@@ -39,9 +41,13 @@ export async function listRuns(runsDir: string, nowMs = Date.now()): Promise<Run
     if (!log?.isFile()) continue;
     try {
       const run = await readRunLog(runDir);
-      const o = overviewOf(run, { nowMs });
+      // the run's lock says whether a training process holds it now; without one, a run with no
+      // end record has stopped, however recently its log changed
+      const locked = runLocked(runDir);
+      const o = overviewOf(run, { nowMs, live: locked });
+      const status = o.status === 'running' && !locked ? 'stopped' : o.status;
       rows.push({
-        name, runDir, status: o.status, epochsDone: o.epochsDone, epochsTotal: o.epochsTotal, imagesPerSec: o.imagesPerSec,
+        name, runDir, status, epochsDone: o.epochsDone, epochsTotal: o.epochsTotal, imagesPerSec: o.imagesPerSec,
         device: o.device, durationMs: o.durationMs, lastActivityMs: o.lastActivityMs, best: bestEvaluation(run.evals),
       });
     } catch (err) {

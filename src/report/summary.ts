@@ -61,7 +61,9 @@ export function formatSummary(summary: RunSummary, format: SummaryFormat = {}): 
   row('report', shown(summary.reportFile));
   const models = summary.models.filter((m) => m.kind === 'model');
   row('models', models.map((m) => `${shown(m.file)}${m.bytes === undefined ? '' : dim(` (${formatBytes(m.bytes)})`)}`).join(', '));
-  const checkpoint = summary.models.find((m) => m.kind === 'checkpoint');
+  // latest.safetensors is what --continue-train resumes from; an epoch copy only without it
+  const checkpoints = summary.models.filter((m) => m.kind === 'checkpoint');
+  const checkpoint = checkpoints.find((m) => path.basename(m.file) === 'latest.safetensors') ?? checkpoints[0];
   if (checkpoint) row('checkpoint', shown(checkpoint.file));
   if (summary.best) row('best', `epoch ${summary.best.epoch}, ${formatScore(summary.best.score)}${summary.best.file ? `: ${shown(summary.best.file)}` : ''}`);
   if (o.status === 'stopped') {

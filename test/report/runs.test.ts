@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { execFile } from 'child_process';
 import { promises as fs } from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 import { promisify } from 'util';
 import { formatRunsTable, listRuns } from '../../src/report/runs';
@@ -28,16 +29,18 @@ test('lists finished, live and stopped runs, the most recently active first, wit
     const evals = [[2, 20], [4, 12], [3, 15]].map(([epoch, fid]) => JSON.stringify({ type: 'eval', epoch, metrics: { 'digit-FID_AtoB': fid, 'digit-FID_BtoA': fid + 2 } }));
     await fs.appendFile(path.join(done, 'log.jsonl'), `${evals.join('\n')}\n`);
     await shiftLog(done, 3600_000);
-    // no end record: a log untouched for two hours belongs to a process that died; a fresh one to a live run
+    // no end record: a run whose lock a live process holds is running; one without (its log just
+    // written, as a run killed a minute ago) has stopped
     const crashed = await makeSyntheticRun(root, 'crashed', { epochs: 2, stepsPerEpoch: 5 });
     await shiftLog(crashed, 2 * 3600_000);
-    const quiet = new Date(Date.now() - 2 * 3600_000);
-    await fs.utimes(path.join(crashed, 'log.jsonl'), quiet, quiet);
-    await makeSyntheticRun(root, 'live', { epochs: 2, stepsPerEpoch: 5 });
+    const live = await makeSyntheticRun(root, 'live', { epochs: 2, stepsPerEpoch: 5 });
+    await fs.writeFile(path.join(live, 'train.lock'), JSON.stringify({ pid: process.pid, host: os.hostname(), started: new Date().toISOString() }));
     await fs.mkdir(path.join(root, 'not-a-run'));
 
     const rows = await listRuns(root);
     assert.deepEqual(rows.map((r) => [r.name, r.status]), [['live', 'running'], ['done', 'finished'], ['crashed', 'stopped']]);
+    await fs.rm(path.join(live, 'train.lock'));
+    assert.equal((await listRuns(root)).find((r) => r.name === 'live')!.status, 'stopped', 'no lock, no end record: stopped at once');
     const finished = rows[1];
     assert.equal(finished.epochsDone, 4);
     assert.equal(finished.epochsTotal, 4);
