@@ -31,26 +31,39 @@ export function gaussianStats(f: FeatureMatrix): GaussianStats {
 export function traceSqrtProduct(s1: Float64Array, s2: Float64Array, d: number): number {
   const l = cholesky(s1, d);
   if (l) {
-    // M = L^T S2 L in two products that skip L's zero upper triangle: P = S2 L, then M = L^T P
-    const p = new Float64Array(d * d);
-    for (let i = 0; i < d; i++) {
-      const row = i * d;
+    // M = L^T S2 L in two products that skip L's zero upper triangle, P = S2 L then M = L^T P,
+    // four rows at a time so each row of L (of P) is read once per four rows of P (of M).
+    // P and the padding rows past d (zeros) let the last block of four run unguarded.
+    const p = new Float64Array((d + 3) * d);
+    for (let i0 = 0; i0 < d; i0 += 4) {
+      const p0 = i0 * d;
       for (let k = 0; k < d; k++) {
-        const sik = s2[row + k];
-        if (sik === 0) continue;
+        const s0 = s2[p0 + k];
+        const s1 = i0 + 1 < d ? s2[p0 + d + k] : 0;
+        const s3 = i0 + 3 < d ? s2[p0 + 3 * d + k] : 0;
+        const s2k = i0 + 2 < d ? s2[p0 + 2 * d + k] : 0;
         const lRow = k * d;
-        for (let j = 0; j <= k; j++) p[row + j] += sik * l[lRow + j];
+        for (let j = 0; j <= k; j++) {
+          const lv = l[lRow + j];
+          p[p0 + j] += s0 * lv;
+          p[p0 + d + j] += s1 * lv;
+          p[p0 + 2 * d + j] += s2k * lv;
+          p[p0 + 3 * d + j] += s3 * lv;
+        }
       }
     }
     const m = new Float64Array(d * d);
-    for (let k = 0; k < d; k++) {
-      const lRow = k * d;
-      const pRow = k * d;
-      for (let i = 0; i <= k; i++) {
-        const lki = l[lRow + i];
-        if (lki === 0) continue;
+    for (let k0 = 0; k0 < d; k0 += 4) {
+      const q = k0 * d;
+      const last = Math.min(k0 + 3, d - 1);
+      for (let i = 0; i <= last; i++) {
+        // L[k][i] for k = k0..k0+3 (zero above the diagonal and past d)
+        const c0 = l[q + i];
+        const c1 = k0 + 1 < d ? l[q + d + i] : 0;
+        const c2 = k0 + 2 < d ? l[q + 2 * d + i] : 0;
+        const c3 = k0 + 3 < d ? l[q + 3 * d + i] : 0;
         const mRow = i * d;
-        for (let j = 0; j < d; j++) m[mRow + j] += lki * p[pRow + j];
+        for (let j = 0; j < d; j++) m[mRow + j] += c0 * p[q + j] + c1 * p[q + d + j] + c2 * p[q + 2 * d + j] + c3 * p[q + 3 * d + j];
       }
     }
     let t = 0;
