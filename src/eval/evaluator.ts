@@ -28,7 +28,7 @@ import { confusionMatrix, labelAccuracy } from './accuracy';
 import { classify, toRgb, type Classification } from './classifier';
 import { classifierDomainForB, ensureClassifier, type LoadedClassifier } from './classifier-store';
 import { backendDots } from './dots';
-import { fid } from './fid';
+import { fidOffThread } from './fid-thread';
 import { InceptionModel, type InceptionOutputs } from './inception';
 import { resolveInceptionOption } from './inception-file';
 import { inceptionScore } from './inception-score';
@@ -91,18 +91,20 @@ function features(c: Classification | InceptionOutputs, d: number, scale = 1): F
 async function distributionMetrics(real: FeatureMatrix, fake: FeatureMatrix, dir: Direction, s: Required<Omit<EvalSettings, 'inception' | 'directions'>>,
   backend: Backend, prefix: string, withPrdc: boolean, signal?: AbortSignal): Promise<Record<string, number>> {
   const dots = backendDots(backend);
+  // FID on Inception features is about a minute of JavaScript: on a worker thread, beside KID and PRDC
+  const fidValue = fidOffThread(real, fake, { signal });
+  fidValue.catch(() => undefined); // awaited below; a KID failure first must not leave it unhandled
   try {
     // each metric takes up to seconds on Inception features: a stop is honoured between them
-    const out: Record<string, number> = { [`${prefix}FID_${dir}`]: fid(real, fake) };
     await turnEventLoop(signal);
     const k = kid(real, fake, { subsets: s.kidSubsets, subsetSize: s.kidSubsetSize, dots });
-    Object.assign(out, { [`${prefix}KID_${dir}`]: k.mean, [`${prefix}KID-std_${dir}`]: k.std });
+    const rest: Record<string, number> = { [`${prefix}KID_${dir}`]: k.mean, [`${prefix}KID-std_${dir}`]: k.std };
     if (withPrdc && real.n > s.prdcK && fake.n > s.prdcK) {
       await turnEventLoop(signal);
       const p = prdc(real, fake, s.prdcK, dots);
-      Object.assign(out, { [`precision_${dir}`]: p.precision, [`recall_${dir}`]: p.recall, [`density_${dir}`]: p.density, [`coverage_${dir}`]: p.coverage });
+      Object.assign(rest, { [`precision_${dir}`]: p.precision, [`recall_${dir}`]: p.recall, [`density_${dir}`]: p.density, [`coverage_${dir}`]: p.coverage });
     }
-    return out;
+    return { [`${prefix}FID_${dir}`]: await fidValue, ...rest };
   } finally {
     dots.dispose();
   }

@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { cholesky, fromEigen, jacobiEigen, JACOBI_MAX_N, matmul, meanAndCovariance, sqrtPsd, symmetricEigen, symmetricEigenvalues, tridiagonalQlEigen, type FeatureMatrix } from '../../src/eval/linalg';
 import { fid, frechetDistance, frechetDistanceLowRank, gaussianStats, traceSqrtProduct } from '../../src/eval/fid';
+import { fidOffThread } from '../../src/eval/fid-thread';
 import { kid, mmd2Unbiased } from '../../src/eval/kid';
 import { inceptionScore } from '../../src/eval/inception-score';
 import { prdc } from '../../src/eval/prdc';
@@ -282,4 +283,19 @@ test('eigenvalues without vectors, Cholesky, and the Cholesky route of tr(sqrt(S
   const h = sqrtPsd(singular, n);
   const reference = Array.from(symmetricEigen(matmul(matmul(h, b, n), h, n), n).values).reduce((t, v) => t + Math.sqrt(Math.max(v, 0)), 0);
   assert.ok(Math.abs(traceSqrtProduct(singular, b, n) - reference) <= 1e-9 * reference);
+});
+
+test('FID on a worker thread equals FID in place; an abort rejects with its reason', async () => {
+  const x = gaussian(60, 24, 31);
+  const y = gaussian(80, 24, 32, 0.2);
+  assert.equal(await fidOffThread(x, y, { minWork: 0 }), fid(x, y), 'the worker computes the same number');
+  assert.equal(await fidOffThread(x, y), fid(x, y), 'small sets: in place');
+  const big = gaussian(3000, 64, 33);
+  const controller = new AbortController();
+  const pending = fidOffThread(big, gaussian(3000, 64, 34), { minWork: 0, signal: controller.signal });
+  controller.abort(new Error('stop requested'));
+  await assert.rejects(pending, /stop requested/);
+  const aborted = new AbortController();
+  aborted.abort(new Error('already stopped'));
+  await assert.rejects(fidOffThread(x, y, { minWork: 0, signal: aborted.signal }), /already stopped/);
 });
