@@ -241,6 +241,7 @@ async function evaluateInFp32(req: EvaluationRequest): Promise<EvalMetrics> {
   const classifiers: Partial<Record<'A' | 'B', LoadedClassifier>> = {};
   const inception = req.settings.inception ? await InceptionModel.open(resolveInceptionOption(req.settings.inception, data.dataDir), { gpu: req.backend.kind === 'cuda' }) : undefined;
   if (inception?.gpuProblem) log(`Inception-v3 runs on onnxruntime's CPU provider: its CUDA provider did not load (${inception.gpuProblem})`);
+  if (inception) info.inception = `${inception.file} (onnxruntime ${inception.provider === 'cuda' ? 'CUDA' : 'CPU'} provider)`;
   try {
     if (digits) {
       classifiers.A = await ensureClassifier(req.backend, 'mnist', data, log, signal);

@@ -95,6 +95,7 @@ test('downloads the weights from a mirror, converts them, and eval --inception f
   const metrics = (JSON.parse(evaluated.stdout) as { metrics: Record<string, unknown> }).metrics;
   for (const key of ['FID_AtoB', 'FID_BtoA', 'IS_AtoB', 'KID_AtoB']) assert.ok(Number.isFinite(metrics[key]), `${key}: ${String(metrics[key])}`);
   assert.equal(metrics['digit-FID_AtoB'], undefined);
+  assert.match(String((metrics.info as Record<string, unknown>).inception), /pt_inception-2015-12-05\.onnx \(onnxruntime CPU provider\)$/);
 });
 
 test('weights in torch hub\'s cache are used without a download; --weights names a local copy', async () => {
