@@ -84,4 +84,6 @@ test('the end summary and the report name the best evaluation; the summary leave
   assert.match(html, /<tr class="best"[^>]*><td class="num">2<\/td>/);
   assert.equal((html.match(/<tr class="best"/g) ?? []).length, 1);
   assert.ok(html.includes('checkpoints/best.safetensors'), 'the models list has the best checkpoint');
+  const cards = [...html.matchAll(/<div class="stat metric"><div class="k">([^<]+)<\/div>/g)].map((m) => m[1]);
+  assert.deepEqual(cards, ['digit-FID_AtoB', 'digit-FID_BtoA', 'digit-KID_AtoB'], 'no cards for the spreads');
 });
