@@ -6,16 +6,15 @@ import * as fs from 'fs';
 import { loadBackend, type Backend } from '../backend/device';
 import { defaultDataDir, openUnalignedLoader } from '../data';
 import type { DataOptions } from '../data/types';
+import { cgtrainVersion } from '../export/metadata';
 import { checkEvaluationOptions, modelImageSize, resolveOptions, type TrainOptions } from '../options';
 import { Rng } from '../util/rng';
 import { CycleGANModel, type ModelConfig } from './cyclegan';
-import { cgtrainVersion } from '../export/metadata';
 import { formatSummary, loadRunSummary } from '../report/summary';
 import { acquireRunLock, RunLockedError } from './lock';
 import { RunLogger } from './logger';
 import { chooseRunName, createRunDirs, mergeResumedOptions, removeEmptyRunDirs, readSavedOptions, resumeCheckpoint, runPaths, type RunPaths } from './run';
 import { Trainer, type TrainableModel, type TrainerHooks, type TrainResult } from './trainer';
-
 
 export function modelConfigOf(o: TrainOptions): ModelConfig {
   return {

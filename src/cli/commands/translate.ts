@@ -53,7 +53,8 @@ ${rows.join('\n')}
 
 /**
  * --run DIR|NAME: the run's exported generator for the direction (G_A.onnx or G_B.onnx), else,
- * or when --device/--precision ask for our addon, its latest checkpoint. NAME means runs/NAME.
+ * or when --device/--precision ask for our addon, its latest checkpoint; with `best` its
+ * checkpoints/best.safetensors. NAME means runs/NAME.
  */
 export function generatorOfRun(run: string, direction: 'AtoB' | 'BtoA', wantAddon: boolean, best = false): { model?: string; checkpoint?: string } {
   if (best) return { checkpoint: runCheckpoint(run, true) };
