@@ -9,9 +9,8 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { readCheckpointMetadata } from '../train/checkpoint';
+import { BEST_CHECKPOINT } from '../train/run';
 import { copyFileAtomicSync } from '../util/atomic';
-
-export const BEST_CHECKPOINT = 'best.safetensors';
 
 export interface SelectionScore {
   /** the metric family: 'FID' (Inception) or 'digit-FID' (the digit classifier's features) */

@@ -10,7 +10,7 @@
  * Which features are used decides the name: on the digit classifier's penultimate layer it is
  * `digit-FID`, on Inception-v3 pool3 features it is the standard `FID`.
  */
-import { checkFeatures, cholesky, matmul, meanAndCovariance, sqrtPsd, symmetricEigen, symmetricEigenvalues, symmetrize, trace, type FeatureMatrix } from './linalg';
+import { checkFeatures, cholesky, columnMeans, matmul, meanAndCovariance, sqrtPsd, symmetricEigen, symmetricEigenvalues, symmetrize, trace, type FeatureMatrix } from './linalg';
 
 export interface GaussianStats {
   mean: Float64Array;
@@ -91,9 +91,7 @@ export function frechetDistance(a: GaussianStats, b: GaussianStats): number {
 /** Rows minus their mean, in float64, and the mean. */
 function centered(f: FeatureMatrix): { rows: Float64Array; mean: Float64Array } {
   const { n, d } = f;
-  const mean = new Float64Array(d);
-  for (let i = 0; i < n; i++) for (let k = 0; k < d; k++) mean[k] += f.data[i * d + k];
-  for (let k = 0; k < d; k++) mean[k] /= n;
+  const mean = columnMeans(f);
   const rows = new Float64Array(n * d);
   for (let i = 0; i < n; i++) for (let k = 0; k < d; k++) rows[i * d + k] = f.data[i * d + k] - mean[k];
   return { rows, mean };

@@ -13,9 +13,14 @@ function numericEntries(metrics: EvalMetrics): [string, number][] {
   return Object.entries(metrics).filter((e): e is [string, number] => typeof e[1] === 'number');
 }
 
+/** Whether a metric key is a spread (KID-std_AtoB, IS-std_BtoA): one-line views leave these out. */
+export function isSpread(key: string): boolean {
+  return key.includes('-std_');
+}
+
 /** accuracy_AtoB 91.20% digit-FID_AtoB 3.210 ... (the std entries left out). */
 export function formatMetricsLine(metrics: EvalMetrics): string {
-  return numericEntries(metrics).filter(([k]) => !k.includes('-std_')).map(([k, v]) => `${k} ${formatValue(k, v)}`).join('  ');
+  return numericEntries(metrics).filter(([k]) => !isSpread(k)).map(([k, v]) => `${k} ${formatValue(k, v)}`).join('  ');
 }
 
 /**

@@ -10,6 +10,7 @@ import * as path from 'path';
 import type { Module } from '../nn/module';
 import type { TrainerHooks } from '../train/trainer';
 import { readCheckpoint, readCheckpointMetadata, writeCheckpoint } from '../train/checkpoint';
+import { epochCheckpointName, LATEST_CHECKPOINT } from '../train/run';
 import { keepBestCheckpoint } from './best';
 import { evaluateTranslation, type EvalMetrics } from './evaluator';
 import { formatMetricsLine } from './format';
@@ -21,7 +22,7 @@ export function annotateCheckpoints(runDir: string, epoch: number, metrics: Eval
   const dir = path.join(runDir, 'checkpoints');
   if (!fs.existsSync(dir)) return [];
   const written: string[] = [];
-  for (const name of ['latest.safetensors', `epoch_${epoch}.safetensors`]) {
+  for (const name of [LATEST_CHECKPOINT, epochCheckpointName(epoch)]) {
     const file = path.join(dir, name);
     if (!fs.existsSync(file) || readCheckpointMetadata(file).epoch !== String(epoch)) continue;
     const { tensors, metadata } = readCheckpoint(file);

@@ -22,12 +22,19 @@ export function checkFeatures(what: string, f: FeatureMatrix, minRows = 1): void
 }
 
 /** Column means and the unbiased (n - 1) covariance, as numpy's np.cov(rowvar=False). */
-export function meanAndCovariance(f: FeatureMatrix): { mean: Float64Array; cov: Float64Array } {
-  checkFeatures('covariance', f, 2);
+/** The mean of each column (feature), in float64. */
+export function columnMeans(f: FeatureMatrix): Float64Array {
   const { n, d, data } = f;
   const mean = new Float64Array(d);
   for (let i = 0; i < n; i++) for (let j = 0; j < d; j++) mean[j] += data[i * d + j];
   for (let j = 0; j < d; j++) mean[j] /= n;
+  return mean;
+}
+
+export function meanAndCovariance(f: FeatureMatrix): { mean: Float64Array; cov: Float64Array } {
+  checkFeatures('covariance', f, 2);
+  const { n, d, data } = f;
+  const mean = columnMeans(f);
   const cov = new Float64Array(d * d);
   // Eight centred rows at a time (rank-8 updates of the upper triangle, mirrored below): the
   // d x d accumulator streams through memory n / 8 times instead of n times (3x faster at 1024-d).

@@ -6,6 +6,7 @@ import { readFileSync } from 'fs';
 import * as path from 'path';
 import { pathToFileURL } from 'url';
 import { bestEvaluation, formatScore } from '../eval/best';
+import { isSpread } from '../eval/format';
 import { OPTION_SPECS } from '../options';
 import { SAMPLE_COLUMNS } from '../train/samples';
 import type { ChartSet, ChartSpec } from './charts';
@@ -114,7 +115,7 @@ ${o.reason && o.status === 'stopped' ? `<p class="reason">Stopped: ${esc(o.reaso
 function statCards(o: RunOverview, lastStep: RunLog['steps'][number] | undefined): string {
   const losses = Object.entries(o.latestLosses).map(([k, v]) => stat(k, formatNumber(v), 'loss'));
   // the spreads (KID-std_*, IS-std_*) have their charts and table columns below; as cards they read as noise
-  const metrics = Object.entries(o.latestMetrics).filter(([k]) => !k.includes('-std_')).map(([k, v]) => stat(k, formatNumber(v), 'metric'));
+  const metrics = Object.entries(o.latestMetrics).filter(([k]) => !isSpread(k)).map(([k, v]) => stat(k, formatNumber(v), 'metric'));
   const blocks: string[] = [];
   if (losses.length && lastStep) blocks.push(`<div class="stats-title">Latest losses <span>epoch ${lastStep.epoch}, iteration ${lastStep.iter}</span></div><div class="stats" id="latest-losses">${losses.join('')}</div>`);
   if (metrics.length) blocks.push(`<div class="stats-title">Latest evaluation <span>epoch ${o.latestMetricsEpoch}</span></div><div class="stats" id="latest-metrics">${metrics.join('')}</div>`);

@@ -1,7 +1,8 @@
 /** buildReport: runs/<name>/log.jsonl + samples -> runs/<name>/report.html, written atomically. */
 import { promises as fs } from 'fs';
 import * as path from 'path';
-import { BEST_CHECKPOINT, bestEvaluation } from '../eval/best';
+import { bestEvaluation } from '../eval/best';
+import { BEST_CHECKPOINT } from '../train/run';
 import { buildCharts } from './charts';
 import { overviewOf } from './overview';
 import { renderReport, type ModelFile } from './page';

@@ -5,7 +5,9 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { BEST_CHECKPOINT, bestEvaluation, formatScore, type SelectionScore } from '../eval/best';
+import { bestEvaluation, formatScore, type SelectionScore } from '../eval/best';
+import { isSpread } from '../eval/format';
+import { BEST_CHECKPOINT, LATEST_CHECKPOINT } from '../train/run';
 import { formatBytes, formatDuration, formatNumber, formatRate } from './format';
 import { overviewOf, type RunOverview } from './overview';
 import { listModelFiles, REPORT_FILE } from './report';
@@ -56,14 +58,14 @@ export function formatSummary(summary: RunSummary, format: SummaryFormat = {}): 
   };
   row('losses', formatLosses(o.latestLosses));
   // the spreads (KID-std_AtoB, ...) stay in the report and the log: a summary line has no room for them
-  const metrics = Object.fromEntries(Object.entries(o.latestMetrics).filter(([k]) => !k.includes('-std_')));
+  const metrics = Object.fromEntries(Object.entries(o.latestMetrics).filter(([k]) => !isSpread(k)));
   row('metrics', Object.keys(metrics).length ? `${formatPairs(metrics)}  ${dim(`(epoch ${o.latestMetricsEpoch})`)}` : '');
   row('report', shown(summary.reportFile));
   const models = summary.models.filter((m) => m.kind === 'model');
   row('models', models.map((m) => `${shown(m.file)}${m.bytes === undefined ? '' : dim(` (${formatBytes(m.bytes)})`)}`).join(', '));
   // latest.safetensors is what --continue-train resumes from; an epoch copy only without it
   const checkpoints = summary.models.filter((m) => m.kind === 'checkpoint');
-  const checkpoint = checkpoints.find((m) => path.basename(m.file) === 'latest.safetensors') ?? checkpoints[0];
+  const checkpoint = checkpoints.find((m) => path.basename(m.file) === LATEST_CHECKPOINT) ?? checkpoints[0];
   if (checkpoint) row('checkpoint', shown(checkpoint.file));
   if (summary.best) row('best', `epoch ${summary.best.epoch}, ${formatScore(summary.best.score)}${summary.best.file ? `: ${shown(summary.best.file)}` : ''}`);
   if (o.status === 'stopped') {

@@ -16,10 +16,15 @@ export interface RunPaths {
   latest: string;
 }
 
+/** checkpoints/<this>: where a run resumes from, rewritten at every save. */
+export const LATEST_CHECKPOINT = 'latest.safetensors';
+/** checkpoints/<this>: the evaluated epoch with the lowest FID (../eval/best.ts keeps it). */
+export const BEST_CHECKPOINT = 'best.safetensors';
+
 export function runPaths(runsDir: string, name: string): RunPaths {
   const runDir = path.resolve(runsDir, name);
   const checkpointsDir = path.join(runDir, 'checkpoints');
-  return { runDir, checkpointsDir, latest: path.join(checkpointsDir, 'latest.safetensors') };
+  return { runDir, checkpointsDir, latest: path.join(checkpointsDir, LATEST_CHECKPOINT) };
 }
 
 export function epochCheckpointName(epoch: number): string {
@@ -48,7 +53,7 @@ export function runDirOf(run: string): string {
 /** checkpoints/latest.safetensors of a run, or with `best` checkpoints/best.safetensors (written when a run evaluates). */
 export function runCheckpoint(run: string, best: boolean): string {
   const dir = runDirOf(run);
-  const file = path.join(dir, 'checkpoints', best ? 'best.safetensors' : 'latest.safetensors');
+  const file = path.join(dir, 'checkpoints', best ? BEST_CHECKPOINT : LATEST_CHECKPOINT);
   if (!fs.existsSync(file)) {
     throw new Error(best
       ? `--run ${run} --best: ${file} does not exist; a run keeps its best evaluated epoch there when it evaluates (--eval-freq)`

@@ -5,9 +5,8 @@ import type { Argv, CommandModule } from 'yargs';
 import { loadBackend } from '../../backend/device';
 import { exportGeneratorFile, exportGeneratorFiles } from '../../export/export';
 import { loadCheckpointGenerators } from '../../export/from-checkpoint';
-import { BEST_CHECKPOINT } from '../../eval/best';
 import { readCheckpointMetadata } from '../../train/checkpoint';
-import { runCheckpoint } from '../../train/run';
+import { BEST_CHECKPOINT, runCheckpoint } from '../../train/run';
 import type { Direction } from '../../export/metadata';
 
 interface ExportArgs {

@@ -8,7 +8,7 @@ import * as path from 'path';
 import type { Argv, CommandModule } from 'yargs';
 import { PRECISION_CHOICES, type PrecisionName } from '../../backend/device';
 import { writeFileAtomicSync } from '../../util/atomic';
-import { runCheckpoint, runDirOf } from '../../train/run';
+import { LATEST_CHECKPOINT, runCheckpoint, runDirOf } from '../../train/run';
 import { loadTranslator, type LoadTranslatorOptions } from '../../translate/translator';
 
 interface TranslateArgs {
@@ -60,7 +60,7 @@ export function generatorOfRun(run: string, direction: 'AtoB' | 'BtoA', wantAddo
   if (best) return { checkpoint: runCheckpoint(run, true) };
   const dir = runDirOf(run);
   const onnx = path.join(dir, direction === 'AtoB' ? 'G_A.onnx' : 'G_B.onnx');
-  const latest = path.join(dir, 'checkpoints', 'latest.safetensors');
+  const latest = path.join(dir, 'checkpoints', LATEST_CHECKPOINT);
   if (!wantAddon && fs.existsSync(onnx)) return { model: onnx };
   if (fs.existsSync(latest)) return { checkpoint: latest };
   throw new Error(`--run ${run}: ${dir} has no ${path.basename(onnx)} and no checkpoints/latest.safetensors`);
