@@ -4,7 +4,7 @@
  * alternately several times. Prints a markdown table of medians (images/s, ms/step, GFLOP/s,
  * % of the machine's peak, time vs cgtrain) and writes it with the raw samples as JSON.
  *
- *   npm run bench -- [--configs target,small] [--repeats 3] [--threads N] [--json FILE] [--md FILE]
+ *   npm run bench -- [--configs target,h2z,small] [--repeats 3] [--threads N] [--json FILE] [--md FILE]
  *                    [--skip-tfjs] [--skip-torch] [--skip-infer] [--quick] [--readme README.md]
  *   node dist/bench/run.js --from-gpu OUT/bench.jsonl [--json FILE] [--md FILE] [--readme README.md]
  *
@@ -30,15 +30,19 @@ import {
 interface ConfigSpec extends BenchConfig {
   steps: number;
   tfjsSteps: number;
-  /** The pure-JS backend needs minutes per step here; it runs only with tfjs-node. */
-  tfjsNeedsNative: boolean;
+  /** How long the pure-JS TensorFlow.js backend would take here, when too long: it then runs only with tfjs-node. */
+  tfjsPureJs: { step: string; infer: string } | null;
 }
 
 const CONFIGS: ConfigSpec[] = [
   // The issue's CPU target: the mnist2svhn model at batch 16.
-  { name: 'target', size: 32, blocks: 6, ngf: 64, ndf: 64, batch: 16, steps: 6, tfjsSteps: 1, tfjsNeedsNative: true },
+  { name: 'target', size: 32, blocks: 6, ngf: 64, ndf: 64, batch: 16, steps: 6, tfjsSteps: 1,
+    tfjsPureJs: { step: 'hours per training step', infer: 'about a minute per inference batch' } },
+  // The reference CycleGAN's own setup (horse2zebra and the other folder datasets): 256x256 resnet_9blocks, batch 1.
+  { name: 'h2z', size: 256, blocks: 9, ngf: 64, ndf: 64, batch: 1, steps: 3, tfjsSteps: 1,
+    tfjsPureJs: { step: 'about a day per training step', infer: 'about five minutes per image' } },
   // Small enough for TensorFlow.js's pure-JS backend (tens of seconds per step on 2 loaded cores).
-  { name: 'small', size: 32, blocks: 6, ngf: 8, ndf: 8, batch: 2, steps: 3, tfjsSteps: 1, tfjsNeedsNative: false },
+  { name: 'small', size: 32, blocks: 6, ngf: 8, ndf: 8, batch: 2, steps: 3, tfjsSteps: 1, tfjsPureJs: null },
 ];
 
 const WARMUP = 1;
@@ -61,7 +65,7 @@ interface Options {
   fromGpu: string | null;
 }
 
-const USAGE = 'usage: node dist/bench/run.js [--configs target,small] [--repeats N] [--threads N] [--json FILE] [--md FILE] ' +
+const USAGE = 'usage: node dist/bench/run.js [--configs target,h2z,small] [--repeats N] [--threads N] [--json FILE] [--md FILE] ' +
   '[--readme FILE] [--skip-tfjs] [--skip-torch] [--skip-infer] [--quick] [--from-gpu BENCH.jsonl]';
 
 function usage(message: string): never {
@@ -272,8 +276,8 @@ function plan(o: Options, torch: TorchProbe | null): Plan {
   else if (torch && !torch.ok) skipAll('torch', torch.reason);
   else if (torch && torch.ok) add((mode) => torchRunner(mode, torch.python, o.threads));
   const skipFor = (mode: Mode, impl: string, cfg: ConfigSpec): string | null =>
-    impl === 'tfjs' && cfg.tfjsNeedsNative && !tfjsNative
-      ? `too slow for the pure-JS backend at this size (${mode === 'step' ? 'hours per training step' : 'about a minute per inference batch'}); runs when @tensorflow/tfjs-node is installed`
+    impl === 'tfjs' && cfg.tfjsPureJs && !tfjsNative
+      ? `too slow for the pure-JS backend at this size (${cfg.tfjsPureJs[mode]}); runs when @tensorflow/tfjs-node is installed`
       : null;
   for (const cfg of o.configs) {
     for (const mode of ['step', 'infer'] as const) {
