@@ -87,27 +87,46 @@ function features(c: Classification | InceptionOutputs, d: number, scale = 1): F
   return { data: scale === 1 ? c.features : c.features.map((v) => v / scale), n: c.n, d };
 }
 
-/** FID, KID, PRDC on one pair of feature sets, named with `prefix` ('digit-' or ''). */
+/** Metrics of one direction, with its FID still to come (it may be computing on a worker thread). */
+interface WithPendingFid {
+  /** the FID's key holds NaN here, so that it keeps its place among the metrics until `settleFids` fills it in */
+  metrics: Record<string, number>;
+  fid: PendingFid;
+}
+
+type PendingFid = Promise<[key: string, value: number]>;
+
+/**
+ * FID, KID, PRDC on one pair of feature sets, named with `prefix` ('digit-' or ''). FID on
+ * Inception features is about a minute of JavaScript: it runs on a worker thread, beside KID and
+ * PRDC here and beside the next direction's translation and Inception run, and is awaited by
+ * `settleFids` at the end of the evaluation.
+ */
 async function distributionMetrics(real: FeatureMatrix, fake: FeatureMatrix, dir: Direction, s: Required<Omit<EvalSettings, 'inception' | 'directions'>>,
-  backend: Backend, prefix: string, withPrdc: boolean, signal?: AbortSignal): Promise<Record<string, number>> {
+  backend: Backend, prefix: string, withPrdc: boolean, fidSignal: AbortSignal): Promise<WithPendingFid> {
   const dots = backendDots(backend);
-  // FID on Inception features is about a minute of JavaScript: on a worker thread, beside KID and PRDC
-  const fidValue = fidOffThread(real, fake, { signal });
-  fidValue.catch(() => undefined); // awaited below; a KID failure first must not leave it unhandled
+  const key = `${prefix}FID_${dir}`;
+  const fid: PendingFid = fidOffThread(real, fake, { signal: fidSignal }).then((value) => [key, value]);
+  fid.catch(() => undefined); // awaited by settleFids; a failure before then must not leave it unhandled
   try {
     // each metric takes up to seconds on Inception features: a stop is honoured between them
-    await turnEventLoop(signal);
+    await turnEventLoop(fidSignal);
     const k = kid(real, fake, { subsets: s.kidSubsets, subsetSize: s.kidSubsetSize, dots });
-    const rest: Record<string, number> = { [`${prefix}KID_${dir}`]: k.mean, [`${prefix}KID-std_${dir}`]: k.std };
+    const metrics: Record<string, number> = { [key]: NaN, [`${prefix}KID_${dir}`]: k.mean, [`${prefix}KID-std_${dir}`]: k.std };
     if (withPrdc && real.n > s.prdcK && fake.n > s.prdcK) {
-      await turnEventLoop(signal);
+      await turnEventLoop(fidSignal);
       const p = prdc(real, fake, s.prdcK, dots);
-      Object.assign(rest, { [`precision_${dir}`]: p.precision, [`recall_${dir}`]: p.recall, [`density_${dir}`]: p.density, [`coverage_${dir}`]: p.coverage });
+      Object.assign(metrics, { [`precision_${dir}`]: p.precision, [`recall_${dir}`]: p.recall, [`density_${dir}`]: p.density, [`coverage_${dir}`]: p.coverage });
     }
-    return { [`${prefix}FID_${dir}`]: await fidValue, ...rest };
+    return { metrics, fid };
   } finally {
     dots.dispose();
   }
+}
+
+/** Waits for the FIDs still computing and writes each into its NaN placeholder in `metrics`. */
+async function settleFids(metrics: EvalMetrics, fids: PendingFid[]): Promise<void> {
+  for (const [key, value] of await Promise.all(fids)) metrics[key] = value;
 }
 
 function isMetrics(probs: Float32Array, n: number, k: number, key: string): Record<string, number> {
@@ -130,7 +149,7 @@ function settingsWithDefaults(s: EvalSettings): Required<Omit<EvalSettings, 'inc
 
 /** Digit metrics of one direction: translate, classify, compare with the real target images. */
 async function digitMetrics(backend: Backend, dir: Direction, pair: DomainPair, targetClassifier: LoadedClassifier, s: ReturnType<typeof settingsWithDefaults>,
-  signal?: AbortSignal): Promise<{ metrics: Record<string, number>; confusion?: string; fake: Float32Array; fakeChannels: number }> {
+  signal: AbortSignal): Promise<WithPendingFid & { confusion?: string; fake: Float32Array; fakeChannels: number }> {
   const { source, target } = pair;
   const [, h, w] = source.shape;
   const fake = await translateImages(pair.generator, source.images, source.n, source.shape, s.batchSize, signal);
@@ -144,9 +163,9 @@ async function digitMetrics(backend: Backend, dir: Direction, pair: DomainPair, 
     confusion = JSON.stringify(confusionRows(fakeClasses.predicted, source.labels));
   }
   const scale = targetClassifier.featureScale;
-  Object.assign(metrics, await distributionMetrics(features(realClasses, 128, scale), features(fakeClasses, 128, scale), dir, s, backend, 'digit-', true, signal));
-  Object.assign(metrics, isMetrics(fakeClasses.probs, fakeClasses.n, 10, `digit-IS_${dir}`));
-  return { metrics, confusion, fake: fake.images, fakeChannels: fake.channels };
+  const distribution = await distributionMetrics(features(realClasses, 128, scale), features(fakeClasses, 128, scale), dir, s, backend, 'digit-', true, signal);
+  Object.assign(metrics, distribution.metrics, isMetrics(fakeClasses.probs, fakeClasses.n, 10, `digit-IS_${dir}`));
+  return { metrics, fid: distribution.fid, confusion, fake: fake.images, fakeChannels: fake.channels };
 }
 
 /** The 10x10 confusion matrix as rows (true digit) of counts per predicted digit. */
@@ -178,12 +197,12 @@ async function realInceptionOutputs(model: InceptionModel, target: LoadedDomain,
 }
 
 async function inceptionMetrics(model: InceptionModel, dir: Direction, target: LoadedDomain, fake: Float32Array, fakeChannels: number, n: number,
-  backend: Backend, s: ReturnType<typeof settingsWithDefaults>, signal?: AbortSignal): Promise<Record<string, number>> {
+  backend: Backend, s: ReturnType<typeof settingsWithDefaults>, signal: AbortSignal): Promise<WithPendingFid> {
   const [, h, w] = target.shape;
   const real = await realInceptionOutputs(model, target, signal);
   const gen = await model.run(fake, n, fakeChannels, h, w, { signal });
   const out = await distributionMetrics(features(real, real.featureDim), features(gen, gen.featureDim), dir, s, backend, '', false, signal);
-  if (gen.probs && gen.classes) Object.assign(out, isMetrics(gen.probs, n, gen.classes, `IS_${dir}`));
+  if (gen.probs && gen.classes) Object.assign(out.metrics, isMetrics(gen.probs, n, gen.classes, `IS_${dir}`));
   return out;
 }
 
@@ -224,7 +243,9 @@ async function evaluateInFp32(req: EvaluationRequest): Promise<EvalMetrics> {
     said.add(line);
     req.log?.(line);
   };
-  const signal = req.signal;
+  // Aborted when the request is, or when the evaluation ends (by an error): FIDs still computing on worker threads stop.
+  const stop = new AbortController();
+  const signal = req.signal ? AbortSignal.any([req.signal, stop.signal]) : stop.signal;
   const s = settingsWithDefaults(req.settings);
   if (!(Number.isInteger(s.samples) && s.samples >= 2)) throw new Error(`evaluation: samples must be an integer >= 2, got ${s.samples}`);
   const data = evalDataOptions(req.options);
@@ -242,6 +263,7 @@ async function evaluateInFp32(req: EvaluationRequest): Promise<EvalMetrics> {
   const inception = req.settings.inception ? await InceptionModel.open(resolveInceptionOption(req.settings.inception, data.dataDir), { gpu: req.backend.kind === 'cuda' }) : undefined;
   if (inception?.gpuProblem) log(`Inception-v3 runs on onnxruntime's CPU provider: its CUDA provider did not load (${inception.gpuProblem})`);
   if (inception) info.inception = `${inception.file} (onnxruntime ${inception.provider === 'cuda' ? 'CUDA' : 'CPU'} provider)`;
+  const fids: PendingFid[] = [];
   try {
     if (digits) {
       classifiers.A = await ensureClassifier(req.backend, 'mnist', data, log, signal);
@@ -261,16 +283,21 @@ async function evaluateInFp32(req: EvaluationRequest): Promise<EvalMetrics> {
       if (digits) {
         const r = await digitMetrics(req.backend, dir, pair, classifiers[dir === 'AtoB' ? 'B' : 'A']!, s, signal);
         Object.assign(metrics, r.metrics);
+        fids.push(r.fid);
         // Where each digit goes (rows: the source digit, columns: what the classifier reads).
         if (r.confusion) info[`confusion_${dir}`] = r.confusion;
         fake = { images: r.fake, channels: r.fakeChannels };
       }
       if (inception) {
         fake ??= await translateImages(pair.generator, pair.source.images, pair.source.n, pair.source.shape, s.batchSize, signal);
-        Object.assign(metrics, await inceptionMetrics(inception, dir, pair.target, fake.images, fake.channels, pair.source.n, req.backend, s, signal));
+        const r = await inceptionMetrics(inception, dir, pair.target, fake.images, fake.channels, pair.source.n, req.backend, s, signal);
+        Object.assign(metrics, r.metrics);
+        fids.push(r.fid);
       }
     }
+    await settleFids(metrics, fids);
   } finally {
+    stop.abort(new Error('evaluation ended'));
     for (const c of Object.values(classifiers)) c?.model.dispose();
     await inception?.close();
   }

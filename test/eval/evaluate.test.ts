@@ -72,6 +72,43 @@ test('both directions get accuracy, digit-FID/KID/IS and PRDC, each within its r
   }
 });
 
+test('the two directions\' FIDs compute at once: the second starts before the first is awaited, each keeps its place', async () => {
+  // fidOffThread is replaced by one whose first answer waits for the second call (or 5 s, then
+  // the directions ran one after the other): on Inception features each is a minute on a worker.
+  const module = require('../../src/eval/fid-thread') as typeof import('../../src/eval/fid-thread');
+  const real = module.fidOffThread;
+  const calls: number[] = [];
+  let release: () => void = () => undefined;
+  const secondCall = new Promise<void>((resolve) => (release = resolve));
+  let waitedOut = false;
+  module.fidOffThread = async (x, y, o) => {
+    calls.push(calls.length);
+    if (calls.length === 1) {
+      const timer = new Promise<void>((resolve) => setTimeout(() => ((waitedOut = true), resolve()), 5000).unref());
+      await Promise.race([secondCall, timer]);
+    } else {
+      release();
+    }
+    return real(x, y, o);
+  };
+  const backend = cpuBackend();
+  const generators = { AtoB: buildGenerator(backend, options, 'AtoB', 1), BtoA: buildGenerator(backend, options, 'BtoA', 2) };
+  try {
+    const m = await evaluateTranslation({ backend, generators, options, settings });
+    assert.equal(calls.length, 2);
+    assert.equal(waitedOut, false, 'the B->A FID was asked for while the A->B one was pending');
+    const keys = Object.keys(m);
+    const at = (k: string) => keys.indexOf(k);
+    assert.ok(at('accuracy_AtoB') < at('digit-FID_AtoB') && at('digit-FID_AtoB') < at('digit-KID_AtoB') && at('digit-KID_AtoB') < at('accuracy_BtoA') &&
+      at('accuracy_BtoA') < at('digit-FID_BtoA') && at('digit-FID_BtoA') < at('digit-KID_BtoA'), `metric order: ${keys.join(', ')}`);
+    for (const dir of ['AtoB', 'BtoA']) assert.ok(Number.isFinite(m[`digit-FID_${dir}`]) && (m[`digit-FID_${dir}`] as number) > 0, `digit-FID_${dir}`);
+  } finally {
+    module.fidOffThread = real;
+    generators.AtoB.dispose();
+    generators.BtoA.dispose();
+  }
+});
+
 test('with identity generators, accuracy is the target classifier on the source images and labels', async () => {
   const backend = cpuBackend();
   const identity = new Identity(backend);
