@@ -7,6 +7,7 @@
  */
 import { promises as fs } from 'fs';
 import * as path from 'path';
+import { findRunDir } from '../util/run-dir';
 
 export interface MachineInfo {
   cpu?: string;
@@ -67,10 +68,8 @@ export const OPTIONS_FILE = 'opt.json';
 
 /** Accepts a run directory, or a run name under ./runs, and says which it tried when neither exists. */
 export async function resolveRunDir(given: string): Promise<string> {
-  const candidates = [given, path.join('runs', given)];
-  for (const candidate of candidates) {
-    if (await exists(path.join(candidate, LOG_FILE))) return path.resolve(candidate);
-  }
+  const found = findRunDir(given, [LOG_FILE]);
+  if (found) return path.resolve(found);
   throw new RunDirError(
     `no ${LOG_FILE} in ${given}${given.includes(path.sep) ? '' : ` or runs/${given}`}: ` +
       `pass the run directory that 'cgtrain train' wrote (runs/<name>)`,
@@ -216,13 +215,4 @@ export function isFiniteNumber(value: unknown): value is number {
 
 function asRecord(value: unknown): Record<string, unknown> | undefined {
   return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
-}
-
-async function exists(file: string): Promise<boolean> {
-  try {
-    await fs.access(file);
-    return true;
-  } catch {
-    return false;
-  }
 }

@@ -7,6 +7,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import type { TrainOptions } from '../options';
 import { OPTION_SPECS, OptionsError, RESUMABLE_CHANGES, validateOptions } from '../options';
+import { findRunDir, runDirCandidates } from '../util/run-dir';
 import { metadataJson, readCheckpointMetadata } from './checkpoint';
 import { runLocked } from './lock';
 
@@ -43,11 +44,9 @@ export function epochOfCheckpointName(name: string): number | null {
  * is not one).
  */
 export function runDirOf(run: string): string {
-  const candidates = [run, path.join('runs', run)];
-  const isRun = (dir: string): boolean => ['log.jsonl', 'checkpoints', 'G_A.onnx', 'G_B.onnx'].some((f) => fs.existsSync(path.join(dir, f)));
-  const found = candidates.find(isRun);
+  const found = findRunDir(run, ['log.jsonl', 'checkpoints', 'G_A.onnx', 'G_B.onnx']);
   if (found) return found;
-  throw new Error(`--run ${run}: neither ${candidates.join(' nor ')} holds a run (the log.jsonl, checkpoints/ and G_A.onnx that 'cgtrain train' writes)`);
+  throw new Error(`--run ${run}: neither ${runDirCandidates(run).join(' nor ')} holds a run (the log.jsonl, checkpoints/ and G_A.onnx that 'cgtrain train' writes)`);
 }
 
 /** checkpoints/latest.safetensors of a run, or with `best` checkpoints/best.safetensors (written when a run evaluates). */
