@@ -69,6 +69,8 @@ export interface TrainOptions extends Omit<ModelConfig, 'imageSize'> {
   /** Inception-v3 ONNX file for the standard FID/KID/IS in evaluations */
   inception: string | undefined;
   export: boolean;
+  /** also write TensorBoard event files into the run directory */
+  tensorboard: boolean;
   // data
   dataset: 'mnist2svhn' | 'folder';
   dataroot: string | undefined;
@@ -142,6 +144,7 @@ export const OPTION_SPECS: readonly OptionSpec[] = [
   { flag: 'eval-samples', key: 'evalSamples', type: 'integer', default: 10000, min: 2, max: 1e7, group: G.loop, help: 'test images per domain translated for each evaluation (fewer when the test set is smaller)' },
   { flag: 'inception', key: 'inception', type: 'string', default: undefined, group: G.loop, help: "Inception-v3 ONNX file, or 'fid' for the standard FID Inception ('cgtrain data download inception' makes it): evaluations add FID/KID/IS (see docs/evaluation.md)" },
   { flag: 'export', key: 'export', type: 'boolean', default: true, group: G.loop, help: 'export the generators to ONNX when training ends (--export false to skip)' },
+  { flag: 'tensorboard', key: 'tensorboard', type: 'boolean', default: false, group: G.loop, help: 'also write TensorBoard event files (losses, lr, img/s, metrics, samples) into the run directory: tensorboard --logdir <runs-dir>' },
 
   { flag: 'dataset', key: 'dataset', type: 'string', default: 'mnist2svhn', choices: ['mnist2svhn', 'folder'], group: G.data, help: 'mnist2svhn (embedded MNIST -> synthetic or real SVHN) or folder (<dataroot>/trainA, trainB)' },
   { flag: 'dataroot', key: 'dataroot', type: 'string', default: undefined, group: G.data, help: 'folder dataset: directory with trainA/ trainB/ (testA/ testB/)' },
@@ -375,5 +378,5 @@ export function modelImageSize(o: Pick<TrainOptions, 'dataset' | 'cropSize' | 'l
 /** Options that may differ between a run and its resumption without changing the model. */
 export const RESUMABLE_CHANGES: ReadonlySet<keyof TrainOptions> = new Set<keyof TrainOptions>([
   'name', 'device', 'precision', 'threads', 'runsDir', 'continueTrain', 'checkpoint', 'nEpochs', 'nEpochsDecay', 'epochCount',
-  'saveEpochFreq', 'keepEpochs', 'saveLatestFreq', 'displayFreq', 'printFreq', 'evalFreq', 'evalSamples', 'inception', 'export', 'dataDir', 'mnist', 'svhn', 'dataroot',
+  'saveEpochFreq', 'keepEpochs', 'saveLatestFreq', 'displayFreq', 'printFreq', 'evalFreq', 'evalSamples', 'inception', 'export', 'tensorboard', 'dataDir', 'mnist', 'svhn', 'dataroot',
 ]);

@@ -8,6 +8,7 @@ import * as path from 'path';
 import { SingleBar, Presets } from 'cli-progress';
 import { formatDuration } from '../report/format';
 import { formatLosses } from '../report/summary';
+import { TensorBoardWriter } from '../report/tensorboard';
 import { writeFileAtomicSync } from '../util/atomic';
 
 export type LossNames = 'D_A' | 'G_A' | 'cycle_A' | 'idt_A' | 'D_B' | 'G_B' | 'cycle_B' | 'idt_B';
@@ -48,10 +49,22 @@ export class RunLogger {
   }
 
   private readonly quiet: boolean;
+  private tensorboard: TensorBoardWriter | null = null;
 
   /** Appends synchronously: a record is on disk before training goes on, even if we crash next. */
   record(record: LogRecord): void {
     fs.appendFileSync(this.logFile, `${JSON.stringify(record)}\n`);
+    this.tensorboard?.write(record);
+  }
+
+  /**
+   * From here on, also writes the records as TensorBoard events (--tensorboard), in a new event
+   * file of the run directory; `startImages` is where this session starts (report/tensorboard.ts).
+   */
+  openTensorBoard(startImages: number, resumed: boolean): string {
+    this.tensorboard?.close();
+    this.tensorboard = new TensorBoardWriter(this.runDir, startImages, resumed);
+    return this.tensorboard.file;
   }
 
   writeOptions(options: unknown): void {
@@ -93,10 +106,13 @@ export class RunLogger {
     }
   }
 
+  /** Stops the bar and closes the TensorBoard file; records after this go to log.jsonl only. */
   close(): void {
     if (this.bar) {
       this.bar.stop();
       this.bar = null;
     }
+    this.tensorboard?.close();
+    this.tensorboard = null;
   }
 }

@@ -205,14 +205,16 @@ async function trainRun(session: SessionOptions, options: TrainOptions, paths: R
     const trainer = new Trainer({ options, backend, loader, model, rng, paths, logger, hooks: session.hooks, version: cgtrainVersion(), machine });
     if (resumedFrom) trainer.resumeFrom(resumedFrom);
     logger.writeOptions(options);
-    logger.record({ type: 'start', options, machine, time: new Date().toISOString(), ...(resumedFrom ? { resumedFrom } : {}) });
     const p = trainer.currentPosition;
+    const tensorboard = options.tensorboard ? logger.openTensorBoard(p.images, resumedFrom !== null) : null;
+    logger.record({ type: 'start', options, machine, time: new Date().toISOString(), ...(resumedFrom ? { resumedFrom } : {}) });
     logger.say(
       `cgtrain: run '${options.name}' in ${paths.runDir} (${resumedFrom ? `resuming epoch ${p.epoch} batch ${p.batch} from ${resumedFrom}` : `new run, ${presetText(options.preset)}`})\n` +
         `  data: ${loader.epochSize} images/epoch, ${loader.batchesPerEpoch} batches of ${options.batchSize}\n` +
         `  model: ${options.netG} / ${options.netD}, ngf ${options.ngf} ndf ${options.ndf}, ${(model.parameterCount() / 1e6).toFixed(2)} M parameters, ` +
         `${(model.flopsPerImage() / 1e9).toFixed(2)} GFLOP/image per step; ${backend.kind} (${String(machine.deviceName ?? '')}, ${String(machine.precision ?? 'fp32')})\n` +
-        `  eval: ${evaluationPlan(options, session.hooks?.evaluate !== undefined)}`,
+        `  eval: ${evaluationPlan(options, session.hooks?.evaluate !== undefined)}` +
+        (tensorboard ? `\n  tensorboard: ${tensorboard} (tensorboard --logdir ${options.runsDir})` : ''),
     );
     const disk = checkpointDiskNote(options, p.epoch, model.parameterCount());
     if (disk) logger.say(disk);

@@ -1,0 +1,228 @@
+/**
+ * TensorBoard event files (`cgtrain train --tensorboard`): the run's log records as TensorBoard
+ * summaries, so that `tensorboard --logdir runs` shows each run's losses, learning rate,
+ * throughput, evaluation metrics and sample grids while it trains.
+ *
+ * The file format is TensorFlow's: TFRecord framing (the length as a little-endian uint64, its
+ * masked CRC-32C, the bytes, their masked CRC-32C) around `tensorflow.Event` protobufs, encoded
+ * with protobufjs from the subset of event.proto and summary.proto below (field numbers as
+ * TensorFlow's). The x axis of every chart is the number of images the run has trained on (per
+ * domain), the `images` of log.jsonl's step records, so runs of different batch sizes line up.
+ *
+ * Each training session appends to its own file (TensorBoard reads a directory's files in name
+ * order, and the names start with the time). A resumed session starts with a SessionLog START
+ * just past the step it resumes from: TensorBoard then drops what an earlier session logged past
+ * that step (the part of a crashed session that the checkpoint does not hold).
+ */
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import * as protobuf from 'protobufjs';
+import type { LogRecord } from '../train/logger';
+
+const SCHEMA = `
+syntax = "proto3";
+package tensorflow;
+
+message Event {
+  double wall_time = 1;
+  int64 step = 2;
+  oneof what {
+    string file_version = 3;
+    Summary summary = 5;
+    SessionLog session_log = 7;
+  }
+}
+
+message SessionLog {
+  enum SessionStatus {
+    STATUS_UNSPECIFIED = 0;
+    START = 1;
+    STOP = 2;
+    CHECKPOINT = 3;
+  }
+  SessionStatus status = 1;
+  string checkpoint_path = 2;
+  string msg = 3;
+}
+
+message Summary {
+  message Image {
+    int32 height = 1;
+    int32 width = 2;
+    int32 colorspace = 3;
+    bytes encoded_image_string = 4;
+  }
+  message Value {
+    string tag = 1;
+    oneof value {
+      float simple_value = 2;
+      Image image = 4;
+    }
+  }
+  repeated Value value = 1;
+}
+`;
+
+export const EVENT_FILE_VERSION = 'brain.Event:2';
+export const SESSION_START = 1;
+
+export interface SummaryValue {
+  tag: string;
+  simple_value?: number;
+  image?: { height: number; width: number; colorspace: number; encoded_image_string: Uint8Array };
+}
+
+export interface EventProto {
+  wall_time: number;
+  step?: number;
+  file_version?: string;
+  summary?: { value: SummaryValue[] };
+  session_log?: { status: number; checkpoint_path?: string; msg?: string };
+}
+
+let eventType: protobuf.Type | undefined;
+
+function eventProtoType(): protobuf.Type {
+  eventType ??= protobuf.parse(SCHEMA, { keepCase: true }).root.lookupType('tensorflow.Event');
+  return eventType;
+}
+
+export function encodeEvent(event: EventProto): Uint8Array {
+  const type = eventProtoType();
+  return type.encode(type.fromObject(event)).finish();
+}
+
+export function decodeEvent(bytes: Uint8Array): EventProto {
+  const type = eventProtoType();
+  return type.toObject(type.decode(bytes), { longs: Number, bytes: Uint8Array, defaults: false, oneofs: false }) as EventProto;
+}
+
+const CRC32C_TABLE = (() => {
+  const table = new Uint32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0x82f63b78 ^ (c >>> 1) : c >>> 1;
+    table[n] = c >>> 0;
+  }
+  return table;
+})();
+
+/** CRC-32C (Castagnoli, reflected polynomial 0x82F63B78), as TFRecord uses. */
+export function crc32c(bytes: Uint8Array): number {
+  let crc = 0xffffffff;
+  for (let i = 0; i < bytes.length; i++) crc = CRC32C_TABLE[(crc ^ bytes[i]) & 0xff] ^ (crc >>> 8);
+  return (crc ^ 0xffffffff) >>> 0;
+}
+
+/** TFRecord's masked CRC: rotate right by 15 bits, add a constant (so CRCs of CRCs stay apart). */
+export function maskedCrc32c(bytes: Uint8Array): number {
+  const crc = crc32c(bytes);
+  return ((((crc >>> 15) | (crc << 17)) >>> 0) + 0xa282ead8) >>> 0;
+}
+
+/** One TFRecord: length, masked CRC of the length, data, masked CRC of the data. */
+export function tfRecord(data: Uint8Array): Buffer {
+  const out = Buffer.alloc(data.length + 16);
+  out.writeBigUInt64LE(BigInt(data.length), 0);
+  out.writeUInt32LE(maskedCrc32c(out.subarray(0, 8)), 8);
+  out.set(data, 12);
+  out.writeUInt32LE(maskedCrc32c(data), data.length + 12);
+  return out;
+}
+
+/** The records of a TFRecord file, each checked against its CRCs; `source` names the file in errors. */
+export function readTfRecords(bytes: Uint8Array, source: string): Uint8Array[] {
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const records: Uint8Array[] = [];
+  for (let at = 0; at < buf.length;) {
+    if (buf.length - at < 12) throw new Error(`${source}: a record header at byte ${at} is cut short (${buf.length - at} of 12 bytes)`);
+    const length = Number(buf.readBigUInt64LE(at));
+    if (buf.readUInt32LE(at + 8) !== maskedCrc32c(buf.subarray(at, at + 8))) throw new Error(`${source}: the length CRC of the record at byte ${at} does not match`);
+    if (buf.length - at - 16 < length) throw new Error(`${source}: the record at byte ${at} is cut short (${length} bytes announced)`);
+    const data = buf.subarray(at + 12, at + 12 + length);
+    if (buf.readUInt32LE(at + 12 + length) !== maskedCrc32c(data)) throw new Error(`${source}: the data CRC of the record at byte ${at} does not match`);
+    records.push(data);
+    at += 16 + length;
+  }
+  return records;
+}
+
+/** Width and height from a PNG's IHDR chunk, or undefined for anything else. */
+function pngSize(bytes: Uint8Array): { width: number; height: number } | undefined {
+  const signature = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
+  if (bytes.length < 24 || signature.some((b, i) => bytes[i] !== b)) return undefined;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return { width: view.getUint32(16), height: view.getUint32(20) };
+}
+
+/** The summary values a log record becomes (none for start, checkpoint, export and end records). */
+export function summaryValues(record: LogRecord, runDir: string): SummaryValue[] {
+  switch (record.type) {
+    case 'step':
+      return [
+        ...Object.entries(record.losses).map(([name, value]) => ({ tag: `loss/${name}`, simple_value: value })),
+        { tag: 'train/lr', simple_value: record.lr },
+        { tag: 'train/images_per_sec', simple_value: record.imagesPerSec },
+      ];
+    case 'epoch':
+      return [{ tag: 'train/epoch', simple_value: record.epoch }, ...(record.imagesPerSec === undefined ? [] : [{ tag: 'train/epoch_images_per_sec', simple_value: record.imagesPerSec }])];
+    case 'eval':
+      return Object.entries(record.metrics)
+        .filter((e): e is [string, number] => typeof e[1] === 'number' && Number.isFinite(e[1]))
+        .map(([name, value]) => ({ tag: `eval/${name}`, simple_value: value }));
+    case 'sample': {
+      const bytes = fs.readFileSync(path.join(runDir, record.file));
+      const size = pngSize(bytes);
+      if (!size) throw new Error(`TensorBoard: sample ${record.file} is not a PNG file`);
+      // colorspace 3: RGB, as the grids are written
+      return [{ tag: 'samples', image: { ...size, colorspace: 3, encoded_image_string: bytes } }];
+    }
+    default:
+      return [];
+  }
+}
+
+/** The event file name: TensorBoard needs "tfevents" in it and reads a directory's files in name order. */
+export function eventFileName(now = Date.now()): string {
+  return `events.out.tfevents.${String(Math.floor(now / 1000)).padStart(10, '0')}.${os.hostname()}.cgtrain.${process.pid}`;
+}
+
+/**
+ * Appends a session's events to a new event file in the run directory. Appends are synchronous,
+ * as log.jsonl's: what TensorBoard shows is on disk when the step that made it returns.
+ */
+export class TensorBoardWriter {
+  readonly file: string;
+  private fd: number | null;
+  /** images trained on so far: the step of every event */
+  private step: number;
+
+  /** `startStep`: the images the run had trained on when this session began (0 for a new run). */
+  constructor(readonly runDir: string, startStep: number, resumed: boolean) {
+    this.file = path.join(runDir, eventFileName());
+    this.step = startStep;
+    this.fd = fs.openSync(this.file, 'a');
+    this.append({ wall_time: Date.now() / 1000, file_version: EVENT_FILE_VERSION });
+    // TensorBoard drops the events at and after a START's step: what the checkpoint holds (up to
+    // startStep) stays, what an interrupted session logged past it goes.
+    if (resumed) this.append({ wall_time: Date.now() / 1000, step: startStep + 1, session_log: { status: SESSION_START, msg: `cgtrain resumed after ${startStep} images` } });
+  }
+
+  write(record: LogRecord): void {
+    if (record.type === 'step') this.step = record.images;
+    const value = summaryValues(record, this.runDir);
+    if (value.length > 0) this.append({ wall_time: Date.now() / 1000, step: this.step, summary: { value } });
+  }
+
+  close(): void {
+    if (this.fd === null) return;
+    fs.closeSync(this.fd);
+    this.fd = null;
+  }
+
+  private append(event: EventProto): void {
+    if (this.fd === null) throw new Error(`TensorBoard: ${this.file} is closed`);
+    fs.writeSync(this.fd, tfRecord(encodeEvent(event)));
+  }
+}
