@@ -462,7 +462,9 @@ export function gpuSamples(lines: Array<Record<string, unknown>>): { samples: Sa
   const peaks: number[] = [];
   let device: string | null = null;
   for (const l of lines) {
-    const isOurs = l.impl === 'cgtrain';
+    // gpu-check.sh's cgtrain runs: 'cgtrain' (the default engines), 'cgtrain-wgmma', 'cgtrain-bf16'
+    const variant = /^cgtrain(?:-(.+))?$/.exec(String(l.impl));
+    const isOurs = variant !== null;
     const size = Number(l.size);
     const batch = Number(l.batch);
     const blocks = isOurs ? Number(/resnet_(\d+)blocks/.exec(String(l.netG))?.[1] ?? NaN) : Number(l.blocks);
@@ -471,8 +473,8 @@ export function gpuSamples(lines: Array<Record<string, unknown>>): { samples: Sa
     if (isOurs && typeof l.peakGflops === 'number') peaks.push(l.peakGflops);
     device ??= (isOurs ? (l.device as string) : (l.gpu as string)) ?? null;
     samples.push({
-      mode: 'step', config: name, impl: isOurs ? 'cgtrain' : 'torch', repeat: 0, load1: NaN,
-      label: isOurs ? 'cgtrain (cuda)' : `PyTorch ${String(l.impl).replace(/^torch /, '')} (cuda, cuDNN${l.no_tf32 ? '' : ', TF32 allowed'})`,
+      mode: 'step', config: name, impl: isOurs ? String(l.impl) : 'torch', repeat: 0, load1: NaN,
+      label: isOurs ? `cgtrain (cuda${variant[1] ? `, ${variant[1]}` : ''})` : `PyTorch ${String(l.impl).replace(/^torch /, '')} (cuda, cuDNN${l.no_tf32 ? '' : ', TF32 allowed'})`,
       ms: Number(isOurs ? l.msPerStep : l.ms_per_step), gflopPerImage: Number(isOurs ? l.gflopPerImage : l.gflop_per_image),
     });
   }
