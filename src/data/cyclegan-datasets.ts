@@ -11,6 +11,7 @@ import * as path from 'path';
 import { Transform, type TransformCallback } from 'stream';
 import { pipeline } from 'stream/promises';
 import * as yauzl from 'yauzl';
+import { crc32 } from '../util/crc';
 import { downloadUnlisted, fromFirstSource, type DownloadOptions } from './download';
 import { DataError, describeError } from './errors';
 import { IMAGE_EXTENSIONS } from './folder';
@@ -30,23 +31,6 @@ export function isCycleGanDataset(name: string): name is CycleGanDataset {
 export const CYCLEGAN_BASE_URLS = ['http://efrosgans.eecs.berkeley.edu/cyclegan/datasets/', 'https://people.eecs.berkeley.edu/~taesung_park/CycleGAN/datasets/'];
 
 const DOMAIN_FOLDERS = ['trainA', 'trainB', 'testA', 'testB'];
-
-const CRC_TABLE = (() => {
-  const table = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    table[n] = c >>> 0;
-  }
-  return table;
-})();
-
-/** CRC-32 (the zip/PNG polynomial) of `bytes`, continuing from `crc`. */
-export function crc32(bytes: Uint8Array, crc = 0): number {
-  let c = (crc ^ 0xffffffff) >>> 0;
-  for (let i = 0; i < bytes.length; i++) c = CRC_TABLE[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
 
 /** Passes bytes through and keeps their CRC-32. */
 class Crc32Stream extends Transform {

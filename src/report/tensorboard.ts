@@ -19,6 +19,7 @@ import * as os from 'os';
 import * as path from 'path';
 import * as protobuf from 'protobufjs';
 import type { LogRecord } from '../train/logger';
+import { crc32c } from '../util/crc';
 
 const SCHEMA = `
 syntax = "proto3";
@@ -96,23 +97,6 @@ export function encodeEvent(event: EventProto): Uint8Array {
 export function decodeEvent(bytes: Uint8Array): EventProto {
   const type = eventProtoType();
   return type.toObject(type.decode(bytes), { longs: Number, bytes: Uint8Array, defaults: false, oneofs: false }) as EventProto;
-}
-
-const CRC32C_TABLE = (() => {
-  const table = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0x82f63b78 ^ (c >>> 1) : c >>> 1;
-    table[n] = c >>> 0;
-  }
-  return table;
-})();
-
-/** CRC-32C (Castagnoli, reflected polynomial 0x82F63B78), as TFRecord uses. */
-export function crc32c(bytes: Uint8Array): number {
-  let crc = 0xffffffff;
-  for (let i = 0; i < bytes.length; i++) crc = CRC32C_TABLE[(crc ^ bytes[i]) & 0xff] ^ (crc >>> 8);
-  return (crc ^ 0xffffffff) >>> 0;
 }
 
 /** TFRecord's masked CRC: rotate right by 15 bits, add a constant (so CRCs of CRCs stay apart). */

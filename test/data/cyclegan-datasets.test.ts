@@ -12,7 +12,8 @@ import * as path from 'path';
 import { promisify } from 'util';
 import sharp from 'sharp';
 import * as yazl from 'yazl';
-import { crc32, downloadCycleGanDataset } from '../../src/data/cyclegan-datasets';
+import { downloadCycleGanDataset } from '../../src/data/cyclegan-datasets';
+import { crc32 } from '../../src/util/crc';
 import { openUnalignedLoader, resolveDataOptions } from '../../src/data';
 import { randomBytes, tempDir } from './fixtures';
 

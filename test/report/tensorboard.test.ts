@@ -7,9 +7,10 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
 import {
-  crc32c, decodeEvent, encodeEvent, readTfRecords, summaryValues, tfRecord, SESSION_START, EVENT_FILE_VERSION, type EventProto,
+  decodeEvent, encodeEvent, readTfRecords, summaryValues, tfRecord, SESSION_START, EVENT_FILE_VERSION, type EventProto,
 } from '../../src/report/tensorboard';
 import { runSession } from '../../src/train/session';
+import { crc32c } from '../../src/util/crc';
 import type { LogRecord } from '../../src/train/logger';
 import { readLog, tempDir, tinyOptions } from '../train/tiny';
 
