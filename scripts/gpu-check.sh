@@ -157,12 +157,12 @@ bench_cgtrain() {
       .catch((e) => { console.error(e.stack); process.exit(1); });' "$precision" "$impl" "$(realpath "$ADDON")" "$profile" "$size" "$batch" "$blocks" "$width"
 }
 bench() {
-  local size=$1 batch=$2 blocks=$3
+  local size=$1 batch=$2 blocks=$3 width=${4:-64}
   bench_cgtrain auto 3 "$@"
   # Should tuning itself fail here, the engines by rule still give a ratio.
   [ "${RESULT[bench-cgtrain-${size}]}" = pass ] || TUNE=0 bench_cgtrain auto 0 "$@"
   run "bench-torch-${size}" 120 bash -c "set -o pipefail; PYTHONUNBUFFERED=1 python3 .gpu/torch_cyclegan_step.py --device cuda --json --size $size \
-    --batch $batch --blocks $blocks --steps 10 | tail -1 >> $OUT/bench.jsonl"
+    --batch $batch --blocks $blocks --ngf $width --ndf $width --steps 10 | tail -1 >> $OUT/bench.jsonl"
 }
 for b in "${BENCHES[@]}"; do
   # shellcheck disable=SC2086
