@@ -112,10 +112,7 @@ run device-info 30 node -e '
 # them, build them here (about a minute).
 if [ "${GPU_CHECK_DRY_RUN:-0}" != 1 ] && ! .gpu/bin/conv_index_check >/dev/null 2>&1; then
   echo "the prebuilt cuda/dev programs do not run here; rebuilding them with nvcc"
-  mkdir -p .gpu/bin
-  nvcc -std=c++17 -O2 -Inative/include -Icuda cuda/dev/conv_index_check.cu -o .gpu/bin/conv_index_check
-  nvcc -std=c++17 -O3 -arch=sm_90a --expt-relaxed-constexpr -Inative/include -Icuda cuda/dev/conv_fwd.cu cuda/conv_gemm.cu cuda/conv.cu \
-    cuda/conv_wgmma.cu cuda/conv_tune.cu cuda/runtime.cu cuda/reduce.cu cuda/elementwise.cu -o .gpu/bin/conv_fwd
+  bash scripts/build-cuda-dev.sh .gpu/bin sm_90a
 fi
 [ "${GPU_CHECK_DRY_RUN:-0}" = 1 ] || run conv-index-check 60 .gpu/bin/conv_index_check
 

@@ -66,14 +66,10 @@ mv .gpu/modules.tar.xz.tmp .gpu/modules.tar.xz
 step "cuda/dev programs for sm_$archs"
 rm -rf .gpu/bin .gpu/bin.tar.xz
 mkdir -p .gpu/bin
-nvcc -std=c++17 -O2 -Inative/include -Icuda cuda/dev/conv_index_check.cu -o .gpu/bin/conv_index_check
-.gpu/bin/conv_index_check | tail -1
 # sm_90 builds as sm_90a, so conv_fwd's variant 9 (the wgmma engine) exists on Hopper.
 dev_arch=sm_$archs
 [ "$archs" = 90 ] && dev_arch=sm_90a
-# Every kernel source, as the emulator's --program build links them: a hand-picked list broke when
-# conv.cu began calling the reflection pad of layout.cu.
-nvcc -std=c++17 -O3 -arch="$dev_arch" --expt-relaxed-constexpr -Inative/include -Icuda cuda/dev/conv_fwd.cu cuda/*.cu -o .gpu/bin/conv_fwd
+bash scripts/build-cuda-dev.sh .gpu/bin "$dev_arch"
 tar cf - -C .gpu bin | xz -T"$jobs" -6 > .gpu/bin.tar.xz.tmp
 mv .gpu/bin.tar.xz.tmp .gpu/bin.tar.xz
 rm -rf .gpu/bin

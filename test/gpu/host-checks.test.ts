@@ -1,7 +1,8 @@
 /**
  * The CUDA convolution code, checked on the CPU where the CUDA toolkit is installed (as on CI):
  *  - cuda/dev/conv_index_check.cu (nvcc, host code): the implicit GEMM's index math against
- *    direct convolutions;
+ *    direct convolutions, built with cuda/dev/conv_fwd.cu by scripts/build-cuda-dev.sh (the GPU
+ *    session's build of them: conv_fwd must still compile and link);
  *  - cuda/dev/emu/conv_tc_check.cc (g++ and the CUDA headers): the tensor-core engine's kernels
  *    run on the CPU emulator of cuda/dev/emu (fibers for threads, warp-collective mma, deferred
  *    cp.async) against direct convolutions, on every op, both TF32 modes and split-K;
@@ -63,10 +64,17 @@ function buildAndRun(compiler: string, args: string[], exe: string, passLine: Re
   }
 }
 
-test('conv index math (cuda/dev/conv_index_check.cu) agrees with direct convolutions', { skip: noNvcc }, () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cgtrain-conv-index-'));
+test('conv index math (cuda/dev/conv_index_check.cu) agrees with direct convolutions; conv_fwd builds and links as the GPU session builds it', { skip: noNvcc }, () => {
+  // scripts/build-cuda-dev.sh is what gpu-prepare.sh and gpu-check.sh run; PTX only (no ptxas)
+  // and -O0 keep it to about a minute here. Its list of sources once went stale unnoticed.
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cgtrain-cuda-dev-'));
   try {
-    buildAndRun(nvcc!, ['-std=c++17', '-O2', '-Inative/include', '-Icuda', 'cuda/dev/conv_index_check.cu'], path.join(dir, 'check'), /conv index check passed/);
+    const run = spawnSync('bash', [path.join(root, 'scripts', 'build-cuda-dev.sh'), dir, 'compute_75'], {
+      cwd: root, encoding: 'utf8', timeout: 600_000, env: { ...process.env, CUDACXX: nvcc!, CGTRAIN_DEV_OPT: '-O0' },
+    });
+    assert.equal(run.status, 0, `scripts/build-cuda-dev.sh exited ${run.status}:\n${run.stdout}${run.stderr}`);
+    assert.match(run.stdout, /conv index check passed/);
+    assert.ok(fs.statSync(path.join(dir, 'conv_fwd')).size > 0, 'conv_fwd was linked');
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
