@@ -7,7 +7,7 @@
  */
 import { promises as fs } from 'fs';
 import * as path from 'path';
-import { findRunDir } from '../util/run-dir';
+import { findRunDir, LOG_FILE } from '../util/run-dir';
 
 export interface MachineInfo {
   cpu?: string;
@@ -63,7 +63,7 @@ export interface RunLog {
 
 export class RunDirError extends Error {}
 
-export const LOG_FILE = 'log.jsonl';
+export { LOG_FILE };
 export const OPTIONS_FILE = 'opt.json';
 
 /** Accepts a run directory, or a run name under ./runs, and says which it tried when neither exists. */

@@ -10,6 +10,7 @@ import { formatDuration } from '../report/format';
 import { formatLosses } from '../report/summary';
 import { TensorBoardWriter } from '../report/tensorboard';
 import { writeFileAtomicSync } from '../util/atomic';
+import { LOG_FILE } from '../util/run-dir';
 
 export type LossNames = 'D_A' | 'G_A' | 'cycle_A' | 'idt_A' | 'D_B' | 'G_B' | 'cycle_B' | 'idt_B';
 export type Losses = Record<LossNames, number>;
@@ -43,7 +44,7 @@ export class RunLogger {
 
   constructor(readonly runDir: string, options: { interactive?: boolean; quiet?: boolean } = {}) {
     fs.mkdirSync(runDir, { recursive: true });
-    this.logFile = path.join(runDir, 'log.jsonl');
+    this.logFile = path.join(runDir, LOG_FILE);
     this.interactive = options.interactive ?? (process.stdout.isTTY === true && !process.env.CI);
     this.quiet = options.quiet ?? false;
   }

@@ -7,7 +7,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import type { TrainOptions } from '../options';
 import { OPTION_SPECS, OptionsError, RESUMABLE_CHANGES, validateOptions } from '../options';
-import { findRunDir, runDirCandidates } from '../util/run-dir';
+import { findRunDir, LOG_FILE, runDirCandidates } from '../util/run-dir';
 import { metadataJson, readCheckpointMetadata } from './checkpoint';
 import { runLocked } from './lock';
 
@@ -44,7 +44,7 @@ export function epochOfCheckpointName(name: string): number | null {
  * is not one).
  */
 export function runDirOf(run: string): string {
-  const found = findRunDir(run, ['log.jsonl', 'checkpoints', 'G_A.onnx', 'G_B.onnx']);
+  const found = findRunDir(run, [LOG_FILE, 'checkpoints', 'G_A.onnx', 'G_B.onnx']);
   if (found) return found;
   throw new Error(`--run ${run}: neither ${runDirCandidates(run).join(' nor ')} holds a run (the log.jsonl, checkpoints/ and G_A.onnx that 'cgtrain train' writes)`);
 }
@@ -62,7 +62,7 @@ export function runCheckpoint(run: string, best: boolean): string {
 }
 
 function hasHistory(paths: RunPaths): boolean {
-  return fs.existsSync(paths.latest) || fs.existsSync(path.join(paths.runDir, 'log.jsonl'));
+  return fs.existsSync(paths.latest) || fs.existsSync(path.join(paths.runDir, LOG_FILE));
 }
 
 /**

@@ -6,6 +6,9 @@
 import * as fs from 'fs';
 import * as path from 'path';
 
+/** The run's log: one JSON record per line (src/train/logger.ts writes it, src/report/runlog.ts reads it). */
+export const LOG_FILE = 'log.jsonl';
+
 /** The path as given, then under ./runs. */
 export function runDirCandidates(given: string): string[] {
   return [given, path.join('runs', given)];
