@@ -13,13 +13,19 @@
  * order, and the names start with the time). A resumed session starts with a SessionLog START
  * just past the step it resumes from: TensorBoard then drops what an earlier session logged past
  * that step (the part of a crashed session that the checkpoint does not hold).
+ *
+ * A run trained without --tensorboard gets the same events afterwards from its log.jsonl
+ * (`cgtrain report RUN --tensorboard`, writeEventsFromLog): one file for all its sessions, with
+ * the same STARTs, the records' own times as wall times, rewritten whole on every call.
  */
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import * as protobuf from 'protobufjs';
 import type { LogRecord } from '../train/logger';
+import { writeFileAtomicSync } from '../util/atomic';
 import { crc32c } from '../util/crc';
+import { LOG_FILE } from '../util/run-dir';
 
 const SCHEMA = `
 syntax = "proto3";
@@ -169,7 +175,16 @@ export function summaryValues(record: LogRecord, runDir: string): SummaryValue[]
 
 /** The event file name: TensorBoard needs "tfevents" in it and reads a directory's files in name order. */
 export function eventFileName(now = Date.now()): string {
-  return `events.out.tfevents.${String(Math.floor(now / 1000)).padStart(10, '0')}.${os.hostname()}.cgtrain.${process.pid}`;
+  return `events.out.tfevents.${seconds10(now)}.${os.hostname()}.cgtrain.${process.pid}`;
+}
+
+function seconds10(ms: number): string {
+  return String(Math.floor(ms / 1000)).padStart(10, '0');
+}
+
+/** The SessionLog START of a session that resumes after `images`: TensorBoard drops later steps of earlier sessions. */
+function resumeEvent(wallTime: number, images: number): EventProto {
+  return { wall_time: wallTime, step: images + 1, session_log: { status: SESSION_START, msg: `cgtrain resumed after ${images} images` } };
 }
 
 /**
@@ -184,13 +199,18 @@ export class TensorBoardWriter {
 
   /** `startStep`: the images the run had trained on when this session began (0 for a new run). */
   constructor(readonly runDir: string, startStep: number, resumed: boolean) {
-    this.file = path.join(runDir, eventFileName());
+    // A second session of one process within the same second (an API caller resuming at once)
+    // gets a suffix, which sorts after the first file's name.
+    const name = eventFileName();
+    let file = path.join(runDir, name);
+    for (let n = 1; fs.existsSync(file); n++) file = path.join(runDir, `${name}.${n}`);
+    this.file = file;
     this.step = startStep;
-    this.fd = fs.openSync(this.file, 'a');
+    this.fd = fs.openSync(this.file, 'wx');
     this.append({ wall_time: Date.now() / 1000, file_version: EVENT_FILE_VERSION });
     // TensorBoard drops the events at and after a START's step: what the checkpoint holds (up to
     // startStep) stays, what an interrupted session logged past it goes.
-    if (resumed) this.append({ wall_time: Date.now() / 1000, step: startStep + 1, session_log: { status: SESSION_START, msg: `cgtrain resumed after ${startStep} images` } });
+    if (resumed) this.append(resumeEvent(Date.now() / 1000, startStep));
   }
 
   write(record: LogRecord): void {
@@ -209,4 +229,93 @@ export class TensorBoardWriter {
     if (this.fd === null) throw new Error(`TensorBoard: ${this.file} is closed`);
     fs.writeSync(this.fd, tfRecord(encodeEvent(event)));
   }
+}
+
+/** The file writeEventsFromLog writes: named after the run's first record, marked as made from the log. */
+const FROM_LOG_SUFFIX = '.cgtrain-log';
+
+export interface EventsFromLog {
+  file: string;
+  /** events written: the file version, the STARTs of resumed sessions, one per record with values */
+  events: number;
+  scalarPoints: number;
+  images: number;
+  /** training sessions in the log (start records) */
+  sessions: number;
+  /** what was skipped, and why: lines that are not JSON, samples whose file is gone or not a PNG */
+  skipped: string[];
+}
+
+/**
+ * Writes the TensorBoard events of a run's log.jsonl to one event file in the run directory, for
+ * a run trained without --tensorboard: the events a live writer would have written in its
+ * sessions, in one file, each at the wall time its record (or the record before it) carries.
+ * A run that has live event files already is refused: TensorBoard would show every point twice.
+ * An earlier file made from the log is replaced; the new one is written to a temp file first.
+ */
+export function writeEventsFromLog(runDir: string): EventsFromLog {
+  const files = fs.readdirSync(runDir).filter((f) => f.includes('tfevents'));
+  const live = files.filter((f) => !f.endsWith(FROM_LOG_SUFFIX));
+  if (live.length > 0) {
+    throw new Error(`${runDir} already has TensorBoard event files from training with --tensorboard (${live.join(', ')}): ` +
+      'TensorBoard shows the run from them; delete them first to write one from log.jsonl instead');
+  }
+  const logFile = path.join(runDir, LOG_FILE);
+  const text = fs.readFileSync(logFile, 'utf8');
+  const skipped: string[] = [];
+  const events: EventProto[] = [];
+  let step = 0;
+  let wallTime: number | undefined;
+  let sessions = 0;
+  /** a resumed session of an older log (no `images` in its start record): START at its first step */
+  let startAtFirstStep = false;
+  let scalarPoints = 0;
+  let images = 0;
+  const lines = text.split('\n');
+  lines.forEach((line, index) => {
+    if (line.trim() === '') return;
+    let record: LogRecord;
+    try {
+      record = JSON.parse(line) as LogRecord;
+    } catch {
+      // a torn last line is a writer mid-append (the run is training)
+      if (index < lines.length - 1 || text.endsWith('\n')) skipped.push(`${LOG_FILE} line ${index + 1}: not JSON`);
+      return;
+    }
+    if (record === null || typeof record !== 'object') return;
+    const time = 'time' in record && typeof record.time === 'string' ? Date.parse(record.time) / 1000 : NaN;
+    if (Number.isFinite(time)) wallTime = time;
+    const at = wallTime ?? fs.statSync(logFile).mtimeMs / 1000;
+    if (record.type === 'start') {
+      if (sessions === 0) events.push({ wall_time: at, file_version: EVENT_FILE_VERSION });
+      else if (typeof record.images === 'number') events.push(resumeEvent(at, record.images));
+      else startAtFirstStep = true;
+      sessions++;
+      return;
+    }
+    if (record.type === 'step' && typeof record.images === 'number') {
+      if (startAtFirstStep) events.push(resumeEvent(at, record.images - 1));
+      startAtFirstStep = false;
+      step = record.images;
+    }
+    let value: SummaryValue[];
+    try {
+      value = summaryValues(record, runDir);
+    } catch (err) {
+      skipped.push(`${LOG_FILE} line ${index + 1}: ${(err as Error).message.replace(/^TensorBoard: /, '')}`);
+      return;
+    }
+    if (value.length === 0) return;
+    for (const v of value) {
+      if (v.image) images++;
+      else scalarPoints++;
+    }
+    events.push({ wall_time: at, step, summary: { value } });
+  });
+  if (events.length === 0) throw new Error(`${logFile} has no records of a training run`);
+  if (sessions === 0) events.unshift({ wall_time: events[0].wall_time, file_version: EVENT_FILE_VERSION });
+  const file = path.join(runDir, `events.out.tfevents.${seconds10(events[0].wall_time * 1000)}.${os.hostname()}${FROM_LOG_SUFFIX}`);
+  writeFileAtomicSync(file, Buffer.concat(events.map((e) => tfRecord(encodeEvent(e)))));
+  for (const old of files) if (path.join(runDir, old) !== file) fs.rmSync(path.join(runDir, old), { force: true });
+  return { file, events: events.length, scalarPoints, images, sessions, skipped };
 }

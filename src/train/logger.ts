@@ -16,7 +16,8 @@ export type LossNames = 'D_A' | 'G_A' | 'cycle_A' | 'idt_A' | 'D_B' | 'G_B' | 'c
 export type Losses = Record<LossNames, number>;
 
 export type LogRecord =
-  | { type: 'start'; options: unknown; machine: Record<string, unknown>; time: string; resumedFrom?: string }
+  /** images: the images per domain the run had trained on when this session began (0 for a new run) */
+  | { type: 'start'; options: unknown; machine: Record<string, unknown>; time: string; images: number; resumedFrom?: string }
   | { type: 'step'; epoch: number; iter: number; images: number; time: string; lr: number; imagesPerSec: number; losses: Losses }
   | { type: 'epoch'; epoch: number; time: string; lr: number; imagesPerSec?: number; seconds?: number }
   | { type: 'sample'; epoch: number; iter: number; file: string }

@@ -217,6 +217,11 @@ describe('cgtrain report', () => {
       const { stdout } = await promisify(execFile)(process.execPath, [cli, 'report', runDir, '--open']);
       assert.equal(stdout, `file://${path.join(runDir, 'report.html')}\n`);
       await fs.access(path.join(runDir, 'report.html'));
+      const tb = await promisify(execFile)(process.execPath, [cli, 'report', runDir, '--tensorboard'], { cwd: root });
+      const events = (await fs.readdir(runDir)).filter((f) => f.includes('tfevents'));
+      assert.equal(events.length, 1);
+      assert.match(tb.stdout, new RegExp(`^cgtrain: wrote cli/${events[0].replace(/\./g, '\\.')} \\(\\d+ scalar values, \\d+ sample images, 1 training session\\): tensorboard --logdir \\.\n`));
+      assert.match(tb.stdout, /\ncgtrain: wrote cli\/report\.html \(/);
       const failed = await promisify(execFile)(process.execPath, [cli, 'report', path.join(root, 'nope')]).catch((e: { code: number; stderr: string }) => e);
       assert.equal((failed as { code: number }).code, 1);
       assert.match((failed as { stderr: string }).stderr, /no log.jsonl in .*nope/);

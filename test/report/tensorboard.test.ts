@@ -1,13 +1,14 @@
 /**
  * TensorBoard event files: the TFRecord framing and Event encoding against files written by
- * tensorboardX (test/fixtures/tensorboard/make.py), and `--tensorboard` on a real run, resumed.
+ * tensorboardX (test/fixtures/tensorboard/make.py), `--tensorboard` on a real run, resumed, and
+ * the same events written afterwards from the log of a run trained without it.
  */
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
 import {
-  decodeEvent, encodeEvent, readTfRecords, summaryValues, tfRecord, SESSION_START, EVENT_FILE_VERSION, type EventProto,
+  decodeEvent, encodeEvent, readTfRecords, summaryValues, tfRecord, writeEventsFromLog, SESSION_START, EVENT_FILE_VERSION, type EventProto, type SummaryValue,
 } from '../../src/report/tensorboard';
 import { runSession } from '../../src/train/session';
 import { crc32c } from '../../src/util/crc';
@@ -70,7 +71,7 @@ test('a damaged event file is refused with the byte where it breaks', () => {
 test('an evaluation record becomes its finite numeric metrics; info strings and start records become nothing', () => {
   const values = summaryValues({ type: 'eval', epoch: 20, metrics: { 'digit-FID_AtoB': 12.5, accuracy_AtoB: 0.75, 'FID_BtoA': Number.NaN, info: { seconds: '3.0' } } }, '.');
   assert.deepEqual(values, [{ tag: 'eval/digit-FID_AtoB', simple_value: 12.5 }, { tag: 'eval/accuracy_AtoB', simple_value: 0.75 }]);
-  assert.deepEqual(summaryValues({ type: 'start', options: {}, machine: {}, time: '' }, '.'), []);
+  assert.deepEqual(summaryValues({ type: 'start', options: {}, machine: {}, time: '', images: 0 }, '.'), []);
   assert.throws(() => summaryValues({ type: 'sample', epoch: 1, iter: 1, file: 'tensorboard.test.js' }, __dirname), /sample tensorboard\.test\.js is not a PNG file/);
 });
 
@@ -131,4 +132,80 @@ test('--tensorboard is off by default and may be turned on when resuming', async
   const [file] = eventsOf(run.runDir);
   assert.equal(file.events.find((e) => e.session_log)?.step, 9, 'resumed after epoch 1 (8 images)');
   assert.ok(scalars(file.events, 'loss/D_B').every(([step]) => step > 8));
+});
+
+/** What TensorBoard reads from events, less the wall times (and the file versions, one per file); speeds as tags alone. */
+function content(events: EventProto[]): unknown[] {
+  const value = (v: SummaryValue): unknown => {
+    if (v.image) return { tag: v.tag, png: Buffer.from(v.image.encoded_image_string).toString('base64'), w: v.image.width };
+    return /images_per_sec$/.test(v.tag) ? { tag: v.tag } : v;
+  };
+  return events.filter((e) => !e.file_version).map((e) => ({ step: e.step, session: e.session_log?.status, values: e.summary?.value.map(value) }));
+}
+
+test('report --tensorboard writes from log.jsonl the events a run trained with --tensorboard has', async () => {
+  const root = tempDir('tensorboard-from-log');
+  const quiet = { interactive: false, quiet: true };
+  const runTwice = async (name: string, tensorboard: boolean): Promise<string> => {
+    const first = await runSession({
+      given: tinyOptions(root, { name, tensorboard, displayFreq: 4 }), ...quiet,
+      hooks: { afterStep: ({ images, trainer }) => images === 6 && trainer.requestStop() },
+    });
+    await runSession({ given: { runsDir: tinyOptions(root).runsDir, name, continueTrain: true, threads: 1, evalFreq: 0 }, ...quiet });
+    return first.runDir;
+  };
+  const live = eventsOf(await runTwice('live', true));
+  const plainDir = await runTwice('plain', false);
+  assert.deepEqual(eventsOf(plainDir), []);
+  const written = writeEventsFromLog(plainDir);
+  const files = eventsOf(plainDir);
+  assert.equal(files.length, 1);
+  assert.equal(path.join(plainDir, files[0].file), written.file);
+  assert.match(files[0].file, /^events\.out\.tfevents\.\d{10}\..+\.cgtrain-log$/);
+  const events = files[0].events;
+  assert.equal(events[0].file_version, EVENT_FILE_VERSION);
+  assert.deepEqual(content(events), content(live.flatMap((f) => f.events)), 'the same steps, values, STARTs and images, in the same order');
+  assert.equal(written.sessions, 2);
+  assert.equal(written.events, events.length);
+  assert.equal(written.images, readLog(plainDir).filter((r) => r.type === 'sample').length);
+  assert.deepEqual(written.skipped, []);
+  // wall times are the records' own: the first event at the first start record's time
+  const startTime = Date.parse((readLog(plainDir)[0] as Extract<LogRecord, { type: 'start' }>).time) / 1000;
+  assert.equal(events[0].wall_time, startTime);
+  assert.ok(events.every((e, i) => i === 0 || e.wall_time >= events[i - 1].wall_time));
+
+  // a second call replaces the file; a run with live event files is refused
+  fs.writeFileSync(path.join(plainDir, 'events.out.tfevents.0000000001.host.cgtrain-log'), 'older');
+  writeEventsFromLog(plainDir);
+  assert.deepEqual(eventsOf(plainDir).map((f) => f.file), [files[0].file]);
+  assert.throws(() => writeEventsFromLog(path.join(root, 'runs', 'live')), /already has TensorBoard event files from training with --tensorboard \(events\.out\.tfevents\.\d+\..+\.cgtrain\.\d+, /);
+});
+
+test('events from an older log: a resumed session without its start images purges from its first step; damaged lines and lost samples are skipped', () => {
+  const runDir = path.join(tempDir('tensorboard-old-log'), 'old');
+  fs.mkdirSync(runDir, { recursive: true });
+  const step = (images: number, time: string) => ({ type: 'step', epoch: 1, iter: images / 2, images, time, lr: 2e-4, imagesPerSec: 10, losses: { D_A: images } });
+  const lines = [
+    { type: 'start', options: {}, machine: {}, time: '2026-01-01T00:00:00Z' },
+    step(2, '2026-01-01T00:00:01Z'), step(4, '2026-01-01T00:00:02Z'), step(6, '2026-01-01T00:00:03Z'),
+    { type: 'sample', epoch: 1, iter: 3, file: 'samples/gone.png' },
+    { type: 'start', options: {}, machine: {}, time: '2026-01-01T01:00:00Z', resumedFrom: 'checkpoints/latest.safetensors' },
+    step(4, '2026-01-01T01:00:01Z'),
+    { type: 'eval', epoch: 1, metrics: { fid: 3.5 } },
+  ].map((r) => JSON.stringify(r));
+  fs.writeFileSync(path.join(runDir, 'log.jsonl'), `${lines.slice(0, 5).join('\n')}\n{"type": "step", "ep\n${lines.slice(5).join('\n')}\n`);
+  const written = writeEventsFromLog(runDir);
+  assert.equal(written.skipped.length, 2);
+  assert.match(written.skipped[0], /^log\.jsonl line 5: ENOENT.*samples\/gone\.png/);
+  assert.match(written.skipped[1], /^log\.jsonl line 6: not JSON$/);
+  const [file] = eventsOf(runDir);
+  assert.deepEqual(content(file.events), [
+    ...[2, 4, 6].map((s) => ({ step: s, session: undefined, values: [{ tag: 'loss/D_A', simple_value: s }, { tag: 'train/lr', simple_value: Math.fround(2e-4) }, { tag: 'train/images_per_sec' }] })),
+    { step: 4, session: SESSION_START, values: undefined },
+    { step: 4, session: undefined, values: [{ tag: 'loss/D_A', simple_value: 4 }, { tag: 'train/lr', simple_value: Math.fround(2e-4) }, { tag: 'train/images_per_sec' }] },
+    { step: 4, session: undefined, values: [{ tag: 'eval/fid', simple_value: 3.5 }] },
+  ]);
+  assert.equal(file.events.find((e) => e.session_log)?.wall_time, Date.parse('2026-01-01T01:00:01Z') / 1000);
+  fs.writeFileSync(path.join(runDir, 'log.jsonl'), '');
+  assert.throws(() => writeEventsFromLog(runDir), /log\.jsonl has no records of a training run/);
 });
