@@ -9,7 +9,6 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { performance } from 'perf_hooks';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import * as ort from 'onnxruntime-node';
@@ -18,6 +17,7 @@ import { resolveOptions, type TrainOptions } from '../src/options';
 import { exportGeneratorFiles, forwardEval } from '../src/export/export';
 import { buildGenerator, loadCheckpointGenerators } from '../src/export/from-checkpoint';
 import type { Module } from '../src/nn/module';
+import { timeCalls } from '../src/util/timing';
 
 interface InferArgs {
   netG: string;
@@ -26,6 +26,7 @@ interface InferArgs {
   batch: number;
   iters: number;
   warmup: number;
+  minSeconds: number;
   device: 'cpu' | 'cuda' | 'auto';
   threads: number;
   checkpoint?: string;
@@ -41,6 +42,7 @@ function parseArgs(argv: string[]): InferArgs {
     .option('batch', { type: 'number', default: 16 })
     .option('iters', { type: 'number', default: 10, describe: 'timed batches per engine' })
     .option('warmup', { type: 'number', default: 2 })
+    .option('min-seconds', { type: 'number', default: 0, describe: 'each engine keeps timing past --iters until its timed batches last this long (and warms up a quarter of it)' })
     .option('device', { choices: ['cpu', 'cuda', 'auto'] as const, default: 'cpu' as const, describe: 'where our addon runs (onnxruntime-node runs on the CPU)' })
     .option('threads', { type: 'number', default: 0, describe: 'CPU threads for both engines (0 = all cores)' })
     .option('checkpoint', { type: 'string', describe: 'use G_A of this checkpoint instead of random weights' })
@@ -58,11 +60,10 @@ function generatorOf(args: InferArgs, backend: Backend): { options: TrainOptions
   return { options, generator: buildGenerator(backend, options, 'AtoB') };
 }
 
-async function timeRuns(iters: number, warmup: number, run: () => Promise<unknown> | unknown): Promise<number> {
-  for (let i = 0; i < warmup; i++) await run();
-  const started = performance.now();
-  for (let i = 0; i < iters; i++) await run();
-  return (performance.now() - started) / iters;
+/** Mean ms per batch: the mean, not the median, keeps the garbage-collection pauses that both engines' callers pay. */
+async function timeRuns(args: InferArgs, run: () => unknown): Promise<{ ms: number; batches: number }> {
+  const times = await timeCalls({ warmup: args.warmup, steps: args.iters, minSeconds: args.minSeconds }, run);
+  return { ms: times.reduce((a, b) => a + b, 0) / times.length, batches: times.length };
 }
 
 async function main(): Promise<void> {
@@ -77,13 +78,13 @@ async function main(): Promise<void> {
     const size = options.netG === 'mlp' ? 32 : args.size;
     const shape = [args.batch, options.inputNc, size, size];
     const input = new Float32Array(shape.reduce((a, b) => a * b, 1)).map((_, i) => Math.sin(i * 0.37));
-    const ours = await timeRuns(args.iters, args.warmup, () => {
+    const ours = await timeRuns(args, () => {
       const y = forwardEval(generator, input, shape);
       backend.binding.sync();
       return y;
     });
     const feed = { [session.inputNames[0]]: new ort.Tensor('float32', input, shape) };
-    const theirs = await timeRuns(args.iters, args.warmup, () => session.run(feed));
+    const theirs = await timeRuns(args, () => session.run(feed));
     const a = forwardEval(generator, input, shape).data;
     const b = (await session.run(feed))[session.outputNames[0]].data as Float32Array;
     let diff = 0;
@@ -91,16 +92,16 @@ async function main(): Promise<void> {
     const device = backend.kind === 'cuda' ? `CUDA ${backend.info.devices?.[0]?.name ?? ''}` : `CPU ${backend.info.cpu?.model ?? os.cpus()[0].model} (${backend.info.simd}, ${threads} threads)`;
     const result = {
       bench: 'generator inference',
-      config: { netG: options.netG, ngf: options.ngf, norm: options.norm, batch: args.batch, size, iters: args.iters, checkpoint: args.checkpoint ?? null },
+      config: { netG: options.netG, ngf: options.ngf, norm: options.norm, batch: args.batch, size, batches: { cgtrain: ours.batches, onnxruntimeNode: theirs.batches }, minSeconds: args.minSeconds, checkpoint: args.checkpoint ?? null },
       machine: { ours: device, onnxruntime: `CPU ${os.cpus()[0].model} (${threads} intra-op threads)`, node: process.version },
-      msPerImage: { cgtrain: ours / args.batch, onnxruntimeNode: theirs / args.batch },
+      msPerImage: { cgtrain: ours.ms / args.batch, onnxruntimeNode: theirs.ms / args.batch },
       maxAbsDiff: diff,
     };
     process.stdout.write(
-      `generator inference, ${options.netG} ngf ${options.ngf} ${options.norm}, batch ${args.batch} x ${options.inputNc}x${size}x${size}, ${args.iters} timed batches\n` +
-        `  cgtrain addon (${device}): ${(ours / args.batch).toFixed(3)} ms/image\n` +
-        `  onnxruntime-node (CPU, ${threads} threads): ${(theirs / args.batch).toFixed(3)} ms/image\n` +
-        `  ratio onnxruntime/cgtrain: ${(theirs / ours).toFixed(2)}x; outputs agree to ${diff.toExponential(1)} (max abs)\n`,
+      `generator inference, ${options.netG} ngf ${options.ngf} ${options.norm}, batch ${args.batch} x ${options.inputNc}x${size}x${size}\n` +
+        `  cgtrain addon (${device}): ${(ours.ms / args.batch).toFixed(3)} ms/image (${ours.batches} timed batches)\n` +
+        `  onnxruntime-node (CPU, ${threads} threads): ${(theirs.ms / args.batch).toFixed(3)} ms/image (${theirs.batches} timed batches)\n` +
+        `  ratio onnxruntime/cgtrain: ${(theirs.ms / ours.ms).toFixed(2)}x; outputs agree to ${diff.toExponential(1)} (max abs)\n`,
     );
     if (args.json) fs.writeFileSync(args.json, `${JSON.stringify(result, null, 2)}\n`);
     await session.release();

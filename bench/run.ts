@@ -47,6 +47,12 @@ const CONFIGS: ConfigSpec[] = [
 
 const WARMUP = 1;
 const INFER_ITERS = 5;
+/**
+ * Every cgtrain, PyTorch and onnxruntime-node run also times for at least this long (and warms up
+ * a quarter of it): a small model's step or batch takes milliseconds, and a handful of them right
+ * after start-up times the JIT and the caches, not the engine.
+ */
+const MIN_SECONDS = 2;
 const TFJS_INFER_ITERS = 3;
 /** A hung child costs at most this; the slowest honest run (pure-JS tfjs) takes a few minutes. */
 const CHILD_TIMEOUT_MS = 30 * 60_000;
@@ -158,7 +164,8 @@ function cgtrainStep(threads: number): Runner {
     async run(cfg) {
       const args = [path.join(DIST, 'src', 'cli', 'main.js'), 'bench', '--json', '--device', 'cpu', '--threads', String(threads),
         '--size', String(cfg.size), '--batch-size', String(cfg.batch), '--net-g', `resnet_${cfg.blocks}blocks`, '--net-d', 'basic',
-        '--ngf', String(cfg.ngf), '--ndf', String(cfg.ndf), '--steps', String(cfg.steps), '--warmup', String(WARMUP)];
+        '--ngf', String(cfg.ngf), '--ndf', String(cfg.ndf), '--steps', String(cfg.steps), '--warmup', String(WARMUP),
+        '--min-seconds', String(MIN_SECONDS)];
       const { json } = await runJsonChild(process.execPath, args, CHILD_TIMEOUT_MS);
       return [{
         impl: 'cgtrain', label: `cgtrain (cpu, ${json.simd}, ${json.threads} threads${json.convAlgo && json.convAlgo !== 'direct' ? ', Winograd 3x3' : ''})`, ms: num(json, 'msPerStep'),
@@ -195,7 +202,7 @@ function torchRunner(mode: Mode, python: string, threads: number): Runner {
     impl: 'torch',
     async run(cfg) {
       const steps = mode === 'step' ? cfg.steps : INFER_ITERS;
-      const json = await runTorch(python, { ...cfg, threads, steps, warmup: WARMUP, device: 'cpu', infer: mode === 'infer' }, CHILD_TIMEOUT_MS);
+      const json = await runTorch(python, { ...cfg, threads, steps, warmup: WARMUP, minSeconds: MIN_SECONDS, device: 'cpu', infer: mode === 'infer' }, CHILD_TIMEOUT_MS);
       const p = json.parameters as { generator: number; discriminator: number } | undefined;
       return [{
         impl: 'torch', label: `PyTorch ${String(json.impl).replace(/^torch /, '')} (cpu, ${json.threads} threads)`, ms: num(json, 'ms_per_step'),
@@ -222,7 +229,7 @@ function addonAndOnnxInfer(threads: number): Runner {
       const file = path.join(os.tmpdir(), `cgtrain-bench-infer-${process.pid}.json`);
       const args = [path.join(DIST, 'bench', 'infer.js'), '--device', 'cpu', '--threads', String(threads), '--net-g', `resnet_${cfg.blocks}blocks`,
         '--ngf', String(cfg.ngf), '--size', String(cfg.size), '--batch', String(cfg.batch), '--iters', String(INFER_ITERS),
-        '--warmup', String(WARMUP), '--json', file];
+        '--warmup', String(WARMUP), '--min-seconds', String(MIN_SECONDS), '--json', file];
       try {
         await runJsonChild(process.execPath, args, CHILD_TIMEOUT_MS).catch((err: Error) => {
           // infer.js prints text and writes JSON to the file: "no JSON object" on stdout is expected.
@@ -408,10 +415,11 @@ function machineOf(measured: Measured[], threads: number): Machine {
 
 function procedureText(o: Options): string {
   const per = o.configs.map((c) => `${c.name} = ${configLabel(c)}: ${WARMUP} warmup + ${c.steps} timed steps (TensorFlow.js ${c.tfjsSteps})`).join('; ');
+  const atLeast = `cgtrain, PyTorch and onnxruntime-node keep timing past those counts until their timed steps or batches last ${MIN_SECONDS} s, after at least ${MIN_SECONDS / 4} s of warm-up.`;
   return `Each of ${o.repeats} rounds runs every implementation once per configuration, one process each, in an order rotated every round; ` +
     `a row is the median over rounds of each run's median. Training: ${per}. Inference: the generator G_A alone, the whole batch per call ` +
     `(${INFER_ITERS} timed batches; TensorFlow.js ${TFJS_INFER_ITERS}), outputs read back to the host. cgtrain, PyTorch and onnxruntime-node use ` +
-    `${o.threads} threads; TensorFlow.js's pure-JS backend runs on one.`;
+    `${o.threads} threads; TensorFlow.js's pure-JS backend runs on one. ${atLeast}`;
 }
 
 function commandText(argv: string[]): string {

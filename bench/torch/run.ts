@@ -25,6 +25,8 @@ export interface TorchRunConfig {
   threads: number;
   steps: number;
   warmup: number;
+  /** the timed steps last at least this long (the warm-up a quarter of it); absent: the counts alone */
+  minSeconds?: number;
   device: 'cpu' | 'cuda';
   infer: boolean;
 }
@@ -75,6 +77,7 @@ export function torchArgs(cfg: TorchRunConfig): string[] {
     '--blocks', String(cfg.blocks), '--ngf', String(cfg.ngf), '--ndf', String(cfg.ndf), '--steps', String(cfg.steps),
     '--warmup', String(cfg.warmup), '--threads', String(cfg.threads),
   ];
+  if (cfg.minSeconds) args.push('--min-seconds', String(cfg.minSeconds));
   return cfg.infer ? [...args, '--infer'] : args;
 }
 

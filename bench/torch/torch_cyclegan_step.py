@@ -9,7 +9,7 @@ One step = generators' forward/backward/update with the discriminators frozen, t
 discriminators' forward/backward/update on the fakes of that step.
 
 Usage: python3 torch_cyclegan_step.py --size 32 --batch 16 --blocks 6 [--ngf 64] [--device cpu|cuda]
-       [--threads 2] [--steps 5] [--warmup N] [--infer] [--json]
+       [--threads 2] [--steps 5] [--warmup N] [--min-seconds S] [--infer] [--json]
 On CUDA, PyTorch's defaults stand (cuDNN, TF32 convolutions allowed); --no-tf32 turns TF32 off.
 --infer times generator inference (G_A forward under no_grad, --steps batches) instead of the step.
 
@@ -131,6 +131,8 @@ def main():
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--steps", type=int, default=5)
     p.add_argument("--warmup", type=int, default=-1, help="untimed steps first (default 1 on CPU, 2 on CUDA)")
+    p.add_argument("--min-seconds", type=float, default=0.0,
+                   help="keep timing past --steps until the timed steps last this long (the warm-up a quarter of it)")
     p.add_argument("--infer", action="store_true")
     p.add_argument("--no-tf32", action="store_true")
     p.add_argument("--json", action="store_true")
@@ -155,11 +157,14 @@ def main():
 
     run = infer if a.infer else step
     warmup = a.warmup if a.warmup >= 0 else (2 if dev.type == "cuda" else 1)
-    for _ in range(warmup):
+    # As cgtrain's src/util/timing.ts: each phase runs its count and lasts its minimum time.
+    start, done = time.perf_counter(), 0
+    while done < warmup or time.perf_counter() - start < a.min_seconds / 4:
         run()
-    sync()
+        sync()
+        done += 1
     times = []
-    for _ in range(a.steps):
+    while len(times) < a.steps or sum(times) < a.min_seconds:
         t = time.perf_counter()
         run()
         sync()
@@ -174,7 +179,7 @@ def main():
         shapes = {"generator": list(GA(probe).shape), "discriminator": list(DA(probe).shape)}
     res = {"impl": f"torch {torch.__version__}", "mode": "infer" if a.infer else "step", "device": a.device,
            "size": a.size, "batch": a.batch, "blocks": a.blocks, "ngf": a.ngf, "ndf": a.ndf,
-           "threads": torch.get_num_threads(), "warmup": warmup, "steps": a.steps,
+           "threads": torch.get_num_threads(), "warmup": warmup, "steps": len(times), "min_seconds": a.min_seconds,
            "ms_per_step": med * 1000, "ms_per_step_all": [t * 1000 for t in times], "images_per_s": a.batch / med,
            "gflops": flops_per_image * a.batch / med / 1e9, "gflop_per_image": flops_per_image / 1e9,
            "parameters": {"generator": sum(q.numel() for q in GA.parameters()),

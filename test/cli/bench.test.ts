@@ -40,3 +40,16 @@ test('cgtrain bench rejects bad sizes and step counts', () => {
   assert.notEqual(r.status, 0);
   assert.match(r.stderr, /--steps: expected an integer >= 1, got 0/);
 });
+
+test('cgtrain bench --min-seconds times past --steps until the steps last that long', () => {
+  const args = ['bench', '--device', 'cpu', '--threads', '1', '--ngf', '4', '--ndf', '4', '--batch-size', '2', '--steps', '1', '--warmup', '0', '--min-seconds', '0.5', '--json'];
+  const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', timeout: 60_000 });
+  assert.equal(r.status, 0, r.stderr);
+  const result = JSON.parse(r.stdout);
+  // a step of this model takes a few milliseconds: many more than the one step asked for
+  assert.ok(result.steps > 5, `steps ${result.steps}`);
+  assert.ok(result.steps * result.msPerStepMin <= 60_000);
+  const bad = spawnSync(process.execPath, [cli, 'bench', '--min-seconds', '-1'], { encoding: 'utf8', timeout: 30_000 });
+  assert.notEqual(bad.status, 0);
+  assert.match(bad.stderr, /--min-seconds: expected seconds from 0 to 3600, got -1/);
+});

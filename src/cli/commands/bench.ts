@@ -3,7 +3,6 @@
  * achieved GFLOP/s (model.flopsPerImage(), the reference's 3 x forward convention) against the
  * machine's measured peak, and peak memory (backend allocator and process RSS).
  */
-import { performance } from 'perf_hooks';
 import type { Argv, CommandModule } from 'yargs';
 import { convAlgoInEffect, loadBackend, type ConvAlgoName } from '../../backend/device';
 import { BindingProfiler, formatProfile, rowsByKind, type DeviceTime, type ProfileRow } from '../../backend/profile';
@@ -12,6 +11,7 @@ import { addOptions, OPTION_SPECS, resolveOptions, typedOptions, type TrainOptio
 import { CycleGANModel } from '../../train/cyclegan';
 import { modelConfigOf } from '../../train/session';
 import { Rng } from '../../util/rng';
+import { timeCalls } from '../../util/timing';
 
 /** The training options bench exposes; the rest keep their training defaults. */
 const BENCH_KEYS = new Set<keyof TrainOptions>([
@@ -24,6 +24,8 @@ export interface BenchConfig {
   size: number;
   steps: number;
   warmup: number;
+  /** the timed steps last at least this long together, and the warm-up a quarter of it (util/timing.ts) */
+  minSeconds?: number;
   /** extra steps to run with every backend call timed (0 or absent: none) */
   profileSteps?: number;
 }
@@ -104,15 +106,11 @@ export async function runBench(config: BenchConfig): Promise<BenchResult> {
   // The FMA peak, measured before and after the steps: on a shared machine one measurement can
   // land in a moment when a core is taken (half the peak, and '% of peak' twice the truth).
   const peakBefore = binding.peakGflops(0.25);
-  for (let i = 0; i < config.warmup; i++) step();
-  const times: number[] = [];
   let peakRss = process.memoryUsage().rss;
-  for (let i = 0; i < config.steps; i++) {
-    const t0 = performance.now();
+  const times = await timeCalls({ warmup: config.warmup, steps: config.steps, minSeconds: config.minSeconds ?? 0 }, () => {
     step();
-    times.push(performance.now() - t0);
     peakRss = Math.max(peakRss, process.memoryUsage().rss);
-  }
+  });
   const losses = model.currentLosses();
   if (!Object.values(losses).every(Number.isFinite)) throw new Error(`bench: non-finite losses ${JSON.stringify(losses)}`);
   const ms = median(times);
@@ -135,7 +133,7 @@ export async function runBench(config: BenchConfig): Promise<BenchResult> {
     convAlgo: convAlgoInEffect(backend.kind, backend.info.simd, binding.convAlgo()),
     backend: backend.kind, device: String(backend.info.devices?.[0]?.name ?? backend.info.cpu?.model ?? backend.kind),
     simd: backend.info.simd, threads: binding.numThreads(), precision: String(backend.info.precision ?? 'fp32'), netG: options.netG, netD: options.netD, ngf: options.ngf, ndf: options.ndf,
-    norm: options.norm, size: config.size, batch: n, steps: config.steps, msPerStep: ms, msPerStepMin: Math.min(...times),
+    norm: options.norm, size: config.size, batch: n, steps: times.length, msPerStep: ms, msPerStepMin: Math.min(...times),
     imagesPerSec: n / (ms / 1000), gflopPerImage: flopsPerImage / 1e9, gflops, peakGflops, percentOfPeak: (100 * gflops) / peakGflops,
     parameters: model.parameterCount(), peakBackendMemoryMB: binding.memoryStats().peak / 2 ** 20,
     peakRssMB: Math.max(peakRss, process.resourceUsage().maxRSS * 1024) / 2 ** 20,
@@ -175,6 +173,7 @@ export const benchCommand: CommandModule<object, Record<string, unknown>> = {
       .option('size', { type: 'number', describe: 'image side in pixels', defaultDescription: '32', requiresArg: true })
       .option('steps', { type: 'number', describe: 'timed steps', defaultDescription: '10', requiresArg: true })
       .option('warmup', { type: 'number', describe: 'untimed steps first', defaultDescription: '2', requiresArg: true })
+      .option('min-seconds', { type: 'number', describe: 'keep timing past --steps until the timed steps last this long (the warm-up a quarter of it): for steps of milliseconds', defaultDescription: '0', requiresArg: true })
       .option('json', { type: 'boolean', describe: 'print one JSON object instead of text' })
       .option('profile', { type: 'number', describe: 'then run N more steps timing every backend call (on CUDA each call waits for its kernels; then N more with GPU timer marks around each call)', requiresArg: true })
       .example('$0 bench', '32x32 resnet_6blocks ngf 64, basic D, batch 16')
@@ -188,12 +187,18 @@ export const benchCommand: CommandModule<object, Record<string, unknown>> = {
       if (typeof v !== 'number' || !Number.isInteger(v) || v < min) throw new Error(`--${name}: expected an integer >= ${min}, got ${String(v)}`);
       return v;
     };
+    const seconds = (name: string, value: unknown): number => {
+      const v = value === undefined ? 0 : value;
+      if (typeof v !== 'number' || !(v >= 0 && v <= 3600)) throw new Error(`--${name}: expected seconds from 0 to 3600, got ${String(v)}`);
+      return v;
+    };
     const config: BenchConfig = {
       given: typedOptions(argv),
       size: int('size', argv.size, 32, 8),
       steps: int('steps', argv.steps, 10, 1),
       warmup: int('warmup', argv.warmup, 2, 0),
       profileSteps: int('profile', argv.profile, 0, 0),
+      minSeconds: seconds('min-seconds', argv.minSeconds),
     };
     const result = await runBench(config);
     process.stdout.write(argv.json ? `${JSON.stringify(result)}\n` : `${formatBench(result)}\n`);
