@@ -16,7 +16,18 @@
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions", "-O2"],
       "cflags_cc": ["-std=c++17", "-O3", "-fexceptions", "-fno-math-errno", "-pthread"],
-      "ldflags": ["-pthread"]
+      "ldflags": ["-pthread"],
+      "conditions": [
+        ["OS=='mac'", {
+          "xcode_settings": {
+            "CLANG_CXX_LANGUAGE_STANDARD": "c++17",
+            "GCC_ENABLE_CPP_EXCEPTIONS": "YES",
+            "GCC_OPTIMIZATION_LEVEL": "3",
+            "MACOSX_DEPLOYMENT_TARGET": "11.0",
+            "OTHER_CPLUSPLUSFLAGS": ["-fno-math-errno"]
+          }
+        }]
+      ]
     }
   ]
 }

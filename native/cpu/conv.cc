@@ -18,7 +18,10 @@
 // backward data and its backward data is conv2d's forward (see conv_transpose2d_shape).
 // Reflection padding (cgk_conv.pad_mode) goes to Winograd as is, and to every other route as a
 // reflection-padded copy of the input (see padded_view).
+#include "arch.h"
+#if CGK_X86
 #include <immintrin.h>
+#endif
 
 #include <algorithm>
 #include <climits>
@@ -33,8 +36,10 @@
 #include "threads.h"
 #include "winograd.h"
 
+#if CGK_X86
 #define CGK_TARGET_AVX512 __attribute__((target("avx512f,avx512vl,fma")))
 #define CGK_TARGET_AVX2 __attribute__((target("avx2,fma")))
+#endif
 
 namespace cgk {
 namespace {
@@ -140,8 +145,9 @@ inline int row_runs(const ConvShape& s, size_t sample_size, int j0, int cols, Ro
 // block): every window lies inside the image, so each run is one straight copy or add and needs
 // no bounds or batching. These move it with plain vector loads (the fold at AVX2 too): a residual
 // block's 8-float rows are a single ymm move, where the generic run path costs several times that.
-inline bool unpadded_stride1(const ConvShape& s) { return s.sh == 1 && s.sw == 1 && s.ph == 0 && s.pw == 0; }
+[[maybe_unused]] inline bool unpadded_stride1(const ConvShape& s) { return s.sh == 1 && s.sw == 1 && s.ph == 0 && s.pw == 0; }
 
+#if CGK_X86
 CGK_TARGET_AVX512 void unfold_runs_avx512(float* out, const float* window, int w_in, const RowRun* runs, int count) {
   for (int q = 0; q < count; q++) {
     const RowRun& r = runs[q];
@@ -163,16 +169,19 @@ CGK_TARGET_AVX2 void fold_runs_avx2(float* window, const float* src, int w_in, c
     add_floats_avx2(window + r.sample + ptrdiff_t(r.iy0) * w_in + r.ix0, src + r.col, r.len);
   }
 }
+#endif  // CGK_X86
 
 // Unfolded-image row (ci, ky, kx) over the pixels of `runs` into out[run.col ...].
 inline void unfold_row(RunBatch& batch, const ConvShape& s, const float* x, int ci, int ky, int kx, const RowRun* runs,
                        int count, float* out) {
   const float* channel = x + size_t(ci) * s.in_plane();
   // (At AVX2 the packers take stride 1 to unfold_panel_avx2 instead.)
+#if CGK_X86
   if (unpadded_stride1(s) && simd() >= kAvx512) {
     unfold_runs_avx512(out, channel + size_t(ky) * s.w_in + kx, s.w_in, runs, count);
     return;
   }
+#endif
   if (s.w_out < 8) {
     // Rows this short cost more to describe as runs than to copy element by element.
     for (int q = 0; q < count; q++) {
@@ -213,6 +222,7 @@ inline void unfold_row(RunBatch& batch, const ConvShape& s, const float* x, int 
 // times the copies. Stores are whole ymm while they stay inside the first `width` floats of a
 // row: what they write past a run (image values or zeros) is overwritten by the runs after it
 // (runs come in column order), and the callers fill or ignore the columns past the last run.
+#if CGK_X86
 template <int kStride>
 CGK_TARGET_AVX2 void unfold_panel_avx2(float* dst, ptrdiff_t ld, int width, const ConvShape& s, const float* x, int k0,
                                        int kc, const RowRun* runs, int count) {
@@ -262,14 +272,20 @@ CGK_TARGET_AVX2 void unfold_panel_avx2(float* dst, ptrdiff_t ld, int width, cons
   }
 }
 
+#endif  // CGK_X86
+
 // The AVX2 panel unfold for this shape, or null.
 using PanelUnfold = void (*)(float*, ptrdiff_t, int, const ConvShape&, const float*, int, int, const RowRun*, int);
+#if CGK_X86
 inline PanelUnfold panel_unfold_avx2(const ConvShape& s) {
   if (simd() != kAvx2) return nullptr;
   if (s.sw == 1) return unfold_panel_avx2<1>;
   if (s.sw == 2) return unfold_panel_avx2<2>;
   return nullptr;
 }
+#else
+inline PanelUnfold panel_unfold_avx2(const ConvShape&) { return nullptr; }
+#endif
 
 // Maps narrower than 8 pixels (the discriminator's last layers: 4x4, 3x3, 2x2) make runs too
 // short to copy as runs, and element-by-element copies cost a sixth of those layers' time.
@@ -306,6 +322,7 @@ struct GatherTable {
   const float* sample_base(const ConvShape& s, const float* x) const { return x + size_t(n0) * s.c_in * s.in_plane(); }
 };
 
+#if CGK_X86
 // out[j] = channel[offsets[j]] (0 where the offset is -1) for j < width (a multiple of 16).
 CGK_TARGET_AVX512 void gather_unfolded_avx512(float* out, const float* channel, const int* offsets, int width) {
   for (int v = 0; v < width; v += 16) {
@@ -328,6 +345,12 @@ inline void gather_unfolded(float* out, const float* channel, const int* offsets
   if (simd() >= kAvx512) return gather_unfolded_avx512(out, channel, offsets, width);
   gather_unfolded_avx2(out, channel, offsets, width);
 }
+#else
+// Never reached (small_map_gather_applies needs AVX2), but plain and correct.
+inline void gather_unfolded(float* out, const float* channel, const int* offsets, int width) {
+  for (int j = 0; j < width; j++) out[j] = offsets[j] >= 0 ? channel[offsets[j]] : 0.0f;
+}
+#endif
 
 // B[k = (ci, ky, kx)][j = (n, oy, ox)] = x[n, ci, oy*sh + ky - ph, ox*sw + kx - pw] (implicit im2col).
 class UnfoldedImageB final : public BPacker {
@@ -529,6 +552,7 @@ class Col2ImWriter final : public CWriter {
  private:
   // Adds one unfolded row (ky, kx) of gradients back onto the image channel.
   void add_row(RunBatch& batch, const float* src, float* channel, int ky, int kx, const RowRun* runs, int count) const {
+#if CGK_X86
     if (unpadded_stride1(s_) && simd() >= kAvx2) {
       float* window = channel + size_t(ky) * s_.w_in + kx;
       if (simd() >= kAvx512) {
@@ -538,6 +562,7 @@ class Col2ImWriter final : public CWriter {
       }
       return;
     }
+#endif
     for (int q = 0; q < count; q++) {
       const RowRun& run = runs[q];
       int iy = run.iy0 + ky;
@@ -807,6 +832,7 @@ int conv_backward_data(const ConvShape& s, const float* dy, const float* w, floa
 // time (each x vector serves COG FMAs, each dy vector KW). Per-task partial sums keep 16 lanes
 // per weight (AVX2 fills the first 8); one pass at the end reduces lanes and tasks.
 
+#if CGK_X86
 template <int COG, int KW>
 CGK_TARGET_AVX512 void dw_direct_rows(const float* dy, size_t dy_plane, const float* x, int w_in, int h_out, int w_out,
                                       float* partial, size_t partial_co_stride) {
@@ -872,6 +898,8 @@ CGK_TARGET_AVX2 void dw_direct_rows_avx2(const float* dy, size_t dy_plane, const
     }
 }
 
+#endif  // CGK_X86
+
 using DirectRowsKernel = void (*)(const float*, size_t, const float*, int, int, int, float*, size_t);
 
 // Kernels for kernel widths 3 and 7 (the CycleGAN shapes), by output-channel group size, and the
@@ -882,6 +910,7 @@ struct DirectWeightKernels {
 };
 
 const DirectWeightKernels* direct_weight_kernels(int kw) {
+#if CGK_X86
   if (simd() >= kAvx512) {
     static const DirectWeightKernels k3 = {8, 16, {&dw_direct_rows<1, 3>, &dw_direct_rows<2, 3>, &dw_direct_rows<3, 3>,
                                                    &dw_direct_rows<4, 3>, &dw_direct_rows<5, 3>, &dw_direct_rows<6, 3>,
@@ -896,6 +925,8 @@ const DirectWeightKernels* direct_weight_kernels(int kw) {
     static const DirectWeightKernels k7 = {2, 8, {&dw_direct_rows_avx2<1, 7>, &dw_direct_rows_avx2<2, 7>}};
     return kw == 3 ? &k3 : kw == 7 ? &k7 : nullptr;
   }
+#endif
+  (void)kw;
   return nullptr;
 }
 

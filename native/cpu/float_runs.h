@@ -4,6 +4,9 @@
 #ifndef CGK_CPU_FLOAT_RUNS_H
 #define CGK_CPU_FLOAT_RUNS_H
 
+#include "arch.h"
+
+#if CGK_X86
 #include <immintrin.h>
 
 namespace cgk {
@@ -51,5 +54,6 @@ __attribute__((target("avx2,fma"))) inline void add_floats_avx2(float* dst, cons
 }
 
 }  // namespace cgk
+#endif  // CGK_X86
 
 #endif

@@ -18,9 +18,14 @@
 #include "gemm.h"
 
 // GCC 12 reports its own AVX-512 intrinsics as uninitialized (false positives, see simd.h).
+#include "arch.h"
+#if CGK_X86
+#ifndef __clang__  // (a GCC-only warning)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #include <immintrin.h>
+#endif
 
 #include <algorithm>
 #include <atomic>
@@ -35,8 +40,10 @@
 #include "runtime.h"
 #include "threads.h"
 
+#if CGK_X86
 #define CGK_TARGET_AVX512 __attribute__((target("avx512f,avx512vl,fma")))
 #define CGK_TARGET_AVX2 __attribute__((target("avx2,fma")))
+#endif
 
 namespace cgk {
 namespace {
@@ -63,14 +70,17 @@ constexpr int kPackDepth = 64;
 // Pieces of a product per pool thread (see gemm()).
 constexpr int kPiecesPerThread = 3;
 
+#if CGK_X86
 constexpr int kAvx512Rows = 8, kAvx512Vectors = 3;  // 8 x 48
 constexpr int kAvx2Rows = 6, kAvx2Vectors = 2;      // 6 x 16
+#endif
 constexpr int kScalarRows = 4, kScalarCols = 16;    // 4 x 16
 
 // c (ldc) = [c +] a * b for a `rows` x nr tile; a is [kc][a_stride], b is [kc][nr].
 using MicroKernel = void (*)(int kc, const float* a, int a_stride, const float* b, float* c, ptrdiff_t ldc,
                              bool accumulate);
 
+#if CGK_X86
 template <int ROWS, int NV>
 CGK_TARGET_AVX512 void kernel_avx512(int kc, const float* __restrict a, int a_stride, const float* __restrict b,
                                      float* __restrict c, ptrdiff_t ldc, bool accumulate) {
@@ -104,6 +114,8 @@ CGK_TARGET_AVX512 void kernel_avx512(int kc, const float* __restrict a, int a_st
   }
 }
 
+#endif  // CGK_X86
+
 // As kernel_avx512, with the B vectors loaded straight from `bases[v] + offsets[k]` (BInPlace):
 // no packing, so layers with few output channels are not bound by copying their unfolded input.
 // C's vectors are `ldv` floats apart along a row (16: a plain tile; a grouped C written in place);
@@ -111,6 +123,7 @@ CGK_TARGET_AVX512 void kernel_avx512(int kc, const float* __restrict a, int a_st
 using InPlaceKernel = void (*)(int kc, const float* a, int a_stride, const int* offsets, const float* const* bases,
                                float* c, ptrdiff_t ldc, ptrdiff_t ldv, bool accumulate);
 
+#if CGK_X86
 template <int ROWS, int NV>
 CGK_TARGET_AVX512 void kernel_in_place_avx512(int kc, const float* __restrict a, int a_stride,
                                               const int* __restrict offsets, const float* const* bases,
@@ -215,6 +228,8 @@ CGK_TARGET_AVX2 void kernel_avx2(int kc, const float* __restrict a, int a_stride
   }
 }
 
+#endif  // CGK_X86
+
 // The portable path: plain loops the compiler may vectorise with the baseline ISA only.
 template <int ROWS>
 void kernel_scalar(int kc, const float* __restrict a, int a_stride, const float* __restrict b, float* __restrict c,
@@ -238,6 +253,7 @@ struct KernelSet {
   InPlaceKernel in_place[4][16];  // [16-column groups - 1][rows - 1]; empty for the scalar path
 };
 
+#if CGK_X86
 template <int NV, size_t... R>
 KernelSet make_avx512(std::index_sequence<R...>) {
   static_assert(NV == 3, "the in-place kernel table below lists 1 to 3 vectors");
@@ -252,17 +268,21 @@ KernelSet make_avx2(std::index_sequence<R...>) {
   static_assert(NV == 2, "the AVX2 tile is one 16-column group: two ymm");
   return {{kAvx2Rows, 8 * NV}, {&kernel_avx2<int(R) + 1, NV>...}, {{&kernel_in_place_avx2<int(R) + 1, 1>...}}};
 }
+#endif  // CGK_X86
 template <size_t... R>
 KernelSet make_scalar(std::index_sequence<R...>) {
   return {{kScalarRows, kScalarCols}, {&kernel_scalar<int(R) + 1>...}, {}};
 }
 
 const KernelSet& kernels_for(int level) {
+  static const KernelSet scalar = make_scalar(std::make_index_sequence<kScalarRows>());
+#if CGK_X86
   static const KernelSet avx512 = make_avx512<kAvx512Vectors>(std::make_index_sequence<kAvx512Rows>());
   static const KernelSet avx2 = make_avx2<kAvx2Vectors>(std::make_index_sequence<kAvx2Rows>());
-  static const KernelSet scalar = make_scalar(std::make_index_sequence<kScalarRows>());
   if (level >= kAvx512) return avx512;
   if (level == kAvx2) return avx2;
+#endif
+  (void)level;
   return scalar;
 }
 
@@ -486,6 +506,7 @@ int check_problem(const GemmProblem& p) {
 
 namespace {
 
+#if CGK_X86
 // dst[t] = src[2t] for t < len: even lanes of pairs of vectors.
 CGK_TARGET_AVX512 void copy_stride2_avx512(float* dst, const float* src, int len) {
   const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
@@ -516,6 +537,8 @@ CGK_TARGET_AVX512 void add_stride2_avx512(float* dst, const float* src, int len)
   }
 }
 
+#endif  // CGK_X86
+
 void copy_strided_scalar(const Run& r) {
   if (!r.src) {
     for (int t = 0; t < r.len; t++) r.dst[t] = 0.0f;
@@ -524,6 +547,7 @@ void copy_strided_scalar(const Run& r) {
   for (int t = 0; t < r.len; t++) r.dst[t] = r.src[size_t(t) * r.stride];
 }
 
+#if CGK_X86
 CGK_TARGET_AVX512 void copy_runs_avx512(const Run* runs, int count) {
   for (int r = 0; r < count; r++) {
     float* dst = runs[r].dst;
@@ -640,33 +664,42 @@ CGK_TARGET_AVX512 void transpose_into_panel_avx512(float* dst, ptrdiff_t ld_dst,
   for (; kk + 16 <= cols; kk += 16) transpose16_avx512(dst + kk * ld_dst, ld_dst, src + kk, ld_src);
   if (kk < cols) transpose16_avx512(dst + kk * ld_dst, ld_dst, src + kk, ld_src, cols - kk);
 }
+#endif  // CGK_X86
 
 }  // namespace
 
 void copy_runs(const Run* runs, int count) {
+#if CGK_X86
   if (simd() >= kAvx512) return copy_runs_avx512(runs, count);
   if (simd() >= kAvx2) return copy_runs_avx2(runs, count);
+#endif
   for (int r = 0; r < count; r++) copy_strided_scalar(runs[r]);
 }
 
 void add_runs(const Run* runs, int count) {
+#if CGK_X86
   if (simd() >= kAvx512) return add_runs_avx512(runs, count);
   if (simd() >= kAvx2) return add_runs_avx2(runs, count);
+#endif
   for (int r = 0; r < count; r++)
     for (int t = 0; t < runs[r].len; t++) runs[r].dst[size_t(t) * runs[r].stride] += runs[r].src[t];
 }
 
+#if CGK_X86
 namespace {
 CGK_TARGET_AVX2 void transpose8_rows_avx2(float* dst, ptrdiff_t ld_dst, const float* src, ptrdiff_t ld, int kc);
 }  // namespace
+#endif
 
 void transpose_into_panel(float* dst, ptrdiff_t ld_dst, const float* src, ptrdiff_t ld_src, int rows, int cols) {
+#if CGK_X86
   if (rows == 16 && simd() >= kAvx512) return transpose_into_panel_avx512(dst, ld_dst, src, ld_src, cols);
   if (rows == 16 && simd() >= kAvx2) {  // two 8-row halves (Winograd's channel blocks at AVX2)
     transpose8_rows_avx2(dst, ld_dst, src, ld_src, cols);
     return transpose8_rows_avx2(dst + 8, ld_dst, src + 8 * ld_src, ld_src, cols);
   }
   if (rows == 8 && simd() >= kAvx2) return transpose8_rows_avx2(dst, ld_dst, src, ld_src, cols);
+#endif
   for (int kk = 0; kk < cols; kk++)
     for (int r = 0; r < rows; r++) dst[kk * ld_dst + r] = src[r * ld_src + kk];
 }
@@ -683,6 +716,7 @@ void pack_a(const APacker& a, int m, int k, float* dst) {
   for (int m0 = 0; m0 < m; m0 += mr) a.pack(dst + size_t(m0) * k, mr, m0, std::min(mr, m - m0), 0, k);
 }
 
+#if CGK_X86
 namespace {
 
 // dst[kk * 8 + i] = src[kk * ld + i]: eight contiguous floats per depth step (a column-major A).
@@ -720,16 +754,21 @@ CGK_TARGET_AVX2 void transpose8_rows_avx2(float* dst, ptrdiff_t ld_dst, const fl
 }
 
 }  // namespace
+#endif  // CGK_X86
 
 void StridedAPacker::pack(float* dst, int mr, int m0, int rows, int k0, int kc) const {
   const float* base = data_ + m0 * row_stride_ + ptrdiff_t(k0) * col_stride_;
+#if CGK_X86
   if (col_stride_ == 1 && mr == 8 && rows == 8 && simd() >= kAvx2) {
     // Row-major A (weights, Winograd tiles): a transpose per 8x8 block.
     return transpose8_rows_avx2(dst, 8, base, row_stride_, kc);
   }
+#endif
   if (row_stride_ == 1) {
     // Column-major A (a transpose read in place): each depth step is `rows` contiguous floats.
+#if CGK_X86
     if (mr == 8 && rows == 8 && simd() >= kAvx2) return copy_rows8_avx2(dst, base, col_stride_, kc);
+#endif
     for (int kk = 0; kk < kc; kk++) {
       const float* src = base + kk * col_stride_;
       for (int i = 0; i < mr; i++) dst[kk * mr + i] = i < rows ? src[i] : 0.0f;

@@ -1,15 +1,22 @@
 // Measured FP32 FMA peak: every pool thread runs independent FMA chains that never touch memory,
 // enough of them to cover FMA latency times the number of FMA pipes, so the figure is the FMA
 // throughput of the cores at the SIMD level in use. Kernel benchmarks report a fraction of it.
-#include <immintrin.h>
-
+// On arm64 the scalar level's loops are vectorised with NEON by the compiler, so its peak is
+// NEON's (4 lanes).
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <vector>
 
+#include "arch.h"
 #include "runtime.h"
 #include "threads.h"
+
+#if CGK_X86
+#include <immintrin.h>
+#elif defined(__aarch64__)
+#include <arm_neon.h>
+#endif
 
 namespace {
 
@@ -18,6 +25,7 @@ constexpr long kInnerSteps = 1 << 12;
 
 // Each function returns the FMAs it ran per lane-vector, and a value derived from the chains so
 // the compiler cannot drop them.
+#if CGK_X86
 __attribute__((target("avx512f,fma"))) float chains_avx512(long rounds) {
   __m512 acc[kChains];
   for (int i = 0; i < kChains; i++) acc[i] = _mm512_set1_ps(0.001f * i);
@@ -55,6 +63,24 @@ __attribute__((target("avx2,fma"))) float chains_avx2(long rounds) {
   for (float v : lanes) sum += v;
   return sum;
 }
+#endif  // CGK_X86
+
+#if defined(__aarch64__)
+float chains_neon(long rounds) {
+  float32x4_t acc[kChains];
+  for (int i = 0; i < kChains; i++) acc[i] = vdupq_n_f32(0.001f * i);
+  const float32x4_t mul = vdupq_n_f32(0.999999f), add = vdupq_n_f32(1e-7f);
+  for (long r = 0; r < rounds; r++) {
+    for (long s = 0; s < kInnerSteps; s++) {
+#pragma GCC unroll 16
+      for (int i = 0; i < kChains; i++) acc[i] = vfmaq_f32(add, acc[i], mul);
+    }
+  }
+  float32x4_t total = acc[0];
+  for (int i = 1; i < kChains; i++) total = vaddq_f32(total, acc[i]);
+  return vaddvq_f32(total);
+}
+#endif
 
 float chains_scalar(long rounds) {
   float acc[kChains];
@@ -69,13 +95,24 @@ float chains_scalar(long rounds) {
 
 // Floating-point operations of one round (one FMA = 2 flops per lane).
 double flops_per_round(int level) {
+#if defined(__aarch64__)
+  (void)level;
+  const int lanes = 4;
+#else
   int lanes = level >= cgk::kAvx512 ? 16 : level == cgk::kAvx2 ? 8 : 1;
+#endif
   return 2.0 * lanes * kChains * kInnerSteps;
 }
 
 float run_chains(int level, long rounds) {
+#if CGK_X86
   if (level >= cgk::kAvx512) return chains_avx512(rounds);
   if (level == cgk::kAvx2) return chains_avx2(rounds);
+#elif defined(__aarch64__)
+  (void)level;
+  return chains_neon(rounds);
+#endif
+  (void)level;
   return chains_scalar(rounds);
 }
 

@@ -10,6 +10,11 @@
 #include <string>
 #include <vector>
 
+#if defined(__APPLE__)
+#include <sys/sysctl.h>
+#endif
+
+#include "arch.h"
 #include "threads.h"
 
 namespace {
@@ -50,6 +55,11 @@ std::string json_escape(const std::string& s) {
 }
 
 std::string cpu_model() {
+#if defined(__APPLE__)
+  char brand[256];
+  size_t size = sizeof brand;
+  if (sysctlbyname("machdep.cpu.brand_string", brand, &size, nullptr, 0) == 0) return std::string(brand);
+#endif
   std::ifstream cpuinfo("/proc/cpuinfo");
   std::string line;
   while (std::getline(cpuinfo, line)) {
@@ -62,6 +72,14 @@ std::string cpu_model() {
 }
 
 std::string cpu_features_json() {
+#if !CGK_X86
+  // Only the scalar level is built off x86 (arch.h); on arm64 the compiler vectorises it with NEON.
+#if defined(__aarch64__)
+  return "[\"neon\"]";
+#else
+  return "[]";
+#endif
+#else
   __builtin_cpu_init();
   struct Feature {
     const char* name;
@@ -88,6 +106,7 @@ std::string cpu_features_json() {
     first = false;
   }
   return out + "]";
+#endif
 }
 
 }  // namespace
@@ -95,9 +114,11 @@ std::string cpu_features_json() {
 namespace cgk {
 
 int detect_simd_level() {
+#if CGK_X86
   __builtin_cpu_init();
   if (__builtin_cpu_supports("avx512f")) return kAvx512;
   if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return kAvx2;
+#endif
   return kScalar;
 }
 

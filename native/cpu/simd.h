@@ -7,19 +7,27 @@
 #ifndef CGK_CPU_SIMD_H
 #define CGK_CPU_SIMD_H
 
+#include "arch.h"  // CGK_X86
+
+#if CGK_X86
 // GCC 12's AVX-512 intrinsics build results on _mm512_undefined_ps(), which its own
 // -Wmaybe-uninitialized then reports at every inlined use; the warnings are false positives.
+#ifndef __clang__  // (a GCC-only warning)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #include <immintrin.h>
+#endif
 
 #include <cmath>
 #include <cstddef>
 
 #include "runtime.h"
 
+#if CGK_X86
 #define CGK_TARGET_AVX2 __attribute__((target("avx2,fma")))
 #define CGK_TARGET_AVX512 __attribute__((target("avx512f,avx512dq,avx2,fma")))
+#endif
 #define CGK_INLINE inline __attribute__((always_inline))
 
 namespace cgk {
@@ -47,6 +55,7 @@ struct Scalar {
   static CGK_INLINE V exp(V x) { return std::exp(x); }
 };
 
+#if CGK_X86
 struct Avx2 {
   using V = __m256;
   static constexpr int kWidth = 8;
@@ -132,13 +141,18 @@ struct Avx512 {
     return _mm512_mul_ps(p, _mm512_castsi512_ps(pow2));
   }
 };
+#endif  // CGK_X86
 
 }  // namespace simd_lanes
 }  // namespace cgk
 
 // The implementation namespace of the active level: CGK_SELECT(add_range)(a, b, y, begin, end)
 // calls cgk_avx512::add_range, cgk_avx2::add_range or cgk_scalar::add_range (see simd_foreach.h).
+#if CGK_X86
 #define CGK_SELECT(fn) \
   (cgk::simd() >= cgk::kAvx512 ? cgk_avx512::fn : cgk::simd() >= cgk::kAvx2 ? cgk_avx2::fn : cgk_scalar::fn)
+#else
+#define CGK_SELECT(fn) (cgk_scalar::fn)
+#endif
 
 #endif  // CGK_CPU_SIMD_H

@@ -3,7 +3,11 @@
 // scheduling), which balances uneven tasks without per-task queues.
 #include "threads.h"
 
+#include "arch.h"
+
+#if defined(__linux__)
 #include <sched.h>
+#endif
 
 #include <algorithm>
 #include <cstdlib>
@@ -128,7 +132,13 @@ class ThreadPool {
 
   // About 30 microseconds of polling (a pause is tens of cycles).
   static constexpr int kSpins = 2000;
-  static void pause() { __builtin_ia32_pause(); }
+  static void pause() {
+#if CGK_X86
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    asm volatile("yield");
+#endif
+  }
 
   std::mutex region_mu_;  // one parallel region at a time; also guards resizing
   std::mutex mu_;
@@ -159,8 +169,10 @@ std::atomic<int> g_threads{0};
 }  // namespace
 
 int default_num_threads() {
+#if defined(__linux__)
   cpu_set_t set;
   if (sched_getaffinity(0, sizeof(set), &set) == 0) return std::max(1, CPU_COUNT(&set));
+#endif
   return std::max(1u, std::thread::hardware_concurrency());
 }
 

@@ -33,7 +33,14 @@
 // TF32's, and what cuDNN's and oneDNN's Winograd paths accept for training.
 #include "winograd.h"
 
+#include "arch.h"
+#if CGK_X86
 #include <immintrin.h>
+#else
+// Off x86 the kernels are not built (arch.h), and the tiling helpers below serve only them.
+#pragma GCC diagnostic ignored "-Wunused-function"
+#pragma GCC diagnostic ignored "-Wunused-const-variable"
+#endif
 
 #include <algorithm>
 #include <atomic>
@@ -235,6 +242,8 @@ struct Chunks {
 
 
 // ---- the 16-lane vectors of the two SIMD levels ---------------------------------------------------
+// (x86 only: elsewhere simd() is kScalar and applies() keeps Winograd off.)
+#if CGK_X86
 
 #define CGK_LANES_INLINE static inline __attribute__((always_inline))
 #define CGK_TARGET_512 __attribute__((target("avx512f,avx512vl,fma")))
@@ -316,6 +325,7 @@ struct Lanes256x2 {
 #undef CGK_LANES_INLINE
 #undef CGK_TARGET_512
 #undef CGK_TARGET_256
+#endif  // CGK_X86
 
 }  // namespace
 
@@ -343,24 +353,43 @@ namespace {
 // Between each push_options/pop_options pair everything is compiled for that level (lambdas
 // included, which a function attribute does not reach).
 
+#if CGK_X86
+#ifdef __clang__  // clang has no GCC target pragmas: the attribute on every function instead
+#pragma clang attribute push(__attribute__((target("avx512f,avx512vl,fma"))), apply_to = function)
+#else
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512vl,fma")
+#endif
 namespace wino_avx512 {
 using W = Lanes512;
 #include "winograd_body.inc"
 }  // namespace wino_avx512
+#ifdef __clang__
+#pragma clang attribute pop
+#else
 #pragma GCC pop_options
+#endif
 
+#ifdef __clang__  // clang has no GCC target pragmas: the attribute on every function instead
+#pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
+#else
 #pragma GCC push_options
 #pragma GCC target("avx2,fma")
+#endif
 namespace wino_avx2 {
 using W = Lanes256x2;
 #include "winograd_body.inc"
 }  // namespace wino_avx2
+#ifdef __clang__
+#pragma clang attribute pop
+#else
 #pragma GCC pop_options
+#endif
+#endif  // CGK_X86
 
 }  // namespace
 
+#if CGK_X86
 int winograd_forward(const Conv3x3& s, const float* x, const float* w, const float* bias, float* y) {
   return simd() >= kAvx512 ? wino_avx512::forward(s, x, w, bias, y) : wino_avx2::forward(s, x, w, bias, y);
 }
@@ -368,13 +397,27 @@ int winograd_forward(const Conv3x3& s, const float* x, const float* w, const flo
 int winograd_backward(const Conv3x3& s, const float* x, const float* dy, const float* w, float* dx, float* dw) {
   return simd() >= kAvx512 ? wino_avx512::backward(s, x, dy, w, dx, dw) : wino_avx2::backward(s, x, dy, w, dx, dw);
 }
+#else
+// Never called: applies() is false at the scalar level, the only one built here.
+int winograd_forward(const Conv3x3&, const float*, const float*, const float*, float*) {
+  return cgk_set_error_code(CGK_ERR_UNSUPPORTED, "Winograd convolution: built for x86-64 (AVX2, AVX-512) only");
+}
+
+int winograd_backward(const Conv3x3&, const float*, const float*, const float*, float*, float*) {
+  return winograd_forward(Conv3x3{}, nullptr, nullptr, nullptr, nullptr);
+}
+#endif
 
 int winograd_backward_data(const Conv3x3& s, const float* dy, const float* w, float* dx) {
   return winograd_backward(s, nullptr, dy, w, dx, nullptr);
 }
 
 int winograd_backward_weight(const Conv3x3& s, const float* x, const float* dy, float* dw) {
+#if CGK_X86
   return simd() >= kAvx512 ? wino_avx512::backward_weight(s, x, dy, dw) : wino_avx2::backward_weight(s, x, dy, dw);
+#else
+  return winograd_backward(s, x, dy, nullptr, nullptr, dw);
+#endif
 }
 
 }  // namespace cgk
