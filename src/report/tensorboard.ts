@@ -22,6 +22,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import * as protobuf from 'protobufjs';
+import type { TrainOptions } from '../options';
 import type { LogRecord } from '../train/logger';
 import { writeFileAtomicSync } from '../util/atomic';
 import { crc32c } from '../util/crc';
@@ -66,10 +67,53 @@ message Summary {
       float simple_value = 2;
       Image image = 4;
     }
+    SummaryMetadata metadata = 9;
   }
   repeated Value value = 1;
 }
+
+message SummaryMetadata {
+  message PluginData {
+    string plugin_name = 1;
+    bytes content = 2;
+  }
+  PluginData plugin_data = 1;
+}
 `;
+
+/**
+ * TensorBoard's HPARAMS dashboard: the subset of tensorboard/plugins/hparams' plugin_data.proto
+ * and api.proto a run's SessionStartInfo needs (Value has google.protobuf.Value's field numbers).
+ * TensorBoard infers the experiment from the runs' SessionStartInfos and takes their scalar tags
+ * as the metrics, so a run needs no other hparams summary.
+ */
+const HPARAMS_SCHEMA = `
+syntax = "proto3";
+package tensorboard.hparams;
+
+message HParamsPluginData {
+  int32 version = 1;
+  oneof data {
+    SessionStartInfo session_start_info = 3;
+  }
+}
+
+message SessionStartInfo {
+  map<string, Value> hparams = 1;
+  string group_name = 4;
+  double start_time_secs = 5;
+}
+
+message Value {
+  oneof kind {
+    double number_value = 2;
+    string string_value = 3;
+    bool bool_value = 4;
+  }
+}
+`;
+
+export const HPARAMS_TAG = '_hparams_/session_start_info';
 
 export const EVENT_FILE_VERSION = 'brain.Event:2';
 export const SESSION_START = 1;
@@ -78,6 +122,7 @@ export interface SummaryValue {
   tag: string;
   simple_value?: number;
   image?: { height: number; width: number; colorspace: number; encoded_image_string: Uint8Array };
+  metadata?: { plugin_data: { plugin_name: string; content: Uint8Array } };
 }
 
 export interface EventProto {
@@ -89,6 +134,7 @@ export interface EventProto {
 }
 
 let eventType: protobuf.Type | undefined;
+let hparamsType: protobuf.Type | undefined;
 
 function eventProtoType(): protobuf.Type {
   eventType ??= protobuf.parse(SCHEMA, { keepCase: true }).root.lookupType('tensorflow.Event');
@@ -103,6 +149,73 @@ export function encodeEvent(event: EventProto): Uint8Array {
 export function decodeEvent(bytes: Uint8Array): EventProto {
   const type = eventProtoType();
   return type.toObject(type.decode(bytes), { longs: Number, bytes: Uint8Array, defaults: false, oneofs: false }) as EventProto;
+}
+
+export type HParamValue = string | number | boolean;
+
+function hparamsProtoType(): protobuf.Type {
+  hparamsType ??= protobuf.parse(HPARAMS_SCHEMA, { keepCase: true }).root.lookupType('tensorboard.hparams.HParamsPluginData');
+  return hparamsType;
+}
+
+/** A SessionStartInfo as the hparams plugin's content bytes. */
+export function encodeSessionStartInfo(hparams: Record<string, HParamValue>, startTimeSecs: number): Uint8Array {
+  const value = (v: HParamValue) => (typeof v === 'number' ? { number_value: v } : typeof v === 'boolean' ? { bool_value: v } : { string_value: v });
+  const type = hparamsProtoType();
+  return type.encode(type.fromObject({
+    version: 0,
+    session_start_info: { hparams: Object.fromEntries(Object.entries(hparams).map(([k, v]) => [k, value(v)])), start_time_secs: startTimeSecs },
+  })).finish();
+}
+
+export function decodeSessionStartInfo(content: Uint8Array): { hparams: Record<string, HParamValue>; startTimeSecs: number } {
+  const type = hparamsProtoType();
+  const data = type.toObject(type.decode(content), { defaults: false, oneofs: false }) as {
+    session_start_info?: { hparams?: Record<string, { number_value?: number; string_value?: string; bool_value?: boolean }>; start_time_secs?: number };
+  };
+  const info = data.session_start_info ?? {};
+  const hparams = Object.fromEntries(Object.entries(info.hparams ?? {}).map(([k, v]) => [k, (v.number_value ?? v.string_value ?? v.bool_value) as HParamValue]));
+  return { hparams, startTimeSecs: info.start_time_secs ?? 0 };
+}
+
+/**
+ * The options a run is compared by in TensorBoard's HPARAMS dashboard: the model, the losses and
+ * optimiser, the schedule, and the data and batch choices (not paths, cadences or the device).
+ */
+export const HPARAM_KEYS = [
+  'preset', 'netG', 'netD', 'nLayersD', 'ngf', 'ndf', 'norm', 'initType', 'initGain', 'noDropout', 'upsample',
+  'ganMode', 'dLoss', 'focalAlpha', 'focalGamma', 'ghmBins', 'ghmMomentum', 'lambdaA', 'lambdaB', 'lambdaIdentity', 'poolSize',
+  'lr', 'beta1', 'beta2', 'lrPolicy', 'lrDecayIters', 'nEpochs', 'nEpochsDecay', 'batchSize', 'seed', 'precision',
+  'dataset', 'preprocess', 'loadSize', 'cropSize', 'noFlip', 'maxDatasetSize',
+] as const satisfies readonly (keyof TrainOptions)[];
+
+/** Options that mean something only with another's value: left out otherwise, so they do not look like choices. */
+const HPARAM_WHEN: Partial<Record<(typeof HPARAM_KEYS)[number], (o: Record<string, unknown>) => boolean>> = {
+  focalAlpha: (o) => o.dLoss === 'focal', focalGamma: (o) => o.dLoss === 'focal',
+  ghmBins: (o) => o.dLoss === 'ghmc', ghmMomentum: (o) => o.dLoss === 'ghmc',
+  lrDecayIters: (o) => o.lrPolicy === 'step',
+  nLayersD: (o) => o.netD === 'n_layers',
+  // mnist2svhn is 32x32 whatever the folder preprocessing says
+  preprocess: (o) => o.dataset === 'folder', loadSize: (o) => o.dataset === 'folder', cropSize: (o) => o.dataset === 'folder',
+};
+
+export function hparamsOf(options: unknown): Record<string, HParamValue> {
+  const out: Record<string, HParamValue> = {};
+  if (options === null || typeof options !== 'object') return out;
+  for (const key of HPARAM_KEYS) {
+    if (HPARAM_WHEN[key] && !HPARAM_WHEN[key]!(options as Record<string, unknown>)) continue;
+    const v = (options as Record<string, unknown>)[key];
+    if (typeof v === 'string' || typeof v === 'boolean' || (typeof v === 'number' && Number.isFinite(v))) out[key] = v;
+  }
+  return out;
+}
+
+/** The event that gives a run its hyperparameters in TensorBoard, or null when the options hold none. */
+function hparamsEvent(options: unknown, wallTime: number, step: number): EventProto | null {
+  const hparams = hparamsOf(options);
+  if (Object.keys(hparams).length === 0) return null;
+  const content = encodeSessionStartInfo(hparams, wallTime);
+  return { wall_time: wallTime, step, summary: { value: [{ tag: HPARAMS_TAG, metadata: { plugin_data: { plugin_name: 'hparams', content } } }] } };
 }
 
 /** TFRecord's masked CRC: rotate right by 15 bits, add a constant (so CRCs of CRCs stay apart). */
@@ -197,8 +310,11 @@ export class TensorBoardWriter {
   /** images trained on so far: the step of every event */
   private step: number;
 
-  /** `startStep`: the images the run had trained on when this session began (0 for a new run). */
-  constructor(readonly runDir: string, startStep: number, resumed: boolean) {
+  /**
+   * `startStep`: the images the run had trained on when this session began (0 for a new run);
+   * `options`: the session's training options, whose hyperparameters (hparamsOf) go first.
+   */
+  constructor(readonly runDir: string, startStep: number, resumed: boolean, options?: unknown) {
     // A second session of one process within the same second (an API caller resuming at once)
     // gets a suffix, which sorts after the first file's name.
     const name = eventFileName();
@@ -211,6 +327,8 @@ export class TensorBoardWriter {
     // TensorBoard drops the events at and after a START's step: what the checkpoint holds (up to
     // startStep) stays, what an interrupted session logged past it goes.
     if (resumed) this.append(resumeEvent(Date.now() / 1000, startStep));
+    const hparams = hparamsEvent(options, Date.now() / 1000, startStep);
+    if (hparams) this.append(hparams);
   }
 
   write(record: LogRecord): void {
@@ -287,9 +405,12 @@ export function writeEventsFromLog(runDir: string): EventsFromLog {
     if (Number.isFinite(time)) wallTime = time;
     const at = wallTime ?? fs.statSync(logFile).mtimeMs / 1000;
     if (record.type === 'start') {
+      const images = typeof record.images === 'number' ? record.images : undefined;
       if (sessions === 0) events.push({ wall_time: at, file_version: EVENT_FILE_VERSION });
-      else if (typeof record.images === 'number') events.push(resumeEvent(at, record.images));
+      else if (images !== undefined) events.push(resumeEvent(at, images));
       else startAtFirstStep = true;
+      const hparams = hparamsEvent(record.options, at, images ?? step);
+      if (hparams) events.push(hparams);
       sessions++;
       return;
     }

@@ -61,11 +61,12 @@ export class RunLogger {
 
   /**
    * From here on, also writes the records as TensorBoard events (--tensorboard), in a new event
-   * file of the run directory; `startImages` is where this session starts (report/tensorboard.ts).
+   * file of the run directory; `startImages` is where this session starts, `options` its
+   * training options (their hyperparameters go to TensorBoard's HPARAMS dashboard).
    */
-  openTensorBoard(startImages: number, resumed: boolean): string {
+  openTensorBoard(startImages: number, resumed: boolean, options?: unknown): string {
     this.tensorboard?.close();
-    this.tensorboard = new TensorBoardWriter(this.runDir, startImages, resumed);
+    this.tensorboard = new TensorBoardWriter(this.runDir, startImages, resumed, options);
     return this.tensorboard.file;
   }
 

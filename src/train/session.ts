@@ -206,7 +206,7 @@ async function trainRun(session: SessionOptions, options: TrainOptions, paths: R
     if (resumedFrom) trainer.resumeFrom(resumedFrom);
     logger.writeOptions(options);
     const p = trainer.currentPosition;
-    const tensorboard = options.tensorboard ? logger.openTensorBoard(p.images, resumedFrom !== null) : null;
+    const tensorboard = options.tensorboard ? logger.openTensorBoard(p.images, resumedFrom !== null, options) : null;
     logger.record({ type: 'start', options, machine, time: new Date().toISOString(), images: p.images, ...(resumedFrom ? { resumedFrom } : {}) });
     logger.say(
       `cgtrain: run '${options.name}' in ${paths.runDir} (${resumedFrom ? `resuming epoch ${p.epoch} batch ${p.batch} from ${resumedFrom}` : `new run, ${presetText(options.preset)}`})\n` +

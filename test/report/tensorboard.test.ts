@@ -8,8 +8,9 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
 import {
-  decodeEvent, encodeEvent, readTfRecords, summaryValues, tfRecord, writeEventsFromLog, SESSION_START, EVENT_FILE_VERSION, type EventProto, type SummaryValue,
+  decodeEvent, encodeEvent, readTfRecords, summaryValues, tfRecord, writeEventsFromLog, SESSION_START, EVENT_FILE_VERSION, HPARAMS_TAG, decodeSessionStartInfo, encodeSessionStartInfo, hparamsOf, type EventProto, type SummaryValue,
 } from '../../src/report/tensorboard';
+import { resolveOptions } from '../../src/options';
 import { runSession } from '../../src/train/session';
 import { crc32c } from '../../src/util/crc';
 import type { LogRecord } from '../../src/train/logger';
@@ -138,6 +139,7 @@ test('--tensorboard is off by default and may be turned on when resuming', async
 function content(events: EventProto[]): unknown[] {
   const value = (v: SummaryValue): unknown => {
     if (v.image) return { tag: v.tag, png: Buffer.from(v.image.encoded_image_string).toString('base64'), w: v.image.width };
+    if (v.metadata) return { tag: v.tag, plugin: v.metadata.plugin_data.plugin_name, hparams: decodeSessionStartInfo(v.metadata.plugin_data.content).hparams };
     return /images_per_sec$/.test(v.tag) ? { tag: v.tag } : v;
   };
   return events.filter((e) => !e.file_version).map((e) => ({ step: e.step, session: e.session_log?.status, values: e.summary?.value.map(value) }));
@@ -166,6 +168,17 @@ test('report --tensorboard writes from log.jsonl the events a run trained with -
   assert.equal(events[0].file_version, EVENT_FILE_VERSION);
   assert.deepEqual(content(events), content(live.flatMap((f) => f.events)), 'the same steps, values, STARTs and images, in the same order');
   assert.equal(written.sessions, 2);
+  // each session's hyperparameters, for TensorBoard's HPARAMS dashboard, right after its start
+  const hparams = events.filter((e) => e.summary?.value[0].tag === HPARAMS_TAG);
+  assert.deepEqual(hparams.map((e) => e.step ?? 0), [0, 6]);
+  assert.equal(events.indexOf(hparams[0]), 1);
+  assert.equal(events[events.indexOf(hparams[1]) - 1].session_log?.status, SESSION_START);
+  const info = decodeSessionStartInfo(hparams[0].summary!.value[0].metadata!.plugin_data.content);
+  assert.deepEqual(
+    [info.hparams.netG, info.hparams.ngf, info.hparams.batchSize, info.hparams.lambdaA, info.hparams.lr, info.hparams.noFlip, info.hparams.seed],
+    ['resnet_6blocks', 4, 2, 10, 2e-4, false, 7]);
+  assert.ok(!('runsDir' in info.hparams) && !('name' in info.hparams) && !('printFreq' in info.hparams), 'paths, names and cadences are not hyperparameters');
+  assert.equal(info.startTimeSecs, hparams[0].wall_time);
   assert.equal(written.events, events.length);
   assert.equal(written.images, readLog(plainDir).filter((r) => r.type === 'sample').length);
   assert.deepEqual(written.skipped, []);
@@ -208,4 +221,20 @@ test('events from an older log: a resumed session without its start images purge
   assert.equal(file.events.find((e) => e.session_log)?.wall_time, Date.parse('2026-01-01T01:00:01Z') / 1000);
   fs.writeFileSync(path.join(runDir, 'log.jsonl'), '');
   assert.throws(() => writeEventsFromLog(runDir), /log\.jsonl has no records of a training run/);
+});
+
+test('hyperparameters: the model, loss, schedule and data choices, with the options that depend on another only when they apply', () => {
+  const base = resolveOptions({ preset: 'quick' });
+  const quick = hparamsOf(base);
+  assert.equal(quick.ngf, base.ngf);
+  assert.equal(quick.dLoss, 'gan');
+  for (const key of ['focalAlpha', 'ghmBins', 'lrDecayIters', 'nLayersD', 'loadSize', 'cropSize', 'preprocess', 'name', 'runsDir', 'device', 'printFreq']) {
+    assert.ok(!(key in quick), `${key} is not a hyperparameter of the quick preset`);
+  }
+  const focal = hparamsOf(resolveOptions({ dataset: 'folder', dataroot: '/tmp/x', dLoss: 'focal', focalGamma: 3, netD: 'n_layers', nLayersD: 4 }));
+  assert.deepEqual([focal.focalGamma, focal.nLayersD, focal.loadSize, focal.cropSize, focal.preprocess], [3, 4, 286, 256, 'resize_and_crop']);
+  assert.ok(!('ghmBins' in focal));
+  // the content TensorBoard reads back
+  const content = encodeSessionStartInfo({ netG: 'unet_256', lr: 2e-4, noFlip: true }, 1700000000.5);
+  assert.deepEqual(decodeSessionStartInfo(content), { hparams: { netG: 'unet_256', lr: 2e-4, noFlip: true }, startTimeSecs: 1700000000.5 });
 });
