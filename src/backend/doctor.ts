@@ -97,6 +97,13 @@ function convAlgoLine(simd: unknown): string {
   }
 }
 
+/** The SIMD level, the best one when another is forced, and what "scalar" means off x86 (native/cpu/arch.h). */
+export function simdText(simd: unknown, best: unknown, arch: string = process.arch): string {
+  const forced = best && best !== simd ? ` (best ${String(best)})` : '';
+  const portable = simd === 'scalar' && arch !== 'x64' && arch !== 'ia32' ? ' (the portable kernels, which the compiler vectorises for this CPU, NEON on arm64; AVX2/AVX-512 paths are x86-only)' : '';
+  return `${String(simd)}${forced}${portable}`;
+}
+
 function cpuLines(cpu: DoctorData['cpu']): string[] {
   const lines = [`CPU backend`, `  addon:        ${cpu.addon} (${cpu.built ? 'built' : 'MISSING'})`];
   if (cpu.error) return [...lines, `  error:        ${cpu.error}`];
@@ -104,7 +111,7 @@ function cpuLines(cpu: DoctorData['cpu']): string[] {
   lines.push(
     `  cpu:          ${info.cpu?.model ?? 'unknown'} (${os.cpus().length} logical cores)`,
     `  features:     ${info.cpu?.features.join(' ') || 'none detected'}`,
-    `  simd:         ${info.simd}${info.simdBest && info.simdBest !== info.simd ? ` (best ${String(info.simdBest)})` : ''}`,
+    `  simd:         ${simdText(info.simd, info.simdBest)}`,
     `  threads:      ${info.threads}${process.env.CGTRAIN_THREADS ? ` (CGTRAIN_THREADS=${process.env.CGTRAIN_THREADS})` : ''}`,
     `  3x3 convs:    ${convAlgoLine(info.simd)}`,
   );

@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { cudaAddonPath, cudaFix, cudaUnavailableReason, doctorData, doctorReport, loadBackend, packageRoot } from '../../src/backend/device';
+import { simdText } from '../../src/backend/doctor';
 
 const root = packageRoot();
 
@@ -93,4 +94,10 @@ test('cgtrain doctor --json prints the same facts as JSON', () => {
   const data = JSON.parse(run.stdout);
   assert.equal(data.cpu.info.backend, 'cpu');
   assert.equal(typeof data.cuda.available, 'boolean');
+});
+
+test('doctor says what the scalar level is off x86, and which level is the best when another is forced', () => {
+  assert.equal(simdText('avx512', 'avx512', 'x64'), 'avx512');
+  assert.equal(simdText('scalar', 'avx2', 'x64'), 'scalar (best avx2)');
+  assert.match(simdText('scalar', 'scalar', 'arm64'), /^scalar \(the portable kernels, which the compiler vectorises for this CPU, NEON on arm64/);
 });
