@@ -399,12 +399,14 @@ int winograd_backward(const Conv3x3& s, const float* x, const float* dy, const f
 }
 #else
 // Never called: applies() is false at the scalar level, the only one built here.
-int winograd_forward(const Conv3x3&, const float*, const float*, const float*, float*) {
+static int winograd_unsupported() {
   return cgk_set_error_code(CGK_ERR_UNSUPPORTED, "Winograd convolution: built for x86-64 (AVX2, AVX-512) only");
 }
 
+int winograd_forward(const Conv3x3&, const float*, const float*, const float*, float*) { return winograd_unsupported(); }
+
 int winograd_backward(const Conv3x3&, const float*, const float*, const float*, float*, float*) {
-  return winograd_forward(Conv3x3{}, nullptr, nullptr, nullptr, nullptr);
+  return winograd_unsupported();
 }
 #endif
 
@@ -416,7 +418,8 @@ int winograd_backward_weight(const Conv3x3& s, const float* x, const float* dy, 
 #if CGK_X86
   return simd() >= kAvx512 ? wino_avx512::backward_weight(s, x, dy, dw) : wino_avx2::backward_weight(s, x, dy, dw);
 #else
-  return winograd_backward(s, x, dy, nullptr, nullptr, dw);
+  (void)s, (void)x, (void)dy, (void)dw;
+  return winograd_unsupported();
 #endif
 }
 

@@ -94,22 +94,31 @@ export async function readRunLog(runDir: string): Promise<RunLog> {
   return run;
 }
 
-function parseLogLines(text: string, run: RunLog): void {
+/**
+ * Each parsed line of log.jsonl's text with its 1-based number, in order; `notJson` hears of a
+ * line that does not parse, except a torn final line, which is the writer mid-append.
+ */
+export function forEachLogLine(text: string, record: (value: unknown, line: number) => void, notJson: (line: number) => void): void {
   const lines = text.split('\n');
   lines.forEach((line, index) => {
     if (line.trim() === '') return;
-    let record: unknown;
+    let value: unknown;
     try {
-      record = JSON.parse(line);
+      value = JSON.parse(line);
     } catch {
-      // A torn final line is the writer mid-append; anywhere else it is damage worth reporting.
-      if (index < lines.length - 1 || text.endsWith('\n')) run.problems.push(`log.jsonl line ${index + 1} is not JSON`);
+      if (index < lines.length - 1 || text.endsWith('\n')) notJson(index + 1);
       return;
     }
-    const problem = addRecord(record, run);
-    if (problem) run.problems.push(`log.jsonl line ${index + 1}: ${problem}`);
-    else noteSessionTime(record as Record<string, unknown>, run);
+    record(value, index + 1);
   });
+}
+
+function parseLogLines(text: string, run: RunLog): void {
+  forEachLogLine(text, (record, line) => {
+    const problem = addRecord(record, run);
+    if (problem) run.problems.push(`log.jsonl line ${line}: ${problem}`);
+    else noteSessionTime(record as Record<string, unknown>, run);
+  }, (line) => run.problems.push(`log.jsonl line ${line} is not JSON`));
 }
 
 /** Files the record under its type; returns why it was skipped, if it was. */

@@ -26,6 +26,7 @@ import type { TrainOptions } from '../options';
 import type { LogRecord } from '../train/logger';
 import { writeFileAtomicSync } from '../util/atomic';
 import { crc32c } from '../util/crc';
+import { forEachLogLine, timeMs } from './runlog';
 import { LOG_FILE } from '../util/run-dir';
 
 const SCHEMA = `
@@ -383,56 +384,47 @@ export function writeEventsFromLog(runDir: string): EventsFromLog {
   const skipped: string[] = [];
   const events: EventProto[] = [];
   let step = 0;
-  let wallTime: number | undefined;
+  // a log whose first records carry no time: the log's own modification time until one does
+  let wallTime = fs.statSync(logFile).mtimeMs / 1000;
   let sessions = 0;
   /** a resumed session of an older log (no `images` in its start record): START at its first step */
   let startAtFirstStep = false;
   let scalarPoints = 0;
   let images = 0;
-  const lines = text.split('\n');
-  lines.forEach((line, index) => {
-    if (line.trim() === '') return;
-    let record: LogRecord;
-    try {
-      record = JSON.parse(line) as LogRecord;
-    } catch {
-      // a torn last line is a writer mid-append (the run is training)
-      if (index < lines.length - 1 || text.endsWith('\n')) skipped.push(`${LOG_FILE} line ${index + 1}: not JSON`);
-      return;
-    }
-    if (record === null || typeof record !== 'object') return;
-    const time = 'time' in record && typeof record.time === 'string' ? Date.parse(record.time) / 1000 : NaN;
-    if (Number.isFinite(time)) wallTime = time;
-    const at = wallTime ?? fs.statSync(logFile).mtimeMs / 1000;
+  forEachLogLine(text, (value, line) => {
+    if (value === null || typeof value !== 'object') return;
+    const record = value as LogRecord;
+    const ms = 'time' in record ? timeMs(record.time) : undefined;
+    if (ms !== undefined) wallTime = ms / 1000;
     if (record.type === 'start') {
       const images = typeof record.images === 'number' ? record.images : undefined;
-      if (sessions === 0) events.push({ wall_time: at, file_version: EVENT_FILE_VERSION });
-      else if (images !== undefined) events.push(resumeEvent(at, images));
+      if (sessions === 0) events.push({ wall_time: wallTime, file_version: EVENT_FILE_VERSION });
+      else if (images !== undefined) events.push(resumeEvent(wallTime, images));
       else startAtFirstStep = true;
-      const hparams = hparamsEvent(record.options, at, images ?? step);
+      const hparams = hparamsEvent(record.options, wallTime, images ?? step);
       if (hparams) events.push(hparams);
       sessions++;
       return;
     }
     if (record.type === 'step' && typeof record.images === 'number') {
-      if (startAtFirstStep) events.push(resumeEvent(at, record.images - 1));
+      if (startAtFirstStep) events.push(resumeEvent(wallTime, record.images - 1));
       startAtFirstStep = false;
       step = record.images;
     }
-    let value: SummaryValue[];
+    let summary: SummaryValue[];
     try {
-      value = summaryValues(record, runDir);
+      summary = summaryValues(record, runDir);
     } catch (err) {
-      skipped.push(`${LOG_FILE} line ${index + 1}: ${(err as Error).message.replace(/^TensorBoard: /, '')}`);
+      skipped.push(`${LOG_FILE} line ${line}: ${(err as Error).message.replace(/^TensorBoard: /, '')}`);
       return;
     }
-    if (value.length === 0) return;
-    for (const v of value) {
+    if (summary.length === 0) return;
+    for (const v of summary) {
       if (v.image) images++;
       else scalarPoints++;
     }
-    events.push({ wall_time: at, step, summary: { value } });
-  });
+    events.push({ wall_time: wallTime, step, summary: { value: summary } });
+  }, (line) => skipped.push(`${LOG_FILE} line ${line}: not JSON`));
   if (events.length === 0) throw new Error(`${logFile} has no records of a training run`);
   if (sessions === 0) events.unshift({ wall_time: events[0].wall_time, file_version: EVENT_FILE_VERSION });
   const file = path.join(runDir, `events.out.tfevents.${seconds10(events[0].wall_time * 1000)}.${os.hostname()}${FROM_LOG_SUFFIX}`);
