@@ -199,6 +199,11 @@ void set_num_threads(int threads) {
 
 bool in_parallel_region() { return t_inside_region; }
 
+SerialScope::SerialScope(bool serial) : saved_(t_inside_region) {
+  if (serial) t_inside_region = true;
+}
+SerialScope::~SerialScope() { t_inside_region = saved_; }
+
 int num_threads() {
   ensure_started();
   return g_threads.load(std::memory_order_acquire);
@@ -225,6 +230,11 @@ void parallel_for(size_t n, const std::function<void(size_t)>& fn) {
     }
   }
   for (size_t i = 0; i < n; i++) fn(i);
+}
+
+void parallel_for_elements(size_t n, size_t elements, const std::function<void(size_t)>& fn) {
+  SerialScope serial(elements < 2 * kElementwiseGrain);
+  parallel_for(n, fn);
 }
 
 void parallel_range(size_t n, size_t grain, const std::function<void(size_t, size_t)>& fn) {

@@ -226,6 +226,10 @@ bool applies(const Conv3x3& s) {
 // backward at 64x64 in one 12 MiB chunk no faster, in 16 MiB 7-18% slower.
 constexpr size_t kForwardOneChunkBytes = size_t(12) << 20;
 constexpr size_t kBackwardOneChunkBytes = kChunkBytes;
+// A whole filter transform up to this size is stored normally, for its GEMMs to find in cache;
+// streamed past the caches, a small one was read back from memory: on one thread of a Zen 5 VM
+// a 2 x 64->64 8x8 forward took 122 us streamed, 52 us not (32 channels: 32 against 26 us).
+constexpr size_t kStreamFilterBytes = size_t(1) << 20;
 
 // Chunks of output tiles for one product.
 struct Chunks {
@@ -390,11 +394,32 @@ using W = Lanes256x2;
 }  // namespace
 
 #if CGK_X86
+namespace {
+
+// Small products run on the calling thread alone (SerialScope): their transforms and 36 GEMMs
+// are microseconds each, and a second core made them slower, not faster: the filters' transform
+// is rewritten every call in lines the other core read the call before, and the tiles' and
+// outputs' transforms cross between the cores too. The limits on output tiles x channels (the
+// wider side) are where two threads began to win on a 2-core Zen 5 VM (AVX-512, bench of
+// 2026-11-29, 1 and 2 threads in turn, best of two rounds, 8x8 and 16x16 maps): forward at
+// 32 channels one thread to batch 8 (55 us either way; batch 2: 20 against 27 us), at 256 to
+// batch 1 (489 against 655 us; batch 2 lost 11% serially, batch 4 would lose 12%); the fused
+// backward, heavier per tile, from 16 tiles at 32 channels (batch 2: 37 against 43 us).
+constexpr long kSerialForwardWork = 2048, kSerialBackwardWork = 512;
+
+bool run_serially(const Conv3x3& s, long limit) {
+  return long(Tiling(s.n, s.h_out, s.w_out).count()) * std::max(s.c_in, s.c_out) < limit;
+}
+
+}  // namespace
+
 int winograd_forward(const Conv3x3& s, const float* x, const float* w, const float* bias, float* y) {
+  SerialScope serial(run_serially(s, kSerialForwardWork));
   return simd() >= kAvx512 ? wino_avx512::forward(s, x, w, bias, y) : wino_avx2::forward(s, x, w, bias, y);
 }
 
 int winograd_backward(const Conv3x3& s, const float* x, const float* dy, const float* w, float* dx, float* dw) {
+  SerialScope serial(run_serially(s, kSerialBackwardWork));
   return simd() >= kAvx512 ? wino_avx512::backward(s, x, dy, w, dx, dw) : wino_avx2::backward(s, x, dy, w, dx, dw);
 }
 #else
@@ -416,6 +441,7 @@ int winograd_backward_data(const Conv3x3& s, const float* dy, const float* w, fl
 
 int winograd_backward_weight(const Conv3x3& s, const float* x, const float* dy, float* dw) {
 #if CGK_X86
+  SerialScope serial(run_serially(s, kSerialBackwardWork));
   return simd() >= kAvx512 ? wino_avx512::backward_weight(s, x, dy, dw) : wino_avx2::backward_weight(s, x, dy, dw);
 #else
   (void)s, (void)x, (void)dy, (void)dw;

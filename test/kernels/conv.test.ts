@@ -191,6 +191,10 @@ const forwardCases: ConvCase[] = [
   // few output channels, stride 1: backward data as the forward conv of padded dy, computed
   // 48 wide (in place) for the 38 columns of dx, as for the 7x7 stem's reflection-padded input
   { n: 2, cIn: 3, hIn: 9, wIn: 38, cOut: 4, kh: 7, kw: 7, s: 1, p: 3 },
+  // stride 2, output rows of 8 or more: the panel unfold (AVX2 and AVX-512), rows of 17 that
+  // end mid-vector, and a PatchGAN 4x4 whose windows leave the image on both sides
+  { n: 2, cIn: 5, hIn: 21, wIn: 34, cOut: 6, kh: 3, kw: 3, s: 2, p: 1 },
+  { n: 2, cIn: 3, hIn: 18, wIn: 20, cOut: 4, kh: 4, kw: 4, s: 2, p: 1 },
 ];
 
 // Big enough (over 2 MFLOP) to run threaded, as dynamically handed out GEMM pieces: a residual
@@ -471,6 +475,9 @@ const winogradCases: ConvCase[] = [
   { n: 2, cIn: 4, hIn: 1, wIn: 1, cOut: 3, kh: 3, kw: 3, s: 1, p: 1 },
   { n: 2, cIn: 32, hIn: 10, wIn: 10, cOut: 48, kh: 3, kw: 3, s: 1, p: 0 },
   { n: 1, cIn: 2, hIn: 13, wIn: 4, cOut: 16, kh: 3, kw: 3, s: 1, p: 1 },
+  // the cases above run on the calling thread alone (winograd.cc's serial limits); this one's
+  // 64 tiles x 48 channels go through the pool
+  { n: 4, cIn: 32, hIn: 18, wIn: 18, cOut: 48, kh: 3, kw: 3, s: 1, p: 0 },
 ];
 
 function withConvAlgo<T>(b: Binding, algo: number, fn: () => T): T {
