@@ -770,7 +770,7 @@ int conv_backward_data_as_forward(const ConvShape& s, const float* dy, const flo
   padded.resize(size_t(f.n) * f.c_in * f.in_plane());
   flipped.resize(size_t(s.c_in) * s.c_out * s.kernel_area());
   float* padded_data = padded.data();  // the caller's thread_local, not each worker's
-  parallel_for_elements(size_t(f.n) * f.c_in, size_t(f.n) * f.c_in * f.in_plane(), [&](size_t plane) {
+  parallel_for(size_t(f.n) * f.c_in, [&](size_t plane) {
     float* out = padded_data + plane * f.in_plane();
     const float* in = dy + plane * s.out_plane();
     std::memset(out, 0, sizeof(float) * f.in_plane());
@@ -1068,7 +1068,7 @@ int cgk_conv_transpose2d_forward(const cgk_conv* p, const float* x, const float*
   if (!bias) return CGK_OK;
   // y is the conv view's dx: [n, c_in_view = transpose's c_out, plane].
   const size_t plane = s.in_plane();
-  cgk::parallel_for_elements(size_t(s.n) * s.c_in, size_t(s.n) * s.c_in * plane, [&](size_t nc) {
+  cgk::parallel_for(size_t(s.n) * s.c_in, [&](size_t nc) {
     float b = bias[nc % s.c_in];
     float* row = y + nc * plane;
     for (size_t i = 0; i < plane; i++) row[i] += b;
@@ -1102,7 +1102,7 @@ int cgk_bias_backward(const float* dy, float* db, int n, int c, int hw) {
   CGK_CHECK_PTR(dy, fn);
   CGK_CHECK_PTR(db, fn);
   CGK_CHECK(n >= 1 && c >= 1 && hw >= 1, "%s: (n, c, hw) = (%d, %d, %d), expected all >= 1", fn, n, c, hw);
-  cgk::parallel_for_elements(size_t(c), size_t(n) * c * hw, [&](size_t ch) {
+  cgk::parallel_for(size_t(c), [&](size_t ch) {
     // Eight interleaved partial sums, combined in a fixed order: the compiler keeps them in one
     // vector (a single running float sum is a chain of dependent adds, 4 cycles per element),
     // and every SIMD level gets the same bits.

@@ -83,7 +83,7 @@ int cgk_reflection_pad_forward(const float* x, float* y, int nc, int h, int w, i
   int err = check_pad("cgk_reflection_pad_forward", x, y, nc, h, w, top, bottom, left, right, true);
   if (err) return err;
   int hp = h + top + bottom, wp = w + left + right;
-  cgk::parallel_for_elements(nc, size_t(nc) * hp * wp, [&](size_t p) {
+  cgk::parallel_for(nc, [&](size_t p) {
     pad_forward_plane<true>(x + p * h * w, y + p * hp * wp, h, w, top, left, hp, wp);
   });
   return CGK_OK;
@@ -93,7 +93,7 @@ int cgk_reflection_pad_backward(const float* dy, float* dx, int nc, int h, int w
   int err = check_pad("cgk_reflection_pad_backward", dy, dx, nc, h, w, top, bottom, left, right, true);
   if (err) return err;
   int hp = h + top + bottom, wp = w + left + right;
-  cgk::parallel_for_elements(nc, size_t(nc) * hp * wp, [&](size_t p) {
+  cgk::parallel_for(nc, [&](size_t p) {
     reflection_pad_backward_plane(dy + p * hp * wp, dx + p * h * w, h, w, top, left, hp, wp);
   });
   return CGK_OK;
@@ -103,7 +103,7 @@ int cgk_zero_pad_forward(const float* x, float* y, int nc, int h, int w, int top
   int err = check_pad("cgk_zero_pad_forward", x, y, nc, h, w, top, bottom, left, right, false);
   if (err) return err;
   int hp = h + top + bottom, wp = w + left + right;
-  cgk::parallel_for_elements(nc, size_t(nc) * hp * wp, [&](size_t p) {
+  cgk::parallel_for(nc, [&](size_t p) {
     pad_forward_plane<false>(x + p * h * w, y + p * hp * wp, h, w, top, left, hp, wp);
   });
   return CGK_OK;
@@ -113,7 +113,7 @@ int cgk_zero_pad_backward(const float* dy, float* dx, int nc, int h, int w, int 
   int err = check_pad("cgk_zero_pad_backward", dy, dx, nc, h, w, top, bottom, left, right, false);
   if (err) return err;
   int hp = h + top + bottom, wp = w + left + right;
-  cgk::parallel_for_elements(nc, size_t(nc) * hp * wp, [&](size_t p) {
+  cgk::parallel_for(nc, [&](size_t p) {
     const float* src = dy + p * hp * wp + static_cast<size_t>(top) * wp + left;
     float* dst = dx + p * h * w;
     for (int iy = 0; iy < h; iy++) memcpy(dst + static_cast<size_t>(iy) * w, src + static_cast<size_t>(iy) * wp, sizeof(float) * w);
@@ -125,7 +125,7 @@ int cgk_upsample_nearest2x_forward(const float* x, float* y, int nc, int h, int 
   CGK_CHECK(nc >= 0 && h >= 0 && w >= 0, "cgk_upsample_nearest2x_forward: negative shape [%d, %d, %d]", nc, h, w);
   if (size_t(nc) * h * w == 0) return CGK_OK;
   CGK_CHECK(x && y, "cgk_upsample_nearest2x_forward: NULL buffer");
-  cgk::parallel_for_elements(nc, size_t(nc) * 4 * h * w, [&](size_t p) {
+  cgk::parallel_for(nc, [&](size_t p) {
     const float* src = x + p * h * w;
     float* dst = y + p * 4 * h * w;
     for (int iy = 0; iy < h; iy++) {
@@ -141,7 +141,7 @@ int cgk_upsample_nearest2x_backward(const float* dy, float* dx, int nc, int h, i
   CGK_CHECK(nc >= 0 && h >= 0 && w >= 0, "cgk_upsample_nearest2x_backward: negative shape [%d, %d, %d]", nc, h, w);
   if (size_t(nc) * h * w == 0) return CGK_OK;
   CGK_CHECK(dy && dx, "cgk_upsample_nearest2x_backward: NULL buffer");
-  cgk::parallel_for_elements(nc, size_t(nc) * 4 * h * w, [&](size_t p) {
+  cgk::parallel_for(nc, [&](size_t p) {
     const float* src = dy + p * 4 * h * w;
     float* dst = dx + p * h * w;
     for (int iy = 0; iy < h; iy++) {

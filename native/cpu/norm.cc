@@ -79,7 +79,7 @@ int instance_forward(const char* fn, bool relu, const float* x, const float* gam
   CGK_CHECK(eps >= 0.0f, "%s: eps = %g, expected >= 0", fn, eps);
   CGK_CHECK(x && y && mean && rstd, "%s: NULL buffer", fn);
   PlaneKernels k = kernels();
-  cgk::parallel_for_elements(size_t(n) * c, size_t(n) * c * hw, [&](size_t plane) {
+  cgk::parallel_for(size_t(n) * c, [&](size_t plane) {
     const float* xp = x + plane * hw;
     int ch = static_cast<int>(plane % c);
     double m = k.sum(xp, hw) / hw;
@@ -101,7 +101,7 @@ int instance_backward(const char* fn, bool relu, const float* dy, const float* x
   CGK_CHECK(dy && x && mean && rstd && dx, "%s: NULL buffer", fn);
   CGK_CHECK(gamma || (!dgamma && !dbeta), "%s: dgamma/dbeta given without gamma", fn);
   PlaneKernels k = kernels();
-  cgk::parallel_for_elements(c, size_t(n) * c * hw, [&](size_t ch) {
+  cgk::parallel_for(c, [&](size_t ch) {
     double dg = 0, db = 0;
     const float g = gamma ? gamma[ch] : 1.0f, shift = beta ? beta[ch] : 0.0f;
     for (int i = 0; i < n; i++) {
@@ -154,7 +154,7 @@ int cgk_batch_norm_forward_train(const float* x, const float* gamma, const float
   PlaneKernels k = kernels();
   const size_t stride = size_t(c) * hw;
   const double count = double(n) * hw;
-  cgk::parallel_for_elements(c, size_t(n) * c * hw, [&](size_t ch) {
+  cgk::parallel_for(c, [&](size_t ch) {
     const float* xc = x + ch * hw;
     double s = 0;
     for (int i = 0; i < n; i++) s += k.sum(xc + i * stride, hw);
@@ -179,7 +179,7 @@ int cgk_batch_norm_forward_eval(const float* x, const float* gamma, const float*
   CGK_CHECK(eps >= 0.0f, "cgk_batch_norm_forward_eval: eps = %g, expected >= 0", eps);
   CGK_CHECK(x && y && running_mean && running_var, "cgk_batch_norm_forward_eval: NULL buffer");
   PlaneKernels k = kernels();
-  cgk::parallel_for_elements(size_t(n) * c, size_t(n) * c * hw, [&](size_t plane) {
+  cgk::parallel_for(size_t(n) * c, [&](size_t plane) {
     int ch = static_cast<int>(plane % c);
     float r = static_cast<float>(1.0 / std::sqrt(double(running_var[ch]) + eps));
     k.normalize(x + plane * hw, y + plane * hw, hw, running_mean[ch], r * (gamma ? gamma[ch] : 1.0f), beta ? beta[ch] : 0.0f);
@@ -194,7 +194,7 @@ int cgk_batch_norm_backward(const float* dy, const float* x, const float* mean, 
   CGK_CHECK(gamma || (!dgamma && !dbeta), "cgk_batch_norm_backward: dgamma/dbeta given without gamma");
   PlaneKernels k = kernels();
   const size_t stride = size_t(c) * hw;
-  cgk::parallel_for_elements(c, size_t(n) * c * hw, [&](size_t ch) {
+  cgk::parallel_for(c, [&](size_t ch) {
     double dg = 0, db = 0;
     size_t off = ch * hw;
     group_backward(k, dy + off, x + off, dx + off, stride, n, hw, mean[ch], rstd[ch], gamma ? gamma[ch] : 1.0f, &dg, &db);

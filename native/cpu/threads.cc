@@ -232,11 +232,6 @@ void parallel_for(size_t n, const std::function<void(size_t)>& fn) {
   for (size_t i = 0; i < n; i++) fn(i);
 }
 
-void parallel_for_elements(size_t n, size_t elements, const std::function<void(size_t)>& fn) {
-  SerialScope serial(elements < 2 * kElementwiseGrain);
-  parallel_for(n, fn);
-}
-
 void parallel_range(size_t n, size_t grain, const std::function<void(size_t, size_t)>& fn) {
   if (n == 0) return;
   grain = std::max<size_t>(grain, 1);

@@ -29,12 +29,6 @@ void parallel_for(size_t n, const std::function<void(size_t i)>& fn);
 // streaming kernels where a per-index call would cost more than the work.
 void parallel_range(size_t n, size_t grain, const std::function<void(size_t begin, size_t end)>& fn);
 
-// parallel_for over the planes (or channels) of a memory-bound pass that touches `elements`
-// floats in all: serial when they are fewer than parallel_range's 2 * kElementwiseGrain (an 8x8
-// instance norm of 2 x 32 planes ran 3.1 us on one thread of a 2-core Zen 5 VM, 4.1 us on two;
-// at 16 planes x 4096 floats each both took 20 us).
-void parallel_for_elements(size_t n, size_t elements, const std::function<void(size_t i)>& fn);
-
 // Whether the calling thread is running a task of a parallel region, or a SerialScope (where a
 // nested parallel_for runs serially on it).
 bool in_parallel_region();
