@@ -17,9 +17,9 @@
 // BInPlace, the AVX-512 and AVX2 kernels load B vectors straight from the image and skip packing.
 #include "gemm.h"
 
-// GCC 12 reports its own AVX-512 intrinsics as uninitialized (false positives, see simd.h).
 #include "arch.h"
 #if CGK_X86
+// GCC 12 reports its own AVX-512 intrinsics as uninitialized (false positives, see simd.h).
 #ifndef __clang__  // (a GCC-only warning)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif

@@ -287,13 +287,12 @@ export function summaryValues(record: LogRecord, runDir: string): SummaryValue[]
   }
 }
 
-/** The event file name: TensorBoard needs "tfevents" in it and reads a directory's files in name order. */
-export function eventFileName(now = Date.now()): string {
-  return `events.out.tfevents.${seconds10(now)}.${os.hostname()}.cgtrain.${process.pid}`;
-}
-
-function seconds10(ms: number): string {
-  return String(Math.floor(ms / 1000)).padStart(10, '0');
+/**
+ * The event file name: TensorBoard needs "tfevents" in it and reads a directory's files in name
+ * order. `tail` tells the writers apart: a live session's process, or the file made from the log.
+ */
+export function eventFileName(now = Date.now(), tail = `cgtrain.${process.pid}`): string {
+  return `events.out.tfevents.${String(Math.floor(now / 1000)).padStart(10, '0')}.${os.hostname()}.${tail}`;
 }
 
 /** The SessionLog START of a session that resumes after `images`: TensorBoard drops later steps of earlier sessions. */
@@ -351,7 +350,7 @@ export class TensorBoardWriter {
 }
 
 /** The file writeEventsFromLog writes: named after the run's first record, marked as made from the log. */
-const FROM_LOG_SUFFIX = '.cgtrain-log';
+const FROM_LOG_TAIL = 'cgtrain-log';
 
 export interface EventsFromLog {
   file: string;
@@ -374,7 +373,7 @@ export interface EventsFromLog {
  */
 export function writeEventsFromLog(runDir: string): EventsFromLog {
   const files = fs.readdirSync(runDir).filter((f) => f.includes('tfevents'));
-  const live = files.filter((f) => !f.endsWith(FROM_LOG_SUFFIX));
+  const live = files.filter((f) => !f.endsWith(`.${FROM_LOG_TAIL}`));
   if (live.length > 0) {
     throw new Error(`${runDir} already has TensorBoard event files from training with --tensorboard (${live.join(', ')}): ` +
       'TensorBoard shows the run from them; delete them first to write one from log.jsonl instead');
@@ -397,11 +396,11 @@ export function writeEventsFromLog(runDir: string): EventsFromLog {
     const ms = 'time' in record ? timeMs(record.time) : undefined;
     if (ms !== undefined) wallTime = ms / 1000;
     if (record.type === 'start') {
-      const images = typeof record.images === 'number' ? record.images : undefined;
+      const resumedAfter = typeof record.images === 'number' ? record.images : undefined;
       if (sessions === 0) events.push({ wall_time: wallTime, file_version: EVENT_FILE_VERSION });
-      else if (images !== undefined) events.push(resumeEvent(wallTime, images));
+      else if (resumedAfter !== undefined) events.push(resumeEvent(wallTime, resumedAfter));
       else startAtFirstStep = true;
-      const hparams = hparamsEvent(record.options, wallTime, images ?? step);
+      const hparams = hparamsEvent(record.options, wallTime, resumedAfter ?? step);
       if (hparams) events.push(hparams);
       sessions++;
       return;
@@ -427,7 +426,7 @@ export function writeEventsFromLog(runDir: string): EventsFromLog {
   }, (line) => skipped.push(`${LOG_FILE} line ${line}: not JSON`));
   if (events.length === 0) throw new Error(`${logFile} has no records of a training run`);
   if (sessions === 0) events.unshift({ wall_time: events[0].wall_time, file_version: EVENT_FILE_VERSION });
-  const file = path.join(runDir, `events.out.tfevents.${seconds10(events[0].wall_time * 1000)}.${os.hostname()}${FROM_LOG_SUFFIX}`);
+  const file = path.join(runDir, eventFileName(events[0].wall_time * 1000, FROM_LOG_TAIL));
   writeFileAtomicSync(file, Buffer.concat(events.map((e) => tfRecord(encodeEvent(e)))));
   for (const old of files) if (path.join(runDir, old) !== file) fs.rmSync(path.join(runDir, old), { force: true });
   return { file, events: events.length, scalarPoints, images, sessions, skipped };
