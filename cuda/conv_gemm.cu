@@ -15,6 +15,7 @@
 #include "conv_gemm.cuh"
 #include "conv_index.cuh"
 #include "conv_bf16.cuh"
+#include "conv_direct.cuh"
 #include "conv_tune.cuh"
 #include "conv_wgmma.cuh"
 
@@ -23,16 +24,17 @@ namespace cgk_cuda {
 namespace {
 
 // Engines: -1 automatic, then the ConvEngine values.
-enum ConvEngine { kSimt = 0, kMma64 = 1, kTc = 2, kTcTrunc = 3, kSkinny = 4, kTcBf16 = 5, kBf16 = 6, kWgmma = 7 };
+enum ConvEngine { kSimt = 0, kMma64 = 1, kTc = 2, kTcTrunc = 3, kSkinny = 4, kTcBf16 = 5, kBf16 = 6, kWgmma = 7, kDirect = 8 };
 std::atomic<int> g_forced_engine{-1};
 std::atomic<int> g_forced_splits{0};
 
 // $CGTRAIN_CUDA_CONV picks an engine for every convolution: auto (default), simt, mma64, tc,
-// tc-trunc, tc-bf16, bf16, wgmma, skinny. An engine that cannot take a GEMM (tensor cores below sm_80, tc with
+// tc-trunc, tc-bf16, bf16, wgmma, skinny, direct. An engine that cannot take a GEMM (tensor cores below sm_80, tc with
 // fewer than 64 output channels or very large tensors, skinny with more than 8) falls back to the
 // automatic choice. Forcing a tensor-core engine implies its operand format whatever the
 // precision setting (tc and mma64: TF32; tc-bf16 and bf16: BF16; wgmma: TF32 as stored, on
-// compute capability 9.0 only, opt-in until a GPU run has validated it).
+// compute capability 9.0 only, opt-in until a GPU run has validated it). direct and skinny
+// take GEMMs of at most 8 rows only.
 int env_engine() {
   static const int engine = [] {
     const char* v = std::getenv("CGTRAIN_CUDA_CONV");
@@ -45,7 +47,8 @@ int env_engine() {
     if (!std::strcmp(v, "tc-bf16")) return (int)kTcBf16;
     if (!std::strcmp(v, "bf16")) return (int)kBf16;
     if (!std::strcmp(v, "wgmma")) return (int)kWgmma;
-    std::fprintf(stderr, "cgtrain: CGTRAIN_CUDA_CONV=%s is not one of auto, simt, mma64, tc, tc-trunc, tc-bf16, bf16, wgmma, skinny; using auto\n", v);
+    if (!std::strcmp(v, "direct")) return (int)kDirect;
+    std::fprintf(stderr, "cgtrain: CGTRAIN_CUDA_CONV=%s is not one of auto, simt, mma64, tc, tc-trunc, tc-bf16, bf16, wgmma, skinny, direct; using auto\n", v);
     return -1;
   }();
   return engine;
@@ -300,6 +303,60 @@ int run_skinny(const char* fn, const ConvGeom& g, const GemmShape& s, const floa
   return check_launch(fn);
 }
 
+// The direct engine (conv_direct.cuh) takes stride-1 Fwd and Wgrad GEMMs of at most 8 rows
+// with kernels up to 8 x 8 over output planes of at least 64 pixels (smaller planes would leave
+// its tiles mostly empty: the PatchGAN output at 32x32, linear layers).
+bool direct_applies(ConvKind kind, const ConvGeom& g, const GemmShape& s) {
+  return (kind == ConvKind::Fwd || kind == ConvKind::Wgrad) && s.M <= 8 && g.sh == 1 && g.sw == 1 &&
+         g.kh <= dir::kMaxK && g.kw <= dir::kMaxK && (long)g.Ho * g.Wo >= 64;
+}
+
+template <ConvKind KIND>
+int run_direct(const char* fn, const ConvGeom& g, const GemmShape& s, const float* A, const float* in,
+               const float* bias, float* out) {
+  const long sms = device_props().multiProcessorCount;
+  const ConvIndex ix = make_index(g);
+  SplitOutput<KIND> o;
+  int splits = 1;
+  if constexpr (KIND == ConvKind::Wgrad) {
+    const int tiles_w = (g.Wo + dir::kWTW - 1) / dir::kWTW, tiles = tiles_w * ((g.Ho + dir::kWTH - 1) / dir::kWTH);
+    const long units = (long)g.n * tiles;
+    if (units > INT32_MAX || g.C > 65535) return run_skinny<KIND>(fn, g, s, A, in, bias, out);
+    // Splits of the units until about 4 blocks a multiprocessor (each keeps at least 2 units).
+    const int forced = g_forced_splits.load();
+    const int splits0 = forced > 0 ? (int)std::min<long>(forced, units) : split_count(g.C, 4 * sms, std::max(1L, units / 2), 256);
+    const int upu = (int)((units + splits0 - 1) / splits0);
+    splits = (int)((units + upu - 1) / upu);
+    if (int st = o.open(splits, s, out)) return st;
+    const dim3 grid(g.C, 1, splits);
+    if (s.M <= 1) dir::conv_direct_wgrad_kernel<1><<<grid, dir::kThreads, 0, stream()>>>(ix, s, A, in, o.target, tiles_w, tiles, upu);
+    else if (s.M <= 4) dir::conv_direct_wgrad_kernel<4><<<grid, dir::kThreads, 0, stream()>>>(ix, s, A, in, o.target, tiles_w, tiles, upu);
+    else dir::conv_direct_wgrad_kernel<8><<<grid, dir::kThreads, 0, stream()>>>(ix, s, A, in, o.target, tiles_w, tiles, upu);
+  } else {
+    const int tx = dir::fwd_tile_threads(g.Ho, g.Wo), tw = 4 * tx, th = dir::kThreads / tx;
+    const int tiles_w = (g.Wo + tw - 1) / tw;
+    const long tiles = (long)tiles_w * ((g.Ho + th - 1) / th);
+    if (tiles > INT32_MAX || g.n > 65535) return run_skinny<KIND>(fn, g, s, A, in, bias, out);
+    // Split the input channels until about 8 blocks a multiprocessor, keeping 2 stages a split:
+    // the blocks wait on their staging loads, so more of them hide it better. On an H200 (cuda/dev
+    // conv_fwd, variant 10) the 64 -> 3 head at 32x32 batch 128 took 0.23 ms at 2 splits, 0.17
+    // at 4 and 8; at 256x256 batch 1 0.13 ms at 2, 0.087 at 8; the PatchGAN stem's backward-data
+    // phases 0.22 ms at 1, 0.14 at 8.
+    const long stages = (g.C + dir::kCC - 1) / dir::kCC;
+    const int forced = g_forced_splits.load();
+    splits = forced > 0 ? (int)std::min<long>(forced, stages) : split_count(tiles * g.n, 8 * sms, std::max(1L, stages / 2), 64);
+    const int cps = (int)((stages + splits - 1) / splits) * dir::kCC;
+    splits = (g.C + cps - 1) / cps;
+    if (int st = o.open(splits, s, out)) return st;
+    const dim3 grid((unsigned)tiles, g.n, splits);
+    if (s.M <= 1) dir::conv_direct_fwd_kernel<1><<<grid, dir::kThreads, 0, stream()>>>(ix, s, A, in, bias, o.target, tx, tiles_w, cps);
+    else if (s.M <= 4) dir::conv_direct_fwd_kernel<4><<<grid, dir::kThreads, 0, stream()>>>(ix, s, A, in, bias, o.target, tx, tiles_w, cps);
+    else dir::conv_direct_fwd_kernel<8><<<grid, dir::kThreads, 0, stream()>>>(ix, s, A, in, bias, o.target, tx, tiles_w, cps);
+  }
+  o.finish(ix, s, splits, bias, out);
+  return check_launch(fn);
+}
+
 // Whether the 3-stage tc kernel with BM-row tiles fits this GPU's shared memory.
 bool deep_tc_fits(int bm) { return device_props().sharedMemPerBlockOptin >= tc::smem_bytes(3, bm); }
 
@@ -481,8 +538,12 @@ int run(const char* fn, const ConvGeom& g, const float* A, const float* in, cons
   const int forced = g_forced_engine.load() >= 0 ? g_forced_engine.load() : env_engine();
   const int forced_splits = g_forced_splits.load();
   const bool tensor_cores = device_props().major >= 8;
-  // At most 8 rows: the skinny engine, unless another engine is forced.
-  if (s.M <= 8 && (forced < 0 || forced == kSkinny)) return run_skinny<KIND>(fn, g, s, A, in, bias, out);
+  // At most 8 rows: the direct engine where it applies, else the skinny one, unless another
+  // engine is forced.
+  if (s.M <= 8 && (forced < 0 || forced == kSkinny || forced == kDirect)) {
+    if (forced != kSkinny && direct_applies(KIND, g, s)) return run_direct<KIND>(fn, g, s, A, in, bias, out);
+    return run_skinny<KIND>(fn, g, s, A, in, bias, out);
+  }
   // A forced engine implies its operand format.
   const int prec = forced >= 0 ? (forced == kSimt || !tensor_cores             ? CGK_PRECISION_FP32
                                   : forced == kTcBf16 || forced == kBf16        ? CGK_PRECISION_BF16
@@ -553,7 +614,7 @@ int dgrad_by_phases(const char* fn, const ConvGeom& g, const DgradPhases& t, con
 }  // namespace
 
 const char* engine_name(int engine) {
-  static const char* const names[] = {"simt", "mma64", "tc", "tc-trunc", "skinny", "tc-bf16", "bf16", "wgmma"};
+  static const char* const names[] = {"simt", "mma64", "tc", "tc-trunc", "skinny", "tc-bf16", "bf16", "wgmma", "direct"};
   return engine >= 0 && engine < (int)(sizeof names / sizeof *names) ? names[engine] : "?";
 }
 

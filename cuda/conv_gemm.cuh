@@ -11,7 +11,8 @@
 //          A = the gradient-side tensor             (conv2d and conv-transpose backward-weight)
 //
 // Engines compute the tiles (conv_gemm.cu picks one): a SIMT FP32 kernel (any arch, exact FP32
-// products), a skinny SIMT kernel for at most 8 rows, a 64x64 TF32 tensor-core kernel (mma.sync
+// products), for at most 8 rows a direct kernel (stride 1, conv_direct.cuh) or else a skinny
+// SIMT one, a 64x64 TF32 tensor-core kernel (mma.sync
 // m16n8k8, sm_80+), the 128x128 TF32 kernel of conv_tc.cuh with a cp.async pipeline (the
 // default on sm_80+ for GEMMs of 64 rows or more), and under --precision bf16 the BF16 kernel of
 // conv_bf16.cuh. When a GEMM has too few output tiles to fill
@@ -44,11 +45,12 @@ int conv_gemm(const char* fn, ConvKind kind, const ConvGeom& g, const float* A, 
 // Forces an engine for tests and cuda/dev: -1 automatic (or $CGTRAIN_CUDA_CONV), 0 SIMT FP32,
 // 1 TF32 mma 64x64 tiles, 2 TF32 mma 128x128 tiles with cp.async (conv_tc.cuh), 3 the same with
 // truncated instead of rounded TF32 operands, 4 the skinny SIMT engine for GEMMs of at most 8
-// rows (the automatic choice there). Engines 2-4 fall back to automatic for GEMMs they do not
-// take.
+// rows, 5 tc with BF16 operands, 6 the BF16 engine, 7 the Hopper wgmma engine, 8 the direct
+// engine (conv_direct.cuh: stride-1 GEMMs of at most 8 rows, the automatic choice there;
+// skinny takes the rest of those). Engines 2-8 fall back to automatic for GEMMs they do not take.
 void conv_gemm_force_engine(int engine);
-// cuda/dev: the tc engine splits every reduction this many ways (as far as its depth allows);
-// 0 restores the automatic choice.
+// cuda/dev: the tc and direct engines split every reduction this many ways (as far as its
+// depth allows); 0 restores the automatic choice.
 void conv_gemm_force_splits(int splits);
 
 }  // namespace cgk_cuda

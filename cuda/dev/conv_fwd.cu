@@ -15,11 +15,13 @@
 //   variant 9: the Hopper engine (conv_wgmma.cuh: wgmma m64n128k8, TF32 as stored; two
 //              warpgroups on 128-row tiles where variant 4 takes 128 rows, else one), compute
 //              capability 9.0 and an sm_90a build only
+//   variant 10: the direct engine (conv_direct.cuh: stride-1 convolutions of at most 8 output
+//              channels from shared-memory tiles, exact FP32), the automatic choice where it applies
 // Passes: forward, backward-data and backward-weight (variants 2-5, 7 and 8; split-K where the
 // output tiles alone would not fill the GPU). Variants 4, 5, 7 and 8 run only on GEMMs those
 // engines take.
 // Then a sweep of variant 4 over forced split-K counts (1, 2, 4, 8, 16), to tune the automatic
-// choice (conv_tc.cuh, tc_plan).
+// choice (conv_tc.cuh, tc_plan), and one of variant 10 (its channel or unit splits) where it runs.
 //
 // Build and run (from the repository root; any arch from 75 up, sm_90a for variant 9):
 //   nvcc -std=c++17 -O3 -arch=sm_90a --expt-relaxed-constexpr -Inative/include -Icuda cuda/dev/conv_fwd.cu cuda/conv_gemm.cu \
@@ -173,6 +175,19 @@ bool tc_takes(const cgk_conv& p, Pass pass) {
   return cgk_cuda::tc::tc_plan(kind, g, cgk_cuda::gemm_shape(kind, g), 132, true).eligible;
 }
 
+// Whether the direct engine takes the pass: conv_gemm.cu's rule (stride 1, at most 8 output
+// channels, kernels up to 8 x 8, planes of 64 pixels or more), for a backward-data on its
+// stride-1 phases (each about Ho / sh x Wo / sw pixels with a kh / sh x kw / sw kernel).
+bool direct_takes(const cgk_conv& p, Pass pass) {
+  cgk_cuda::ConvKind kind;
+  cgk_cuda::ConvGeom g;
+  plan_pass(p, pass, &kind, &g);
+  if (cgk_cuda::gemm_shape(kind, g).M > 8) return false;
+  if (kind == cgk_cuda::ConvKind::Dgrad)
+    return (g.kh + g.sh - 1) / g.sh <= 8 && (g.kw + g.sw - 1) / g.sw <= 8 && (long)(g.Ho / g.sh) * (g.Wo / g.sw) >= 64;
+  return g.sh == 1 && g.sw == 1 && g.kh <= 8 && g.kw <= 8 && (long)g.Ho * g.Wo >= 64;
+}
+
 void run_variant(const Layer& L, Pass pass, int variant, const std::vector<float>& x, const std::vector<float>& w,
                  const std::vector<float>& dy, float* dx_, float* dw_, float* ddy, float* dout, int repeats,
                  int splits = 0) {
@@ -208,7 +223,7 @@ void run_variant(const Layer& L, Pass pass, int variant, const std::vector<float
   }
   for (auto& [i, r] : refs) max_rel = std::fmax(max_rel, std::isnan(got[i]) ? INFINITY : std::fabs(got[i] - r) / scale);
   // TF32 keeps 10 mantissa bits, BF16 7: about 8x the rounding.
-  const double bound = variant == 7 || variant == 8 ? 2e-2 : variant == 9 ? 5e-3 : variant >= 3 && variant <= 5 ? 5e-3 : 1e-4;
+  const double bound = variant == 7 || variant == 8 ? 2e-2 : variant == 9 ? 5e-3 : variant >= 3 && variant <= 5 ? 5e-3 : 1e-4;  // 10: FP32
   const bool ok = max_rel <= bound;
   if (!ok) ++failures;
   cudaEvent_t start, stop;
@@ -277,12 +292,13 @@ int main(int argc, char** argv) {
     const size_t out_max = std::max({dy.size(), x.size(), w.size()});
     float* dout = cgk_alloc(out_max);
     for (Pass pass : {Pass::Forward, Pass::BackwardData, Pass::BackwardWeight}) {
-      for (int variant = 1; variant <= 9; ++variant) {
+      for (int variant = 1; variant <= 10; ++variant) {
         if (variant == 1 && pass != Pass::Forward) continue;
-        if ((variant == 3 || variant == 4 || variant == 5 || variant >= 7) && !tensor_cores) continue;
-        if ((variant == 4 || variant == 5 || variant >= 7) && !tc_takes(p, pass)) continue;
+        if ((variant == 3 || variant == 4 || variant == 5 || (variant >= 7 && variant <= 9)) && !tensor_cores) continue;
+        if ((variant == 4 || variant == 5 || (variant >= 7 && variant <= 9)) && !tc_takes(p, pass)) continue;
         if (variant == 9 && !hopper_build) continue;
         if (variant == 6 && pass_shape(p, pass).M > 8) continue;
+        if (variant == 10 && !direct_takes(p, pass)) continue;
         run_variant(L, pass, variant, x, w, dy, dx, dw, ddy, dout, repeats);
       }
     }
@@ -291,6 +307,9 @@ int main(int argc, char** argv) {
         if (!tc_takes(p, pass)) continue;
         for (int splits : {1, 2, 4, 8, 16}) run_variant(L, pass, 4, x, w, dy, dx, dw, ddy, dout, repeats, splits);
       }
+    for (Pass pass : {Pass::Forward, Pass::BackwardData, Pass::BackwardWeight})
+      if (direct_takes(p, pass))
+        for (int splits : {1, 2, 4, 8, 16}) run_variant(L, pass, 10, x, w, dy, dx, dw, ddy, dout, repeats, splits);
     cgk_free(dx);
     cgk_free(dw);
     cgk_free(ddy);

@@ -203,6 +203,15 @@ function convCases(): Case[] {
     ['3x3 residual block (64 channels, several tiles)', conv(2, 64, 18, 18, 64, 3, 3, 1, 1, 0, 0)],
     ['4x4 stride-2 PatchGAN layer', conv(2, 3, 16, 16, 8, 4, 4, 2, 2, 1, 1)],
     ['4x4 one-channel PatchGAN output', conv(2, 16, 6, 6, 1, 4, 4, 1, 1, 1, 1)],
+    // The direct engine (at most 8 output channels, stride 1, planes of 64 pixels or more):
+    // several tiles, zero padding, one tile split over the input channels, a weight gradient
+    // split over its units, 8 and 1 output channels, an 8x8 kernel.
+    ['7x7 head to 3 channels, 64 inputs, 40x70 zero-padded', conv(2, 64, 40, 70, 3, 7, 7, 1, 1, 3, 3)],
+    ['3x3 to 3 channels, one tile split over 64 inputs', conv(1, 64, 10, 10, 3, 3, 3, 1, 1, 1, 1)],
+    ['5x5 to 3 channels from 2, 40x40 (weight gradient split)', conv(2, 2, 40, 40, 3, 5, 5, 1, 1, 2, 2)],
+    ['3x3 to 8 channels', conv(2, 5, 12, 12, 8, 3, 3, 1, 1, 1, 1)],
+    ['4x4 to 1 channel over 11x8', conv(2, 6, 12, 9, 1, 4, 4, 1, 1, 1, 1)],
+    ['8x8 kernel to 2 channels', conv(1, 3, 20, 20, 2, 8, 8, 1, 1, 0, 0)],
     ['odd 3x2 kernel, strides 2x1', conv(3, 5, 9, 11, 7, 3, 2, 2, 1, 1, 0)],
     ['1x1, 130 output channels', conv(1, 33, 5, 5, 130, 1, 1, 1, 1, 0, 0)],
     // pad mode reflect: ReflectionPad2d then the unpadded conv, as the CPU backend fuses them
@@ -237,8 +246,11 @@ function convCases(): Case[] {
       { name: `conv-transpose2d backward-weight ${label}`, bufs: { x, dy, dw: wN }, run: (b, t) => b.convTranspose2dBackwardWeight(p, t.x, t.dy, t.dw), check: { dw: gemmTol() } },
     );
   }
-  const n = 3, c = 19, hw = 333;
-  cases.push({ name: 'bias backward', bufs: { dy: rnd(n * c * hw), db: c }, run: (b, t) => b.biasBackward(t.dy, t.db, n, c, hw), check: { db: REDUCTION } });
+  // Odd planes (scalar loads); planes of several 4096-element pieces with float4 loads; several
+  // planes a block (many channels: 256 x 8 planes in 4 splits, float4; 600 x 6 in 2, scalar).
+  for (const [n, c, hw] of [[3, 19, 333], [2, 3, 9000], [8, 256, 64], [6, 600, 35]]) {
+    cases.push({ name: `bias backward ${n}x${c}x${hw}`, bufs: { dy: rnd(n * c * hw), db: c }, run: (b, t) => b.biasBackward(t.dy, t.db, n, c, hw), check: { db: REDUCTION } });
+  }
   return cases;
 }
 
