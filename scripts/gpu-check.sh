@@ -6,11 +6,12 @@
 #      convolution tuning kept per GEMM shape; tuning also checks every candidate engine's result
 #      against the FP32 engine's on the real shapes) against PyTorch at 32x32 resnet_6blocks batch 128
 #      and 256x256 resnet_9blocks batch 1
-#   3. the opt-in Hopper wgmma engine: the parity tests with it forced, then where they pass the
-#      benches with it among the tuning candidates; PyTorch's step profiled kernel by kernel
+#   3. the Hopper wgmma engine (a tuning candidate by default on sm_90): the parity tests with it
+#      forced, and the benches without it for comparison; PyTorch's step profiled kernel by kernel
 #      (bench/torch/torch_profile.py); the cuda/dev kernel variants (validated, then timed); the
 #      benches with --precision bf16
-#   4. the tuning test, the short training-run comparison, the parity tests with exact-FP32 and
+#   4. the tuning test, the short training-run comparison, checkpoints across devices (a run
+#      stopped on CUDA resumes on the CPU and the reverse), the parity tests with exact-FP32 and
 #      with BF16 convolutions, one training run with BF16, the addon test
 # Prepare with scripts/gpu-prepare.sh here, then on the device:
 #   source .gpu/on-gpu.sh; bash scripts/gpu-check.sh
@@ -123,15 +124,15 @@ run parity-tf32 120 bash -c "node --test --test-reporter=spec dist/test/gpu/pari
 # command and with them onnxruntime-node, which is too large to carry here.
 : > "$OUT/bench.jsonl"
 : > "$OUT/profile.txt"
-# bench_cgtrain PRECISION PROFILE_STEPS SIZE BATCH BLOCKS [WIDTH]; $WGMMA=1 lets tuning try the
-# Hopper engine too, $TUNE=0 runs the engines by rule.
+# bench_cgtrain PRECISION PROFILE_STEPS SIZE BATCH BLOCKS [WIDTH]; $WGMMA=0 keeps the Hopper
+# engine out of tuning (it is in by default on sm_90), $TUNE=0 runs the engines by rule.
 bench_cgtrain() {
   local precision=$1 profile=$2 size=$3 batch=$4 blocks=$5 width=${6:-64}
   local name="bench-cgtrain-${size}" impl=cgtrain
   [ "$precision" = auto ] || { name="$name-$precision"; impl="cgtrain-$precision"; }
-  [ "${WGMMA:-0}" = 0 ] || { name="$name-wgmma"; impl="$impl-wgmma"; }
+  [ "${WGMMA:-}" != 0 ] || { name="$name-nowgmma"; impl="$impl-nowgmma"; }
   [ "${TUNE:-1}" = 1 ] || { name="$name-untuned"; impl="$impl-untuned"; }
-  run "$name" 150 env CGTRAIN_CUDA_WGMMA="${WGMMA:-0}" CGTRAIN_CUDA_TUNE="${TUNE:-1}" node -e '
+  run "$name" 150 env ${WGMMA:+CGTRAIN_CUDA_WGMMA=$WGMMA} CGTRAIN_CUDA_TUNE="${TUNE:-1}" node -e '
     const [precision, impl, addon] = process.argv.slice(1, 4);
     const [profileSteps, size, batch, blocks, width] = process.argv.slice(4).map(Number);
     const fs = require("fs");
@@ -166,15 +167,13 @@ for b in "${BENCHES[@]}"; do
   bench $b
 done
 gpu_state "after the headline benches"
-# The Hopper engine, opt-in until this run validates it: its parity with the CPU, then tuning
-# may pick it shape by shape (each bench's "conv tuning" line says how often it did).
+# The Hopper engine: its parity with the CPU when forced, and the benches with it out of tuning
+# (each bench's "conv tuning" line says how often tuning kept it).
 run parity-wgmma 120 bash -c "CGTRAIN_CUDA_CONV=wgmma node --test --test-reporter=spec dist/test/gpu/parity.test.js 2>&1 | tee -a $OUT/parity.txt; exit \${PIPESTATUS[0]}"
-if [ "${RESULT[parity-wgmma]:-}" = pass ]; then
-  for b in "${BENCHES[@]}"; do
-    # shellcheck disable=SC2086
-    WGMMA=1 bench_cgtrain auto 0 $b
-  done
-fi
+for b in "${BENCHES[@]}"; do
+  # shellcheck disable=SC2086
+  WGMMA=0 bench_cgtrain auto 0 $b
+done
 # PyTorch's step kernel by kernel (bench/torch/torch_profile.py): per kind of work its kernels
 # and GPU time, and how busy its GPU is; next to our own profile in profile.txt.
 for b in "${BENCHES[@]}"; do
@@ -191,6 +190,7 @@ done
 
 run tuning 90 node --test --test-reporter=spec dist/test/gpu/tuning.test.js
 run training 150 node --test --test-reporter=spec dist/test/gpu/training.test.js
+run checkpoint 90 node --test --test-reporter=spec dist/test/gpu/checkpoint.test.js
 run parity-fp32 150 bash -c "CGTRAIN_CUDA_TF32=0 node --test --test-reporter=spec dist/test/gpu/parity.test.js 2>&1 | tee -a $OUT/parity.txt; exit \${PIPESTATUS[0]}"
 run parity-bf16 150 bash -c "CGTRAIN_CUDA_PRECISION=bf16 node --test --test-reporter=spec dist/test/gpu/parity.test.js 2>&1 | tee -a $OUT/parity.txt; exit \${PIPESTATUS[0]}"
 run training-bf16 90 env CGTRAIN_CUDA_PRECISION=bf16 node --test --test-reporter=spec --test-name-pattern 'instance norm, LSGAN' dist/test/gpu/training.test.js
