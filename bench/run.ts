@@ -463,6 +463,8 @@ async function benchCpu(o: Options, argv: string[]): Promise<void> {
   if (report.checks.some((ch) => !ch.ok)) process.exitCode = 1;
 }
 
+const GPU_VARIANTS: Record<string, string> = { nowgmma: 'without wgmma', bf16: 'BF16', untuned: 'engines by rule' };
+
 /** scripts/gpu-check.sh's bench.jsonl: cgtrain bench --json lines (with "impl":"cgtrain") and the torch script's lines. */
 export function gpuSamples(lines: Array<Record<string, unknown>>): { samples: Sample[]; configs: BenchConfig[]; peaks: number[]; device: string | null } {
   const samples: Sample[] = [];
@@ -470,8 +472,10 @@ export function gpuSamples(lines: Array<Record<string, unknown>>): { samples: Sa
   const peaks: number[] = [];
   let device: string | null = null;
   for (const l of lines) {
-    // gpu-check.sh's cgtrain runs: 'cgtrain' (the default engines), 'cgtrain-wgmma', 'cgtrain-bf16'
+    // gpu-check.sh's cgtrain runs: 'cgtrain' (the default engines), 'cgtrain-nowgmma' (tuning
+    // without the Hopper engine), 'cgtrain-bf16' (--precision bf16), '-untuned' (engines by rule)
     const variant = /^cgtrain(?:-(.+))?$/.exec(String(l.impl));
+    const variantLabel = variant?.[1]?.split('-').map((v) => GPU_VARIANTS[v] ?? v).join(', ');
     const isOurs = variant !== null;
     const size = Number(l.size);
     const batch = Number(l.batch);
@@ -482,7 +486,7 @@ export function gpuSamples(lines: Array<Record<string, unknown>>): { samples: Sa
     device ??= (isOurs ? (l.device as string) : (l.gpu as string)) ?? null;
     samples.push({
       mode: 'step', config: name, impl: isOurs ? String(l.impl) : 'torch', repeat: 0, load1: NaN,
-      label: isOurs ? `cgtrain (cuda${variant[1] ? `, ${variant[1]}` : ''})` : `PyTorch ${String(l.impl).replace(/^torch /, '')} (cuda, cuDNN${l.no_tf32 ? '' : ', TF32 allowed'})`,
+      label: isOurs ? `cgtrain (cuda${variantLabel ? `, ${variantLabel}` : ''})` : `PyTorch ${String(l.impl).replace(/^torch /, '')} (cuda, cuDNN${l.no_tf32 ? '' : ', TF32 allowed'})`,
       ms: Number(isOurs ? l.msPerStep : l.ms_per_step), gflopPerImage: Number(isOurs ? l.gflopPerImage : l.gflop_per_image),
     });
   }
@@ -502,8 +506,10 @@ function benchFromGpu(o: Options, argv: string[]): void {
   }
   const peak = peaks.length ? median(peaks) : null;
   const report: Report = {
-    title: `GPU benchmark (${name})`, command: `bash bench/gpu.sh, then ${commandText(argv).replace('npm run bench --', 'node dist/bench/run.js')}`,
-    time: fs.statSync(file).mtime.toISOString(), seconds: 0,
+    // The file sits wherever the device tool put it: the command names it by what wrote it.
+    title: `GPU benchmark (${name})`,
+    command: `bash bench/gpu.sh, then ${commandText(argv.map((a) => (a === file ? '$OUT/bench.jsonl' : a))).replace('npm run bench --', 'node dist/bench/run.js')}`,
+    time: fs.statSync(file).mtime.toISOString(), seconds: NaN,
     machine: { description: name, cpu: name, cores: 0, threads: 0, peakGflops: peak, node: 'Node (packed by shared/gpu/pack-node.sh)', os: 'the lent GPU machine' },
     load: { start: [], end: [], min1: NaN, max1: NaN }, repeats: 1, configs,
     procedure: 'One run each (scripts/gpu-check.sh: 2 warmup + 10 timed steps), cgtrain then PyTorch; a row is that run\'s median. ' +

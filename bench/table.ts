@@ -193,15 +193,17 @@ export function renderMarkdown(report: Report): string {
     '',
     `Measured ${report.time} on ${m.description}; ${m.node}, ${m.os}${loadText(report) ? `; ${loadText(report)}` : ''}. ` +
       `Peak: ${m.peakGflops === null ? 'not measured' : `${m.peakGflops.toFixed(1)} GFLOP/s`} (cgtrain's FP32 FMA-chain peak, \`binding.peakGflops\`${m.threads ? `, ${m.threads} threads` : ''}). ` +
-      `Command: \`${report.command}\` (${Math.round(report.seconds)} s).`,
+      `Command: \`${report.command}\`${report.seconds > 0 ? ` (${Math.round(report.seconds)} s)` : ''}.`,
     '',
     report.procedure,
     '',
     'GFLOP/s counts the same FLOP per image for every implementation (torch_cyclegan_step.py\'s formula: ' +
       '3 x 2 x (6 G + 6 D forward MACs) per training image, 2 x G MACs per inference image). ' +
-      '"time vs cgtrain" is the implementation\'s time per image over cgtrain\'s (above 1: slower than cgtrain). ' +
-      'Rows marked "Winograd 3x3" ran 3x3 stride-1 convolutions as Winograd F(4x4,3x3), which does fewer multiplies than that count, ' +
-      'so their % of peak can pass 100.',
+      '"time vs cgtrain" is the implementation\'s time per image over cgtrain\'s (above 1: slower than cgtrain).' +
+      (report.rows.some((r) => r.label.includes('Winograd 3x3'))
+        ? ' Rows marked "Winograd 3x3" ran 3x3 stride-1 convolutions as Winograd F(4x4,3x3), which does fewer multiplies than that count, ' +
+          'so their % of peak can pass 100.'
+        : ''),
   ];
   const step = markdownTable(report.rows, 'step', report.configs);
   const infer = markdownTable(report.rows, 'infer', report.configs);

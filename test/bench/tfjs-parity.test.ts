@@ -116,19 +116,19 @@ test('gpuSamples reads scripts/gpu-check.sh\'s bench.jsonl lines; lastJsonLine s
     { impl: 'cgtrain', backend: 'cuda', device: 'NVIDIA H100', netG: 'resnet_6blocks', ngf: 64, ndf: 64, size: 32, batch: 128, msPerStep: 50, gflopPerImage: 21, peakGflops: 50000 },
     { impl: 'torch 2.5.0', device: 'cuda', gpu: 'NVIDIA H100', size: 32, batch: 128, blocks: 6, ngf: 64, ms_per_step: 100, gflop_per_image: 21 },
     // the script's variants of our run: their own rows, labelled, against the default engines
-    { impl: 'cgtrain-wgmma', backend: 'cuda', device: 'NVIDIA H100', netG: 'resnet_6blocks', ngf: 64, ndf: 64, size: 32, batch: 128, msPerStep: 40, gflopPerImage: 21, peakGflops: 50000 },
-    { impl: 'cgtrain-bf16', backend: 'cuda', device: 'NVIDIA H100', netG: 'resnet_6blocks', ngf: 64, ndf: 64, size: 32, batch: 128, msPerStep: 25, gflopPerImage: 21, peakGflops: 50000 },
+    { impl: 'cgtrain-nowgmma', backend: 'cuda', device: 'NVIDIA H100', netG: 'resnet_6blocks', ngf: 64, ndf: 64, size: 32, batch: 128, msPerStep: 40, gflopPerImage: 21, peakGflops: 50000 },
+    { impl: 'cgtrain-bf16-untuned', backend: 'cuda', device: 'NVIDIA H100', netG: 'resnet_6blocks', ngf: 64, ndf: 64, size: 32, batch: 128, msPerStep: 25, gflopPerImage: 21, peakGflops: 50000 },
   ];
   const { samples: s, configs: c, peaks, device } = gpuSamples(lines);
   assert.deepEqual(c, [{ name: '32px-b128', size: 32, blocks: 6, ngf: 64, ndf: 64, batch: 128 }]);
   assert.deepEqual(s.map((x) => [x.impl, x.label, x.ms]), [
     ['cgtrain', 'cgtrain (cuda)', 50], ['torch', 'PyTorch 2.5.0 (cuda, cuDNN, TF32 allowed)', 100],
-    ['cgtrain-wgmma', 'cgtrain (cuda, wgmma)', 40], ['cgtrain-bf16', 'cgtrain (cuda, bf16)', 25],
+    ['cgtrain-nowgmma', 'cgtrain (cuda, without wgmma)', 40], ['cgtrain-bf16-untuned', 'cgtrain (cuda, BF16, engines by rule)', 25],
   ]);
   assert.deepEqual(peaks, [50000, 50000, 50000]);
   assert.equal(device, 'NVIDIA H100');
   const rows = summarize(s, c, 50000);
-  assert.deepEqual(rows.map((r) => [r.impl, r.runs, r.timeVsCgtrain]), [['cgtrain', 1, 1], ['torch', 1, 2], ['cgtrain-wgmma', 1, 0.8], ['cgtrain-bf16', 1, 0.5]]);
+  assert.deepEqual(rows.map((r) => [r.impl, r.runs, r.timeVsCgtrain]), [['cgtrain', 1, 1], ['torch', 1, 2], ['cgtrain-nowgmma', 1, 0.8], ['cgtrain-bf16-untuned', 1, 0.5]]);
   assert.deepEqual(lastJsonLine('banner\n{"a":1}\n====\n'), { a: 1 });
   assert.equal(lastJsonLine('no json'), null);
 });
