@@ -235,10 +235,10 @@ int cgk_bias_backward(const float* dy, float* db, int n, int c, int hw) {
   CGK_REQUIRE(db != nullptr, fn, "db is NULL");
   if (n < 1 || c < 1 || hw < 1) return fail_arg(fn, strf("(n, c, hw) = (%d, %d, %d), expected all >= 1", n, c, hw));
   const int per_plane = (hw + kBiasChunk - 1) / kBiasChunk, units = n * per_plane;
-  // Splits: enough blocks to fill the GPU (about kBiasBlocks), at most one per unit.
+  // Splits: enough blocks to fill the GPU (about kBiasBlocks), at most one per unit (so at most
+  // kBiasBlocks of them, inside a grid's y limit).
   const int wanted = std::min(units, std::max(1, (kBiasBlocks + c - 1) / c));
   const int per_block = (units + wanted - 1) / wanted, splits = (units + per_block - 1) / per_block;
-  if (splits > 65535) return fail_arg(fn, strf("(n, c, hw) = (%d, %d, %d) is too large for one launch", n, c, hw));
   float* partials = scratch_alloc((size_t)c * splits);
   if (!partials) return CGK_ERR_OOM;
   const bool vec4 = hw % 4 == 0 && reinterpret_cast<uintptr_t>(dy) % 16 == 0;

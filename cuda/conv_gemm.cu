@@ -535,7 +535,10 @@ template <ConvKind KIND>
 int run(const char* fn, const ConvGeom& g, const float* A, const float* in, const float* bias, float* out) {
   const GemmShape s = gemm_shape(KIND, g);
   if (s.M == 0 || s.N == 0) return CGK_OK;
-  const int forced = g_forced_engine.load() >= 0 ? g_forced_engine.load() : env_engine();
+  int forced = g_forced_engine.load() >= 0 ? g_forced_engine.load() : env_engine();
+  // The FP32 engines for at most 8 rows leave the other GEMMs to the automatic choice (with
+  // the precision in effect and tuning), not to a tensor-core engine's format.
+  if ((forced == kSkinny || forced == kDirect) && s.M > 8) forced = -1;
   const int forced_splits = g_forced_splits.load();
   const bool tensor_cores = device_props().major >= 8;
   // At most 8 rows: the direct engine where it applies, else the skinny one, unless another

@@ -213,7 +213,7 @@ node -e '
   });
   fs.writeFileSync(out + "/summary.json", JSON.stringify({ device, steps, bench: rows, ratios, seconds: Number(process.argv[2]) }, null, 1));
   console.log("\n== summary (" + (device?.devices?.[0]?.name ?? "no device") + ")");
-  for (const [k, v] of Object.entries(steps).sort()) console.log(("  " + k).padEnd(26) + v);
+  for (const [k, v] of Object.entries(steps).sort()) console.log(("  " + k).padEnd(28) + " " + v);
   for (const r of rows) {
     const t = r.convTuning;
     const tuning = t ? `; tuned ${t.changed}/${t.gemms} GEMMs away from the rule, ${t.chosenMs.toFixed(2)} vs ${t.heuristicMs.toFixed(2)} ms (${JSON.stringify(t.engines)}); ` +
