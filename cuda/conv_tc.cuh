@@ -241,12 +241,18 @@ __device__ __forceinline__ void store_tile(const ConvIndex& g, const GemmShape& 
     }
 }
 
-template <ConvKind KIND, int STAGES, int PREC, int BM>
+// NHWC (Fwd only; cuda/dev conv_fwd variant 11, an experiment not yet measured on a GPU): `in`
+// is the input in NHWC order, A the weight as [M][kh][kw][C], k = (r, s, c), and C a multiple of
+// kBK, so a slice is 32 consecutive channels of one tap: B comes in 16-byte cp.async chunks
+// (8 a thread) into the [column][k] tile Wgrad uses, instead of one 4-byte gather per element.
+template <ConvKind KIND, int STAGES, int PREC, int BM, bool NHWC = false>
 __global__ void __launch_bounds__(kThreads) conv_tc_kernel(const ConvIndex g, const GemmShape s,
                                                            const float* __restrict__ A, const float* __restrict__ in,
                                                            const float* __restrict__ bias, float* __restrict__ out,
                                                            int k_per_split, bool a_vec) {
   static_assert(BM == 128 || BM == 64, "tiles of 128 or 64 rows");
+  static_assert(!NHWC || KIND == ConvKind::Fwd, "NHWC is a Fwd layout");
+  constexpr bool kColK = KIND == ConvKind::Wgrad || NHWC;  // B tile [column][k], else [k][column]
   constexpr int kStage = stage_floats(BM), kATile = a_tile_floats(BM);
   constexpr int MT = BM / 32;  // m16 tiles per warp (2 x 2 warps)
   CGK_DYNAMIC_SMEM(float, smem);
@@ -308,10 +314,38 @@ __global__ void __launch_bounds__(kThreads) conv_tc_kernel(const ConvIndex g, co
     }
   };
 
+  // ---- B for Fwd from NHWC: chunk tid % 8 (4 channels) of columns tid / 8 + 16 i; each
+  // column's sample offset and first input row and column, decoded once ----
+  constexpr int kNhwcCols = NHWC ? kBN / 16 : 1;
+  int nhwc_base[kNhwcCols], nhwc_h[kNhwcCols], nhwc_w[kNhwcCols];
+  if constexpr (NHWC) {
+#pragma unroll
+    for (int i = 0; i < kNhwcCols; ++i) {
+      const Column cl = decode_column<KIND>(g, n0 + (tid >> 3) + 16 * i, s.N);
+      nhwc_base[i] = cl.valid ? cl.a * g.Hi * g.Wi : -1;
+      nhwc_h[i] = cl.b * g.sh - g.ph;
+      nhwc_w[i] = cl.c * g.sw - g.pw;
+    }
+  }
+  auto load_b_nhwc = [&](float* tile, int k0) {
+    const int tap = k0 / g.C, c = k0 - tap * g.C + 4 * (tid & 7);
+    const int r = g.by_kw.div(tap), q = tap - r * g.kw;
+    const bool k_ok = k0 < k_end;
+#pragma unroll
+    for (int i = 0; i < kNhwcCols; ++i) {
+      const int hi = nhwc_h[i] + r, wi = nhwc_w[i] + q;
+      const bool ok = k_ok && nhwc_base[i] >= 0 && (unsigned)hi < (unsigned)g.Hi && (unsigned)wi < (unsigned)g.Wi;
+      const int col = (tid >> 3) + 16 * i;
+      cp_async_zfill<16>(tile + col * kRowK + 4 * (tid & 7), ok ? in + (nhwc_base[i] + hi * g.Wi + wi) * g.C + c : in,
+                         ok);
+    }
+  };
+
   auto load_slice = [&](int stage, int k0) {
     float* tile = smem + stage * kStage;
     load_a(tile, k0);
-    if (KIND == ConvKind::Wgrad) load_b_pixels(tile + kATile, k0);
+    if constexpr (NHWC) load_b_nhwc(tile + kATile, k0);
+    else if (KIND == ConvKind::Wgrad) load_b_pixels(tile + kATile, k0);
     else load_b_columns(tile + kATile, k0);
   };
 
@@ -353,7 +387,7 @@ __global__ void __launch_bounds__(kThreads) conv_tc_kernel(const ConvIndex g, co
         }
 #pragma unroll
         for (int nt = 0; nt < 8; ++nt) {
-          if (KIND == ConvKind::Wgrad) {
+          if (kColK) {
             uint32_t r[4];  // (g, t), (g, t+4), (g, t+8), (g, t+12)
             ldmatrix_x4(r, Bs + (wn + nt * 8 + b16_col) * kRowK + ks + b16_k);
             bf[nt][0] = bf16x2_bits(f(r[0]), f(r[1]));
@@ -381,7 +415,7 @@ __global__ void __launch_bounds__(kThreads) conv_tc_kernel(const ConvIndex g, co
 #pragma unroll
           for (int e = 0; e < 4; ++e) af[mt][e] = tf32_bits<kRound>(f(r[e]));
         }
-        if (KIND == ConvKind::Wgrad) {
+        if (kColK) {
 #pragma unroll
           for (int nt = 0; nt < 8; nt += 2) {
             uint32_t r[4];  // b0, b1 of tile nt, then of tile nt + 1
