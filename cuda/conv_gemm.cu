@@ -24,12 +24,14 @@ namespace cgk_cuda {
 namespace {
 
 // Engines: -1 automatic, then the ConvEngine values.
-enum ConvEngine { kSimt = 0, kMma64 = 1, kTc = 2, kTcTrunc = 3, kSkinny = 4, kTcBf16 = 5, kBf16 = 6, kWgmma = 7, kDirect = 8 };
+enum ConvEngine {
+  kSimt = 0, kMma64 = 1, kTc = 2, kTcTrunc = 3, kSkinny = 4, kTcBf16 = 5, kBf16 = 6, kWgmma = 7, kDirect = 8, kTcNhwc = 9
+};
 std::atomic<int> g_forced_engine{-1};
 std::atomic<int> g_forced_splits{0};
 
 // $CGTRAIN_CUDA_CONV picks an engine for every convolution: auto (default), simt, mma64, tc,
-// tc-trunc, tc-bf16, bf16, wgmma, skinny, direct. An engine that cannot take a GEMM (tensor cores below sm_80, tc with
+// tc-trunc, tc-bf16, bf16, wgmma, skinny, direct, tc-nhwc. An engine that cannot take a GEMM (tensor cores below sm_80, tc with
 // fewer than 64 output channels or very large tensors, skinny with more than 8) falls back to the
 // automatic choice. Forcing a tensor-core engine implies its operand format whatever the
 // precision setting (tc and mma64: TF32; tc-bf16 and bf16: BF16; wgmma: TF32 as stored, on
@@ -47,7 +49,8 @@ int env_engine() {
     if (!std::strcmp(v, "bf16")) return (int)kBf16;
     if (!std::strcmp(v, "wgmma")) return (int)kWgmma;
     if (!std::strcmp(v, "direct")) return (int)kDirect;
-    std::fprintf(stderr, "cgtrain: CGTRAIN_CUDA_CONV=%s is not one of auto, simt, mma64, tc, tc-trunc, tc-bf16, bf16, wgmma, skinny, direct; using auto\n", v);
+    if (!std::strcmp(v, "tc-nhwc")) return (int)kTcNhwc;
+    std::fprintf(stderr, "cgtrain: CGTRAIN_CUDA_CONV=%s is not one of auto, simt, mma64, tc, tc-trunc, tc-bf16, bf16, wgmma, skinny, direct, tc-nhwc; using auto\n", v);
     return -1;
   }();
   return engine;
@@ -437,6 +440,90 @@ tc::Plan plan_for(tc::Plan p, const GemmShape& s, int bm, int splits) {
   return tc::with_splits(p, s, splits);
 }
 
+}  // namespace
+
+// ---- tc on NHWC input (conv_tc.cuh, NHWC) ----------------------------------------------------
+
+bool conv_nhwc_applies(ConvKind kind, const ConvGeom& g) {
+  return kind == ConvKind::Fwd && g.C % tc::kBK == 0 && (long long)g.n * g.C * g.Hi * g.Wi <= INT32_MAX;
+}
+
+namespace {
+
+// x [n][C][hw] -> [n][hw][C] through 32x32 shared-memory tiles.
+__global__ void nchw_to_nhwc_kernel(const float* __restrict__ x, float* __restrict__ y, int C, int hw) {
+  __shared__ float tile[32][33];
+  const int nb = blockIdx.z, c0 = blockIdx.y * 32, p0 = blockIdx.x * 32;
+  const float* xs = x + (size_t)nb * C * hw;
+  float* ys = y + (size_t)nb * C * hw;
+  for (int i = threadIdx.y; i < 32; i += blockDim.y) {
+    const int c = c0 + i, p = p0 + threadIdx.x;
+    tile[i][threadIdx.x] = c < C && p < hw ? __ldg(xs + (size_t)c * hw + p) : 0.f;
+  }
+  __syncthreads();
+  for (int i = threadIdx.y; i < 32; i += blockDim.y) {
+    const int p = p0 + i, c = c0 + threadIdx.x;
+    if (p < hw && c < C) ys[(size_t)p * C + c] = tile[threadIdx.x][i];
+  }
+}
+
+// w [M][C][khw] -> [M][khw][C].
+__global__ void weight_taps_last_kernel(const float* __restrict__ w, float* __restrict__ out, int C, int khw,
+                                        size_t total) {
+  CGK_GRID_STRIDE(i, total) {
+    const int rs = (int)(i % khw), c = (int)(i / khw % C);
+    const size_t m = i / ((size_t)khw * C);
+    out[(m * khw + rs) * C + c] = w[i];
+  }
+}
+
+}  // namespace
+
+void nchw_to_nhwc(const float* x, float* y, int n, int C, int hw) {
+  nchw_to_nhwc_kernel<<<dim3((hw + 31) / 32, (C + 31) / 32, n), dim3(32, 8), 0, stream()>>>(x, y, C, hw);
+}
+
+void weight_taps_last(const float* w, float* out, int M, int C, int khw) {
+  const size_t total = (size_t)M * C * khw;
+  weight_taps_last_kernel<<<grid_for(total), 256, 0, stream()>>>(w, out, C, khw, total);
+}
+
+int conv_fwd_nhwc(const char* fn, const ConvGeom& g, const float* w_taps, const float* in_nhwc, const float* bias,
+                  float* out, int bm, int splits) {
+  const GemmShape s = gemm_shape(ConvKind::Fwd, g);
+  tc::Plan plan = tc::tc_plan(ConvKind::Fwd, g, s, device_props().multiProcessorCount, true);
+  if (!plan.eligible || !conv_nhwc_applies(ConvKind::Fwd, g))
+    return fail_arg(fn, "the NHWC engine takes Fwd GEMMs of 64 rows or more over a multiple of 32 channels");
+  plan = plan_for(plan, s, bm == 64 || bm == 128 ? bm : plan.bm, splits > 0 ? splits : plan.splits);
+  const bool deep = deep_tc_fits(plan.bm);
+  const size_t smem = tc::smem_bytes(deep ? 3 : 2, plan.bm);
+  using Kernel = void (*)(const ConvIndex, const GemmShape, const float*, const float*, const float*, float*, int, bool);
+  const Kernel kernel = plan.bm == 64 ? (deep ? tc::conv_tc_kernel<ConvKind::Fwd, 3, tc::kTf32, 64, true>
+                                              : tc::conv_tc_kernel<ConvKind::Fwd, 2, tc::kTf32, 64, true>)
+                                      : (deep ? tc::conv_tc_kernel<ConvKind::Fwd, 3, tc::kTf32, 128, true>
+                                              : tc::conv_tc_kernel<ConvKind::Fwd, 2, tc::kTf32, 128, true>);
+  // Above 48 KiB of dynamic shared memory a kernel has to opt in, once per kernel.
+  static std::once_flag opted_in[2][2];
+  static cudaError_t opt_in_status[2][2];
+  const int bi = plan.bm == 64, di = deep;
+  std::call_once(opted_in[bi][di], [&] {
+    opt_in_status[bi][di] = cudaFuncSetAttribute(reinterpret_cast<const void*>(kernel),
+                                                 cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+  });
+  if (const cudaError_t attr_err = opt_in_status[bi][di])
+    return fail(CGK_ERR_DEVICE, std::string(fn) + ": cannot give the NHWC convolution kernel " + std::to_string(smem) +
+                                  " bytes of shared memory: " + cudaGetErrorString(attr_err));
+  SplitOutput<ConvKind::Fwd> o;
+  if (int st = o.open(plan.splits, s, out)) return st;
+  const ConvIndex ix = make_index(g);
+  kernel<<<dim3(plan.gx, plan.gy, plan.splits), tc::kThreads, smem, stream()>>>(ix, s, w_taps, in_nhwc, bias, o.target,
+                                                                                 plan.k_per_split, true);
+  o.finish(ix, s, plan.splits, bias, out);
+  return check_launch(fn);
+}
+
+namespace {
+
 // Runs one choice. `plan` is the large-tile plan of this GEMM (eligible when the choice is a
 // large-tile engine).
 template <ConvKind KIND>
@@ -449,6 +536,21 @@ int launch_choice(const char* fn, const ConvChoice& c, const tc::Plan& plan, con
   }
   const tc::Plan p = plan_for(plan, s, c.bm, c.splits);
   switch (c.engine) {
+    case kTcNhwc: {
+      // The input and the weight reordered into scratch, then the GEMM: tuning times the three.
+      const size_t in_n = (size_t)g.n * g.C * g.Hi * g.Wi, w_n = (size_t)s.M * s.K;
+      float* x_nhwc = scratch_alloc(in_n);
+      float* w_taps = x_nhwc ? scratch_alloc(w_n) : nullptr;
+      int st = w_taps ? CGK_OK : CGK_ERR_OOM;
+      if (st == CGK_OK) {
+        nchw_to_nhwc(in, x_nhwc, g.n, g.C, g.Hi * g.Wi);
+        weight_taps_last(A, w_taps, s.M, g.C, g.kh * g.kw);
+        st = conv_fwd_nhwc(fn, g, w_taps, x_nhwc, bias, out, c.bm, c.splits);
+      }
+      if (w_taps) scratch_free(w_taps);  // stream order keeps them alive for the kernels above
+      if (x_nhwc) scratch_free(x_nhwc);
+      return st;
+    }
     case kWgmma: {
       SplitOutput<KIND> o;
       if (int st = o.open(p.splits, s, out)) return st;
@@ -483,10 +585,12 @@ bool wgmma_tunable() {
 // Without tuning: the large-tile engines where they take the GEMM, with the precision in effect
 // (tc for TF32, bf16 for BF16); else the 64x64 one (TF32, also under BF16); exact FP32 when the
 // precision is fp32. A forced engine that cannot take the GEMM falls back to that choice.
-ConvChoice heuristic_choice(int forced, int prec, const tc::Plan& plan, const GemmShape& s) {
+ConvChoice heuristic_choice(int forced, int prec, const tc::Plan& plan, ConvKind kind, const ConvGeom& g,
+                            const GemmShape& s) {
   const bool tf32 = prec != CGK_PRECISION_FP32;
   if (tf32 && forced != kMma64 && plan.eligible && plan.gy <= 65535u) {
     if (forced == kWgmma && wg::available()) return {kWgmma, plan.bm, plan.splits};
+    if (forced == kTcNhwc && conv_nhwc_applies(kind, g)) return {kTcNhwc, plan.bm, plan.splits};
     const int engine = prec == CGK_PRECISION_BF16 ? (forced == kTcBf16 ? kTcBf16 : kBf16) : forced == kTcTrunc ? kTcTrunc : kTc;
     return {engine, plan.bm, plan.splits};
   }
@@ -497,7 +601,8 @@ ConvChoice heuristic_choice(int forced, int prec, const tc::Plan& plan, const Ge
 // both tile heights and a range of splits (as far as the reduction is deep enough and the
 // blocks stay within 16 per multiprocessor), the other BF16 engine under BF16, the 64x64 engine,
 // and under TF32 the wgmma engine where it may run.
-std::vector<ConvChoice> tuning_candidates(int prec, const tc::Plan& plan, const GemmShape& s, const ConvChoice& heuristic) {
+std::vector<ConvChoice> tuning_candidates(int prec, const tc::Plan& plan, ConvKind kind, const ConvGeom& g,
+                                          const GemmShape& s, const ConvChoice& heuristic) {
   std::vector<ConvChoice> list{heuristic};
   const long sms = device_props().multiProcessorCount;
   auto add = [&](int engine, int bm, int splits) {
@@ -516,6 +621,9 @@ std::vector<ConvChoice> tuning_candidates(int prec, const tc::Plan& plan, const 
   add_all(prec == CGK_PRECISION_BF16 ? kBf16 : kTc);
   if (prec == CGK_PRECISION_BF16) add(kTcBf16, plan.bm, plan.splits);
   if (prec == CGK_PRECISION_TF32 && wgmma_tunable()) add_all(kWgmma);
+  // The tc engine on an NHWC copy (an experiment: kept only where it wins, transposes included),
+  // with the rule's tile height and splits.
+  if (prec == CGK_PRECISION_TF32 && conv_nhwc_applies(kind, g)) add(kTcNhwc, plan.bm, plan.splits);
   const ConvChoice small{kMma64, 0, small_tile_splits(s, true)};
   if (std::find(list.begin(), list.end(), small) == list.end()) list.push_back(small);
   return list;
@@ -556,7 +664,7 @@ int run(const char* fn, const ConvGeom& g, const float* A, const float* in, cons
   tc::Plan plan;
   if (prec != CGK_PRECISION_FP32) plan = tc::tc_plan(KIND, g, s, device_props().multiProcessorCount, aligned);
   if (forced_splits > 0 && plan.eligible) plan = tc::with_splits(plan, s, forced_splits);
-  ConvChoice choice = heuristic_choice(forced, prec, plan, s);
+  ConvChoice choice = heuristic_choice(forced, prec, plan, KIND, g, s);
   auto launch = [&](const ConvChoice& c) { return launch_choice<KIND>(fn, c, plan, g, s, A, in, bias, out); };
   // Tuning picks among the ways of one precision; forcing an engine or splits bypasses it.
   if (plan.eligible && forced < 0 && forced_splits == 0 && conv_tuning_on()) {
@@ -576,7 +684,7 @@ int run(const char* fn, const ConvGeom& g, const float* A, const float* in, cons
       };
       // The reference every candidate is checked against: the exact-FP32 SIMT engine, once.
       const ConvChoice fp32{kSimt, 0, small_tile_splits(s, false)};
-      if (int st = conv_tune(key, tuning_candidates(prec, plan, s, choice), choice, &fp32, written_by(KIND, g, s, out),
+      if (int st = conv_tune(key, tuning_candidates(prec, plan, KIND, g, s, choice), choice, &fp32, written_by(KIND, g, s, out),
                              launch, refine, &choice))
         return st;
     }
@@ -617,7 +725,8 @@ int dgrad_by_phases(const char* fn, const ConvGeom& g, const DgradPhases& t, con
 }  // namespace
 
 const char* engine_name(int engine) {
-  static const char* const names[] = {"simt", "mma64", "tc", "tc-trunc", "skinny", "tc-bf16", "bf16", "wgmma", "direct"};
+  static const char* const names[] = {"simt",  "mma64", "tc",    "tc-trunc", "skinny",
+                                      "tc-bf16", "bf16", "wgmma", "direct",   "tc-nhwc"};
   return engine >= 0 && engine < (int)(sizeof names / sizeof *names) ? names[engine] : "?";
 }
 

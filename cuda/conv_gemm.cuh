@@ -42,12 +42,23 @@ struct ConvGeom {
 int conv_gemm(const char* fn, ConvKind kind, const ConvGeom& g, const float* A, const float* in,
               const float* bias, float* out);
 
+// The tc engine on NHWC input (conv_tc.cuh, NHWC; the "tc-nhwc" engine, a TF32 tuning candidate
+// for Fwd GEMMs over a multiple of 32 input channels): nchw_to_nhwc turns x [n][C][hw] into
+// [n][hw][C], weight_taps_last w [M][C][khw] into [M][khw][C], and conv_fwd_nhwc runs the Fwd
+// GEMM of g over them with bm-row tiles and `splits` reduction splits (0: the tc plan's).
+bool conv_nhwc_applies(ConvKind kind, const ConvGeom& g);
+void nchw_to_nhwc(const float* x, float* y, int n, int C, int hw);
+void weight_taps_last(const float* w, float* out, int M, int C, int khw);
+int conv_fwd_nhwc(const char* fn, const ConvGeom& g, const float* w_taps, const float* in_nhwc, const float* bias,
+                  float* out, int bm, int splits);
+
 // Forces an engine for tests and cuda/dev: -1 automatic (or $CGTRAIN_CUDA_CONV), 0 SIMT FP32,
 // 1 TF32 mma 64x64 tiles, 2 TF32 mma 128x128 tiles with cp.async (conv_tc.cuh), 3 the same with
 // truncated instead of rounded TF32 operands, 4 the skinny SIMT engine for GEMMs of at most 8
 // rows, 5 tc with BF16 operands, 6 the BF16 engine, 7 the Hopper wgmma engine, 8 the direct
 // engine (conv_direct.cuh: stride-1 GEMMs of at most 8 rows, the automatic choice there;
-// skinny takes the rest of those). Engines 2-8 fall back to automatic for GEMMs they do not take.
+// skinny takes the rest of those), 9 tc on NHWC input. Engines 2-9 fall back to automatic for
+// GEMMs they do not take.
 void conv_gemm_force_engine(int engine);
 // cuda/dev: the tc and direct engines split every reduction this many ways (as far as its
 // depth allows); 0 restores the automatic choice.

@@ -241,10 +241,11 @@ __device__ __forceinline__ void store_tile(const ConvIndex& g, const GemmShape& 
     }
 }
 
-// NHWC (Fwd only; cuda/dev conv_fwd variant 11, an experiment not yet measured on a GPU): `in`
-// is the input in NHWC order, A the weight as [M][kh][kw][C], k = (r, s, c), and C a multiple of
-// kBK, so a slice is 32 consecutive channels of one tap: B comes in 16-byte cp.async chunks
-// (8 a thread) into the [column][k] tile Wgrad uses, instead of one 4-byte gather per element.
+// NHWC (Fwd only; the tc-nhwc engine of conv_gemm.cu, a tuning candidate not yet timed on a
+// GPU): `in` is the input in NHWC order, A the weight as [M][kh][kw][C], k = (r, s, c), and C a
+// multiple of kBK, so a slice is 32 consecutive channels of one tap: B comes in 16-byte cp.async
+// chunks (8 a thread) into the [column][k] tile Wgrad uses, instead of one 4-byte gather per
+// element.
 template <ConvKind KIND, int STAGES, int PREC, int BM, bool NHWC = false>
 __global__ void __launch_bounds__(kThreads) conv_tc_kernel(const ConvIndex g, const GemmShape s,
                                                            const float* __restrict__ A, const float* __restrict__ in,

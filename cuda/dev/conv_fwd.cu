@@ -17,11 +17,12 @@
 //              capability 9.0 and an sm_90a build only
 //   variant 10: the direct engine (conv_direct.cuh: stride-1 convolutions of at most 8 output
 //              channels from shared-memory tiles, exact FP32), the automatic choice where it applies
-//   variant 11: forward only, an experiment: variant 4's kernel reading the input in NHWC order
-//              (conv_tc.cuh, NHWC), so its B slices come in 16-byte copies along the channels
-//              instead of 4-byte gathers; the weight as [M][kh][kw][C]; needs C % 32 == 0.
-//              Timed on an input already in NHWC; variant 12 is the same with the NCHW -> NHWC
-//              transpose of each call (what it would cost without a producer writing NHWC).
+//   variant 11: forward only, an experiment: the tc-nhwc engine, variant 4's kernel reading its
+//              input in NHWC order (conv_tc.cuh, NHWC), so its B slices come in 16-byte copies
+//              along the channels instead of 4-byte gathers; the weight as [M][kh][kw][C]; needs
+//              C % 32 == 0. Timed as the product runs it: the NCHW -> NHWC copy of the input and
+//              the weight's reorder on every call. Variant 12: its GEMM alone, on an input already
+//              in NHWC (what it would cost once the producer of the input writes NHWC).
 // Passes: forward, backward-data and backward-weight (variants 2-5, 7 and 8; split-K where the
 // output tiles alone would not fill the GPU). Variants 4, 5, 7 and 8 run only on GEMMs those
 // engines take.
@@ -189,60 +190,6 @@ bool nhwc_takes(const cgk_conv& p, Pass pass) {
   return pass == Pass::Forward && p.c_in % cgk_cuda::tc::kBK == 0 && tc_takes(p, pass);
 }
 
-// x [n][C][hw] -> [n][hw][C] through 32x32 shared-memory tiles.
-__global__ void nchw_to_nhwc_kernel(const float* __restrict__ x, float* __restrict__ y, int C, int hw) {
-  __shared__ float tile[32][33];
-  const int nb = blockIdx.z, c0 = blockIdx.y * 32, p0 = blockIdx.x * 32;
-  const float* xs = x + (size_t)nb * C * hw;
-  float* ys = y + (size_t)nb * C * hw;
-  for (int i = threadIdx.y; i < 32; i += blockDim.y) {
-    const int c = c0 + i, p = p0 + threadIdx.x;
-    tile[i][threadIdx.x] = c < C && p < hw ? xs[(size_t)c * hw + p] : 0.f;
-  }
-  __syncthreads();
-  for (int i = threadIdx.y; i < 32; i += blockDim.y) {
-    const int p = p0 + i, c = c0 + threadIdx.x;
-    if (p < hw && c < C) ys[(size_t)p * C + c] = tile[threadIdx.x][i];
-  }
-}
-
-void nchw_to_nhwc(const float* x, float* y, int n, int C, int hw) {
-  nchw_to_nhwc_kernel<<<dim3((hw + 31) / 32, (C + 31) / 32, n), dim3(32, 8), 0, cgk_cuda::stream()>>>(x, y, C, hw);
-}
-
-// w [M][C][kh][kw] -> [M][kh][kw][C].
-__global__ void weight_to_taps_last_kernel(const float* __restrict__ w, float* __restrict__ out, int M, int C, int khw) {
-  const size_t total = (size_t)M * C * khw;
-  for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < total; i += (size_t)gridDim.x * blockDim.x) {
-    const int rs = (int)(i % khw), c = (int)(i / khw % C), m = (int)(i / ((size_t)khw * C));
-    out[((size_t)m * khw + rs) * C + c] = w[i];
-  }
-}
-
-// The NHWC forward GEMM: variant 4's plan (tile height, splits) with the NHWC kernel, 3 stages.
-void conv_forward_nhwc(const cgk_conv& p, const float* x_nhwc, const float* w_taps, float* y) {
-  using namespace cgk_cuda;
-  ConvKind kind;
-  ConvGeom g;
-  plan_conv(ConvOp::Conv2dForward, &p, &kind, &g);
-  const GemmShape s = gemm_shape(kind, g);
-  const tc::Plan plan = tc::tc_plan(kind, g, s, device_props().multiProcessorCount, true);
-  const ConvIndex ix = make_index(g);
-  const size_t smem = tc::smem_bytes(3, plan.bm);
-  auto kernel = plan.bm == 64 ? tc::conv_tc_kernel<ConvKind::Fwd, 3, tc::kTf32, 64, true>
-                              : tc::conv_tc_kernel<ConvKind::Fwd, 3, tc::kTf32, 128, true>;
-  cudaFuncSetAttribute(reinterpret_cast<const void*>(kernel), cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
-  float* target = y;
-  if (plan.splits > 1) target = cgk_alloc((size_t)plan.splits * s.M * s.N);
-  kernel<<<dim3(plan.gx, plan.gy, plan.splits), tc::kThreads, smem, stream()>>>(ix, s, w_taps, x_nhwc, nullptr, target,
-                                                                                 plan.k_per_split, true);
-  if (plan.splits > 1) {
-    tc::finalize_kernel<ConvKind::Fwd><<<grid_for((size_t)s.M * s.N), 256, 0, stream()>>>(ix, s, target, plan.splits,
-                                                                                          nullptr, y);
-    cgk_free(target);  // stream order keeps it alive for the kernels above
-  }
-}
-
 bool direct_takes(const cgk_conv& p, Pass pass) {
   cgk_cuda::ConvKind kind;
   cgk_cuda::ConvGeom g;
@@ -260,22 +207,24 @@ void run_variant(const Layer& L, Pass pass, int variant, const std::vector<float
   const size_t out_n = pass == Pass::Forward ? (size_t)p.n * p.c_out * p.h_out * p.w_out
                        : pass == Pass::BackwardData ? (size_t)p.n * p.c_in * p.h_in * p.w_in
                                                     : (size_t)p.c_out * p.c_in * p.kh * p.kw;
-  // Variants 11 and 12: the input in NHWC and the weight with its taps first, made once here.
+  // Variant 12: the input in NHWC and the weight with its taps first, made once here.
   float *x_nhwc = nullptr, *w_taps = nullptr;
-  if (variant >= 11) {
+  cgk_cuda::ConvKind kind12;
+  cgk_cuda::ConvGeom g12;
+  if (variant == 12) {
+    plan_pass(p, pass, &kind12, &g12);
     x_nhwc = cgk_alloc(x.size());
     w_taps = cgk_alloc(w.size());
-    nchw_to_nhwc(dx_, x_nhwc, p.n, p.c_in, p.h_in * p.w_in);
-    weight_to_taps_last_kernel<<<256, 256, 0, cgk_cuda::stream()>>>(dw_, w_taps, p.c_out, p.c_in, p.kh * p.kw);
+    cgk_cuda::nchw_to_nhwc(dx_, x_nhwc, p.n, p.c_in, p.h_in * p.w_in);
+    cgk_cuda::weight_taps_last(dw_, w_taps, p.c_out, p.c_in, p.kh * p.kw);
   }
   auto launch = [&]() {
     if (variant == 1) {
       conv_direct_kernel<<<1024, 256, 0, cgk_cuda::stream()>>>(p, dx_, dw_, dout);
       return;
     }
-    if (variant >= 11) {
-      if (variant == 12) nchw_to_nhwc(dx_, x_nhwc, p.n, p.c_in, p.h_in * p.w_in);
-      conv_forward_nhwc(p, x_nhwc, w_taps, dout);
+    if (variant == 12) {
+      CHECK_CGK(cgk_cuda::conv_fwd_nhwc("conv_fwd", g12, w_taps, x_nhwc, nullptr, dout, 0, 0));
       return;
     }
     cgk_cuda::conv_gemm_force_engine(variant - 2);

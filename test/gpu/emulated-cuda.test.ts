@@ -154,6 +154,11 @@ test('every CUDA op matches the CPU on the emulator (the Hopper wgmma engine; th
   parity({ CGTRAIN_CUDA_CONV: 'wgmma', CGTRAIN_EMU_REVERSE: '1' });
 });
 
+test('every CUDA op matches the CPU on the emulator (the tc engine on NHWC copies of its input; threads last-first)', (t) => {
+  if (!build()) return t.skip('no g++ or no CUDA headers');
+  parity({ CGTRAIN_CUDA_CONV: 'tc-nhwc', CGTRAIN_EMU_REVERSE: '1' });
+});
+
 test('every CUDA op matches the CPU on the emulator (BF16 operands on the tc engine)', (t) => {
   if (!build()) return t.skip('no g++ or no CUDA headers');
   parity({ CGTRAIN_CUDA_PRECISION: 'bf16', CGTRAIN_CUDA_CONV: 'tc-bf16' });

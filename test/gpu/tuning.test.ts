@@ -99,8 +99,10 @@ test('tuning times each GEMM shape once, keeps the fastest, and matches the CPU 
   for (const g of mine) {
     assert.equal(g.precision, 'tf32');
     checkEntry(g);
-    for (const c of g.candidates) assert.ok(['tc', 'mma64', 'wgmma'].includes(c.engine), `tf32 candidate ${c.engine}`);
+    for (const c of g.candidates) assert.ok(['tc', 'mma64', 'wgmma', 'tc-nhwc'].includes(c.engine), `tf32 candidate ${c.engine}`);
     assert.equal(g.candidates.some((c) => c.engine === 'wgmma'), wgmma, `wgmma among the candidates: ${wgmma}`);
+    // The tc engine on an NHWC copy: for forward GEMMs over a multiple of 32 channels (here 64 and 128).
+    assert.equal(g.candidates.some((c) => c.engine === 'tc-nhwc'), g.kind === 'fwd', `${g.kind}: tc-nhwc among the candidates`);
   }
   // Again: the kept choices run, nothing is timed anew, the results are the same bits.
   const again = passes.map((which) => pass(b, p, which));
