@@ -445,7 +445,8 @@ tc::Plan plan_for(tc::Plan p, const GemmShape& s, int bm, int splits) {
 // ---- tc on NHWC input (conv_tc.cuh, NHWC) ----------------------------------------------------
 
 bool conv_nhwc_applies(ConvKind kind, const ConvGeom& g) {
-  return kind == ConvKind::Fwd && g.C % tc::kBK == 0 && (long long)g.n * g.C * g.Hi * g.Wi <= INT32_MAX;
+  // n <= 65535: the transpose's grid has an image a z index.
+  return kind == ConvKind::Fwd && g.C % tc::kBK == 0 && g.n <= 65535 && (long long)g.n * g.C * g.Hi * g.Wi <= INT32_MAX;
 }
 
 namespace {
