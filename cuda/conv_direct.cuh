@@ -138,21 +138,9 @@ __global__ void __launch_bounds__(kThreads) conv_direct_fwd_kernel(ConvIndex g, 
   for (int j = 0; j < 4; ++j) {
     const int wo = wo0 + 4 * tx + j;
     if (wo >= g.Wo) continue;
-    const int col = (nb * g.Ho + ho) * g.Wo + wo;
-    size_t off, step;
-    if (split) {
-      off = (size_t)blockIdx.z * s.M * s.N + col;
-      step = s.N;
-    } else {
-      off = output_column(g, col, &step);
-    }
 #pragma unroll
-    for (int m = 0; m < MT; ++m) {
-      if (m >= s.M) break;
-      float v = acc[m][j];
-      if (!split && bias) v += __ldg(bias + m);
-      out[off + m * step] = v;
-    }
+    for (int m = 0; m < MT; ++m)
+      store_c<ConvKind::Fwd>(g, s, out, bias, m, (nb * g.Ho + ho) * g.Wo + wo, acc[m][j], split);
   }
 }
 
@@ -247,8 +235,7 @@ __global__ void __launch_bounds__(kThreads) conv_direct_wgrad_kernel(ConvIndex g
     if (m >= s.M || rr >= g.kh || t >= g.kw) continue;
     float v = 0.f;
     for (int qq = 0; qq < kWTH; ++qq) v += red[((qq * kMaxK + rr) * MT + m) * kMaxK + t];
-    const int col = (c * g.kh + rr) * g.kw + t;
-    out[(split ? (size_t)blockIdx.z * s.M * s.N : 0) + (size_t)m * s.N + col] = v;
+    store_c<ConvKind::Wgrad>(g, s, out, nullptr, m, (c * g.kh + rr) * g.kw + t, v, split);
   }
 }
 

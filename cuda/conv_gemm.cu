@@ -56,20 +56,6 @@ int env_engine() {
   return engine;
 }
 
-// Writes one GEMM result. Unsplit: into the tensor layout, with bias. Split: raw into the
-// partial buffer [split][M][N].
-template <ConvKind KIND>
-__device__ __forceinline__ void store_c(const ConvIndex& g, const GemmShape& s, float* out, const float* bias, int m,
-                                        int col, float v, bool split) {
-  if (m >= s.M || col >= s.N) return;
-  if (split) {
-    out[(size_t)blockIdx.z * s.M * s.N + (size_t)m * s.N + col] = v;
-  } else {
-    if (KIND != ConvKind::Wgrad && bias) v += __ldg(bias + m);
-    out[output_offset(KIND, g, s, m, col)] = v;
-  }
-}
-
 // Where a GEMM's kernel writes: `out` itself, or for a split reduction a scratch buffer
 // [splits][M][N] whose partials finish() adds into `out` in split order (with the bias).
 template <ConvKind KIND>
@@ -305,13 +291,18 @@ int run_skinny(const char* fn, const ConvGeom& g, const GemmShape& s, const floa
   return check_launch(fn);
 }
 
+}  // namespace
+
 // The direct engine (conv_direct.cuh) takes stride-1 Fwd and Wgrad GEMMs of at most 8 rows
 // with kernels up to 8 x 8 over output planes of at least 64 pixels (smaller planes would leave
-// its tiles mostly empty: the PatchGAN output at 32x32, linear layers).
-bool direct_applies(ConvKind kind, const ConvGeom& g, const GemmShape& s) {
-  return (kind == ConvKind::Fwd || kind == ConvKind::Wgrad) && s.M <= 8 && g.sh == 1 && g.sw == 1 &&
-         g.kh <= dir::kMaxK && g.kw <= dir::kMaxK && (long)g.Ho * g.Wo >= 64;
+// its tiles mostly empty: the PatchGAN output at 32x32, linear layers); a Fwd's images are its
+// grid's y index (at most 65535).
+bool conv_direct_applies(ConvKind kind, const ConvGeom& g) {
+  return (kind == ConvKind::Wgrad || (kind == ConvKind::Fwd && g.n <= 65535)) && gemm_shape(kind, g).M <= 8 &&
+         g.sh == 1 && g.sw == 1 && g.kh <= dir::kMaxK && g.kw <= dir::kMaxK && (long)g.Ho * g.Wo >= 64;
 }
+
+namespace {
 
 template <ConvKind KIND>
 int run_direct(const char* fn, const ConvGeom& g, const GemmShape& s, const float* A, const float* in,
@@ -321,9 +312,9 @@ int run_direct(const char* fn, const ConvGeom& g, const GemmShape& s, const floa
   SplitOutput<KIND> o;
   int splits = 1;
   if constexpr (KIND == ConvKind::Wgrad) {
+    // units <= n Ho Wo, which conv_gemm keeps inside int
     const int tiles_w = (g.Wo + dir::kWTW - 1) / dir::kWTW, tiles = tiles_w * ((g.Ho + dir::kWTH - 1) / dir::kWTH);
     const long units = (long)g.n * tiles;
-    if (units > INT32_MAX || g.C > 65535) return run_skinny<KIND>(fn, g, s, A, in, bias, out);
     // Splits of the units until about 4 blocks a multiprocessor (each keeps at least 2 units).
     const int forced = g_forced_splits.load();
     const int splits0 = forced > 0 ? (int)std::min<long>(forced, units) : split_count(g.C, 4 * sms, std::max(1L, units / 2), 256);
@@ -338,7 +329,6 @@ int run_direct(const char* fn, const ConvGeom& g, const GemmShape& s, const floa
     const int tx = dir::fwd_tile_threads(g.Ho, g.Wo), tw = 4 * tx, th = dir::kThreads / tx;
     const int tiles_w = (g.Wo + tw - 1) / tw;
     const long tiles = (long)tiles_w * ((g.Ho + th - 1) / th);
-    if (tiles > INT32_MAX || g.n > 65535) return run_skinny<KIND>(fn, g, s, A, in, bias, out);
     // Split the input channels until about 8 blocks a multiprocessor, keeping 2 stages a split:
     // the blocks wait on their staging loads, so more of them hide it better. On an H200 (cuda/dev
     // conv_fwd, variant 10) the 64 -> 3 head at 32x32 batch 128 took 0.23 ms at 2 splits, 0.17
@@ -362,14 +352,15 @@ int run_direct(const char* fn, const ConvGeom& g, const GemmShape& s, const floa
 // Whether the 3-stage tc kernel with BM-row tiles fits this GPU's shared memory.
 bool deep_tc_fits(int bm) { return device_props().sharedMemPerBlockOptin >= tc::smem_bytes(3, bm); }
 
-// The tensor-core engine of conv_tc.cuh with BM-row tiles and PREC operands: a 3-stage pipeline
-// where the GPU's shared memory allows it (unless `stages` is 2), else 2 stages.
-template <ConvKind KIND, int PREC, int BM>
+// The tensor-core engine of conv_tc.cuh with BM-row tiles and PREC operands (on an NHWC input
+// when NHWC): a 3-stage pipeline where the GPU's shared memory allows it (unless `stages` is 2),
+// else 2 stages.
+template <ConvKind KIND, int PREC, int BM, bool NHWC = false>
 int run_tc(const char* fn, const tc::Plan& plan, const ConvGeom& g, const GemmShape& s, const float* A,
            const float* in, const float* bias, float* out, int stages) {
   const bool deep = stages != 2 && deep_tc_fits(BM);
   const size_t smem = tc::smem_bytes(deep ? 3 : 2, BM);
-  auto kernel = deep ? tc::conv_tc_kernel<KIND, 3, PREC, BM> : tc::conv_tc_kernel<KIND, 2, PREC, BM>;
+  auto kernel = deep ? tc::conv_tc_kernel<KIND, 3, PREC, BM, NHWC> : tc::conv_tc_kernel<KIND, 2, PREC, BM, NHWC>;
   // Above 48 KiB of dynamic shared memory a kernel has to opt in, once per kernel.
   static std::once_flag opted_in[2];
   static cudaError_t opt_in_status[2];
@@ -496,31 +487,8 @@ int conv_fwd_nhwc(const char* fn, const ConvGeom& g, const float* w_taps, const 
   if (!plan.eligible || !conv_nhwc_applies(ConvKind::Fwd, g))
     return fail_arg(fn, "the NHWC engine takes Fwd GEMMs of 64 rows or more over a multiple of 32 channels");
   plan = plan_for(plan, s, bm == 64 || bm == 128 ? bm : plan.bm, splits > 0 ? splits : plan.splits);
-  const bool deep = deep_tc_fits(plan.bm);
-  const size_t smem = tc::smem_bytes(deep ? 3 : 2, plan.bm);
-  using Kernel = void (*)(const ConvIndex, const GemmShape, const float*, const float*, const float*, float*, int, bool);
-  const Kernel kernel = plan.bm == 64 ? (deep ? tc::conv_tc_kernel<ConvKind::Fwd, 3, tc::kTf32, 64, true>
-                                              : tc::conv_tc_kernel<ConvKind::Fwd, 2, tc::kTf32, 64, true>)
-                                      : (deep ? tc::conv_tc_kernel<ConvKind::Fwd, 3, tc::kTf32, 128, true>
-                                              : tc::conv_tc_kernel<ConvKind::Fwd, 2, tc::kTf32, 128, true>);
-  // Above 48 KiB of dynamic shared memory a kernel has to opt in, once per kernel.
-  static std::once_flag opted_in[2][2];
-  static cudaError_t opt_in_status[2][2];
-  const int bi = plan.bm == 64, di = deep;
-  std::call_once(opted_in[bi][di], [&] {
-    opt_in_status[bi][di] = cudaFuncSetAttribute(reinterpret_cast<const void*>(kernel),
-                                                 cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
-  });
-  if (const cudaError_t attr_err = opt_in_status[bi][di])
-    return fail(CGK_ERR_DEVICE, std::string(fn) + ": cannot give the NHWC convolution kernel " + std::to_string(smem) +
-                                  " bytes of shared memory: " + cudaGetErrorString(attr_err));
-  SplitOutput<ConvKind::Fwd> o;
-  if (int st = o.open(plan.splits, s, out)) return st;
-  const ConvIndex ix = make_index(g);
-  kernel<<<dim3(plan.gx, plan.gy, plan.splits), tc::kThreads, smem, stream()>>>(ix, s, w_taps, in_nhwc, bias, o.target,
-                                                                                 plan.k_per_split, true);
-  o.finish(ix, s, plan.splits, bias, out);
-  return check_launch(fn);
+  return plan.bm == 64 ? run_tc<ConvKind::Fwd, tc::kTf32, 64, true>(fn, plan, g, s, w_taps, in_nhwc, bias, out, 0)
+                       : run_tc<ConvKind::Fwd, tc::kTf32, 128, true>(fn, plan, g, s, w_taps, in_nhwc, bias, out, 0);
 }
 
 namespace {
@@ -653,7 +621,7 @@ int run(const char* fn, const ConvGeom& g, const float* A, const float* in, cons
   // At most 8 rows: the direct engine where it applies, else the skinny one, unless another
   // engine is forced.
   if (s.M <= 8 && (forced < 0 || forced == kSkinny || forced == kDirect)) {
-    if (forced != kSkinny && direct_applies(KIND, g, s)) return run_direct<KIND>(fn, g, s, A, in, bias, out);
+    if (forced != kSkinny && conv_direct_applies(KIND, g)) return run_direct<KIND>(fn, g, s, A, in, bias, out);
     return run_skinny<KIND>(fn, g, s, A, in, bias, out);
   }
   // A forced engine implies its operand format.

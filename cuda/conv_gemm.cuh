@@ -42,6 +42,9 @@ struct ConvGeom {
 int conv_gemm(const char* fn, ConvKind kind, const ConvGeom& g, const float* A, const float* in,
               const float* bias, float* out);
 
+// Whether the direct engine (conv_direct.cuh) takes this GEMM; the automatic choice where it does.
+bool conv_direct_applies(ConvKind kind, const ConvGeom& g);
+
 // The tc engine on NHWC input (conv_tc.cuh, NHWC; the "tc-nhwc" engine, a TF32 tuning candidate
 // for Fwd GEMMs over a multiple of 32 input channels): nchw_to_nhwc turns x [n][C][hw] into
 // [n][hw][C], weight_taps_last w [M][C][khw] into [M][khw][C], and conv_fwd_nhwc runs the Fwd

@@ -165,6 +165,21 @@ __host__ __device__ __forceinline__ size_t output_offset(ConvKind kind, const Co
   return off + (size_t)m * row_step;
 }
 
+// Writes one GEMM result (at most one a thread per (m, col); the kernels of conv_gemm.cu and
+// conv_direct.cuh). Unsplit: into the tensor layout, with bias. Split: raw into the
+// partial buffer [split][M][N].
+template <ConvKind KIND>
+__device__ __forceinline__ void store_c(const ConvIndex& g, const GemmShape& s, float* out, const float* bias, int m,
+                                        int col, float v, bool split) {
+  if (m >= s.M || col >= s.N) return;
+  if (split) {
+    out[(size_t)blockIdx.z * s.M * s.N + (size_t)m * s.N + col] = v;
+  } else {
+    if (KIND != ConvKind::Wgrad && bias) v += __ldg(bias + m);
+    out[output_offset(KIND, g, s, m, col)] = v;
+  }
+}
+
 // A Dgrad as Fwd GEMMs, one per output phase. Output row ho = a + sh i (phase a < sh) is
 // reached only by kernel rows r = r0 + sh u, the ones with r = a + ph (mod sh), from input row
 // hi = i + q - u, where q = (a + ph - r0) / sh; likewise for columns. So each phase (a, b) is a

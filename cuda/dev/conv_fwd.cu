@@ -181,23 +181,25 @@ bool tc_takes(const cgk_conv& p, Pass pass) {
   return cgk_cuda::tc::tc_plan(kind, g, cgk_cuda::gemm_shape(kind, g), 132, true).eligible;
 }
 
-// Whether the direct engine takes the pass: conv_gemm.cu's rule (stride 1, at most 8 output
-// channels, kernels up to 8 x 8, planes of 64 pixels or more), for a backward-data on its
-// stride-1 phases (each about Ho / sh x Wo / sw pixels with a kh / sh x kw / sw kernel).
-// Variant 11: the NHWC forward applies to forward passes the tc engine takes, over a multiple
-// of 32 input channels.
+// Variants 11 and 12: forward passes the tc engine takes, over a multiple of 32 input channels
+// (conv_gemm.cu's rule).
 bool nhwc_takes(const cgk_conv& p, Pass pass) {
-  return pass == Pass::Forward && p.c_in % cgk_cuda::tc::kBK == 0 && tc_takes(p, pass);
+  cgk_cuda::ConvKind kind;
+  cgk_cuda::ConvGeom g;
+  plan_pass(p, pass, &kind, &g);
+  return pass == Pass::Forward && cgk_cuda::conv_nhwc_applies(kind, g) && tc_takes(p, pass);
 }
 
+// Whether the direct engine takes the pass (conv_gemm.cu's rule; a backward-data runs as Fwd
+// GEMMs by output phase, judged here by its first).
 bool direct_takes(const cgk_conv& p, Pass pass) {
   cgk_cuda::ConvKind kind;
   cgk_cuda::ConvGeom g;
   plan_pass(p, pass, &kind, &g);
-  if (cgk_cuda::gemm_shape(kind, g).M > 8) return false;
-  if (kind == cgk_cuda::ConvKind::Dgrad)
-    return (g.kh + g.sh - 1) / g.sh <= 8 && (g.kw + g.sw - 1) / g.sw <= 8 && (long)(g.Ho / g.sh) * (g.Wo / g.sw) >= 64;
-  return g.sh == 1 && g.sw == 1 && g.kh <= 8 && g.kw <= 8 && (long)g.Ho * g.Wo >= 64;
+  if (kind != cgk_cuda::ConvKind::Dgrad) return cgk_cuda::conv_direct_applies(kind, g);
+  cgk_cuda::DgradPhases t;
+  return cgk_cuda::plan_dgrad_phases(g, &t) &&
+         cgk_cuda::conv_direct_applies(cgk_cuda::ConvKind::Fwd, cgk_cuda::dgrad_phase_geometry(g, t, 0, 0));
 }
 
 void run_variant(const Layer& L, Pass pass, int variant, const std::vector<float>& x, const std::vector<float>& w,
